@@ -1,0 +1,47 @@
+// One pino logger for the process, with a child per subsystem. Untrusted client data goes under
+// the fixed key `input` so that log consumers never confuse it with our own fields.
+import { pino, type Logger, type DestinationStream } from 'pino';
+
+export type { Logger } from 'pino';
+
+export interface LogOptions {
+  level?: string;
+  /** defaults to stdout */
+  destination?: DestinationStream;
+  /** human-readable lines instead of JSON (default: when stdout is a TTY) */
+  pretty?: boolean;
+}
+
+function prettyStream(): DestinationStream {
+  const names: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+  return {
+    write(line: string) {
+      try {
+        const o = JSON.parse(line) as Record<string, unknown>;
+        const { level, time, msg, subsystem, pid: _p, hostname: _h, ...rest } = o;
+        const t = new Date(Number(time)).toISOString().slice(11, 23);
+        const extra = Object.keys(rest).length ? ' ' + JSON.stringify(rest) : '';
+        process.stdout.write(`${t} ${names[Number(level)] ?? level} ${subsystem ? `[${String(subsystem)}] ` : ''}${String(msg ?? '')}${extra}\n`);
+      } catch {
+        process.stdout.write(line);
+      }
+    },
+  };
+}
+
+export function createLogger(opts: LogOptions = {}): Logger {
+  const level = opts.level ?? process.env.PXEBOOTD_LOG_LEVEL ?? 'info';
+  const pretty = opts.pretty ?? (process.stdout.isTTY === true && !opts.destination);
+  const dest = opts.destination ?? (pretty ? prettyStream() : pino.destination({ dest: 1, sync: true }));
+  return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.epochTime }, dest);
+}
+
+/** A child logger per subsystem: watcher, queue, provision, exports, state, control, cli. */
+export function subsystem(log: Logger, name: string, bindings: Record<string, unknown> = {}): Logger {
+  return log.child({ subsystem: name, ...bindings });
+}
+
+/** A logger that drops everything, for unit tests of code that takes one. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

@@ -1,0 +1,114 @@
+// The one place that runs external commands: argv only (never a shell), a timeout, a logged
+// copy-pasteable command line with its duration, and errors that carry command, exit code and stderr.
+import { execa, type ResultPromise } from 'execa';
+import type { Logger } from 'pino';
+import { RunError } from './errors.ts';
+
+export interface RunOptions {
+  /** default 30 s */
+  timeoutMs?: number;
+  /** a mutating command is only logged, never run, in dry-run mode */
+  mutating?: boolean;
+  /** do not throw on a non-zero exit; the caller inspects exitCode */
+  allowFailure?: boolean;
+  input?: string;
+  env?: Record<string, string>;
+}
+
+export interface RunResult {
+  command: string;
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+  durationMs: number;
+  /** true when dry-run mode skipped the command */
+  skipped: boolean;
+}
+
+export interface ToolStats {
+  runs: number;
+  failures: number;
+}
+
+export interface Runner {
+  readonly dryRun: boolean;
+  run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
+  /** a long-running child (e.g. `journalctl -f`); the caller owns its lifetime */
+  spawn(argv: readonly string[]): ResultPromise<{ buffer: false; stdin: 'ignore'; reject: false }>;
+  /** runs and failures per tool basename, for metrics and benchmarks */
+  stats(): Map<string, ToolStats>;
+}
+
+const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
+/** Quote one argument so that the logged line can be pasted into a POSIX shell as is. */
+export function shellQuote(arg: string): string {
+  if (arg !== '' && SAFE.test(arg)) return arg;
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+export function formatCommand(argv: readonly string[]): string {
+  return argv.map(shellQuote).join(' ');
+}
+
+function toolName(argv: readonly string[]): string {
+  const first = argv[0] ?? '?';
+  return first.slice(first.lastIndexOf('/') + 1);
+}
+
+export function createRunner(log: Logger, opts: { dryRun?: boolean } = {}): Runner {
+  const dryRun = opts.dryRun ?? false;
+  const stats = new Map<string, ToolStats>();
+  const bump = (tool: string, failed: boolean) => {
+    const s = stats.get(tool) ?? { runs: 0, failures: 0 };
+    s.runs++;
+    if (failed) s.failures++;
+    stats.set(tool, s);
+  };
+
+  return {
+    dryRun,
+    stats: () => stats,
+    async run(argv, o = {}) {
+      if (argv.length === 0) throw new Error('runner: empty argv');
+      const command = formatCommand(argv);
+      if (dryRun && o.mutating) {
+        log.info({ cmd: command, dryRun: true }, `would run: ${command}`);
+        return { command, stdout: '', stderr: '', exitCode: 0, durationMs: 0, skipped: true };
+      }
+      const t0 = performance.now();
+      const r = await execa(argv[0]!, argv.slice(1), {
+        reject: false,
+        timeout: o.timeoutMs ?? 30_000,
+        input: o.input,
+        stdin: o.input === undefined ? 'ignore' : 'pipe',
+        env: o.env,
+        extendEnv: true,
+        stripFinalNewline: false,
+        windowsHide: true,
+      });
+      const durationMs = Math.round((performance.now() - t0) * 100) / 100;
+      const stdout = typeof r.stdout === 'string' ? r.stdout : '';
+      const stderr = typeof r.stderr === 'string' ? r.stderr : '';
+      const exitCode = r.exitCode ?? (r.failed ? -1 : 0);
+      const failed = r.failed || exitCode !== 0;
+      bump(toolName(argv), failed);
+      if (failed) {
+        const why = r.timedOut ? `timed out after ${o.timeoutMs ?? 30_000} ms` : r.signal ? `killed by ${r.signal}` : undefined;
+        log.warn({ cmd: command, exitCode, durationMs, stderr: stderr.slice(0, 2000) }, `failed: ${command}${why ? ` (${why})` : ''}`);
+        if (!o.allowFailure) {
+          throw new RunError(command, r.exitCode, why ? `${why}\n${stderr}` : stderr, r.cause);
+        }
+      } else {
+        log.debug({ cmd: command, durationMs }, `ran: ${command}`);
+      }
+      return { command, stdout, stderr, exitCode, durationMs, skipped: false };
+    },
+    spawn(argv) {
+      if (argv.length === 0) throw new Error('runner: empty argv');
+      log.info({ cmd: formatCommand(argv) }, `started: ${formatCommand(argv)}`);
+      bump(toolName(argv), false);
+      return execa(argv[0]!, argv.slice(1), { buffer: false, stdin: 'ignore', reject: false });
+    },
+  };
+}

@@ -1,0 +1,211 @@
+// Shared contracts between watchers, queue, rules, provisioners, state and CLI.
+// Everything here is data: no I/O, no classes, so every layer can be tested with plain values.
+
+/** Kinds of event source; `hook` is dnsmasq's --dhcp-script, `cli` is provision/release by hand. */
+export type SourceType =
+  | 'dnsmasq-leases'
+  | 'isc-leases'
+  | 'kea-leases'
+  | 'syslog'
+  | 'journal'
+  | 'dhcp-snoop'
+  | 'hook'
+  | 'cli';
+
+/** A client was seen. At least one of mac/ip is set; values are already validated and normalised. */
+export interface ClientSeen {
+  kind: 'seen';
+  /** lower-case, colon-separated, 6 octets: "52:54:00:12:34:56" */
+  mac?: string;
+  /** dotted-quad IPv4 */
+  ip?: string;
+  /** RFC 1123 label(s), lower-case; absent when the client sent none or an invalid one */
+  hostname?: string;
+  /** where it came from, e.g. "dnsmasq-leases:/var/lib/misc/dnsmasq.leases" */
+  source: string;
+  sourceType: SourceType;
+  /** ms since the epoch when the watcher saw it */
+  time: number;
+  /** DHCP option 93, IANA processor architecture type */
+  arch?: number;
+  /** DHCP option 97 UUID, lower-case hyphenated */
+  uuid?: string;
+  /** raw DHCP option 60 */
+  vendorClass?: string;
+  /** TFTP file the client requested, relative to tftp_root, when the event came from a TFTP log */
+  file?: string;
+  /** lease expiry (ms since epoch), 0 = infinite, when the source knows it */
+  expires?: number;
+}
+
+/** A client's lease ended (release, expiry, deletion). */
+export interface ClientGone {
+  kind: 'gone';
+  mac?: string;
+  ip?: string;
+  source: string;
+  sourceType: SourceType;
+  time: number;
+  reason?: string;
+}
+
+export type ClientEvent = ClientSeen | ClientGone;
+
+/** Something a watcher skipped: logged with where it came from, never thrown. */
+export interface BadInput {
+  source: string;
+  /** 1-based line number, or byte offset, whichever the source has */
+  line?: number;
+  offset?: number;
+  reason: string;
+  /** a truncated, printable copy of the offending input */
+  sample: string;
+}
+
+/** A running watcher: `start` begins emitting, `stop` releases every fd/process/watch. */
+export interface Watcher {
+  readonly name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface WatcherSink {
+  event(e: ClientEvent): void;
+  bad(b: BadInput): void;
+}
+
+export type NodeState = 'pending' | 'ready' | 'failed' | 'released';
+
+/** One entry of a node's last-boot timeline (lease, each TFTP file, ready). */
+export interface TimelineEntry {
+  time: number;
+  what: string;
+  source?: string;
+}
+
+/** Persisted per-node record. `fsid` never changes once assigned. */
+export interface NodeRecord {
+  name: string;
+  ip: string;
+  mac?: string;
+  hostname?: string;
+  subnet: string;
+  state: NodeState;
+  fsid: number;
+  lastSeen: number;
+  sources: string[];
+  lastError?: string;
+  arch?: number;
+  uuid?: string;
+  /** the ResolvedRule fingerprint the node was provisioned with, to detect rule changes */
+  ruleKey?: string;
+  readyAt?: number;
+  timeline?: TimelineEntry[];
+}
+
+// ---- configuration (the shape after validation and defaults) ----
+
+export type LeaseSourceType = 'dnsmasq-leases' | 'isc-leases' | 'kea-leases';
+
+export type SourceConfig =
+  | { type: LeaseSourceType; path: string }
+  | { type: 'syslog'; path: string; from_start: boolean; programs: string[] }
+  | { type: 'journal'; identifiers: string[]; directory?: string }
+  | { type: 'dhcp-snoop'; interface: string; address: string; port: number };
+
+export interface ExportsConfig {
+  backend: 'kernel' | 'ganesha';
+  /** the one file pxebootd owns: an exports(5) drop-in, or a Ganesha %include file */
+  file: string;
+  options: string;
+  start_fsid: number;
+  /** ganesha: pid file to SIGHUP */
+  pid_file?: string;
+  /** ganesha: Pseudo = pseudo_root/<NODE>; unset means Pseudo = Path */
+  pseudo_root?: string;
+  /** kernel: where exportfs writes its table, checked after each reload */
+  etab: string;
+}
+
+export type NodeNaming = 'ip-hex' | 'mac';
+export type OverlayMode = 'persistent' | 'ephemeral';
+export type ReleasePolicy = 'keep' | 'unexport' | 'remove';
+
+/** Fields a subnet or host rule may set. */
+export interface RuleFields {
+  root_dir?: string;
+  node_dir?: string;
+  overlay_dir?: string;
+  node_name?: NodeNaming;
+  pxe_template?: string;
+  grub_template?: string;
+  ipxe_template?: string;
+  overlay?: OverlayMode;
+  on_release?: ReleasePolicy;
+  vars?: Record<string, string>;
+  ignore?: boolean;
+}
+
+export interface SubnetRule extends RuleFields {
+  cidr: string;
+  /** where the rule sits in the config file, for explain and errors */
+  pos?: string;
+}
+
+export interface HostRule extends RuleFields {
+  mac?: string;
+  ip?: string;
+  hostname?: string;
+  pos?: string;
+}
+
+export interface Config {
+  /** absolute path of the file this came from */
+  file: string;
+  state_dir: string;
+  tftp_root: string;
+  server: string;
+  sources: SourceConfig[];
+  exports: ExportsConfig;
+  default_template?: string;
+  grub_dir: string;
+  /** iPXE per-node scripts, relative to tftp_root */
+  ipxe_dir: string;
+  commands: {
+    mount: string;
+    umount: string;
+    exportfs: string;
+    journalctl: string;
+    ip: string;
+  };
+  /** program tags whose log lines are trusted (TFTP and DHCP daemons) */
+  trusted_programs: string[];
+  control_socket: string;
+  queue: { concurrency: number; retry_base_ms: number; retry_max_ms: number };
+  metrics?: { listen: string };
+  subnets: SubnetRule[];
+  hosts: HostRule[];
+}
+
+/** The rule that applies to one client, every field filled in. */
+export interface ResolvedRule {
+  subnet: SubnetRule;
+  host?: HostRule;
+  /** human-readable reasons, most important first, for `explain` */
+  why: string[];
+  root_dir: string;
+  node_dir: string;
+  overlay_dir: string;
+  node_name: NodeNaming;
+  pxe_template?: string;
+  grub_template?: string;
+  ipxe_template?: string;
+  overlay: OverlayMode;
+  on_release: ReleasePolicy;
+  vars: Record<string, string>;
+}
+
+export type MatchResult =
+  | { kind: 'match'; rule: ResolvedRule }
+  | { kind: 'ignored'; why: string[] }
+  | { kind: 'none'; why: string[] };
