@@ -1,0 +1,91 @@
+// Interfaces between the daemon core and its plug-ins (watchers, provisioners, metrics).
+// The daemon depends on these, never on the modules' internals.
+import type { Logger } from 'pino';
+import type { Runner } from './runner.ts';
+import type { Config, NodeRecord, ResolvedRule, SourceConfig, WatcherSink, Watcher, NodeState } from './types.ts';
+
+export interface WatcherContext {
+  config: Config;
+  source: SourceConfig;
+  log: Logger;
+  runner: Runner;
+  sink: WatcherSink;
+}
+
+export type WatcherFactory = (ctx: WatcherContext) => Watcher;
+
+/** One step of a node's plan; `describe` renders it for `explain` and `--dry-run`. */
+export interface PlanStep {
+  op: string;
+  /** one human/shell-readable line, e.g. "mount -t overlay overlay -o ... /netboot/node/0A630032" */
+  describe: string;
+  [k: string]: unknown;
+}
+
+export interface NodePlan {
+  node: string;
+  ip: string;
+  mac?: string;
+  fsid: number;
+  /** in order: overlay, export, boot files */
+  steps: PlanStep[];
+  /** the exports line (kernel) or EXPORT block (ganesha) for this node */
+  exportEntry: string;
+  /** path a client mounts ({{nfs_path}}) */
+  nfsPath: string;
+  /** absolute paths of every boot file/link this node gets */
+  bootFiles: string[];
+}
+
+export interface ReleasePlan {
+  node: string;
+  policy: 'keep' | 'unexport' | 'remove';
+  steps: PlanStep[];
+}
+
+export interface OrphanReport {
+  /** overlay mounts under a managed node_dir that state does not know */
+  mounts: string[];
+  /** lines/blocks in our exports file that state does not know */
+  exports: string[];
+  /** boot files in tftp_root written by us for nodes that state does not know */
+  bootFiles: string[];
+}
+
+/** Turns a matched node into a bootable one, and back. Everything goes through the Runner. */
+export interface Provisioner {
+  /** pure: what provision() would do */
+  plan(node: NodeRecord, rule: ResolvedRule): NodePlan;
+  planRelease(node: NodeRecord, rule: ResolvedRule, policy: 'keep' | 'unexport' | 'remove'): ReleasePlan;
+  /** mount -> export (batched with other nodes) -> boot files. Idempotent. Throws on failure. */
+  provision(node: NodeRecord, rule: ResolvedRule): Promise<void>;
+  /** apply the release policy: keep | unexport (boot files, then export) | remove (also umount, wipe upper) */
+  release(node: NodeRecord, rule: ResolvedRule, policy: 'keep' | 'unexport' | 'remove'): Promise<void>;
+  /** start-up reconciliation: re-mount and re-export every ready node with its fsid, in one export reload */
+  restore(nodes: Array<{ node: NodeRecord; rule: ResolvedRule }>): Promise<Map<string, Error>>;
+  /** write pxelinux.cfg/default from default_template (when configured) */
+  writeDefault(): Promise<void>;
+  findOrphans(known: NodeRecord[]): Promise<OrphanReport>;
+  cleanOrphans(report: OrphanReport): Promise<void>;
+  /** flush pending batched work and release resources */
+  close(): Promise<void>;
+}
+
+export interface ProvisionerContext {
+  config: Config;
+  runner: Runner;
+  log: Logger;
+}
+
+/** What the daemon reports to Prometheus (src/metrics.ts implements it; a no-op one is fine in tests). */
+export interface Metrics {
+  nodesByState(counts: Record<NodeState, number>): void;
+  event(sourceType: string): void;
+  seenToReady(ms: number): void;
+  queueDepth(n: number): void;
+  commandFailure(tool: string): void;
+  reload(ok: boolean): void;
+  /** start the HTTP endpoint if config.metrics is set; returns the bound address */
+  listen?(addr: string): Promise<string>;
+  close?(): Promise<void>;
+}
