@@ -2,6 +2,7 @@
 // (shared subtree), serves an %include'd EXPORT after SIGHUP, and stops cleanly.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { cleanupAll, makeNetnsPair, requireRoot, sh, tempDir, waitFor } from '../../helpers/lab.ts';
@@ -33,6 +34,16 @@ test('ganesha helper: overlay mounted after start is exported and readable from 
   await waitFor('export listed', () => g.showmount(pair.cli).includes(`${n}/merged`), 5000);
   const out = sh('ip', ['netns', 'exec', pair.cli, 'nfs-cat', `nfs://${pair.srvIp}${n}/merged/hello.txt`]);
   assert.equal(out, 'hello from lower\n');
+  // same export, client source address switched to 10.99.0.51: refused
+  sh('ip', ['-n', pair.cli, 'addr', 'add', '10.99.0.51/24', 'dev', pair.cliIf]);
+  sh('ip', ['-n', pair.cli, 'route', 'replace', `${pair.srvIp}/32`, 'dev', pair.cliIf, 'src', '10.99.0.51']);
+  const denied = spawnSync('ip', ['netns', 'exec', pair.cli, 'nfs-cat', `nfs://${pair.srvIp}${n}/merged/hello.txt`], { encoding: 'utf8' });
+  assert.notEqual(denied.status, 0, 'another IP must not read the export');
+  assert.equal(denied.stdout, '');
+  assert.match(denied.stderr, /ACCES|denied/i);
+  console.log(`refused as expected: ${denied.stderr.trim()}`);
+  sh('ip', ['-n', pair.cli, 'route', 'replace', `${pair.srvIp}/32`, 'dev', pair.cliIf, 'src', '10.99.0.50']);
+  assert.equal(sh('ip', ['netns', 'exec', pair.cli, 'nfs-cat', `nfs://${pair.srvIp}${n}/merged/hello.txt`]), 'hello from lower\n');
   await g.stop();
   // unmount now succeeds (nobody holds it any more)
   sh('umount', [`${n}/merged`]);
