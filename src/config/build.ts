@@ -1,0 +1,99 @@
+// Schema output -> the Config every other module consumes: paths made absolute against the config
+// file's directory, per-subnet defaults filled in, MACs/hostnames normalised, rule positions kept.
+import path from 'node:path';
+import type { Config, HostRule, RuleFields, SourceConfig, SubnetRule } from '../types.ts';
+import { normalizeMac } from '../validate.ts';
+import { parseCidr } from './formats.ts';
+import type { Locator } from './positions.ts';
+import { resolveCommand, resolveConfigPath } from './raw.ts';
+import type { RawConfig } from './schema.ts';
+
+type RawRule = RawConfig['subnets'][number] | RawConfig['hosts'][number];
+
+/** Per-subnet defaults; hosts inherit from their subnet instead. */
+export const SUBNET_DEFAULTS = { node_name: 'ip-hex', overlay: 'persistent', on_release: 'keep' } as const;
+
+export function buildConfig(raw: RawConfig, file: string, loc: Locator): Config {
+  const base = path.dirname(path.resolve(file));
+  const abs = (p: string) => resolveConfigPath(base, p);
+  const absOpt = (p: string | undefined) => (p === undefined ? undefined : abs(p));
+  const trusted = raw.trusted_programs;
+
+  const ruleFields = (r: RawRule): RuleFields => {
+    const f: RuleFields = {};
+    if (r.root_dir !== undefined) f.root_dir = abs(r.root_dir);
+    if (r.node_dir !== undefined) f.node_dir = abs(r.node_dir);
+    if (r.overlay_dir !== undefined) f.overlay_dir = abs(r.overlay_dir);
+    if (r.node_name !== undefined) f.node_name = r.node_name;
+    if (r.pxe_template !== undefined) f.pxe_template = abs(r.pxe_template);
+    if (r.grub_template !== undefined) f.grub_template = abs(r.grub_template);
+    if (r.ipxe_template !== undefined) f.ipxe_template = abs(r.ipxe_template);
+    if (r.overlay !== undefined) f.overlay = r.overlay;
+    if (r.on_release !== undefined) f.on_release = r.on_release;
+    if (r.vars !== undefined) f.vars = Object.fromEntries(Object.entries(r.vars).map(([k, v]) => [k, String(v)]));
+    if (r.ignore !== undefined) f.ignore = r.ignore;
+    return f;
+  };
+
+  const subnets: SubnetRule[] = raw.subnets.map((s, i) => ({
+    ...SUBNET_DEFAULTS,
+    vars: {},
+    ...ruleFields(s),
+    cidr: parseCidr(s.cidr)!.text,
+    pos: loc.pos(['subnets', i]),
+  }));
+
+  const hosts: HostRule[] = raw.hosts.map((h, i) => {
+    const r: HostRule = { ...ruleFields(h), pos: loc.pos(['hosts', i]) };
+    if (h.mac !== undefined) r.mac = normalizeMac(h.mac)!;
+    if (h.ip !== undefined) r.ip = h.ip;
+    if (h.hostname !== undefined) r.hostname = h.hostname.toLowerCase();
+    return r;
+  });
+
+  const sources: SourceConfig[] = raw.sources.map((s) => {
+    switch (s.type) {
+      case 'syslog':
+        return { type: 'syslog', path: abs(s.path), from_start: s.from_start, programs: s.programs ?? [...trusted] };
+      case 'journal': {
+        const j: SourceConfig = { type: 'journal', identifiers: s.identifiers ?? [...trusted] };
+        if (s.directory !== undefined) j.directory = abs(s.directory);
+        return j;
+      }
+      case 'dhcp-snoop':
+        return { type: 'dhcp-snoop', interface: s.interface, address: s.address, port: s.port };
+      default:
+        return { type: s.type, path: abs(s.path) };
+    }
+  });
+
+  const e = raw.exports;
+  const config: Config = {
+    file: path.resolve(file),
+    state_dir: abs(raw.state_dir),
+    tftp_root: abs(raw.tftp_root),
+    server: raw.server,
+    sources,
+    exports: { backend: e.backend, file: abs(e.file), options: e.options, start_fsid: e.start_fsid, etab: abs(e.etab) },
+    grub_dir: raw.grub_dir,
+    ipxe_dir: raw.ipxe_dir,
+    commands: {
+      mount: resolveCommand(base, raw.commands.mount),
+      umount: resolveCommand(base, raw.commands.umount),
+      exportfs: resolveCommand(base, raw.commands.exportfs),
+      journalctl: resolveCommand(base, raw.commands.journalctl),
+      ip: resolveCommand(base, raw.commands.ip),
+    },
+    trusted_programs: [...trusted],
+    control_socket: abs(raw.control_socket),
+    queue: { ...raw.queue },
+    subnets,
+    hosts,
+  };
+  if (e.pid_file !== undefined) config.exports.pid_file = abs(e.pid_file);
+  if (e.pseudo_root !== undefined) config.exports.pseudo_root = e.pseudo_root;
+  const dt = absOpt(raw.default_template);
+  if (dt !== undefined) config.default_template = dt;
+  if (raw.metrics) config.metrics = { listen: raw.metrics.listen };
+  return config;
+}

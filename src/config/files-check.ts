@@ -1,0 +1,115 @@
+// Checks that touch the file system through an injected probe: paths that must exist at check time
+// (root_dir, templates), paths that must be directories when present, and template variables.
+// Templates: an unknown {{var}} is reported at TEMPLATE_FILE:LINE:COL.
+import type { ConfigProblem } from '../errors.ts';
+import { BUILTIN_VARS, templateVariables, unknownVariables } from '../template.ts';
+import type { KeyPath, Locator } from './positions.ts';
+import { asObj, asStr, candidateSubnets, rawHosts, rawSubnets, resolveConfigPath, type Obj } from './raw.ts';
+import { TEMPLATE_KEYS } from './semantics.ts';
+
+/** Read-only view of the file system, so the validation core stays pure in unit tests. */
+export interface FsProbe {
+  kind(p: string): 'file' | 'dir' | 'other' | 'missing';
+  /** file contents, or undefined when unreadable */
+  read(p: string): string | undefined;
+}
+
+/** Variables a default (pre-provisioning) template may use: it serves every client alike. */
+export const DEFAULT_TEMPLATE_VARS = ['server'];
+
+const DIRS_CREATED = ['node_dir', 'overlay_dir'] as const;
+
+export function checkFiles(raw: Obj, baseDir: string, probe: FsProbe, loc: Locator): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  const abs = (v: unknown) => (asStr(v) ? resolveConfigPath(baseDir, v as string) : undefined);
+  const mustBeDirIfPresent = (p: KeyPath, v: unknown, what: string) => {
+    const a = abs(v);
+    if (a === undefined) return;
+    const k = probe.kind(a);
+    if (k !== 'missing' && k !== 'dir') out.push(loc.problem(p, `expected ${what} to be a directory, found a ${k} at ${a}`));
+  };
+  mustBeDirIfPresent(['state_dir'], raw.state_dir, 'state_dir');
+  mustBeDirIfPresent(['tftp_root'], raw.tftp_root, 'tftp_root');
+
+  const templates = new Map<string, string | undefined>();
+  const readTemplate = (p: KeyPath, v: unknown): { file: string; text: string } | undefined => {
+    const a = abs(v);
+    if (a === undefined) return undefined;
+    if (!templates.has(a)) {
+      const k = probe.kind(a);
+      let text: string | undefined;
+      if (k === 'missing') out.push(loc.problem(p, `template not found: ${a}`));
+      else if (k !== 'file') out.push(loc.problem(p, `expected a template file, found a ${k} at ${a}`));
+      else if ((text = probe.read(a)) === undefined) out.push(loc.problem(p, `cannot read template ${a}`));
+      templates.set(a, text);
+    }
+    const text = templates.get(a);
+    return text === undefined ? undefined : { file: a, text };
+  };
+
+  const seenUses = new Set<string>();
+  const checkVars = (p: KeyPath, v: unknown, known: string[], context: string, builtins = true) => {
+    const t = readTemplate(p, v);
+    if (!t) return;
+    const unknown = builtins ? unknownVariables(t.text, known) : templateVariables(t.text).filter((u) => !known.includes(u.name));
+    for (const u of unknown) {
+      const key = `${t.file}:${u.line}:${u.col}:${u.name}`;
+      if (seenUses.has(key)) continue;
+      seenUses.add(key);
+      const own = known.filter((n) => !(BUILTIN_VARS as readonly string[]).includes(n));
+      const all = builtins ? [...BUILTIN_VARS, ...own] : known;
+      out.push({
+        file: t.file, line: u.line, col: u.col, path: loc.problem(p, '').path,
+        message: `unknown template variable {{${u.name}}} (${context}; known: ${all.join(', ')})`,
+      });
+    }
+  };
+
+  for (const kind of ['subnets', 'hosts'] as const) {
+    (Array.isArray(raw[kind]) ? (raw[kind] as unknown[]) : []).forEach((r, i) => {
+      const o = asObj(r);
+      if (!o) return;
+      const rootAbs = abs(o.root_dir);
+      if (rootAbs !== undefined) {
+        const k = probe.kind(rootAbs);
+        if (k === 'missing') out.push(loc.problem([kind, i, 'root_dir'], `root_dir not found: ${rootAbs} (the shared lower layer must exist before nodes boot)`));
+        else if (k !== 'dir') out.push(loc.problem([kind, i, 'root_dir'], `expected root_dir to be a directory, found a ${k} at ${rootAbs}`));
+      }
+      for (const d of DIRS_CREATED) mustBeDirIfPresent([kind, i, d], o[d], d);
+      for (const t of TEMPLATE_KEYS) readTemplate([kind, i, t], o[t]);
+    });
+  }
+
+  const varNames = (o: Obj) => Object.keys(asObj(o.vars) ?? {});
+  const subnets = rawSubnets(raw);
+  (Array.isArray(raw.subnets) ? (raw.subnets as unknown[]) : []).forEach((r, i) => {
+    const o = asObj(r);
+    if (!o || o.ignore === true) return;
+    for (const t of TEMPLATE_KEYS) {
+      if (o[t] !== undefined) checkVars(['subnets', i, t], o[t], varNames(o), `subnet ${String(o.cidr)}`);
+    }
+  });
+  for (const h of rawHosts(raw)) {
+    for (const s of candidateSubnets(subnets, h)) {
+      const ignored = typeof h.obj.ignore === 'boolean' ? h.obj.ignore : s.ignore;
+      if (ignored) continue;
+      const known = [...new Set([...varNames(s.obj), ...varNames(h.obj)])];
+      for (const t of TEMPLATE_KEYS) {
+        if (h.obj[t] !== undefined) checkVars(['hosts', h.index, t], h.obj[t], known, `hosts[${h.index}] in subnet ${s.cidr.text}`);
+        else if (s.obj[t] !== undefined) checkVars(['subnets', s.index, t], s.obj[t], known, `subnet ${s.cidr.text} with hosts[${h.index}]`);
+      }
+    }
+  }
+
+  if (raw.default_template !== undefined) {
+    const t = readTemplate(['default_template'], raw.default_template);
+    if (t) {
+      checkVars(['default_template'], raw.default_template, DEFAULT_TEMPLATE_VARS, 'default_template serves clients that are not ready yet', false);
+      t.text.split('\n').forEach((l, i) => {
+        const col = l.indexOf('<NODE>');
+        if (col >= 0) out.push({ file: t.file, line: i + 1, col: col + 1, path: 'default_template', message: '<NODE> has no value in the default template: it serves clients that are not ready yet' });
+      });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,46 @@
+// The I/O edge of config loading: read the file, probe the real file system, hand both to the
+// pure core. `checkConfig` is for `pxebootd check`; `loadConfig` for the daemon (throws).
+import { readFileSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { ConfigError } from '../errors.ts';
+import type { Config } from '../types.ts';
+import type { FsProbe } from './files-check.ts';
+import { validateConfigText, type CheckResult } from './validate-text.ts';
+
+/** The real file system, read-only. */
+export const nodeFsProbe: FsProbe = {
+  kind(p) {
+    try {
+      const st = statSync(p);
+      return st.isFile() ? 'file' : st.isDirectory() ? 'dir' : 'other';
+    } catch {
+      return 'missing';
+    }
+  },
+  read(p) {
+    try {
+      return readFileSync(p, 'utf8');
+    } catch {
+      return undefined;
+    }
+  },
+};
+
+/** Validate a config file and its templates; every problem is returned, nothing is thrown. */
+export async function checkConfig(file: string, probe: FsProbe = nodeFsProbe): Promise<CheckResult> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    return { problems: [{ file, line: 1, col: 1, path: '', message: `cannot read config file: ${err.code ?? err.message}` }] };
+  }
+  return validateConfigText(text, file, probe);
+}
+
+/** Load a valid config or throw ConfigError listing every problem. */
+export async function loadConfig(file: string, probe: FsProbe = nodeFsProbe): Promise<Config> {
+  const r = await checkConfig(file, probe);
+  if (!r.config) throw new ConfigError(r.problems);
+  return r.config;
+}

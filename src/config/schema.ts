@@ -1,0 +1,141 @@
+// The one config schema (zod 4): types, formats and defaults. Strict objects, so a misspelt key is
+// an error rather than a silently ignored setting. Cross-field rules live in semantics.ts; the
+// JSON Schema for editors (etc/pxebootd.schema.json) is generated from this file.
+import * as z from 'zod';
+import {
+  checkCidr, checkExportOptions, checkHostname, checkIPv4, checkInterface, checkListen, checkMac,
+  checkPath, checkProgram, checkPseudoRoot, checkServer, checkTftpSubdir, checkVarName,
+} from './formats.ts';
+
+/** A string that must also pass a format check (the check's message becomes the problem). */
+function fmt(check: (s: string) => string | undefined, description: string) {
+  return z
+    .string()
+    .superRefine((s, ctx) => {
+      const m = check(s);
+      if (m) ctx.addIssue({ code: 'custom', message: m });
+    })
+    .meta({ description });
+}
+
+const path = (d: string) => fmt(checkPath, d);
+
+export const DEFAULT_TRUSTED_PROGRAMS = ['in.tftpd', 'atftpd', 'dnsmasq-tftp', 'dnsmasq-dhcp'];
+
+const leaseSource = (type: 'dnsmasq-leases' | 'isc-leases' | 'kea-leases') =>
+  z.strictObject({ type: z.literal(type), path: path('lease file to follow (may appear later)') });
+
+export const sourceSchema = z.discriminatedUnion('type', [
+  leaseSource('dnsmasq-leases'),
+  leaseSource('isc-leases'),
+  leaseSource('kea-leases'),
+  z.strictObject({
+    type: z.literal('syslog'),
+    path: path('syslog file with TFTP/DHCP daemon lines'),
+    from_start: z.boolean().default(false).meta({ description: 'read the whole file at start-up instead of only new lines' }),
+    programs: z.array(fmt(checkProgram, 'program tag')).optional().meta({ description: 'program tags to trust; default: trusted_programs' }),
+  }),
+  z.strictObject({
+    type: z.literal('journal'),
+    identifiers: z.array(fmt(checkProgram, 'SYSLOG_IDENTIFIER')).optional().meta({ description: 'default: trusted_programs' }),
+    directory: path('journal directory (journalctl -D); default: the system journal').optional(),
+  }),
+  z.strictObject({
+    type: z.literal('dhcp-snoop'),
+    interface: fmt(checkInterface, 'interface to listen on for DHCP broadcasts'),
+    address: fmt(checkIPv4, 'address to bind').default('0.0.0.0'),
+    port: z.number().int().min(1).max(65535).default(67),
+  }),
+]);
+
+/** Fields shared by subnet and host rules; hosts override their subnet field by field. */
+const ruleFields = {
+  root_dir: path('shared read-only lower layer (must exist)').optional(),
+  node_dir: path('where node roots are mounted: node_dir/<NODE> (created when missing)').optional(),
+  overlay_dir: path('per-node upper/work layers: overlay_dir/<NODE>/{upper,work} (created when missing)').optional(),
+  node_name: z.enum(['ip-hex', 'mac']).optional().meta({ description: 'ip-hex (as fuse_pxebootfs) | mac; default ip-hex' }),
+  pxe_template: path('pxelinux template (must exist)').optional(),
+  grub_template: path('GRUB template (must exist)').optional(),
+  ipxe_template: path('iPXE template (must exist)').optional(),
+  overlay: z.enum(['persistent', 'ephemeral']).optional().meta({ description: 'default persistent' }),
+  on_release: z.enum(['keep', 'unexport', 'remove']).optional().meta({ description: 'default keep' }),
+  vars: z
+    .record(fmt(checkVarName, 'variable name'), z.union([z.string(), z.number(), z.boolean()]))
+    .optional()
+    .meta({ description: 'free template variables: {{name}}' }),
+  ignore: z.boolean().optional().meta({ description: 'never provision matching clients' }),
+};
+
+export const subnetSchema = z.strictObject({ cidr: fmt(checkCidr, 'IPv4 network, e.g. 10.0.0.0/24'), ...ruleFields });
+
+export const hostSchema = z.strictObject({
+  mac: fmt(checkMac, 'client MAC').optional(),
+  ip: fmt(checkIPv4, 'client IPv4 address').optional(),
+  hostname: fmt(checkHostname, 'client host name (exact, case-insensitive)').optional(),
+  ...ruleFields,
+});
+
+export const exportsSchema = z.strictObject({
+  backend: z.enum(['kernel', 'ganesha']).default('kernel'),
+  file: path('the one exports file pxebootd owns').default('/etc/exports.d/pxebootd.exports'),
+  options: fmt(checkExportOptions, 'exports(5) options; fsid= is set by pxebootd').default('rw,no_root_squash,no_subtree_check,sync'),
+  start_fsid: z.number().int().min(1).max(4294967295).default(10000),
+  pid_file: path('ganesha: pid file to SIGHUP').optional(),
+  pseudo_root: fmt(checkPseudoRoot, 'ganesha: Pseudo = pseudo_root/<NODE>').optional(),
+  etab: path('kernel: exportfs table checked after each reload').default('/var/lib/nfs/etab'),
+});
+
+export const commandsSchema = z.strictObject({
+  mount: path('mount(8)').default('mount'),
+  umount: path('umount(8)').default('umount'),
+  exportfs: path('exportfs(8)').default('exportfs'),
+  journalctl: path('journalctl(1)').default('journalctl'),
+  ip: path('ip(8)').default('ip'),
+});
+
+export const queueSchema = z.strictObject({
+  concurrency: z.number().int().min(1).max(1024).default(16),
+  retry_base_ms: z.number().int().min(1).default(500),
+  retry_max_ms: z.number().int().min(1).default(30000),
+});
+
+export const configSchema = z
+  .strictObject({
+    state_dir: path('node state (fsids); created when missing').default('/var/lib/pxebootd'),
+    tftp_root: path('TFTP root; boot files go below it').default('/srv/tftp'),
+    server: fmt(checkServer, 'this server on the boot network: {{server}}'),
+    sources: z.array(sourceSchema).default([]),
+    exports: exportsSchema.default(exportsSchema.parse({})),
+    default_template: path('pxelinux.cfg/default template; pxebootd then owns that file').optional(),
+    grub_dir: fmt(checkTftpSubdir, 'GRUB per-node files, relative to tftp_root').default('grub'),
+    ipxe_dir: fmt(checkTftpSubdir, 'iPXE per-node scripts, relative to tftp_root').default('ipxe'),
+    commands: commandsSchema.default(commandsSchema.parse({})),
+    trusted_programs: z.array(fmt(checkProgram, 'program tag')).default(DEFAULT_TRUSTED_PROGRAMS),
+    control_socket: path('local control socket (hook, provision, release)').default('/run/pxebootd/control.sock'),
+    queue: queueSchema.default(queueSchema.parse({})),
+    metrics: z.strictObject({ listen: fmt(checkListen, 'HOST:PORT of the Prometheus endpoint').default('127.0.0.1:9642') }).optional(),
+    subnets: z.array(subnetSchema).min(1),
+    hosts: z.array(hostSchema).default([]),
+  })
+  .meta({ title: 'pxebootd configuration', description: 'See README.md, "Config reference".' });
+
+export type RawConfig = z.output<typeof configSchema>;
+
+/** Allowed keys of each object kind, for "unknown key" messages. */
+export const ALLOWED_KEYS = {
+  top: Object.keys(configSchema.shape),
+  exports: Object.keys(exportsSchema.shape),
+  commands: Object.keys(commandsSchema.shape),
+  queue: Object.keys(queueSchema.shape),
+  metrics: ['listen'],
+  subnet: Object.keys(subnetSchema.shape),
+  host: Object.keys(hostSchema.shape),
+  source: {
+    'dnsmasq-leases': ['type', 'path'],
+    'isc-leases': ['type', 'path'],
+    'kea-leases': ['type', 'path'],
+    syslog: ['type', 'path', 'from_start', 'programs'],
+    journal: ['type', 'identifiers', 'directory'],
+    'dhcp-snoop': ['type', 'interface', 'address', 'port'],
+  } as Record<string, string[]>,
+};

@@ -1,0 +1,69 @@
+// The pure core of config loading: text in, Config or every problem out. The file system is only
+// reached through the injected probe, so unit tests need no files.
+import path from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import type { ConfigProblem } from '../errors.ts';
+import type { Config } from '../types.ts';
+import { buildConfig } from './build.ts';
+import { checkFiles, type FsProbe } from './files-check.ts';
+import { problemsFromIssues } from './issues.ts';
+import { createLocator } from './positions.ts';
+import { asObj } from './raw.ts';
+import { configSchema } from './schema.ts';
+import { checkSemantics } from './semantics.ts';
+
+export interface CheckResult {
+  config?: Config;
+  problems: ConfigProblem[];
+}
+
+/** Validate config text named `file` (relative paths resolve against its directory). Never throws. */
+export function validateConfigText(text: string, file: string, probe: FsProbe): CheckResult {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const loc = createLocator(file, doc, lc);
+  const at = (offset: number, message: string, p = ''): ConfigProblem => ({ file, ...loc.lineCol(offset), path: p, message });
+
+  const syntax = [...doc.errors, ...doc.warnings].map((e) => at(e.pos[0], `YAML: ${e.message}`));
+  if (doc.errors.length > 0) return { problems: sortProblems(file, syntax) };
+
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 1000 });
+  } catch (e) {
+    return { problems: [...syntax, at(0, `YAML: ${(e as Error).message}`)] };
+  }
+  const obj = asObj(raw);
+  if (!obj) {
+    const found = raw === null || raw === undefined ? 'an empty document' : Array.isArray(raw) ? 'a list' : `a ${typeof raw}`;
+    return { problems: [...syntax, at(0, `expected a map of settings (server, subnets, ...), found ${found}`)] };
+  }
+
+  const parsed = configSchema.safeParse(obj);
+  const problems = [...syntax];
+  if (!parsed.success) problems.push(...problemsFromIssues(parsed.error.issues, obj, loc));
+  problems.push(...checkSemantics(obj, loc));
+  problems.push(...checkFiles(obj, path.dirname(path.resolve(file)), probe, loc));
+
+  const unique = dedupe(problems);
+  if (unique.length > 0 || !parsed.success) return { problems: sortProblems(file, unique) };
+  return { config: buildConfig(parsed.data, file, loc), problems: [] };
+}
+
+function dedupe(ps: ConfigProblem[]): ConfigProblem[] {
+  const seen = new Set<string>();
+  return ps.filter((p) => {
+    const k = `${p.file}\0${p.line}\0${p.col}\0${p.path}\0${p.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/** Config-file problems first, in file order; then template problems by file and position. */
+function sortProblems(file: string, ps: ConfigProblem[]): ConfigProblem[] {
+  return [...ps].sort((a, b) => {
+    if (a.file !== b.file) return a.file === file ? -1 : b.file === file ? 1 : a.file < b.file ? -1 : 1;
+    return a.line - b.line || a.col - b.col;
+  });
+}
