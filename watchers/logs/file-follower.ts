@@ -1,0 +1,192 @@
+// Follows a growing log file across rotation without losing lines: reads from an fd at an offset,
+// compares inode and size with the path, and is driven by fs.watch on the directory plus a short
+// poll. Rename rotation: the old fd is drained until it has been idle for `idleSwitchMs`, then the
+// new file is read from 0. Copytruncate (or any rewrite under us): detected by size and by a
+// checksum of the bytes just before our offset; reading restarts at 0. A missing file is waited for.
+// Chosen over @logdna/tail-file after the comparison in test/unit/watchers/logs/follower-compare.ts.
+import { watch, type FSWatcher } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+
+export interface FollowerOptions {
+  path: string;
+  /** read the file from 0 at start (else from its current end) */
+  fromStart: boolean;
+  onData(chunk: Buffer): void;
+  /** the stream restarts: 'rotated' (new file), 'truncated' (same file, from 0) */
+  onReset(why: 'rotated' | 'truncated'): void;
+  onError?(e: Error): void;
+  pollMs?: number;
+  idleSwitchMs?: number;
+  chunkBytes?: number;
+}
+
+export interface FileFollower {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** run one read/stat pass now (tests, and callers that know the file changed) */
+  poll(): Promise<void>;
+}
+
+const TAIL_CHECK = 32;
+
+/** Create a follower; nothing is opened until start(). */
+export function createFileFollower(o: FollowerOptions): FileFollower {
+  const pollMs = o.pollMs ?? 250;
+  const idleSwitchMs = o.idleSwitchMs ?? 1000;
+  const chunkBytes = o.chunkBytes ?? 256 * 1024;
+  let fh: FileHandle | undefined;
+  let ino = -1;
+  let dev = -1;
+  let pos = 0;
+  let lastTail = Buffer.alloc(0); // the bytes just before `pos`, to notice a rewrite
+  let lastData = 0;
+  let stopped = true;
+  let running: Promise<void> | undefined;
+  let again = false;
+  let timer: NodeJS.Timeout | undefined;
+  let watcher: FSWatcher | undefined;
+  let buf = Buffer.allocUnsafe(chunkBytes);
+
+  const fail = (e: unknown) => o.onError?.(e instanceof Error ? e : new Error(String(e)));
+
+  async function openCurrent(fromEnd: boolean): Promise<boolean> {
+    let h: FileHandle;
+    try {
+      h = await open(o.path, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw e;
+    }
+    const st = await h.stat();
+    fh = h;
+    ino = st.ino;
+    dev = st.dev;
+    pos = fromEnd ? st.size : 0;
+    lastTail = Buffer.alloc(0);
+    if (fromEnd && pos > 0) {
+      const n = Math.min(TAIL_CHECK, pos);
+      const t = Buffer.alloc(n);
+      await h.read(t, 0, n, pos - n);
+      lastTail = t;
+    }
+    lastData = Date.now();
+    return true;
+  }
+
+  /** read everything new from the current fd; true if anything was read */
+  async function drain(): Promise<boolean> {
+    if (!fh) return false;
+    const st = await fh.stat();
+    if (st.size < pos || !(await tailStillMatches())) {
+      pos = 0;
+      lastTail = Buffer.alloc(0);
+      o.onReset('truncated');
+    }
+    let got = false;
+    for (;;) {
+      if (stopped) return got;
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) break;
+      got = true;
+      pos += bytesRead;
+      const chunk = Buffer.from(buf.subarray(0, bytesRead));
+      lastTail = Buffer.from(chunk.subarray(Math.max(0, bytesRead - TAIL_CHECK)));
+      o.onData(chunk);
+      if (bytesRead < buf.length) break;
+    }
+    if (got) lastData = Date.now();
+    return got;
+  }
+
+  async function tailStillMatches(): Promise<boolean> {
+    if (!fh || lastTail.length === 0 || pos < lastTail.length) return true;
+    const t = Buffer.alloc(lastTail.length);
+    const { bytesRead } = await fh.read(t, 0, t.length, pos - t.length);
+    return bytesRead === t.length && t.equals(lastTail);
+  }
+
+  async function pass(): Promise<void> {
+    if (!fh) {
+      // missing at start, or deleted/rotated and gone: whatever appears now is new, read it all
+      if (!(await openCurrent(false))) return;
+    }
+    await drain();
+    let st;
+    try {
+      st = await stat(o.path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      st = undefined;
+    }
+    const replaced = !st || st.ino !== ino || st.dev !== dev;
+    if (!replaced) return;
+    // rotated by rename (or deleted): keep draining the old fd until the writer has let go of it
+    if (Date.now() - lastData < idleSwitchMs) return;
+    await drain();
+    await fh!.close().catch(() => {});
+    fh = undefined;
+    if (st) {
+      o.onReset('rotated');
+      if (await openCurrent(false)) await drain();
+    } else {
+      o.onReset('rotated');
+    }
+  }
+
+  function kick(): void {
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        try {
+          await pass();
+        } catch (e) {
+          fail(e);
+        }
+      } while (again && !stopped);
+    })().finally(() => {
+      running = undefined;
+    });
+  }
+
+  return {
+    async start() {
+      stopped = false;
+      buf = Buffer.allocUnsafe(chunkBytes);
+      await openCurrent(!o.fromStart).catch(fail);
+      try {
+        const base = path.basename(o.path);
+        watcher = watch(path.dirname(o.path), { persistent: false }, (_ev, name) => {
+          if (name === null || name === base || String(name).startsWith(base)) kick();
+        });
+        watcher.on('error', () => {
+          watcher?.close();
+          watcher = undefined; // the poll keeps going
+        });
+      } catch {
+        watcher = undefined; // directory missing: poll only
+      }
+      timer = setInterval(kick, pollMs);
+      timer.unref();
+      kick();
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      watcher?.close();
+      watcher = undefined;
+      await running;
+      await fh?.close().catch(() => {});
+      fh = undefined;
+    },
+    async poll() {
+      kick();
+      while (running) await running;
+    },
+  };
+}
