@@ -1,0 +1,151 @@
+// One reader per lease-file flavour: each turns "something changed near the file" into a lease
+// outcome, absorbing that flavour's write pattern (formats.md §5): dnsmasq's in-place truncate-and-
+// rewrite, ISC's append journal with an hourly rename, Kea's append CSV with LFC rotation.
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { BadInput } from '../../src/types.ts';
+import type { Lease, LeaseUpdate } from './lease.ts';
+import { completeLines, parseDnsmasqLeases } from './dnsmasq-parser.ts';
+import { createIscParser, feedIscParser, type IscParser } from './isc-parser.ts';
+import { createKeaParser, feedKeaParser, type KeaParser } from './kea-parser.ts';
+import { readAppended, type TailState } from './file-tail.ts';
+
+/** What a read found: the file is missing, a full set of current leases, or updates since the last read. */
+export type ReadOutcome =
+  | { kind: 'missing' }
+  | { kind: 'unchanged' }
+  | { kind: 'full'; leases: Map<string, Lease>; partial: boolean; bad: BadInput[] }
+  | { kind: 'delta'; updates: LeaseUpdate[]; bad: BadInput[] };
+
+/** A flavour's reader: `relevant` filters directory entries, `read` is called on every change. */
+export interface LeaseReader {
+  relevant(name: string): boolean;
+  /** `poll`: only a periodic safety check; readers may answer 'unchanged' cheaply */
+  read(poll: boolean): Promise<ReadOutcome>;
+}
+
+function enoent(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException).code === 'ENOENT';
+}
+
+/** dnsmasq: read the whole file; a trailing line without "\n" (mid-rewrite) is cut off and flagged partial. */
+export function createDnsmasqReader(file: string, source: string): LeaseReader {
+  const base = path.basename(file);
+  let sig = '';
+  return {
+    relevant: (name) => name === base,
+    async read(poll) {
+      try {
+        if (poll) {
+          const st = await stat(file);
+          const s = `${st.ino}:${st.size}:${st.mtimeMs}`;
+          if (s === sig) return { kind: 'unchanged' };
+        }
+        const st = await stat(file);
+        const text = await readFile(file, 'latin1');
+        sig = `${st.ino}:${st.size}:${st.mtimeMs}`;
+        const c = completeLines(text);
+        const r = parseDnsmasqLeases(c.text, source);
+        return { kind: 'full', leases: r.leases, partial: c.partial, bad: r.bad };
+      } catch (e) {
+        if (enoent(e)) return { kind: 'missing' };
+        throw e;
+      }
+    },
+  };
+}
+
+/** ISC: follow appends from the last offset; a new inode (hourly rename) or truncation -> full re-read. */
+export function createIscReader(file: string, source: string): LeaseReader {
+  const base = path.basename(file);
+  let tail: TailState | undefined;
+  let parser: IscParser = createIscParser(source);
+  let known = new Map<string, LeaseUpdate>();
+  return {
+    // dhcpd.leases~ (hard link to the old file) and dhcpd.leases.<time> (the new one, pre-rename) are not ours
+    relevant: (name) => name === base,
+    async read() {
+      const updates: LeaseUpdate[] = [];
+      const bad: BadInput[] = [];
+      let fresh: Map<string, LeaseUpdate> | undefined;
+      const r = await readAppended(
+        file,
+        tail,
+        (text) => {
+          const out = feedIscParser(parser, text);
+          for (const u of out.updates) (fresh ?? known).set(u.ip, u);
+          if (!fresh) updates.push(...out.updates);
+          bad.push(...out.bad);
+        },
+        () => {
+          parser = createIscParser(source);
+          fresh = new Map();
+        },
+      );
+      if (!r) return { kind: 'missing' };
+      tail = r.state;
+      if (fresh) {
+        known = fresh;
+        return { kind: 'full', leases: activeOnly(known), partial: false, bad };
+      }
+      return { kind: 'delta', updates, bad };
+    },
+  };
+}
+
+function activeOnly(m: Map<string, LeaseUpdate>): Map<string, Lease> {
+  const out = new Map<string, Lease>();
+  for (const [ip, u] of m) if (u.active) out.set(ip, u);
+  return out;
+}
+
+interface KeaFile {
+  tail?: TailState;
+  parser: KeaParser;
+  rows: Map<string, LeaseUpdate>;
+}
+
+/**
+ * Kea: the state is `.completed` (when kea-lfc left one) or `.2` ∪ `.1`, then the live file, last row
+ * per address winning. Each file is followed by offset; LFC's renames show up as new inodes.
+ */
+export function createKeaReader(file: string, source: string): LeaseReader {
+  const base = path.basename(file);
+  const suffixes = ['.completed', '.2', '.1', ''] as const;
+  const files = new Map<string, KeaFile>(suffixes.map((s) => [s, { parser: createKeaParser(`${source}${s}`), rows: new Map() }]));
+  return {
+    relevant: (name) => name === base || suffixes.some((s) => s !== '' && name === base + s),
+    async read() {
+      const bad: BadInput[] = [];
+      const present = new Set<string>();
+      for (const s of suffixes) {
+        const f = files.get(s)!;
+        const r = await readAppended(
+          file + s,
+          f.tail,
+          (text) => {
+            const out = feedKeaParser(f.parser, text);
+            for (const u of out.updates) f.rows.set(u.ip, u);
+            bad.push(...out.bad);
+          },
+          () => {
+            f.parser = createKeaParser(`${source}${s}`);
+            f.rows = new Map();
+          },
+        );
+        if (r) {
+          f.tail = r.state;
+          present.add(s);
+        } else {
+          f.tail = undefined;
+          f.rows = new Map();
+        }
+      }
+      if (present.size === 0) return { kind: 'missing' };
+      const order = present.has('.completed') ? (['.completed', ''] as const) : (['.2', '.1', ''] as const);
+      const merged = new Map<string, LeaseUpdate>();
+      for (const s of order) for (const [ip, u] of files.get(s)!.rows) merged.set(ip, u);
+      return { kind: 'full', leases: activeOnly(merged), partial: false, bad };
+    },
+  };
+}

@@ -1,0 +1,138 @@
+// Turns reader outcomes into ClientSeen/ClientGone with the rules that make lease files safe to
+// follow: seen is emitted at once (latency), gone only once the lease has stayed absent for `settleMs`
+// (a half-written or truncated read never causes a mass gone), and a lease whose expiry passes
+// while the file sits still is gone too (a timer on the earliest expiry).
+import type { BadInput, ClientEvent, LeaseSourceType } from '../../src/types.ts';
+import type { Lease, LeaseUpdate } from './lease.ts';
+import { isCurrent, sameLease } from './lease.ts';
+import type { ReadOutcome } from './lease-readers.ts';
+
+/** Timing knobs; the defaults suit real servers, tests shorten them. */
+export interface TrackerOptions {
+  /** how long a lease must stay absent before it is gone (covers truncate-then-write) */
+  settleMs: number;
+  now?: () => number;
+}
+
+/** The tracker's view of one source; `apply` returns the refresh time it wants (or undefined). */
+export interface LeaseTracker {
+  apply(o: ReadOutcome): { events: ClientEvent[]; bad: BadInput[] };
+  /** when the tracker next needs a look (pending gone or earliest expiry), ms since epoch */
+  nextCheck(): number | undefined;
+  /** number of leases currently announced as seen */
+  size(): number;
+}
+
+interface Pending {
+  since: number;
+  reason: string;
+}
+
+/** Per-source state: what the file says, what we announced, and the gone decisions in waiting. */
+export function createLeaseTracker(sourceType: LeaseSourceType, source: string, opts: TrackerOptions): LeaseTracker {
+  const now = opts.now ?? Date.now;
+  const known = new Map<string, Lease>();
+  const inactiveReason = new Map<string, string>();
+  const emitted = new Map<string, Lease>();
+  const pending = new Map<string, Pending>();
+  let nextExpiry = Infinity;
+
+  const seen = (l: Lease, t: number): ClientEvent => {
+    const e: ClientEvent = { kind: 'seen', ip: l.ip, source, sourceType, time: t, expires: l.expires };
+    if (l.mac !== undefined) e.mac = l.mac;
+    if (l.hostname !== undefined) e.hostname = l.hostname;
+    return e;
+  };
+  const gone = (l: Lease, t: number, reason: string): ClientEvent => {
+    const e: ClientEvent = { kind: 'gone', ip: l.ip, source, sourceType, time: t, reason };
+    if (l.mac !== undefined) e.mac = l.mac;
+    return e;
+  };
+
+  function reconcile(ips: Iterable<string>, t: number, out: ClientEvent[]): void {
+    for (const ip of ips) {
+      const k = known.get(ip);
+      const cur = k !== undefined && isCurrent(k, t) ? k : undefined;
+      const em = emitted.get(ip);
+      if (cur) {
+        pending.delete(ip);
+        if (em && sameLease(em, cur)) continue;
+        if (em && em.mac !== cur.mac) out.push(gone(em, t, 'address reassigned'));
+        emitted.set(ip, cur);
+        out.push(seen(cur, t));
+      } else if (em && k && !isCurrent(k, t)) {
+        // the file itself says it ran out: no need to wait for a settle
+        pending.delete(ip);
+        emitted.delete(ip);
+        out.push(gone(em, t, 'expired'));
+      } else if (em) {
+        const p = pending.get(ip);
+        if (!p) pending.set(ip, { since: t, reason: inactiveReason.get(ip) ?? 'removed' });
+        else if (t - p.since >= opts.settleMs) {
+          pending.delete(ip);
+          emitted.delete(ip);
+          out.push(gone(em, t, p.reason));
+        }
+      }
+    }
+  }
+
+  function rescanExpiry(t: number): string[] {
+    const due: string[] = [];
+    nextExpiry = Infinity;
+    for (const [ip, l] of known) {
+      if (l.expires === 0) continue;
+      if (l.expires <= t) {
+        if (emitted.has(ip)) due.push(ip);
+      } else if (l.expires < nextExpiry) nextExpiry = l.expires;
+    }
+    return due;
+  }
+
+  return {
+    apply(o) {
+      const t = now();
+      const events: ClientEvent[] = [];
+      const touched = new Set<string>(pending.keys());
+      if (o.kind === 'full') {
+        for (const ip of known.keys()) touched.add(ip);
+        known.clear();
+        inactiveReason.clear();
+        for (const [ip, l] of o.leases) {
+          known.set(ip, l);
+          touched.add(ip);
+        }
+        for (const ip of emitted.keys()) touched.add(ip);
+      } else if (o.kind === 'delta') {
+        for (const u of o.updates) {
+          touched.add(u.ip);
+          if (u.active) {
+            known.set(u.ip, stripUpdate(u));
+            inactiveReason.delete(u.ip);
+            if (u.expires !== 0 && u.expires < nextExpiry) nextExpiry = u.expires;
+          } else {
+            known.delete(u.ip);
+            inactiveReason.set(u.ip, u.state);
+          }
+        }
+      }
+      // 'missing' and 'unchanged' keep what we know: a vanished file is waited for, not mourned
+      if (o.kind === 'full' || nextExpiry <= t) for (const ip of rescanExpiry(t)) touched.add(ip);
+      reconcile(touched, t, events);
+      return { events, bad: o.kind === 'full' || o.kind === 'delta' ? o.bad : [] };
+    },
+    nextCheck() {
+      let next = nextExpiry;
+      for (const p of pending.values()) next = Math.min(next, p.since + opts.settleMs);
+      return Number.isFinite(next) ? next : undefined;
+    },
+    size: () => emitted.size,
+  };
+}
+
+function stripUpdate(u: LeaseUpdate): Lease {
+  const l: Lease = { ip: u.ip, expires: u.expires };
+  if (u.mac !== undefined) l.mac = u.mac;
+  if (u.hostname !== undefined) l.hostname = u.hostname;
+  return l;
+}

@@ -1,0 +1,181 @@
+// The lease-file watcher: chokidar on the file's directory -> the flavour's reader -> the tracker ->
+// ctx.sink. Nothing downstream sees fs events; everything here is about reading at the right moments:
+// at once on a change (no debounce: the target is seen within 50 ms of the write), again shortly
+// after a half-written read, at the tracker's next check (settling gone, expiry), and every
+// `pollMs` as a safety net. A missing file or directory is waited for.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import type { WatcherContext } from '../../src/contracts.ts';
+import type { LeaseSourceType, Watcher } from '../../src/types.ts';
+import { createDnsmasqReader, createIscReader, createKeaReader, type LeaseReader } from './lease-readers.ts';
+import { createLeaseTracker } from './lease-tracker.ts';
+
+/** Tunables (tests shorten them); the defaults are for production. */
+export interface LeaseWatcherOptions {
+  /** a lease must stay absent this long before ClientGone (truncate-and-rewrite safety) */
+  settleMs?: number;
+  /** re-read delay after a read that ended mid-line */
+  partialRetryMs?: number;
+  /** safety-net re-check period */
+  pollMs?: number;
+}
+
+const DEFAULTS = { settleMs: 150, partialRetryMs: 5, pollMs: 30_000 };
+/** after this many partial reads in a row, stop retrying until the next change event */
+const MAX_PARTIAL_STREAK = 40;
+/** remembered bad-input keys, so a bad line re-read on every rewrite is reported once */
+const MAX_BAD_KEYS = 10_000;
+
+function createReader(type: LeaseSourceType, file: string, source: string): LeaseReader {
+  if (type === 'dnsmasq-leases') return createDnsmasqReader(file, source);
+  if (type === 'isc-leases') return createIscReader(file, source);
+  return createKeaReader(file, source);
+}
+
+/** Watcher for one dnsmasq / ISC / Kea lease source (ctx.source.type picks the flavour). */
+export function createLeaseWatcher(ctx: WatcherContext, options: LeaseWatcherOptions = {}): Watcher {
+  const src = ctx.source;
+  if (src.type !== 'dnsmasq-leases' && src.type !== 'isc-leases' && src.type !== 'kea-leases') {
+    throw new Error(`lease watcher: expected a dnsmasq-leases, isc-leases or kea-leases source, found ${src.type}`);
+  }
+  const type = src.type;
+  const o = { ...DEFAULTS, ...options };
+  const file = path.resolve(src.path);
+  const dir = path.dirname(file);
+  const source = `${type}:${src.path}`;
+  const log = ctx.log.child({ watcher: source });
+  const reader = createReader(type, file, source);
+  const tracker = createLeaseTracker(type, source, { settleMs: o.settleMs });
+  const badKeys = new Set<string>();
+
+  let fsw: FSWatcher | undefined;
+  let stopped = true;
+  let reading = false;
+  let again = false;
+  let againPoll = true;
+  let timer: NodeJS.Timeout | undefined;
+  let timerAt = Infinity;
+  let pollTimer: NodeJS.Timeout | undefined;
+  let dirTimer: NodeJS.Timeout | undefined;
+  let partialStreak = 0;
+  let missingLogged = false;
+  let idle: Promise<void> = Promise.resolve();
+
+  function wakeAt(at: number): void {
+    if (stopped || at >= timerAt) return;
+    if (timer) clearTimeout(timer);
+    timerAt = at;
+    timer = setTimeout(() => {
+      timer = undefined;
+      timerAt = Infinity;
+      refresh(false);
+    }, Math.min(Math.max(0, at - Date.now()), 3_600_000));
+  }
+
+  function report(b: Parameters<typeof ctx.sink.bad>[0]): void {
+    const key = `${b.reason}\0${b.sample}`;
+    if (badKeys.has(key)) return;
+    if (badKeys.size >= MAX_BAD_KEYS) badKeys.clear();
+    badKeys.add(key);
+    ctx.sink.bad(b);
+  }
+
+  /** Read now (or right after the read in flight); never more than one read at a time. */
+  function refresh(poll: boolean): void {
+    if (stopped) return;
+    if (reading) {
+      again = true;
+      againPoll &&= poll;
+      return;
+    }
+    reading = true;
+    idle = readOnce(poll).finally(() => {
+      reading = false;
+      if (again && !stopped) {
+        const p = againPoll;
+        again = false;
+        againPoll = true;
+        refresh(p);
+      }
+    });
+  }
+
+  async function readOnce(poll: boolean): Promise<void> {
+    let outcome;
+    try {
+      outcome = await reader.read(poll);
+    } catch (e) {
+      log.warn({ err: (e as Error).message, file }, 'lease file read failed; will retry on the next change');
+      return;
+    }
+    if (stopped) return;
+    if (outcome.kind === 'missing') {
+      if (!missingLogged) log.info({ file }, 'lease file not there (yet); waiting for it');
+      missingLogged = true;
+    } else missingLogged = false;
+    const { events, bad } = tracker.apply(outcome);
+    for (const b of bad) report(b);
+    for (const e of events) ctx.sink.event(e);
+    if (outcome.kind === 'full' && outcome.partial) {
+      if (++partialStreak <= MAX_PARTIAL_STREAK) wakeAt(Date.now() + o.partialRetryMs);
+    } else partialStreak = 0;
+    const next = tracker.nextCheck();
+    if (next !== undefined) wakeAt(next);
+  }
+
+  async function startWatching(): Promise<void> {
+    const w = watch(dir, {
+      depth: 0,
+      ignoreInitial: true,
+      atomic: false,
+      ignored: (p: string) => p !== dir && !reader.relevant(path.basename(p)),
+    });
+    w.on('all', (_event, p) => {
+      if (path.dirname(path.resolve(p)) === dir && reader.relevant(path.basename(p))) refresh(false);
+    });
+    w.on('error', (err) => log.warn({ err: String(err), dir }, 'lease directory watch error'));
+    await new Promise<void>((resolve) => w.once('ready', () => resolve()));
+    if (stopped) {
+      await w.close();
+      return;
+    }
+    fsw = w;
+    refresh(false);
+  }
+
+  function waitForDir(): void {
+    if (stopped) return;
+    if (existsSync(dir)) {
+      void startWatching();
+      return;
+    }
+    dirTimer = setTimeout(waitForDir, 1000);
+  }
+
+  return {
+    name: source,
+    async start() {
+      stopped = false;
+      if (existsSync(dir)) await startWatching();
+      else {
+        log.info({ dir }, 'lease directory not there (yet); waiting for it');
+        dirTimer = setTimeout(waitForDir, 1000);
+      }
+      pollTimer = setInterval(() => refresh(true), o.pollMs);
+      pollTimer.unref();
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      if (pollTimer) clearInterval(pollTimer);
+      if (dirTimer) clearTimeout(dirTimer);
+      timer = pollTimer = dirTimer = undefined;
+      timerAt = Infinity;
+      const w = fsw;
+      fsw = undefined;
+      if (w) await w.close();
+      await idle.catch(() => {});
+    },
+  };
+}
