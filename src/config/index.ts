@@ -4,3 +4,4 @@ export { validateConfigText, type CheckResult } from './validate-text.ts';
 export { DEFAULT_TEMPLATE_VARS, type FsProbe } from './files-check.ts';
 
 export { configJsonSchema } from './json-schema.ts';
+export { convertLegacyConfig, parseIni, type LegacyOptions } from './legacy.ts';
