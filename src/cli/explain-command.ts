@@ -1,0 +1,78 @@
+// `pxebootd explain <mac|ip>`: which rule matches and why, and the exact plan the provisioner would
+// carry out (files, mount, export line). Reads config and state; applies nothing.
+import { loadConfig } from '../config/index.ts';
+import { matchClient } from '../rules.ts';
+import { createStateStore } from '../state/store.ts';
+import { silentLogger } from '../log.ts';
+import { createRunner } from '../runner.ts';
+import { nodeNameFor } from '../naming.ts';
+import { normalizeHostname, normalizeIPv4, normalizeMac } from '../validate.ts';
+import type { NodeRecord } from '../types.ts';
+import type { NodePlan } from '../contracts.ts';
+import { parseCommand, usageError } from './args.ts';
+import { USAGE } from './usage.ts';
+
+export async function explainCommand(args: string[]): Promise<number> {
+  const { values, positionals, config: file } = parseCommand(
+    'explain',
+    args,
+    { json: { type: 'boolean' }, hostname: { type: 'string' }, mac: { type: 'string' } },
+    { min: 1, max: 1, names: '<mac|ip>' },
+  );
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const target = positionals[0]!;
+  const tIp = normalizeIPv4(target);
+  const tMac = tIp ? undefined : normalizeMac(target);
+  if (!tIp && !tMac) throw usageError(`explain: expected an IPv4 address or a MAC, found ${JSON.stringify(target)}`);
+  const optMac = values.mac === undefined ? undefined : normalizeMac(values.mac as string);
+  if (values.mac !== undefined && !optMac) throw usageError(`explain: --mac: expected a MAC like 52:54:00:12:34:56, found ${JSON.stringify(values.mac)}`);
+  const optHost = values.hostname === undefined ? undefined : normalizeHostname(values.hostname as string);
+  if (values.hostname !== undefined && !optHost) throw usageError(`explain: --hostname: expected an RFC 1123 host name, found ${JSON.stringify(values.hostname)}`);
+
+  const config = await loadConfig(file);
+  const store = createStateStore({ dir: config.state_dir, startFsid: config.exports.start_fsid, log: silentLogger(), memoryOnly: true });
+  await store.load();
+  const known = tIp ? store.findByIp(tIp) : store.findByMac(tMac!);
+  const ip = tIp ?? known?.ip;
+  const mac = optMac ?? tMac ?? known?.mac;
+  const hostname = optHost ?? known?.hostname;
+  if (!ip) {
+    process.stderr.write(`pxebootd explain: no node with MAC ${tMac} in ${store.file}; give its IP: pxebootd explain <ip> --mac ${tMac}\n`);
+    return 1;
+  }
+  const m = matchClient({ ip, mac, hostname }, config);
+  const out: Record<string, unknown> = { client: { ip, mac, hostname }, match: m.kind, why: m.kind === 'match' ? m.rule.why : m.why };
+  const lines: string[] = [`client:  ip ${ip}${mac ? `, mac ${mac}` : ', mac unknown'}${hostname ? `, hostname ${hostname}` : ''}`];
+  lines.push(`result:  ${m.kind === 'match' ? 'provisioned' : m.kind === 'ignored' ? 'ignored (never provisioned)' : 'no matching subnet (never provisioned)'}`);
+  lines.push('why:', ...(m.kind === 'match' ? m.rule.why : m.why).map((w) => `  - ${w}`));
+  if (m.kind === 'match') {
+    const rule = m.rule;
+    const name = nodeNameFor(rule.node_name, ip, mac);
+    const rec = store.get(name);
+    const fsid = rec?.fsid || store.peekFsid(name);
+    const node: NodeRecord = rec ?? { name, ip, subnet: rule.subnet.cidr, state: 'pending', fsid, lastSeen: 0, sources: [] };
+    const planned: NodeRecord = { ...node, ip, fsid, ...(mac ? { mac } : {}), ...(hostname ? { hostname } : {}) };
+    const { createProvisioner } = await import('../../provisioners/index.ts');
+    const log = silentLogger();
+    const provisioner = createProvisioner({ config, runner: createRunner(log, { dryRun: true }), log });
+    const plan: NodePlan = provisioner.plan(planned, rule);
+    await provisioner.close();
+    const { why: _why, subnet, host, ...fields } = rule;
+    out.node = { name, fsid, fsidAllocated: rec?.fsid ? true : false, state: rec?.state ?? 'new' };
+    out.rule = { subnet: subnet.cidr, subnetAt: subnet.pos, host: host ? { mac: host.mac, ip: host.ip, hostname: host.hostname, at: host.pos } : undefined, ...fields };
+    out.plan = plan;
+    lines.push(`rule:    subnet ${subnet.cidr}${subnet.pos ? ` (${subnet.pos})` : ''}${host ? `, host ${host.mac ?? host.ip ?? host.hostname}${host.pos ? ` (${host.pos})` : ''}` : ''}`);
+    lines.push(`node:    ${name} (${rec ? `known, ${rec.state}` : 'new'}), fsid ${fsid}${rec?.fsid ? '' : ' (would be allocated)'}`);
+    lines.push(`fields:  root_dir ${rule.root_dir}, node_dir ${rule.node_dir}, overlay_dir ${rule.overlay_dir}, overlay ${rule.overlay}, on_release ${rule.on_release}`);
+    lines.push('plan:');
+    plan.steps.forEach((s, i) => lines.push(`  ${i + 1}. ${s.describe}`));
+    lines.push('export entry:', ...plan.exportEntry.split('\n').map((l) => `  ${l}`));
+    lines.push(`nfs path: ${plan.nfsPath}`);
+    lines.push('boot files:', ...plan.bootFiles.map((f) => `  ${f}`));
+  }
+  process.stdout.write(values.json ? JSON.stringify(out, null, 2) + '\n' : lines.join('\n') + '\n');
+  return 0;
+}

@@ -1,0 +1,186 @@
+// The daemon's local control socket: newline-delimited JSON, one response line per request line.
+// The server refuses to start while another daemon answers on the path, and replaces a stale
+// socket. The client side is tiny and imports nothing heavy, so `pxebootd hook` starts fast.
+import net from 'node:net';
+import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { PxeError } from './errors.ts';
+
+/** A request line: `op` picks the handler; the rest is op-specific. */
+export interface ControlRequest {
+  op: string;
+  [k: string]: unknown;
+}
+
+/** A response line: `ok` false carries `error`. */
+export interface ControlResponse {
+  ok: boolean;
+  error?: string;
+  [k: string]: unknown;
+}
+
+/** Longest request line accepted (hook env blocks are a few KB). */
+export const MAX_LINE = 1 << 20;
+
+export interface ControlServer {
+  readonly path: string;
+  close(): Promise<void>;
+}
+
+/** Thrown by the client when nothing answers on the socket (no daemon running). */
+export class NoDaemonError extends PxeError {
+  constructor(socketPath: string, why: string) {
+    super('RUN', `no pxebootd answers on ${socketPath} (${why})`);
+    this.name = 'NoDaemonError';
+  }
+}
+
+/** Bind the socket (dir 0755, socket 0600); `handle` answers each request. */
+export async function startControlServer(socketPath: string, handle: (req: ControlRequest) => Promise<ControlResponse>): Promise<ControlServer> {
+  await mkdir(path.dirname(socketPath), { recursive: true, mode: 0o755 });
+  await clearStaleSocket(socketPath);
+  const conns = new Set<net.Socket>();
+  const server = net.createServer((sock) => {
+    conns.add(sock);
+    sock.on('close', () => conns.delete(sock));
+    sock.on('error', () => sock.destroy());
+    serveConnection(sock, handle);
+  });
+  const oldMask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } finally {
+    process.umask(oldMask);
+  }
+  await chmod(socketPath, 0o600);
+  return {
+    path: socketPath,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const c of conns) c.end();
+        setTimeout(() => conns.forEach((c) => c.destroy()), 500).unref();
+      });
+      await unlink(socketPath).catch(() => {});
+    },
+  };
+}
+
+function serveConnection(sock: net.Socket, handle: (req: ControlRequest) => Promise<ControlResponse>): void {
+  let buf = '';
+  let chain = Promise.resolve();
+  sock.setEncoding('utf8');
+  sock.on('data', (chunk: string) => {
+    buf += chunk;
+    if (buf.length > MAX_LINE && !buf.includes('\n')) {
+      sock.end(JSON.stringify({ ok: false, error: `request longer than ${MAX_LINE} bytes` }) + '\n');
+      buf = '';
+      return;
+    }
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (line.trim() === '') continue;
+      // requests on one connection are answered in order
+      chain = chain.then(async () => {
+        const resp = await answer(line, handle);
+        if (!sock.destroyed) sock.write(JSON.stringify(resp) + '\n');
+      });
+    }
+  });
+}
+
+async function answer(line: string, handle: (req: ControlRequest) => Promise<ControlResponse>): Promise<ControlResponse> {
+  let req: ControlRequest;
+  try {
+    req = JSON.parse(line) as ControlRequest;
+    if (!req || typeof req !== 'object' || typeof req.op !== 'string') throw new Error('expected an object with a string "op"');
+  } catch (e) {
+    return { ok: false, error: `bad request: ${(e as Error).message}` };
+  }
+  try {
+    return await handle(req);
+  } catch (e) {
+    return { ok: false, error: (e as Error).message };
+  }
+}
+
+/** Remove a socket nobody answers on; refuse when a daemon answers or the path is not a socket. */
+async function clearStaleSocket(socketPath: string): Promise<void> {
+  let st;
+  try {
+    st = await lstat(socketPath);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  if (!st.isSocket()) throw new PxeError('CONFLICT', `control_socket ${socketPath} exists and is not a socket; refusing to replace it`);
+  try {
+    await sendControl(socketPath, { op: 'ping' }, { connectTimeoutMs: 500, timeoutMs: 1000 });
+  } catch (e) {
+    if (e instanceof NoDaemonError) {
+      await unlink(socketPath).catch(() => {});
+      return;
+    }
+    // it accepted the connection but did not answer sensibly: someone is there, leave it alone
+  }
+  throw new PxeError('CONFLICT', `another pxebootd is already running on ${socketPath}`);
+}
+
+export interface SendOptions {
+  /** give up connecting after this long (default 200 ms) */
+  connectTimeoutMs?: number;
+  /** give up waiting for the answer after this long (default 10 s) */
+  timeoutMs?: number;
+}
+
+/** Send one request, wait for its one-line answer. NoDaemonError when nothing listens. */
+export function sendControl(socketPath: string, req: ControlRequest, opts: SendOptions = {}): Promise<ControlResponse> {
+  const connectTimeoutMs = opts.connectTimeoutMs ?? 200;
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  return new Promise((resolve, reject) => {
+    let connected = false;
+    let buf = '';
+    const sock = net.createConnection(socketPath);
+    const fail = (e: Error) => {
+      clearTimeout(timer);
+      sock.destroy();
+      reject(e);
+    };
+    let timer = setTimeout(() => fail(new NoDaemonError(socketPath, `no connection within ${connectTimeoutMs} ms`)), connectTimeoutMs);
+    sock.setEncoding('utf8');
+    sock.on('connect', () => {
+      connected = true;
+      clearTimeout(timer);
+      timer = setTimeout(() => fail(new PxeError('RUN', `pxebootd on ${socketPath} did not answer "${req.op}" within ${timeoutMs} ms`)), timeoutMs);
+      sock.write(JSON.stringify(req) + '\n');
+    });
+    sock.on('data', (chunk: string) => {
+      buf += chunk;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      sock.end();
+      try {
+        resolve(JSON.parse(buf.slice(0, nl)) as ControlResponse);
+      } catch (e) {
+        reject(new PxeError('RUN', `bad answer from ${socketPath}: ${(e as Error).message}`));
+      }
+    });
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      if (!connected && (e.code === 'ENOENT' || e.code === 'ECONNREFUSED' || e.code === 'ENOTSOCK')) fail(new NoDaemonError(socketPath, e.code));
+      else if (e.code === 'EACCES') fail(new PxeError('RUN', `control socket ${socketPath}: permission denied (the socket is root-only; run as root)`));
+      else fail(new PxeError('RUN', `control socket ${socketPath}: ${e.message}`));
+    });
+    sock.on('close', () => {
+      if (buf.indexOf('\n') < 0) fail(new PxeError('RUN', `pxebootd on ${socketPath} closed the connection without answering`));
+    });
+  });
+}

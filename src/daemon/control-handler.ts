@@ -1,0 +1,81 @@
+// Control-socket requests mapped onto the daemon: hook events enter the same path as watcher
+// events; provision and release go through the same queue and answer once the node is settled.
+import type { ControlRequest, ControlResponse } from '../control.ts';
+import type { ClientGone, ClientSeen, ReleasePolicy } from '../types.ts';
+import { normalizeHostname, normalizeIPv4, normalizeMac, printable } from '../validate.ts';
+import type { Core } from './jobs.ts';
+import type { Daemon } from './daemon.ts';
+import type { SubmitResult } from './intake.ts';
+
+/** Default time a provision/release request waits for the node to settle. */
+export const REQUEST_TIMEOUT_MS = 60_000;
+
+const POLICIES: readonly ReleasePolicy[] = ['keep', 'unexport', 'remove'];
+
+function stringMap(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x;
+  return out;
+}
+
+async function withTimeout(p: Promise<SubmitResult>, ms: number): Promise<ControlResponse> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<ControlResponse>((resolve) => {
+    timer = setTimeout(() => resolve({ ok: false, error: `not settled within ${ms} ms; the job stays queued (see status)` }), ms);
+  });
+  const done = p.then((r): ControlResponse => ({ ok: r.outcome !== 'failed' && r.outcome !== 'skipped', result: r, ...(r.error ? { error: r.error } : r.outcome === 'skipped' ? { error: (r.why ?? []).join('; ') } : {}) }));
+  try {
+    return await Promise.race([done, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Answer one control request. */
+export async function handleControl(daemon: Daemon, core: Core, req: ControlRequest): Promise<ControlResponse> {
+  const timeoutMs = typeof req.timeoutMs === 'number' && req.timeoutMs > 0 ? req.timeoutMs : REQUEST_TIMEOUT_MS;
+  switch (req.op) {
+    case 'ping':
+      return { ok: true, pid: process.pid };
+    case 'status':
+      return { ok: true, daemon: daemon.info(), nodes: daemon.nodes() };
+    case 'hook': {
+      const argv = Array.isArray(req.argv) ? req.argv.filter((a): a is string => typeof a === 'string') : [];
+      const { event, bad } = core.deps.parseHookInvocation(argv, stringMap(req.env), core.config.tftp_root);
+      if (bad) {
+        daemon.sink.bad(bad);
+        return { ok: true, accepted: false, reason: bad.reason };
+      }
+      if (!event) return { ok: true, accepted: false, reason: 'action ignored' };
+      daemon.sink.event(event);
+      return { ok: true, accepted: true };
+    }
+    case 'provision': {
+      const ip = typeof req.ip === 'string' ? normalizeIPv4(req.ip) : undefined;
+      if (!ip) return { ok: false, error: `provision: expected an IPv4 address, found ${JSON.stringify(printable(String(req.ip)))}` };
+      const mac = typeof req.mac === 'string' ? normalizeMac(req.mac) : undefined;
+      if (req.mac !== undefined && !mac) return { ok: false, error: `provision: --mac: expected a MAC like 52:54:00:12:34:56, found ${JSON.stringify(printable(String(req.mac)))}` };
+      const hostname = typeof req.hostname === 'string' ? normalizeHostname(req.hostname) : undefined;
+      if (req.hostname !== undefined && !hostname) return { ok: false, error: `provision: --hostname: expected an RFC 1123 host name, found ${JSON.stringify(printable(String(req.hostname)))}` };
+      const e: ClientSeen = { kind: 'seen', ip, source: 'cli:provision', sourceType: 'cli', time: Date.now() };
+      if (mac) e.mac = mac;
+      if (hostname) e.hostname = hostname;
+      return withTimeout(daemon.submit(e, { wait: true }), timeoutMs);
+    }
+    case 'release': {
+      const target = typeof req.target === 'string' ? req.target : '';
+      const ip = normalizeIPv4(target);
+      const mac = ip ? undefined : normalizeMac(target);
+      if (!ip && !mac) return { ok: false, error: `release: expected an IPv4 address or a MAC, found ${JSON.stringify(printable(target))}` };
+      const policy = typeof req.policy === 'string' ? (req.policy as ReleasePolicy) : undefined;
+      if (policy !== undefined && !POLICIES.includes(policy)) return { ok: false, error: `release: --policy: expected ${POLICIES.join('|')}, found ${JSON.stringify(printable(policy))}` };
+      const e: ClientGone = { kind: 'gone', source: 'cli:release', sourceType: 'cli', time: Date.now(), reason: 'released by hand' };
+      if (ip) e.ip = ip;
+      if (mac) e.mac = mac;
+      return withTimeout(daemon.submit(e, { wait: true, policy }), timeoutMs);
+    }
+    default:
+      return { ok: false, error: `unknown request ${JSON.stringify(printable(String(req.op)))}; expected ping|status|hook|provision|release` };
+  }
+}
+

@@ -1,0 +1,235 @@
+// The daemon: state -> provisioner -> start-up reconciliation -> control socket -> watchers, and
+// the way back down on stop. Data flows one way: watcher -> intake -> queue -> job -> state.
+// Reload swaps the config (rules and templates) and keeps the old one when the new one is broken.
+import type { Logger } from 'pino';
+import type { Metrics, Provisioner } from '../contracts.ts';
+import type { Runner } from '../runner.ts';
+import type { ClientEvent, Config, NodeRecord, ReleasePolicy, Watcher, WatcherSink } from '../types.ts';
+import { createQueue, type KeyedQueue } from '../queue.ts';
+import { createStateStore, type StateStore } from '../state/store.ts';
+import { ConfigError, errorMessage, formatProblem } from '../errors.ts';
+import { subsystem } from '../log.ts';
+import { printable } from '../validate.ts';
+import { startControlServer, type ControlRequest, type ControlResponse, type ControlServer } from '../control.ts';
+import type { DaemonDeps } from './deps.ts';
+import { mergeJobs, reportCounts, ruleFor, runJob, type Core, type Job } from './jobs.ts';
+import { createIntake, type Intake, type SubmitResult } from './intake.ts';
+import { handleControl } from './control-handler.ts';
+import { describeConfigChanges, RESTART_KEYS } from './reload.ts';
+
+export interface DaemonOptions {
+  configFile: string;
+  config: Config;
+  log: Logger;
+  runner: Runner;
+  deps: DaemonDeps;
+  dryRun?: boolean;
+  /** start watchers (default true) */
+  watchers?: boolean;
+  /** bind the control socket (default true) */
+  control?: boolean;
+  /** restore ready nodes, report orphans, write the default file, requeue unfinished nodes (default true) */
+  reconcile?: boolean;
+}
+
+/** What `status` shows about the daemon itself. */
+export interface DaemonInfo {
+  pid: number;
+  startedAt: number;
+  configFile: string;
+  dryRun: boolean;
+  queue: { depth: number; running: number; retrying: number };
+}
+
+/** A running (or startable) daemon. */
+export interface Daemon {
+  readonly sink: WatcherSink;
+  readonly state: StateStore;
+  config(): Config;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  reload(): Promise<boolean>;
+  submit(e: ClientEvent, opts?: { wait?: boolean; policy?: ReleasePolicy }): Promise<SubmitResult>;
+  info(): DaemonInfo;
+  nodes(): NodeRecord[];
+  /** resolves when the queue has nothing queued or running */
+  idle(): Promise<void>;
+  /** answer a control request (the socket calls this; so does the CLI when no daemon runs) */
+  request(req: ControlRequest): Promise<ControlResponse>;
+}
+
+export function createDaemon(o: DaemonOptions): Daemon {
+  const log = o.log;
+  const dryRun = o.dryRun ?? o.runner.dryRun;
+  const metrics: Metrics = o.deps.createMetrics(log);
+  const state = createStateStore({ dir: o.config.state_dir, startFsid: o.config.exports.start_fsid, log: subsystem(log, 'state'), memoryOnly: dryRun });
+  const core: Core = { log: subsystem(log, 'queue'), deps: o.deps, dryRun, state, metrics, config: o.config, provisioner: undefined as unknown as Provisioner };
+  const queue: KeyedQueue<Job> = createQueue<Job>({
+    concurrency: o.config.queue.concurrency,
+    retryBaseMs: o.config.queue.retry_base_ms,
+    retryMaxMs: o.config.queue.retry_max_ms,
+    merge: mergeJobs,
+    work: (name, job, attempt) => runJob(core, name, job, attempt),
+    onFailure: (key, _job, _err, attempt, ms) => ms > 0 && core.log.info({ node: key, attempt, retryInMs: ms }, `retrying ${key} in ${ms} ms`),
+    onDepth: (n) => metrics.queueDepth(n),
+  });
+  const intake: Intake = createIntake(core, queue, o.runner);
+  const watchers: Watcher[] = [];
+  let control: ControlServer | undefined;
+  let startedAt = 0;
+  let stopping = false;
+  let reconciled: () => void = () => {};
+  const ready = new Promise<void>((r) => (reconciled = r));
+
+  const sink: WatcherSink = {
+    event(e) {
+      if (stopping) return;
+      submit(e).catch((err) => log.error({ err: errorMessage(err), source: e.source }, 'event handling failed'));
+    },
+    bad(b) {
+      log.warn({ source: b.source, line: b.line, offset: b.offset, input: printable(b.sample) }, `skipped bad input from ${b.source}${b.line ? `:${b.line}` : ''}: ${b.reason}`);
+    },
+  };
+
+  async function submit(e: ClientEvent, opts: { wait?: boolean; policy?: ReleasePolicy } = {}): Promise<SubmitResult> {
+    await ready;
+    return e.kind === 'seen' ? intake.seen(e, opts) : intake.gone(e, opts);
+  }
+
+  async function reconcile(): Promise<void> {
+    const all = state.all();
+    const restore: Array<{ node: NodeRecord; rule: NonNullable<ReturnType<typeof ruleFor>> }> = [];
+    for (const node of all) {
+      if (node.state !== 'ready') continue;
+      const rule = ruleFor(core, node);
+      if (rule) restore.push({ node, rule });
+      else log.warn({ node: node.name, ip: node.ip }, `ready node ${node.name} (${node.ip}) matches no rule now; left as it is`);
+    }
+    if (dryRun) {
+      for (const r of restore) log.info({ node: r.node.name, plan: core.provisioner.plan(r.node, r.rule).steps.map((s) => s.describe) }, `dry run: would restore ${r.node.name}`);
+    } else if (restore.length) {
+      const t0 = Date.now();
+      const errors = await core.provisioner.restore(restore);
+      log.info({ nodes: restore.length, failed: errors.size, ms: Date.now() - t0 }, `restored ${restore.length - errors.size} of ${restore.length} ready nodes`);
+      for (const [name, err] of errors) {
+        const cur = state.get(name);
+        if (cur) state.put({ ...cur, state: 'failed', lastError: `restore: ${err.message}` });
+        log.error({ node: name, err: err.message }, `restore of ${name} failed; will retry`);
+      }
+    }
+    try {
+      const orphans = await core.provisioner.findOrphans(all);
+      const n = orphans.mounts.length + orphans.exports.length + orphans.bootFiles.length;
+      if (n) log.warn({ orphans: { mounts: orphans.mounts.slice(0, 50), exports: orphans.exports.slice(0, 50), bootFiles: orphans.bootFiles.slice(0, 50) } }, `found ${n} orphan mounts/exports/boot files that state does not know; left in place`);
+    } catch (e) {
+      log.warn({ err: errorMessage(e) }, 'orphan check failed');
+    }
+    await writeDefault();
+    // nodes that were seen but never became ready (crash, failure) go back into the queue
+    for (const node of state.all()) {
+      if (node.state === 'pending' || node.state === 'failed') void queue.push(node.name, { kind: 'provision', seenAt: Date.now(), sources: node.sources });
+    }
+    reportCounts(core);
+  }
+
+  async function writeDefault(): Promise<void> {
+    if (!core.config.default_template) return;
+    if (dryRun) {
+      log.info({ template: core.config.default_template }, 'dry run: would write pxelinux.cfg/default');
+      return;
+    }
+    try {
+      await core.provisioner.writeDefault();
+    } catch (e) {
+      log.error({ err: errorMessage(e) }, 'writing pxelinux.cfg/default failed');
+    }
+  }
+
+  return {
+    sink,
+    state,
+    config: () => core.config,
+    submit,
+    nodes: () => state.all(),
+    idle: () => queue.drain(),
+    request(req) {
+      return handleControl(this, core, req);
+    },
+    info: () => ({ pid: process.pid, startedAt, configFile: o.configFile, dryRun, queue: { depth: queue.depth(), running: queue.running(), retrying: queue.retrying().length } }),
+
+    async start() {
+      startedAt = Date.now();
+      // claim the socket first: a second daemon must stop before it touches anything
+      if (o.control ?? true) control = await startControlServer(o.config.control_socket, (req) => this.request(req));
+      await state.load();
+      core.provisioner = o.deps.createProvisioner({ config: o.config, runner: o.runner, log: subsystem(log, 'provision') });
+      if (o.reconcile ?? true) await reconcile();
+      reconciled();
+      if (o.config.metrics && metrics.listen) {
+        try {
+          const addr = await metrics.listen(o.config.metrics.listen);
+          log.info({ addr }, `metrics on http://${addr}/metrics`);
+        } catch (e) {
+          log.error({ err: errorMessage(e) }, 'metrics endpoint failed to start; continuing without it');
+        }
+      }
+      if (o.watchers ?? true) {
+        for (const source of o.config.sources) {
+          try {
+            const w = o.deps.createWatcher({ config: o.config, source, log: subsystem(log, 'watcher', { source: source.type }), runner: o.runner, sink });
+            await w.start();
+            watchers.push(w);
+          } catch (e) {
+            log.error({ source, err: errorMessage(e) }, `watcher for ${source.type} failed to start; the others go on`);
+          }
+        }
+      }
+      log.info({ nodes: state.all().length, watchers: watchers.map((w) => w.name), dryRun, socket: control?.path }, 'pxebootd started');
+    },
+
+    async stop() {
+      if (stopping) return;
+      stopping = true;
+      await Promise.all(watchers.map((w) => w.stop().catch((e) => log.warn({ watcher: w.name, err: errorMessage(e) }, 'watcher stop failed'))));
+      const closing = queue.close();
+      const slow = setTimeout(() => log.warn('waiting for running provision jobs to finish'), 2000);
+      await closing;
+      clearTimeout(slow);
+      await control?.close();
+      if (core.provisioner) await core.provisioner.close().catch((e) => log.warn({ err: errorMessage(e) }, 'provisioner close failed'));
+      try {
+        await state.close();
+      } catch (e) {
+        log.error({ err: errorMessage(e) }, 'final state write failed; the previous state file is intact');
+      }
+      await metrics.close?.().catch(() => {});
+      log.info('pxebootd stopped');
+    },
+
+    async reload() {
+      let next: Config;
+      try {
+        next = await o.deps.loadConfig(o.configFile);
+      } catch (e) {
+        if (e instanceof ConfigError) for (const p of e.problems) log.error({ problem: p }, `reload: ${formatProblem(p)}`);
+        else log.error({ err: errorMessage(e) }, `reload: ${errorMessage(e)}`);
+        log.error({ file: o.configFile }, 'reload failed; keeping the running config');
+        metrics.reload(false);
+        return false;
+      }
+      const restartKeys = describeConfigChanges(core.config, next);
+      if (restartKeys.length) log.warn({ keys: restartKeys }, `reload: ${restartKeys.join(', ')} changed; these take effect after a restart`);
+      core.config = { ...next, ...pickRestartOnly(core.config) };
+      intake.resetOnce();
+      await writeDefault();
+      metrics.reload(true);
+      log.info({ file: o.configFile, subnets: next.subnets.length, hosts: next.hosts.length }, 'config reloaded; nodes whose rule changed are re-provisioned on their next event');
+      return true;
+    },
+  };
+}
+
+/** The running values of the restart-only keys, laid over a reloaded config. */
+function pickRestartOnly(c: Config): Partial<Config> {
+  return Object.fromEntries(RESTART_KEYS.map((k) => [k, c[k]])) as Partial<Config>;
+}

@@ -1,0 +1,51 @@
+// What the daemon needs from the other layers, as one injectable bundle: the CLI passes the real
+// modules, unit tests pass fakes. The daemon never imports a watcher or provisioner directly.
+import type { Logger } from 'pino';
+import type { Metrics, Provisioner, ProvisionerContext, WatcherContext } from '../contracts.ts';
+import type { Runner } from '../runner.ts';
+import type { BadInput, ClientEvent, Config, MatchResult, Watcher } from '../types.ts';
+
+export interface ClientQuery {
+  ip: string;
+  mac?: string;
+  hostname?: string;
+}
+
+/** The daemon's dependencies (see loadRealDeps for the production set). */
+export interface DaemonDeps {
+  loadConfig(file: string): Promise<Config>;
+  matchClient(client: ClientQuery, config: Config): MatchResult;
+  createProvisioner(ctx: ProvisionerContext): Provisioner;
+  createWatcher(ctx: WatcherContext): Watcher;
+  parseHookInvocation(argv: string[], env: Record<string, string | undefined>, tftpRoot: string): { event?: ClientEvent; bad?: BadInput };
+  lookupNeighbourMac(runner: Runner, ipCmd: string, ip: string): Promise<string | undefined>;
+  createMetrics(log: Logger): Metrics;
+}
+
+/** A Metrics that records nothing: for tests and when metrics are off. */
+export function noopMetrics(): Metrics {
+  const nop = () => {};
+  return { nodesByState: nop, event: nop, seenToReady: nop, queueDepth: nop, commandFailure: nop, reload: nop };
+}
+
+/** Import the production modules (lazily, so `pxebootd hook` never pays for them). */
+export async function loadRealDeps(): Promise<DaemonDeps> {
+  const [config, rules, provisioners, watchers, hook, neighbour, metrics] = await Promise.all([
+    import('../config/index.ts'),
+    import('../rules.ts'),
+    import('../../provisioners/index.ts'),
+    import('../../watchers/index.ts'),
+    import('../../watchers/hook.ts'),
+    import('../../watchers/neighbour.ts'),
+    import('../metrics.ts'),
+  ]);
+  return {
+    loadConfig: config.loadConfig,
+    matchClient: rules.matchClient,
+    createProvisioner: provisioners.createProvisioner,
+    createWatcher: watchers.createWatcher,
+    parseHookInvocation: hook.parseHookInvocation,
+    lookupNeighbourMac: neighbour.lookupNeighbourMac,
+    createMetrics: () => metrics.createMetrics(),
+  };
+}

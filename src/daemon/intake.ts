@@ -1,0 +1,127 @@
+// From a typed event to queued work: enrich the client (MAC from leases or the neighbour table),
+// match it against the rules (no match / ignored: logged once per client, never provisioned),
+// update its record, and enqueue a provision or release when something has to change.
+import type { Runner } from '../runner.ts';
+import type { ClientGone, ClientSeen, NodeRecord, ReleasePolicy } from '../types.ts';
+import type { KeyedQueue, JobOutcome } from '../queue.ts';
+import { nodeNameFor } from '../naming.ts';
+import { errorMessage } from '../errors.ts';
+import { applySeen, extendTimeline, needsProvision, ruleKeyOf } from './records.ts';
+import { reportCounts, ruleFor, type Core, type Job } from './jobs.ts';
+
+/** What happened to one submitted event (the control socket returns it). */
+export interface SubmitResult {
+  outcome: 'ready' | 'failed' | 'released' | 'skipped' | 'unchanged' | 'queued';
+  node?: NodeRecord;
+  error?: string;
+  why?: string[];
+}
+
+/** Bounded "log once" memory: a client that matches nothing is logged at its first sighting. */
+const ONCE_MAX = 50_000;
+/** Bounded ip -> mac memory from lease events. */
+const IPMAC_MAX = 200_000;
+
+export interface Intake {
+  seen(e: ClientSeen, opts?: { wait?: boolean }): Promise<SubmitResult>;
+  gone(e: ClientGone, opts?: { wait?: boolean; policy?: ReleasePolicy }): Promise<SubmitResult>;
+  /** forget which clients were already logged as unmatched (after a reload) */
+  resetOnce(): void;
+}
+
+export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner): Intake {
+  const logged = new Set<string>();
+  const ipToMac = new Map<string, string>();
+  const log = core.log;
+
+  const logOnce = (key: string, fn: () => void) => {
+    if (logged.has(key)) return;
+    if (logged.size >= ONCE_MAX) logged.clear();
+    logged.add(key);
+    fn();
+  };
+  const remember = (ip: string, mac: string) => {
+    if (ipToMac.size >= IPMAC_MAX && !ipToMac.has(ip)) ipToMac.clear();
+    ipToMac.set(ip, mac);
+  };
+
+  async function settle(name: string, p: Promise<JobOutcome>, wait: boolean): Promise<SubmitResult> {
+    if (!wait) {
+      void p;
+      return { outcome: 'queued', node: core.state.get(name) };
+    }
+    const o = await p;
+    const node = core.state.get(name);
+    if (o.ok) return { outcome: node?.state === 'released' ? 'released' : 'ready', node };
+    return { outcome: 'failed', node, error: o.error.message };
+  }
+
+  async function findMac(ip: string): Promise<string | undefined> {
+    const known = ipToMac.get(ip) ?? core.state.findByIp(ip)?.mac;
+    if (known) return known;
+    try {
+      return await core.deps.lookupNeighbourMac(runner, core.config.commands.ip, ip);
+    } catch (e) {
+      log.debug({ ip, err: errorMessage(e) }, 'neighbour lookup failed');
+      return undefined;
+    }
+  }
+
+  return {
+    resetOnce: () => logged.clear(),
+
+    async seen(e, opts = {}) {
+      core.metrics.event(e.sourceType);
+      let ip = e.ip;
+      let mac = e.mac;
+      if (ip && mac) remember(ip, mac);
+      if (!ip && mac) ip = core.state.findByMac(mac)?.ip;
+      if (!ip) {
+        log.debug({ input: { mac }, source: e.source }, 'client seen without an IP yet; waiting for its lease');
+        return { outcome: 'skipped', why: ['no IP address known for this client yet'] };
+      }
+      if (!mac) mac = await findMac(ip);
+      const hostname = e.hostname ?? core.state.findByIp(ip)?.hostname;
+      const m = core.deps.matchClient({ ip, mac, hostname }, core.config);
+      if (m.kind !== 'match') {
+        logOnce(`${m.kind}:${ip}:${mac ?? ''}`, () =>
+          log.info({ input: { ip, mac, hostname }, source: e.source, why: m.why }, m.kind === 'ignored' ? `client ${ip} ignored by rule` : `client ${ip} matches no subnet rule; not provisioned`),
+        );
+        return { outcome: 'skipped', why: m.why };
+      }
+      let name: string;
+      try {
+        name = nodeNameFor(m.rule.node_name, ip, mac);
+      } catch (err) {
+        logOnce(`name:${ip}`, () => log.warn({ input: { ip, mac }, source: e.source }, `client ${ip}: ${errorMessage(err)}; not provisioned yet`));
+        return { outcome: 'skipped', why: [errorMessage(err)] };
+      }
+      const prev = core.state.get(name);
+      const next = applySeen(prev, e, { name, ip, mac, hostname, subnet: m.rule.subnet.cidr });
+      const key = ruleKeyOf(m.rule);
+      const need = needsProvision(prev, next, key) || e.sourceType === 'cli';
+      if (need && next.state !== 'failed') next.state = 'pending';
+      core.state.put(next);
+      reportCounts(core);
+      if (!need) return { outcome: 'unchanged', node: next };
+      return settle(name, queue.push(name, { kind: 'provision', seenAt: e.time, sources: [e.source] }), opts.wait ?? false);
+    },
+
+    async gone(e, opts = {}) {
+      core.metrics.event(e.sourceType);
+      const rec = (e.ip ? core.state.findByIp(e.ip) : undefined) ?? (e.mac ? core.state.findByMac(e.mac) : undefined);
+      if (!rec) return { outcome: 'skipped', why: ['no node known for this client'] };
+      if (e.ip && e.mac && rec.mac && rec.mac !== e.mac) return { outcome: 'skipped', why: [`${e.ip} now belongs to ${rec.mac}, not ${e.mac}`] };
+      const rule = ruleFor(core, rec);
+      let policy = opts.policy ?? rule?.on_release ?? 'keep';
+      if (e.sourceType === 'cli' && policy === 'keep') policy = 'unexport';
+      const reason = e.reason ?? e.source;
+      core.state.put({ ...rec, timeline: extendTimeline(rec.timeline, { time: e.time, what: `gone: ${reason}`, source: e.source }, false) });
+      if (policy === 'keep' || (rec.state === 'released' && e.sourceType !== 'cli')) {
+        log.info({ node: rec.name, ip: rec.ip, reason }, `client ${rec.ip} gone; node ${rec.name} kept (on_release: keep)`);
+        return { outcome: 'unchanged', node: core.state.get(rec.name) };
+      }
+      return settle(rec.name, queue.push(rec.name, { kind: 'release', policy, reason }), opts.wait ?? false);
+    },
+  };
+}

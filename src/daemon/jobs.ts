@@ -1,0 +1,121 @@
+// Queue jobs and what running one means: provision (fsid made durable first, then mount -> export ->
+// boot files via the provisioner, then ready) or release (per policy). A failure marks the node
+// failed with its error and rethrows, so the queue retries it with backoff.
+import type { Logger } from 'pino';
+import type { Metrics, Provisioner } from '../contracts.ts';
+import type { Config, NodeRecord, ReleasePolicy, ResolvedRule } from '../types.ts';
+import type { StateStore } from '../state/store.ts';
+import type { DaemonDeps } from './deps.ts';
+import { RunError, errorMessage } from '../errors.ts';
+import { nodeNameFor } from '../naming.ts';
+import { countStates, extendTimeline, ruleKeyOf } from './records.ts';
+
+/** One unit of queued work for a node. */
+export type Job =
+  | { kind: 'provision'; seenAt: number; sources: string[] }
+  | { kind: 'release'; policy?: ReleasePolicy; reason: string };
+
+/** Latest wins; two provisions keep the earliest sighting (for seen-to-ready) and all sources. */
+export function mergeJobs(older: Job, newer: Job): Job {
+  if (newer.kind === 'release' || older.kind === 'release') return newer;
+  return { kind: 'provision', seenAt: Math.min(older.seenAt, newer.seenAt), sources: [...new Set([...older.sources, ...newer.sources])] };
+}
+
+/** The mutable core the daemon, the intake and the jobs share. */
+export interface Core {
+  log: Logger;
+  deps: DaemonDeps;
+  dryRun: boolean;
+  state: StateStore;
+  metrics: Metrics;
+  config: Config;
+  provisioner: Provisioner;
+}
+
+/** Resolve a known node's rule under the current config; undefined when it no longer matches. */
+export function ruleFor(core: Core, rec: NodeRecord): ResolvedRule | undefined {
+  const m = core.deps.matchClient({ ip: rec.ip, mac: rec.mac, hostname: rec.hostname }, core.config);
+  if (m.kind !== 'match') return undefined;
+  try {
+    if (nodeNameFor(m.rule.node_name, rec.ip, rec.mac) !== rec.name) return undefined;
+  } catch {
+    return undefined;
+  }
+  return m.rule;
+}
+
+/** Publish node counts to metrics. */
+export function reportCounts(core: Core): void {
+  core.metrics.nodesByState(countStates(core.state.all()));
+}
+
+function updateRecord(core: Core, name: string, change: (r: NodeRecord) => NodeRecord): NodeRecord | undefined {
+  const cur = core.state.get(name);
+  if (!cur) return undefined;
+  const next = change(cur);
+  core.state.put(next);
+  reportCounts(core);
+  return next;
+}
+
+/** Run one job for node `name`; throws on failure (the queue retries). */
+export async function runJob(core: Core, name: string, job: Job, attempt: number): Promise<void> {
+  const rec = core.state.get(name);
+  if (!rec) return;
+  const log = core.log.child({ node: name });
+  try {
+    if (job.kind === 'provision') await provision(core, log, rec, job);
+    else await release(core, log, rec, job);
+  } catch (e) {
+    const msg = errorMessage(e);
+    if (e instanceof RunError) core.metrics.commandFailure(e.command.split(' ')[0]!.replace(/^.*\//, ''));
+    updateRecord(core, name, (r) => ({ ...r, state: 'failed', lastError: msg, timeline: extendTimeline(r.timeline, { time: Date.now(), what: `failed: ${msg.slice(0, 200)}` }, false) }));
+    log.error({ err: msg, attempt, job: job.kind }, `${job.kind} of ${name} failed (attempt ${attempt}); will retry`);
+    throw e;
+  }
+}
+
+async function provision(core: Core, log: Logger, rec: NodeRecord, job: Extract<Job, { kind: 'provision' }>): Promise<void> {
+  const rule = ruleFor(core, rec);
+  if (!rule) {
+    log.warn({ ip: rec.ip }, `node ${rec.name} no longer matches a rule with this name; not provisioned`);
+    return;
+  }
+  let node = rec;
+  const fsid = core.state.fsidFor(rec.name);
+  if (node.fsid !== fsid) node = updateRecord(core, rec.name, (r) => ({ ...r, fsid }))!;
+  // the fsid must be on disk before any export carries it
+  await core.state.commit();
+  if (core.dryRun) {
+    const plan = core.provisioner.plan(node, rule);
+    log.info({ plan: plan.steps.map((s) => s.describe), exportEntry: plan.exportEntry, bootFiles: plan.bootFiles }, `dry run: plan for ${node.name} (${node.ip})`);
+  } else {
+    await core.provisioner.provision(node, rule);
+  }
+  const now = Date.now();
+  updateRecord(core, rec.name, (r) => {
+    const { lastError: _e, ...rest } = r;
+    return { ...rest, fsid, state: 'ready', ruleKey: ruleKeyOf(rule), readyAt: now, timeline: extendTimeline(r.timeline, { time: now, what: 'ready' }, false) };
+  });
+  core.metrics.seenToReady(Math.max(0, now - job.seenAt));
+  log.info({ ip: node.ip, mac: node.mac, fsid, ms: now - job.seenAt }, `node ${node.name} ready`);
+  await core.state.commit();
+}
+
+async function release(core: Core, log: Logger, rec: NodeRecord, job: Extract<Job, { kind: 'release' }>): Promise<void> {
+  const rule = ruleFor(core, rec);
+  if (!rule) {
+    throw new Error(`node ${rec.name} (${rec.ip}) matches no rule under the current config, so its paths are unknown; release it by hand`);
+  }
+  const policy = job.policy ?? rule.on_release;
+  if (core.dryRun) {
+    const plan = core.provisioner.planRelease(rec, rule, policy);
+    log.info({ plan: plan.steps.map((s) => s.describe) }, `dry run: release plan for ${rec.name} (${policy})`);
+  } else {
+    await core.provisioner.release(rec, rule, policy);
+  }
+  const now = Date.now();
+  updateRecord(core, rec.name, (r) => ({ ...r, state: policy === 'keep' ? r.state : 'released', timeline: extendTimeline(r.timeline, { time: now, what: `released (${policy}): ${job.reason}` }, false) }));
+  log.info({ ip: rec.ip, policy, reason: job.reason }, `node ${rec.name} released (${policy})`);
+  await core.state.commit();
+}

@@ -1,0 +1,86 @@
+// Pure bookkeeping on node records: what an event changes in a record, the last-boot timeline,
+// and the rule fingerprint that tells a rule change after a reload.
+import type { ClientSeen, NodeRecord, ResolvedRule, TimelineEntry } from '../types.ts';
+
+/** Timeline entries kept per node (the last boot only). */
+export const TIMELINE_MAX = 40;
+/** Distinct sources remembered per node. */
+export const SOURCES_MAX = 8;
+
+/** Events that mean "a DHCP exchange happened": they open a new boot in the timeline. */
+export function isDhcpEvent(e: ClientSeen): boolean {
+  return e.file === undefined && e.sourceType !== 'cli';
+}
+
+/** A stable fingerprint of everything in a resolved rule that changes what a node gets. */
+export function ruleKeyOf(rule: ResolvedRule): string {
+  const { why: _why, subnet, host, vars, ...rest } = rule;
+  const sortedVars = Object.keys(vars)
+    .sort()
+    .map((k) => [k, vars[k]]);
+  return JSON.stringify({ ...sortKeys(rest), subnet: subnet.cidr, host: host ? (host.mac ?? host.ip ?? host.hostname) : undefined, vars: sortedVars });
+}
+
+function sortKeys(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/** Append to a timeline, starting a new boot at a DHCP event once files were already served. */
+export function extendTimeline(timeline: TimelineEntry[] | undefined, entry: TimelineEntry, newBoot: boolean): TimelineEntry[] {
+  const t = timeline ?? [];
+  const startOver = newBoot && t.some((x) => x.what.startsWith('tftp ') || x.what === 'ready');
+  const next = startOver ? [entry] : [...t, entry];
+  return next.length > TIMELINE_MAX ? next.slice(next.length - TIMELINE_MAX) : next;
+}
+
+/** How a seen event reads in the timeline. */
+export function describeSeen(e: ClientSeen): string {
+  if (e.file !== undefined) return `tftp ${e.file}`;
+  if (e.sourceType === 'cli') return 'provision requested';
+  return `${e.sourceType} seen`;
+}
+
+/** Remember a source, most recent last, bounded. */
+export function addSource(sources: string[], source: string): string[] {
+  if (sources[sources.length - 1] === source) return sources;
+  const next = sources.filter((s) => s !== source);
+  next.push(source);
+  return next.length > SOURCES_MAX ? next.slice(next.length - SOURCES_MAX) : next;
+}
+
+/** The record after a seen event for a matched client (fsid untouched: the job allocates it). */
+export function applySeen(
+  prev: NodeRecord | undefined,
+  e: ClientSeen,
+  c: { name: string; ip: string; mac?: string; hostname?: string; subnet: string },
+): NodeRecord {
+  const base: NodeRecord = prev ?? { name: c.name, ip: c.ip, subnet: c.subnet, state: 'pending', fsid: 0, lastSeen: 0, sources: [] };
+  const rec: NodeRecord = {
+    ...base,
+    ip: c.ip,
+    subnet: c.subnet,
+    lastSeen: Math.max(base.lastSeen, e.time),
+    sources: addSource(base.sources, e.source),
+    timeline: extendTimeline(base.timeline, { time: e.time, what: describeSeen(e), source: e.source }, isDhcpEvent(e)),
+  };
+  if (c.mac) rec.mac = c.mac;
+  if (c.hostname) rec.hostname = c.hostname;
+  if (e.arch !== undefined) rec.arch = e.arch;
+  if (e.uuid !== undefined) rec.uuid = e.uuid;
+  return rec;
+}
+
+/** Does this record need a provision run for this rule (new, not ready, moved, or rule changed)? */
+export function needsProvision(prev: NodeRecord | undefined, next: NodeRecord, ruleKey: string): boolean {
+  if (!prev) return true;
+  if (prev.state !== 'ready') return true;
+  if (prev.ip !== next.ip || prev.mac !== next.mac || prev.hostname !== next.hostname) return true;
+  return prev.ruleKey !== ruleKey;
+}
+
+/** Count nodes per state, for the metrics gauge. */
+export function countStates(nodes: Iterable<NodeRecord>): Record<NodeRecord['state'], number> {
+  const c = { pending: 0, ready: 0, failed: 0, released: 0 };
+  for (const n of nodes) c[n.state]++;
+  return c;
+}

@@ -1,0 +1,81 @@
+// The on-disk shape of state.json, kept pure so that load and save are testable without files.
+// fsids live in their own map (name -> fsid) next to a high-water mark, so that removing a node's
+// record never frees its fsid and a node that comes back gets the same one.
+import type { NodeRecord, NodeState } from '../types.ts';
+import { PxeError } from '../errors.ts';
+
+export const STATE_VERSION = 1;
+
+/** Everything pxebootd persists. */
+export interface StateData {
+  /** the next fsid to hand out; never decreases */
+  nextFsid: number;
+  /** every fsid ever handed out, by node name; entries are never deleted */
+  fsids: Map<string, number>;
+  nodes: Map<string, NodeRecord>;
+}
+
+const STATES: readonly NodeState[] = ['pending', 'ready', 'failed', 'released'];
+
+/** JSON text for state.json (nodes sorted by name, so diffs between versions are readable). */
+export function serializeState(d: StateData): string {
+  const names = [...d.nodes.keys()].sort();
+  const fsids = Object.fromEntries([...d.fsids.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return JSON.stringify({ version: STATE_VERSION, nextFsid: d.nextFsid, fsids, nodes: names.map((n) => d.nodes.get(n)) }) + '\n';
+}
+
+function fail(file: string, what: string): never {
+  throw new PxeError('STATE', `${file}: ${what}; the file is kept as is, move it away to start with empty state (fsids would then be reassigned)`);
+}
+
+function checkNode(file: string, i: number, n: unknown): NodeRecord {
+  const r = n as Partial<NodeRecord> | null;
+  const where = `nodes[${i}]`;
+  if (!r || typeof r !== 'object') fail(file, `${where}: expected an object`);
+  if (typeof r.name !== 'string' || r.name === '') fail(file, `${where}.name: expected a non-empty string`);
+  if (typeof r.ip !== 'string') fail(file, `${where}.ip: expected a string, found ${typeof r.ip}`);
+  if (!Number.isInteger(r.fsid)) fail(file, `${where}.fsid: expected an integer, found ${JSON.stringify(r.fsid)}`);
+  if (!STATES.includes(r.state as NodeState)) fail(file, `${where}.state: expected one of ${STATES.join('|')}, found ${JSON.stringify(r.state)}`);
+  return {
+    ...(r as NodeRecord),
+    sources: Array.isArray(r.sources) ? r.sources.filter((s) => typeof s === 'string') : [],
+    lastSeen: typeof r.lastSeen === 'number' ? r.lastSeen : 0,
+    subnet: typeof r.subnet === 'string' ? r.subnet : '',
+  };
+}
+
+/** Parse state.json text; throws a STATE error naming the file and the bad field. */
+export function parseState(file: string, text: string, startFsid: number): StateData {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    fail(file, `not valid JSON (${(e as Error).message})`);
+  }
+  const o = raw as { version?: unknown; nextFsid?: unknown; fsids?: unknown; nodes?: unknown } | null;
+  if (!o || typeof o !== 'object') fail(file, 'expected a JSON object');
+  if (o.version !== STATE_VERSION) fail(file, `version: expected ${STATE_VERSION}, found ${JSON.stringify(o.version)}`);
+  if (!Array.isArray(o.nodes)) fail(file, 'nodes: expected an array');
+  const fsids = new Map<string, number>();
+  if (o.fsids && typeof o.fsids === 'object') {
+    for (const [k, v] of Object.entries(o.fsids)) {
+      if (!Number.isInteger(v)) fail(file, `fsids.${k}: expected an integer, found ${JSON.stringify(v)}`);
+      fsids.set(k, v as number);
+    }
+  }
+  const nodes = new Map<string, NodeRecord>();
+  o.nodes.forEach((n, i) => {
+    const r = checkNode(file, i, n);
+    nodes.set(r.name, r);
+    // a record is the authority for its own fsid; the map is the memory of removed nodes
+    if (r.fsid > 0) fsids.set(r.name, r.fsid);
+  });
+  let high = Number.isInteger(o.nextFsid) ? (o.nextFsid as number) : startFsid;
+  for (const v of fsids.values()) high = Math.max(high, v + 1);
+  return { nextFsid: Math.max(high, startFsid), fsids, nodes };
+}
+
+/** Fresh, empty state. */
+export function emptyState(startFsid: number): StateData {
+  return { nextFsid: startFsid, fsids: new Map(), nodes: new Map() };
+}
