@@ -1,0 +1,102 @@
+// The I/O half of each exports backend: how to make the rendered file live and how to tell
+// which entries really are. Kernel: `exportfs -r`, then /var/lib/nfs/etab. Ganesha: SIGHUP to the
+// pid in exports.pid_file (Ganesha has no acknowledgement for SIGHUP; DBus is future work).
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { Runner } from '../src/runner.ts';
+import type { Config } from '../src/types.ts';
+import { RunError } from '../src/errors.ts';
+import type { ExportEntry } from './export-entry.ts';
+import { etabState, indexEtab, parseEtab, parseKernelExports, pathsNamedIn, renderKernelExports } from './exports-kernel.ts';
+import { GANESHA_MAX_ID, parseGaneshaExports, renderGaneshaExports } from './exports-ganesha.ts';
+
+/** What the batcher needs from a backend. */
+export interface ExportBackend {
+  readonly name: 'kernel' | 'ganesha';
+  readonly file: string;
+  readonly maxFsid: number;
+  render(entries: Iterable<ExportEntry>): string;
+  parse(text: string): { entries: ExportEntry[]; bad: string[] };
+  /**
+   * Make the file live (unless `verifyOnly` and the backend can check without reloading) and
+   * return an error per path for `live` entries that are not exported as rendered and `gone`
+   * entries that still are. Throws only when nothing could be checked at all.
+   */
+  reload(live: ExportEntry[], gone: ExportEntry[], verifyOnly: boolean): Promise<Map<string, Error>>;
+}
+
+export function createExportBackend(config: Config, runner: Runner, log: Logger): ExportBackend {
+  return config.exports.backend === 'ganesha' ? ganeshaBackend(config, log) : kernelBackend(config, runner, log);
+}
+
+function kernelBackend(config: Config, runner: Runner, log: Logger): ExportBackend {
+  const { options, etab } = config.exports;
+  const check = async (live: ExportEntry[], gone: ExportEntry[], stderr: string, command: string, exitCode: number) => {
+    const errors = new Map<string, Error>();
+    const index = indexEtab(parseEtab(await readFile(etab, 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? '' : Promise.reject(e)))));
+    const named = exitCode === 0 ? new Set<string>() : pathsNamedIn(stderr, [...live, ...gone].map((e) => e.path));
+    for (const e of live) {
+      const st = etabState(index, e);
+      if (named.has(e.path)) errors.set(e.path, new RunError(command, exitCode, stderr));
+      else if (st === 'missing') errors.set(e.path, new Error(`${e.path} is not in ${etab} after ${command}${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`));
+      else if (st !== 'ok') errors.set(e.path, new Error(`${e.path} in ${etab}: ${st}`));
+    }
+    for (const e of gone) {
+      if (index.has(e.path)) errors.set(e.path, new Error(`${e.path} is still in ${etab} after ${command} (exported by another exports file?)`));
+    }
+    return errors;
+  };
+  return {
+    name: 'kernel',
+    file: config.exports.file,
+    maxFsid: 0xffffffff,
+    render: (entries) => renderKernelExports(entries, options),
+    parse: parseKernelExports,
+    async reload(live, gone, verifyOnly) {
+      if (verifyOnly) {
+        const errs = await check(live, gone, '', '(etab check)', 0);
+        if (errs.size === 0) return errs;
+      }
+      const r = await runner.run([config.commands.exportfs, '-r'], { mutating: true, allowFailure: true });
+      if (r.skipped) return new Map();
+      const errs = await check(live, gone, r.stderr, r.command, r.exitCode);
+      if (r.exitCode !== 0 && errs.size === 0) {
+        // someone else's line (e.g. a missing directory in another drop-in) makes exportfs exit 1;
+        // our own lines are in etab with the right client and fsid, so they are live
+        log.warn({ cmd: r.command, exitCode: r.exitCode, stderr: r.stderr.slice(0, 2000) }, `${r.command} exited ${r.exitCode} but every pxebootd export is in ${etab}; the complaint is about another exports entry`);
+      }
+      return errs;
+    },
+  };
+}
+
+function ganeshaBackend(config: Config, log: Logger): ExportBackend {
+  const pidFile = config.exports.pid_file;
+  return {
+    name: 'ganesha',
+    file: config.exports.file,
+    maxFsid: GANESHA_MAX_ID,
+    render: renderGaneshaExports,
+    parse: parseGaneshaExports,
+    async reload(_live, _gone, verifyOnly) {
+      if (verifyOnly) return new Map(); // no way to ask Ganesha without DBus; the file is unchanged
+      await signalGanesha(pidFile, log);
+      return new Map();
+    },
+  };
+}
+
+/** SIGHUP the Ganesha named by the pid file, after checking the PID really is ganesha.nfsd. */
+export async function signalGanesha(pidFile: string | undefined, log: Logger): Promise<number> {
+  if (!pidFile) throw new Error('exports.pid_file is not set: the ganesha backend needs it to send SIGHUP');
+  const raw = await readFile(pidFile, 'utf8').catch((e: Error) => {
+    throw new Error(`cannot read Ganesha pid file ${pidFile}: ${e.message} (is ganesha.nfsd running with -p ${pidFile}?)`);
+  });
+  const pid = Number(raw.trim());
+  if (!Number.isInteger(pid) || pid <= 1) throw new Error(`Ganesha pid file ${pidFile}: expected a PID, found ${JSON.stringify(raw.slice(0, 40))}`);
+  const comm = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
+  if (!comm.startsWith('ganesha')) throw new Error(`Ganesha pid file ${pidFile} names PID ${pid}, which is ${comm ? `"${comm}"` : 'not running'}, not ganesha.nfsd`);
+  process.kill(pid, 'SIGHUP');
+  log.info({ pid, pidFile }, `sent SIGHUP to ganesha.nfsd (pid ${pid}) to reload exports`);
+  return pid;
+}

@@ -1,0 +1,256 @@
+// Batches export changes: every node that wants its export live (or gone) joins the next batch;
+// a batch rewrites our one exports file once, reloads once (one `exportfs -r` or one SIGHUP) and
+// then settles each waiter on its own result. A storm of N nodes costs a few reloads, not N.
+//
+// When to flush: in a quiet period, as soon as no new request arrived for `idleMs` (low latency
+// for a single node). Right after a flush (a storm), wait for a `window` that doubles with each
+// back-to-back flush up to `maxWindowMs`, or until requests stop arriving for `busyIdleMs` (the
+// callers are all waiting on us, or the storm is over).
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { writeFileAtomic } from '../src/atomic-file.ts';
+import { ConflictError } from '../src/errors.ts';
+import { printable } from '../src/validate.ts';
+import type { ExportBackend } from './export-backends.ts';
+import { checkExportEntry, type ExportEntry } from './export-entry.ts';
+
+export interface BatcherOptions {
+  idleMs: number;
+  busyIdleMs: number;
+  baseWindowMs: number;
+  maxWindowMs: number;
+  /** a flush that starts within this long after the previous one ended counts as back-to-back */
+  busyGapMs: number;
+}
+
+export const DEFAULT_BATCHER_OPTIONS: BatcherOptions = { idleMs: 2, busyIdleMs: 15, baseWindowMs: 50, maxWindowMs: 800, busyGapMs: 100 };
+
+type Request =
+  | { kind: 'want'; entry: ExportEntry; force: boolean; resolve: () => void; reject: (e: Error) => void }
+  | { kind: 'drop'; path: string; resolve: () => void; reject: (e: Error) => void };
+
+/** See the top comment. `want` resolves once the entry is verified live; `drop` once it is gone. */
+export interface ExportBatcher {
+  want(entry: ExportEntry, opts?: { force?: boolean }): Promise<void>;
+  drop(path: string): Promise<void>;
+  /** the export set as pxebootd means it (loaded from our file on first use) */
+  entries(): Promise<Map<string, ExportEntry>>;
+  /** flush pending requests now and wait for them */
+  flush(): Promise<void>;
+  flushes(): number;
+  close(): Promise<void>;
+}
+
+export interface BatcherDeps {
+  backend: ExportBackend;
+  log: Logger;
+  dryRun: boolean;
+}
+
+export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherOptions> = {}): ExportBatcher {
+  const o = { ...DEFAULT_BATCHER_OPTIONS, ...options };
+  const { backend, log } = deps;
+  let desired: Map<string, ExportEntry> | undefined;
+  let onDisk: string | undefined;
+  const verified = new Set<string>();
+  let pending: Request[] = [];
+  let dirty = false;
+  let flushing: Promise<void> | undefined;
+  let idleTimer: NodeJS.Timeout | undefined;
+  let windowTimer: NodeJS.Timeout | undefined;
+  let batchStart: number | undefined;
+  let overdue = false;
+  let lastFlushEnd = -Infinity;
+  let window = o.baseWindowMs;
+  let count = 0;
+  let closed = false;
+
+  async function load(): Promise<Map<string, ExportEntry>> {
+    if (desired) return desired;
+    const text = await readFile(backend.file, 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? '' : Promise.reject(e)));
+    const { entries, bad } = backend.parse(text);
+    for (const b of bad) log.warn({ file: backend.file, input: printable(b) }, `dropping a line of ${backend.file} that pxebootd did not write`);
+    if (!desired) {
+      desired = new Map(entries.map((e) => [e.path, e]));
+      onDisk = text;
+    }
+    return desired;
+  }
+
+  function clearTimers(): void {
+    if (idleTimer) clearTimeout(idleTimer);
+    if (windowTimer) clearTimeout(windowTimer);
+    idleTimer = windowTimer = undefined;
+  }
+
+  function isBusy(now: number): boolean {
+    return flushing !== undefined || now - lastFlushEnd < o.busyGapMs;
+  }
+
+  /** (Re)arm the timers for the batch that is collecting now. */
+  function schedule(): void {
+    if (closed) return;
+    const now = performance.now();
+    if (batchStart === undefined) {
+      window = isBusy(now) ? Math.min(o.maxWindowMs, window * 2) : o.baseWindowMs;
+      batchStart = now;
+    }
+    if (!windowTimer) windowTimer = setTimeout(trigger, Math.max(0, batchStart + window - now));
+    if (idleTimer) clearTimeout(idleTimer);
+    idleTimer = setTimeout(trigger, isBusy(now) ? o.busyIdleMs : o.idleMs);
+  }
+
+  function trigger(): void {
+    clearTimers();
+    if (flushing) {
+      overdue = true; // flush again as soon as the running one ends
+      return;
+    }
+    if (pending.length === 0 && !dirty) return;
+    batchStart = undefined;
+    overdue = false;
+    flushing = runFlush().finally(() => {
+      flushing = undefined;
+      lastFlushEnd = performance.now();
+      if (overdue) trigger();
+      else if (pending.length || dirty) schedule();
+    });
+  }
+
+  async function runFlush(): Promise<void> {
+    const batch = pending;
+    pending = [];
+    count++;
+    const t0 = performance.now();
+    let map: Map<string, ExportEntry>;
+    try {
+      map = await load();
+    } catch (e) {
+      for (const r of batch) r.reject(e as Error);
+      return;
+    }
+    const before = new Map(map);
+    const live: ExportEntry[] = [];
+    const gone: ExportEntry[] = [];
+    const wants: Array<Extract<Request, { kind: 'want' }>> = [];
+    const drops: Array<Extract<Request, { kind: 'drop' }>> = [];
+    let force = dirty;
+    dirty = false;
+    const byFsid = new Map<number, string>();
+    for (const e of map.values()) byFsid.set(e.fsid, e.path);
+    for (const r of batch) {
+      if (r.kind === 'want') {
+        const holder = byFsid.get(r.entry.fsid);
+        if (holder !== undefined && holder !== r.entry.path) {
+          r.reject(new ConflictError(`fsid ${r.entry.fsid} for ${r.entry.path} is already used by ${holder}`));
+          continue;
+        }
+        const old = map.get(r.entry.path);
+        if (!old || !sameEntry(old, r.entry) || !verified.has(r.entry.path) || r.force) force = true;
+        if (old && byFsid.get(old.fsid) === old.path) byFsid.delete(old.fsid);
+        map.set(r.entry.path, r.entry);
+        byFsid.set(r.entry.fsid, r.entry.path);
+        wants.push(r);
+      } else {
+        const old = map.get(r.path);
+        if (old) {
+          map.delete(r.path);
+          if (byFsid.get(old.fsid) === old.path) byFsid.delete(old.fsid);
+          gone.push(old);
+          force = true;
+        }
+        drops.push(r);
+      }
+    }
+    // a drop and a want for the same path in one batch: the later request wins
+    for (const w of wants) if (map.get(w.entry.path) === w.entry) live.push(w.entry);
+    let text: string;
+    try {
+      text = backend.render(map.values());
+      if (text !== onDisk) {
+        if (!deps.dryRun) await writeFileAtomic(backend.file, text, { mode: 0o644, mkdirp: true });
+        else log.info({ file: backend.file }, `dry-run: would rewrite ${backend.file} (${map.size} exports)`);
+        onDisk = text;
+        force = true;
+      }
+    } catch (e) {
+      desired = before;
+      for (const r of batch) r.reject(e as Error);
+      return;
+    }
+    let errors: Map<string, Error>;
+    try {
+      errors = deps.dryRun ? new Map() : await backend.reload(live, gone, !force);
+    } catch (e) {
+      for (const p of [...live, ...gone].map((x) => x.path)) verified.delete(p);
+      for (const r of batch) r.reject(e as Error);
+      return;
+    }
+    for (const w of wants) {
+      if (map.get(w.entry.path) !== w.entry) {
+        w.resolve(); // superseded by a later drop in the same batch; that drop reports
+        continue;
+      }
+      const err = errors.get(w.entry.path);
+      if (err) {
+        verified.delete(w.entry.path);
+        map.delete(w.entry.path); // never leave a broken line behind for everyone's next exportfs
+        dirty = true;
+        w.reject(err);
+      } else {
+        verified.add(w.entry.path);
+        w.resolve();
+      }
+    }
+    for (const d of drops) {
+      const err = errors.get(d.path);
+      verified.delete(d.path);
+      if (err) d.reject(err);
+      else d.resolve();
+    }
+    log.debug({ batch: batch.length, exports: map.size, reloaded: force, ms: Math.round(performance.now() - t0) }, 'export batch flushed');
+  }
+
+  function enqueue<T extends Request>(make: (resolve: () => void, reject: (e: Error) => void) => T): Promise<void> {
+    if (closed) return Promise.reject(new Error('export batcher is closed'));
+    return new Promise<void>((resolve, reject) => {
+      pending.push(make(resolve, reject));
+      schedule();
+    });
+  }
+
+  return {
+    want(entry, opts = {}) {
+      try {
+        checkExportEntry(entry, { maxFsid: backend.maxFsid });
+      } catch (e) {
+        return Promise.reject(e as Error);
+      }
+      return enqueue((resolve, reject) => ({ kind: 'want', entry: { ...entry }, force: opts.force ?? false, resolve, reject }));
+    },
+    drop(path) {
+      return enqueue((resolve, reject) => ({ kind: 'drop', path, resolve, reject }));
+    },
+    entries: load,
+    async flush() {
+      while (flushing || pending.length) {
+        if (flushing) await flushing;
+        else trigger();
+      }
+    },
+    flushes: () => count,
+    async close() {
+      await this.flush();
+      if (dirty) {
+        trigger();
+        await flushing;
+      }
+      closed = true;
+      clearTimers();
+    },
+  };
+}
+
+function sameEntry(a: ExportEntry, b: ExportEntry): boolean {
+  return a.path === b.path && a.ip === b.ip && a.fsid === b.fsid && a.node === b.node && (a.pseudo ?? a.path) === (b.pseudo ?? b.path);
+}

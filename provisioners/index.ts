@@ -1,0 +1,184 @@
+// createProvisioner: mount -> export (batched with other nodes) -> boot files, and back.
+// Config last: a node's boot files are written only after its overlay is mounted with
+// nfs_export=on and its export is verified live, and they are removed before its export goes.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { NodePlan, OrphanReport, Provisioner, ProvisionerContext, ReleasePlan } from '../src/contracts.ts';
+import { writeFileAtomic } from '../src/atomic-file.ts';
+import { renderTemplate } from '../src/template.ts';
+import type { NodeRecord, ResolvedRule } from '../src/types.ts';
+import { errorMessage } from '../src/errors.ts';
+import { safeJoin } from '../src/validate.ts';
+import { templateValues } from './boot-files.ts';
+import { ensureFile, ensureLink, removeBootFiles, renderBootFile } from './boot-files-apply.ts';
+import { createExportBackend } from './export-backends.ts';
+import { createExportBatcher, type BatcherOptions } from './export-batcher.ts';
+import { createMountTable } from './mount-table.ts';
+import { cleanOrphans, findOrphans, type OrphanDeps } from './orphans.ts';
+import { ensureOverlay, unmountOverlay, wipeLayers, type OverlayDeps } from './overlay-apply.ts';
+import { checkManagedDir } from './paths.ts';
+import { planNode, planNodeRelease, type FullPlan } from './plan.ts';
+
+export { planNode, planNodeRelease } from './plan.ts';
+
+/** Optional tuning, for tests and benchmarks; the daemon passes none. */
+export interface ProvisionerTuning {
+  batcher?: Partial<BatcherOptions>;
+  /** concurrent mounts in restore() (default 16) */
+  restoreConcurrency?: number;
+}
+
+/** The provisioner the daemon uses; see the Provisioner contract in src/contracts.ts. */
+export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTuning = {}): Provisioner {
+  const { config, runner } = ctx;
+  const log = ctx.log.child({ subsystem: 'provision' });
+  const dryRun = runner.dryRun;
+  const nodeDirs = new Set<string>();
+  for (const r of [...config.subnets, ...config.hosts]) {
+    if (r.node_dir === undefined) continue;
+    try {
+      nodeDirs.add(checkManagedDir('node_dir', r.node_dir));
+    } catch (e) {
+      log.warn({ err: errorMessage(e), rule: r.pos }, 'ignoring a node_dir for mount bookkeeping');
+    }
+  }
+  const table = createMountTable(() => [...nodeDirs]);
+  const backend = createExportBackend(config, runner, log.child({ subsystem: 'exports' }));
+  const batcher = createExportBatcher({ backend, log: log.child({ subsystem: 'exports' }), dryRun }, tuning.batcher);
+  const ov: OverlayDeps = { runner, table, log, mountCmd: config.commands.mount, umountCmd: config.commands.umount };
+  const orphanDeps: OrphanDeps = { config, runner, log, table, batcher, backend, nodeDirs: () => [...nodeDirs] };
+
+  const fullPlan = (node: NodeRecord, rule: ResolvedRule): FullPlan => {
+    const p = planNode(node, rule, config);
+    nodeDirs.add(p.paths.nodeDir);
+    return p;
+  };
+
+  async function writeBoot(plan: FullPlan, node: NodeRecord, rule: ResolvedRule): Promise<void> {
+    const values = templateValues(node, rule, config.server, plan.nfsPath);
+    for (const s of plan.specs) {
+      const text = await renderBootFile(s, values, node.name, node.ip);
+      await ensureFile(s.canonical, text);
+      for (const l of s.links) await ensureLink(l, path.basename(s.canonical));
+    }
+  }
+
+  async function dropBootFiles(plan: FullPlan, node: string, why: string): Promise<void> {
+    const removed = await removeBootFiles(plan.specs, node).catch((e) => {
+      log.error({ node, err: errorMessage(e) }, `could not remove boot files of ${node} (${why})`);
+      return [];
+    });
+    if (removed.length) log.warn({ node, files: removed }, `removed boot files of ${node}: ${why}`);
+  }
+
+  function logPlan(what: string, plan: NodePlan | ReleasePlan): void {
+    log.info({ node: plan.node, steps: plan.steps.map((s) => s.describe) }, `dry-run: ${what} ${plan.node}`);
+  }
+
+  async function mountAndExport(plan: FullPlan, rule: ResolvedRule, force: boolean): Promise<void> {
+    const exported = (await batcher.entries()).has(plan.entry.path);
+    // ephemeral: fresh layers whenever the node comes up while not exported (first boot, or a
+    // boot after release); a ready, exported node is left alone (provisioning again changes nothing)
+    const fresh = rule.overlay === 'ephemeral' && !exported && !force;
+    await ensureOverlay(ov, plan.paths, { fresh });
+    await batcher.want(plan.entry, { force });
+  }
+
+  const provisioner: Provisioner = {
+    plan: (node, rule) => stripPlan(fullPlan(node, rule)),
+    planRelease: (node, rule, policy) => planNodeRelease(node, rule, config, policy),
+
+    async provision(node, rule) {
+      const plan = fullPlan(node, rule);
+      if (dryRun) return logPlan('would provision', plan);
+      try {
+        await mountAndExport(plan, rule, false);
+      } catch (e) {
+        // config last: no boot files for a node whose root is not mounted and exported
+        await dropBootFiles(plan, node.name, `mount/export failed: ${errorMessage(e)}`);
+        throw e;
+      }
+      await writeBoot(plan, node, rule);
+    },
+
+    async release(node, rule, policy) {
+      const plan = fullPlan(node, rule);
+      if (policy === 'keep') return;
+      if (dryRun) return logPlan(`would release (${policy})`, planNodeRelease(node, rule, config, policy));
+      await removeBootFiles(plan.specs, node.name);
+      await batcher.drop(plan.entry.path);
+      if (policy === 'remove') {
+        await unmountOverlay(ov, plan.paths);
+        await wipeLayers(ov, plan.paths, { keepMountPoint: false });
+      }
+    },
+
+    async restore(nodes) {
+      const errors = new Map<string, Error>();
+      const plans: Array<{ plan: FullPlan; node: NodeRecord; rule: ResolvedRule }> = [];
+      for (const { node, rule } of nodes) {
+        try {
+          plans.push({ plan: fullPlan(node, rule), node, rule });
+        } catch (e) {
+          errors.set(node.name, e as Error);
+        }
+      }
+      if (dryRun) {
+        for (const p of plans) logPlan('would restore', p.plan);
+        return errors;
+      }
+      const mounted: typeof plans = [];
+      await eachLimited(plans, tuning.restoreConcurrency ?? 16, async (p) => {
+        try {
+          await ensureOverlay(ov, p.plan.paths, { fresh: false });
+          mounted.push(p);
+        } catch (e) {
+          errors.set(p.node.name, e as Error);
+          await dropBootFiles(p.plan, p.node.name, `restore: mount failed: ${errorMessage(e)}`);
+        }
+      });
+      // every want is queued before the flush, so all of them share ONE reload
+      const wants = mounted.map((p) => batcher.want(p.plan.entry, { force: true }).then(() => p));
+      await batcher.flush();
+      const results = await Promise.allSettled(wants);
+      const exported: typeof plans = [];
+      results.forEach((r, i) => {
+        const p = mounted[i]!;
+        if (r.status === 'fulfilled') exported.push(p);
+        else errors.set(p.node.name, r.reason as Error);
+      });
+      for (const p of mounted) if (errors.has(p.node.name)) await dropBootFiles(p.plan, p.node.name, `restore: export failed: ${errorMessage(errors.get(p.node.name))}`);
+      await eachLimited(exported, 16, async (p) => {
+        await writeBoot(p.plan, p.node, p.rule).catch((e: Error) => errors.set(p.node.name, e));
+      });
+      return errors;
+    },
+
+    async writeDefault() {
+      if (!config.default_template) return;
+      const file = safeJoin(config.tftp_root, 'pxelinux.cfg', 'default');
+      const text = renderTemplate(await readFile(config.default_template, 'utf8'), { server: config.server });
+      if (dryRun) return void log.info({ file, template: config.default_template }, `dry-run: would write ${file}`);
+      await writeFileAtomic(file, text, { mode: 0o644, mkdirp: true });
+    },
+
+    findOrphans: (known) => findOrphans(orphanDeps, known),
+    cleanOrphans: (report: OrphanReport) => cleanOrphans(orphanDeps, report),
+    close: () => batcher.close(),
+  };
+  return provisioner;
+}
+
+function stripPlan(p: FullPlan): NodePlan {
+  const { paths: _p, entry: _e, specs: _s, ...plan } = p;
+  return plan;
+}
+
+/** Run `fn` over `items` with at most `limit` in flight. */
+async function eachLimited<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  const worker = async () => {
+    while (i < items.length) await fn(items[i++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

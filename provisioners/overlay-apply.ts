@@ -1,0 +1,70 @@
+// Mounting and unmounting a node's overlay through the Runner, with the mountinfo check before
+// (already ours: no-op; someone else's: conflict) and after (nfs_export really on, else undo).
+import { mkdir, rm, rmdir } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { Runner } from '../src/runner.ts';
+import { ConflictError } from '../src/errors.ts';
+import type { MountTable } from './mount-table.ts';
+import { checkOverlayMount, DIR_MODES, mountArgv } from './overlay.ts';
+import type { NodePaths } from './paths.ts';
+
+export interface OverlayDeps {
+  runner: Runner;
+  table: MountTable;
+  log: Logger;
+  mountCmd: string;
+  umountCmd: string;
+}
+
+async function makeDirs(p: NodePaths): Promise<void> {
+  // mkdir's mode applies only to directories it creates; existing ones keep the admin's modes
+  await mkdir(p.layerDir, { recursive: true, mode: DIR_MODES.layerDir });
+  await mkdir(p.upper, { mode: DIR_MODES.upper }).catch(ignoreExists);
+  await mkdir(p.work, { mode: DIR_MODES.work }).catch(ignoreExists);
+  await mkdir(p.mountPoint, { recursive: true, mode: DIR_MODES.mountPoint });
+}
+
+function ignoreExists(e: NodeJS.ErrnoException): void {
+  if (e.code !== 'EEXIST') throw e;
+}
+
+/** Is the node's overlay mounted as we need it? Throws ConflictError for anything else at that point. */
+export async function overlayState(deps: OverlayDeps, p: NodePaths): Promise<'absent' | 'ours'> {
+  const check = checkOverlayMount((await deps.table.snapshot()).get(p.mountPoint), p);
+  if (check.kind === 'absent' || check.kind === 'ours') return check.kind;
+  throw new ConflictError(`${check.reason}; not reusing it (unmount it by hand if it is stale)`);
+}
+
+/**
+ * Mount the overlay unless our exact overlay is already there. `fresh` (ephemeral) wipes upper
+ * and work first, which is only done when nothing is mounted there (never modify a mounted upper).
+ */
+export async function ensureOverlay(deps: OverlayDeps, p: NodePaths, opts: { fresh: boolean }): Promise<'mounted' | 'present'> {
+  const state = await overlayState(deps, p);
+  if (state === 'ours' && !opts.fresh) return 'present';
+  if (state === 'ours') await unmountOverlay(deps, p);
+  if (opts.fresh) await wipeLayers(deps, p, { keepMountPoint: true });
+  await makeDirs(p);
+  await deps.runner.run(mountArgv(deps.mountCmd, p), { mutating: true });
+  const after = checkOverlayMount((await deps.table.snapshot()).get(p.mountPoint), p);
+  if (after.kind === 'ours') return 'mounted';
+  if (after.kind !== 'absent') {
+    await deps.runner.run([deps.umountCmd, p.mountPoint], { mutating: true, allowFailure: true });
+  }
+  throw new Error(after.kind === 'absent' ? `mount reported success but ${p.mountPoint} is not in /proc/self/mountinfo` : `${after.reason}; unmounted it again`);
+}
+
+/** umount the node's overlay if it is mounted (as ours; anything else there is a conflict). */
+export async function unmountOverlay(deps: OverlayDeps, p: NodePaths): Promise<boolean> {
+  if ((await overlayState(deps, p)) === 'absent') return false;
+  await deps.runner.run([deps.umountCmd, p.mountPoint], { mutating: true });
+  return true;
+}
+
+/** Delete upper and work (and the layer dir); refuses while anything is mounted at the node's point. */
+export async function wipeLayers(deps: OverlayDeps, p: NodePaths, opts: { keepMountPoint: boolean }): Promise<void> {
+  if ((await deps.table.snapshot()).has(p.mountPoint)) throw new Error(`refusing to delete ${p.upper}: ${p.mountPoint} is still mounted`);
+  await rm(p.layerDir, { recursive: true, force: true });
+  if (!opts.keepMountPoint) await rmdir(p.mountPoint).catch(() => {});
+  deps.log.info({ node: p.node, layer: p.layerDir }, `deleted the writable layer of ${p.node}`);
+}
