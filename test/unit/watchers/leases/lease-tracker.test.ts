@@ -1,0 +1,86 @@
+// The tracker decides when a lease is seen or gone; a fake clock drives it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLeaseTracker } from '../../../../watchers/leases/lease-tracker.ts';
+import type { Lease, LeaseUpdate } from '../../../../watchers/leases/lease.ts';
+import type { ReadOutcome } from '../../../../watchers/leases/lease-readers.ts';
+import type { ClientEvent } from '../../../../src/types.ts';
+
+const S = 'dnsmasq-leases:/var/lib/misc/dnsmasq.leases';
+function setup() {
+  const clock = { t: 1_000_000 };
+  const tr = createLeaseTracker('dnsmasq-leases', S, { settleMs: 150, now: () => clock.t });
+  return { clock, tr };
+}
+const full = (...ls: Lease[]): ReadOutcome => ({ kind: 'full', leases: new Map(ls.map((l) => [l.ip, l])), partial: false, bad: [] });
+const delta = (...us: LeaseUpdate[]): ReadOutcome => ({ kind: 'delta', updates: us, bad: [] });
+const brief = (es: ClientEvent[]) => es.map((e) => `${e.kind} ${e.ip} ${e.mac ?? '-'}${e.kind === 'gone' ? ' ' + e.reason : ''}`);
+const a: Lease = { ip: '10.0.0.1', mac: '52:54:00:00:00:01', hostname: 'a', expires: 0 };
+const b: Lease = { ip: '10.0.0.2', mac: '52:54:00:00:00:02', expires: 5_000_000 };
+
+test('seen at once with the full event shape; an identical re-read says nothing', () => {
+  const { tr, clock } = setup();
+  const r = tr.apply(full(a, b));
+  assert.deepEqual(r.events[0], { kind: 'seen', ip: '10.0.0.1', mac: '52:54:00:00:00:01', hostname: 'a', source: S, sourceType: 'dnsmasq-leases', time: clock.t, expires: 0 });
+  assert.deepEqual(brief(r.events), ['seen 10.0.0.1 52:54:00:00:00:01', 'seen 10.0.0.2 52:54:00:00:00:02']);
+  assert.deepEqual(tr.apply(full(a, b)).events, []);
+  assert.equal(tr.size(), 2);
+});
+
+test('a renewed expiry is seen again', () => {
+  const { tr } = setup();
+  tr.apply(full(a, b));
+  assert.deepEqual(brief(tr.apply(full(a, { ...b, expires: 6_000_000 })).events), ['seen 10.0.0.2 52:54:00:00:00:02']);
+});
+
+test('an empty read (truncate-and-rewrite) is never a mass gone unless it persists for settleMs', () => {
+  const { tr, clock } = setup();
+  tr.apply(full(a, b));
+  assert.deepEqual(tr.apply(full()).events, []);
+  assert.equal(tr.nextCheck(), clock.t + 150);
+  clock.t += 3;
+  assert.deepEqual(tr.apply(full(a, b)).events, [], 'the rewrite landed: nothing happened');
+  assert.equal(tr.nextCheck(), b.expires);
+  // a dnsmasq that really has no leases any more: still empty after the settle time
+  tr.apply(full());
+  clock.t += 100;
+  assert.deepEqual(tr.apply(full()).events, []);
+  clock.t += 50;
+  assert.deepEqual(brief(tr.apply(full()).events), ['gone 10.0.0.1 52:54:00:00:00:01 removed', 'gone 10.0.0.2 52:54:00:00:00:02 removed']);
+  assert.equal(tr.size(), 0);
+  assert.equal(tr.nextCheck(), undefined);
+});
+
+test('a lease whose expiry passes while the file sits still is gone (expired), at once', () => {
+  const { tr, clock } = setup();
+  tr.apply(full(a, b));
+  assert.equal(tr.nextCheck(), 5_000_000);
+  clock.t = 5_000_000;
+  assert.deepEqual(brief(tr.apply({ kind: 'unchanged' }).events), ['gone 10.0.0.2 52:54:00:00:00:02 expired']);
+  assert.equal(tr.nextCheck(), undefined);
+  // an expired lease still in the file is not seen again
+  assert.deepEqual(tr.apply(full(a, b)).events, []);
+});
+
+test('an IP handed to another MAC: gone for the old MAC, seen for the new', () => {
+  const { tr } = setup();
+  tr.apply(full(a));
+  const moved = { ...a, mac: '52:54:00:00:00:99' };
+  assert.deepEqual(brief(tr.apply(full(moved)).events), ['gone 10.0.0.1 52:54:00:00:00:01 address reassigned', 'seen 10.0.0.1 52:54:00:00:00:99']);
+});
+
+test('journal deltas: a released entry is gone with its state as reason, after the settle', () => {
+  const { tr, clock } = setup();
+  assert.deepEqual(brief(tr.apply(delta({ ...a, active: true, state: 'active' })).events), ['seen 10.0.0.1 52:54:00:00:00:01']);
+  assert.deepEqual(tr.apply(delta({ ...a, active: false, state: 'released' })).events, []);
+  clock.t += 150;
+  assert.deepEqual(brief(tr.apply(delta()).events), ['gone 10.0.0.1 52:54:00:00:00:01 released']);
+});
+
+test('a missing file keeps what we know', () => {
+  const { tr, clock } = setup();
+  tr.apply(full(a));
+  clock.t += 10_000;
+  assert.deepEqual(tr.apply({ kind: 'missing' }).events, []);
+  assert.equal(tr.size(), 1);
+});
