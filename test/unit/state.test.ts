@@ -1,0 +1,193 @@
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, readdirSync, mkdirSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { createStateStore } from '../../src/state/store.ts';
+import { parseState, serializeState, emptyState } from '../../src/state/codec.ts';
+import { writeFileAtomic } from '../../src/atomic-file.ts';
+import { silentLogger } from '../../src/log.ts';
+import type { NodeRecord } from '../../src/types.ts';
+import { cleanupAll, onCleanup, sh, tempDir } from '../helpers/lab.ts';
+
+after(cleanupAll);
+
+const log = silentLogger();
+const node = (name: string, ip: string, fsid = 0): NodeRecord => ({ name, ip, subnet: '10.99.0.0/24', state: 'pending', fsid, lastSeen: 1, sources: ['test'] });
+const open = (dir: string, extra: Partial<Parameters<typeof createStateStore>[0]> = {}) => createStateStore({ dir, startFsid: 100, log, lazyMs: 5, retryMs: 20, ...extra });
+
+describe('state store', () => {
+  test('fsids are allocated from start_fsid, unique, and stable across a reopen from disk', async () => {
+    const dir = tempDir('pxe-state-');
+    const s = open(dir);
+    await s.load();
+    const got = ['A', 'B', 'C'].map((n, i) => {
+      const f = s.fsidFor(n);
+      s.put({ ...node(n, `10.99.0.${i + 10}`), fsid: f });
+      return f;
+    });
+    assert.deepEqual(got, [100, 101, 102]);
+    assert.equal(s.fsidFor('B'), 101, 'asking again never changes a fsid');
+    await s.commit();
+    await s.close();
+
+    const s2 = open(dir);
+    await s2.load();
+    assert.equal(s2.get('B')?.fsid, 101);
+    assert.equal(s2.fsidFor('A'), 100);
+    assert.equal(s2.fsidFor('D'), 103, 'a new node gets the next fsid after a restart');
+    assert.equal(s2.findByIp('10.99.0.12')?.name, 'C');
+    await s2.close();
+  });
+
+  test('a removed node keeps its fsid reserved and gets it back; it is never reused', async () => {
+    const dir = tempDir('pxe-state-');
+    const s = open(dir);
+    await s.load();
+    s.put({ ...node('A', '10.99.0.1'), fsid: s.fsidFor('A') });
+    s.put({ ...node('B', '10.99.0.2'), fsid: s.fsidFor('B') });
+    s.remove('A');
+    await s.commit();
+    await s.close();
+    const s2 = open(dir);
+    await s2.load();
+    assert.equal(s2.get('A'), undefined);
+    assert.equal(s2.fsidFor('X'), 102, 'the removed node\'s fsid 100 is not handed to anyone else');
+    assert.equal(s2.fsidFor('A'), 100, 'the node comes back with its old fsid');
+    await s2.close();
+  });
+
+  test('start_fsid raised in the config moves the high-water mark up, never down', () => {
+    const d = emptyState(100);
+    d.fsids.set('A', 100);
+    d.nextFsid = 101;
+    const text = serializeState(d);
+    assert.equal(parseState('s', text, 500).nextFsid, 500);
+    assert.equal(parseState('s', text, 50).nextFsid, 101);
+  });
+
+  test('a torn temp file from a crash is ignored and removed; the state file stays valid', async () => {
+    const dir = tempDir('pxe-state-');
+    const s = open(dir);
+    await s.load();
+    s.put({ ...node('A', '10.99.0.1'), fsid: s.fsidFor('A') });
+    await s.commit();
+    await s.close();
+    const good = readFileSync(path.join(dir, 'state.json'), 'utf8');
+    // what a SIGKILL halfway through writeFileAtomic leaves behind
+    writeFileSync(path.join(dir, '.state.json.999.deadbeef.tmp'), good.slice(0, good.length / 2));
+    const s2 = open(dir);
+    await s2.load();
+    assert.equal(s2.get('A')?.fsid, 100);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
+    await s2.close();
+  });
+
+  test('a corrupt state file is refused with the file and the reason, not silently reset', async () => {
+    const dir = tempDir('pxe-state-');
+    writeFileSync(path.join(dir, 'state.json'), '{"version":1,"nextFsid":5,"nodes":[{"name":"A","ip":"1.2.3.4","fsid":"x","state":"ready"}]}');
+    const s = open(dir);
+    await assert.rejects(s.load(), (e: Error) => /state\.json: nodes\[0\]\.fsid: expected an integer/.test(e.message));
+  });
+
+  test('group commit: many concurrent commits share a few writes', async () => {
+    const dir = tempDir('pxe-state-');
+    let writes = 0;
+    const s = open(dir, {
+      lazyMs: 10_000,
+      write: async (f, t) => {
+        writes++;
+        await new Promise((r) => setTimeout(r, 5));
+        await writeFileAtomic(f, t);
+      },
+    });
+    await s.load();
+    const commits: Promise<void>[] = [];
+    for (let i = 0; i < 500; i++) {
+      const name = `N${i}`;
+      s.put({ ...node(name, `10.99.${i >> 8}.${i & 255}`), fsid: s.fsidFor(name) });
+      commits.push(s.commit());
+    }
+    await Promise.all(commits);
+    assert.ok(writes <= 3, `500 commits took ${writes} writes`);
+    const onDisk = parseState('x', readFileSync(path.join(dir, 'state.json'), 'utf8'), 100);
+    assert.equal(onDisk.nodes.size, 500, 'every change a commit waited for is on disk');
+    await s.close();
+  });
+
+  test('a commit resolves only after a write that contains its change', async () => {
+    const dir = tempDir('pxe-state-');
+    const s = open(dir, { lazyMs: 10_000 });
+    await s.load();
+    s.put({ ...node('A', '10.99.0.1'), fsid: s.fsidFor('A') });
+    await s.commit();
+    s.put({ ...node('B', '10.99.0.2'), fsid: s.fsidFor('B') });
+    await s.commit();
+    const onDisk = parseState('x', readFileSync(path.join(dir, 'state.json'), 'utf8'), 100);
+    assert.deepEqual([...onDisk.nodes.keys()], ['A', 'B']);
+    await s.close();
+  });
+
+  test('a failed write rejects its commit, keeps the old file, and is retried later', async () => {
+    const dir = tempDir('pxe-state-');
+    let fail = false;
+    const s = open(dir, {
+      write: async (f, t) => {
+        if (fail) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+        await writeFileAtomic(f, t);
+      },
+    });
+    await s.load();
+    s.put({ ...node('A', '10.99.0.1'), fsid: s.fsidFor('A') });
+    await s.commit();
+    const before = readFileSync(path.join(dir, 'state.json'), 'utf8');
+    fail = true;
+    s.put({ ...node('B', '10.99.0.2'), fsid: s.fsidFor('B') });
+    await assert.rejects(s.commit(), /ENOSPC.*|no space/);
+    assert.equal(readFileSync(path.join(dir, 'state.json'), 'utf8'), before);
+    fail = false;
+    for (let i = 0; i < 100 && s.writes() < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    const onDisk = parseState('x', readFileSync(path.join(dir, 'state.json'), 'utf8'), 100);
+    assert.ok(onDisk.nodes.has('B'), 'the retry wrote the change without anyone asking again');
+    await s.close();
+  });
+
+  test('a full disk (tiny tmpfs) leaves the old state intact', async () => {
+    const dir = tempDir('pxe-state-');
+    const mnt = path.join(dir, 'tiny');
+    mkdirSync(mnt);
+    sh('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt]);
+    onCleanup(`umount ${mnt}`, () => sh('umount', ['-l', mnt], { allowFail: true }));
+    const s = open(mnt, { lazyMs: 10_000, retryMs: 60_000 });
+    await s.load();
+    s.put({ ...node('A', '10.99.0.1'), fsid: s.fsidFor('A') });
+    await s.commit();
+    const before = readFileSync(path.join(mnt, 'state.json'), 'utf8');
+    // fill the file system
+    try {
+      writeFileSync(path.join(mnt, 'filler'), Buffer.alloc(128 * 1024));
+    } catch {
+      /* ENOSPC once full: that is the point */
+    }
+    for (let i = 0; i < 300; i++) {
+      const name = `N${i}`;
+      s.put({ ...node(name, `10.99.1.${i & 255}`), fsid: s.fsidFor(name), timeline: [{ time: i, what: 'x'.repeat(200) }] });
+    }
+    await assert.rejects(s.commit(), /no space|ENOSPC/);
+    assert.equal(readFileSync(path.join(mnt, 'state.json'), 'utf8'), before, 'old state intact');
+    assert.deepEqual(readdirSync(mnt).filter((f) => f.endsWith('.tmp')), [], 'no temp file left behind');
+    const again = open(mnt);
+    await again.load();
+    assert.equal(again.get('A')?.fsid, 100);
+    await assert.rejects(s.close(), /no space|ENOSPC/);
+  });
+
+  test('memory-only (dry run) reads the file and never writes', async () => {
+    const dir = tempDir('pxe-state-');
+    const s = open(dir, { memoryOnly: true });
+    await s.load();
+    s.put({ ...node('A', '10.99.0.1'), fsid: s.fsidFor('A') });
+    await s.commit();
+    await s.close();
+    assert.equal(existsSync(path.join(dir, 'state.json')), false);
+  });
+});
