@@ -26,6 +26,8 @@ export interface ProvisionerTuning {
   batcher?: Partial<BatcherOptions>;
   /** concurrent mounts in restore() (default 16) */
   restoreConcurrency?: number;
+  /** where the mount table comes from (unit tests pass a fake); default /proc/self/mountinfo */
+  readMountinfo?: () => Promise<string>;
 }
 
 /** The provisioner the daemon uses; see the Provisioner contract in src/contracts.ts. */
@@ -42,7 +44,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
       log.warn({ err: errorMessage(e), rule: r.pos }, 'ignoring a node_dir for mount bookkeeping');
     }
   }
-  const table = createMountTable(() => [...nodeDirs]);
+  const table = createMountTable(() => [...nodeDirs], tuning.readMountinfo);
   const backend = createExportBackend(config, runner, log.child({ subsystem: 'exports' }));
   const batcher = createExportBatcher({ backend, log: log.child({ subsystem: 'exports' }), dryRun }, tuning.batcher);
   const ov: OverlayDeps = { runner, table, log, mountCmd: config.commands.mount, umountCmd: config.commands.umount };
@@ -75,13 +77,13 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     log.info({ node: plan.node, steps: plan.steps.map((s) => s.describe) }, `dry-run: ${what} ${plan.node}`);
   }
 
-  async function mountAndExport(plan: FullPlan, rule: ResolvedRule, force: boolean): Promise<void> {
+  async function mountAndExport(plan: FullPlan, rule: ResolvedRule): Promise<void> {
     const exported = (await batcher.entries()).has(plan.entry.path);
     // ephemeral: fresh layers whenever the node comes up while not exported (first boot, or a
     // boot after release); a ready, exported node is left alone (provisioning again changes nothing)
-    const fresh = rule.overlay === 'ephemeral' && !exported && !force;
+    const fresh = rule.overlay === 'ephemeral' && !exported;
     await ensureOverlay(ov, plan.paths, { fresh });
-    await batcher.want(plan.entry, { force });
+    await batcher.want(plan.entry);
   }
 
   const provisioner: Provisioner = {
@@ -92,7 +94,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
       const plan = fullPlan(node, rule);
       if (dryRun) return logPlan('would provision', plan);
       try {
-        await mountAndExport(plan, rule, false);
+        await mountAndExport(plan, rule);
       } catch (e) {
         // config last: no boot files for a node whose root is not mounted and exported
         await dropBootFiles(plan, node.name, `mount/export failed: ${errorMessage(e)}`);
