@@ -91,9 +91,22 @@ export function createDaemon(o: DaemonOptions): Daemon {
     },
   };
 
+  // events for one client are taken in strictly in order (an IP-only event may wait for a
+  // neighbour lookup); different clients do not wait for each other
+  const chains = new Map<string, Promise<unknown>>();
   async function submit(e: ClientEvent, opts: { wait?: boolean; policy?: ReleasePolicy } = {}): Promise<SubmitResult> {
     await ready;
-    return e.kind === 'seen' ? intake.seen(e, opts) : intake.gone(e, opts);
+    const key = e.ip ?? e.mac ?? '';
+    const take = () => (e.kind === 'seen' ? intake.seen(e) : intake.gone(e, opts));
+    const prev = chains.get(key);
+    const p = prev ? prev.then(take, take) : take();
+    const tail = p.catch(() => {});
+    chains.set(key, tail);
+    void tail.then(() => {
+      if (chains.get(key) === tail) chains.delete(key);
+    });
+    const accepted = await p;
+    return opts.wait && accepted.settled ? accepted.settled : accepted.now;
   }
 
   async function reconcile(): Promise<void> {

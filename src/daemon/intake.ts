@@ -22,9 +22,15 @@ const ONCE_MAX = 50_000;
 /** Bounded ip -> mac memory from lease events. */
 const IPMAC_MAX = 200_000;
 
+/** The immediate result of taking an event in, and the settled one when a job was queued. */
+export interface Accepted {
+  now: SubmitResult;
+  settled?: Promise<SubmitResult>;
+}
+
 export interface Intake {
-  seen(e: ClientSeen, opts?: { wait?: boolean }): Promise<SubmitResult>;
-  gone(e: ClientGone, opts?: { wait?: boolean; policy?: ReleasePolicy }): Promise<SubmitResult>;
+  seen(e: ClientSeen): Promise<Accepted>;
+  gone(e: ClientGone, opts?: { policy?: ReleasePolicy }): Promise<Accepted>;
   /** forget which clients were already logged as unmatched (after a reload) */
   resetOnce(): void;
 }
@@ -45,16 +51,15 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
     ipToMac.set(ip, mac);
   };
 
-  async function settle(name: string, p: Promise<JobOutcome>, wait: boolean): Promise<SubmitResult> {
-    if (!wait) {
-      void p;
-      return { outcome: 'queued', node: core.state.get(name) };
-    }
-    const o = await p;
-    const node = core.state.get(name);
-    if (o.ok) return { outcome: node?.state === 'released' ? 'released' : 'ready', node };
-    return { outcome: 'failed', node, error: o.error.message };
+  function settle(name: string, p: Promise<JobOutcome>): Accepted {
+    const settled = p.then((o): SubmitResult => {
+      const node = core.state.get(name);
+      if (o.ok) return { outcome: node?.state === 'released' ? 'released' : 'ready', node };
+      return { outcome: 'failed', node, error: o.error.message };
+    });
+    return { now: { outcome: 'queued', node: core.state.get(name) }, settled };
   }
+  const done = (r: SubmitResult): Accepted => ({ now: r });
 
   async function findMac(ip: string): Promise<string | undefined> {
     const known = ipToMac.get(ip) ?? core.state.findByIp(ip)?.mac;
@@ -70,7 +75,7 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
   return {
     resetOnce: () => logged.clear(),
 
-    async seen(e, opts = {}) {
+    async seen(e) {
       core.metrics.event(e.sourceType);
       let ip = e.ip;
       let mac = e.mac;
@@ -78,7 +83,7 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
       if (!ip && mac) ip = core.state.findByMac(mac)?.ip;
       if (!ip) {
         log.debug({ input: { mac }, source: e.source }, 'client seen without an IP yet; waiting for its lease');
-        return { outcome: 'skipped', why: ['no IP address known for this client yet'] };
+        return done({ outcome: 'skipped', why: ['no IP address known for this client yet'] });
       }
       if (!mac) mac = await findMac(ip);
       const hostname = e.hostname ?? core.state.findByIp(ip)?.hostname;
@@ -87,14 +92,14 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
         logOnce(`${m.kind}:${ip}:${mac ?? ''}`, () =>
           log.info({ input: { ip, mac, hostname }, source: e.source, why: m.why }, m.kind === 'ignored' ? `client ${ip} ignored by rule` : `client ${ip} matches no subnet rule; not provisioned`),
         );
-        return { outcome: 'skipped', why: m.why };
+        return done({ outcome: 'skipped', why: m.why });
       }
       let name: string;
       try {
         name = nodeNameFor(m.rule.node_name, ip, mac);
       } catch (err) {
         logOnce(`name:${ip}`, () => log.warn({ input: { ip, mac }, source: e.source }, `client ${ip}: ${errorMessage(err)}; not provisioned yet`));
-        return { outcome: 'skipped', why: [errorMessage(err)] };
+        return done({ outcome: 'skipped', why: [errorMessage(err)] });
       }
       const prev = core.state.get(name);
       const next = applySeen(prev, e, { name, ip, mac, hostname, subnet: m.rule.subnet.cidr });
@@ -103,25 +108,25 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
       if (need && next.state !== 'failed') next.state = 'pending';
       core.state.put(next);
       reportCounts(core);
-      if (!need) return { outcome: 'unchanged', node: next };
-      return settle(name, queue.push(name, { kind: 'provision', seenAt: e.time, sources: [e.source] }), opts.wait ?? false);
+      if (!need) return done({ outcome: 'unchanged', node: next });
+      return settle(name, queue.push(name, { kind: 'provision', seenAt: e.time, sources: [e.source] }));
     },
 
     async gone(e, opts = {}) {
       core.metrics.event(e.sourceType);
       const rec = (e.ip ? core.state.findByIp(e.ip) : undefined) ?? (e.mac ? core.state.findByMac(e.mac) : undefined);
-      if (!rec) return { outcome: 'skipped', why: ['no node known for this client'] };
-      if (e.ip && e.mac && rec.mac && rec.mac !== e.mac) return { outcome: 'skipped', why: [`${e.ip} now belongs to ${rec.mac}, not ${e.mac}`] };
+      if (!rec) return done({ outcome: 'skipped', why: ['no node known for this client'] });
+      if (e.ip && e.mac && rec.mac && rec.mac !== e.mac) return done({ outcome: 'skipped', why: [`${e.ip} now belongs to ${rec.mac}, not ${e.mac}`] });
       const rule = ruleFor(core, rec);
       let policy = opts.policy ?? rule?.on_release ?? 'keep';
       if (e.sourceType === 'cli' && policy === 'keep') policy = 'unexport';
       const reason = e.reason ?? e.source;
-      core.state.put({ ...rec, timeline: extendTimeline(rec.timeline, { time: e.time, what: `gone: ${reason}`, source: e.source }, false) });
+      core.state.put({ ...rec, timeline: extendTimeline(rec.timeline, { time: e.time, what: `gone: ${reason}`, source: e.source }) });
       if (policy === 'keep' || (rec.state === 'released' && e.sourceType !== 'cli')) {
         log.info({ node: rec.name, ip: rec.ip, reason }, `client ${rec.ip} gone; node ${rec.name} kept (on_release: keep)`);
-        return { outcome: 'unchanged', node: core.state.get(rec.name) };
+        return done({ outcome: 'unchanged', node: core.state.get(rec.name) });
       }
-      return settle(rec.name, queue.push(rec.name, { kind: 'release', policy, reason }), opts.wait ?? false);
+      return settle(rec.name, queue.push(rec.name, { kind: 'release', policy, reason }));
     },
   };
 }

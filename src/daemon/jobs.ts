@@ -69,7 +69,7 @@ export async function runJob(core: Core, name: string, job: Job, attempt: number
   } catch (e) {
     const msg = errorMessage(e);
     if (e instanceof RunError) core.metrics.commandFailure(e.command.split(' ')[0]!.replace(/^.*\//, ''));
-    updateRecord(core, name, (r) => ({ ...r, state: 'failed', lastError: msg, timeline: extendTimeline(r.timeline, { time: Date.now(), what: `failed: ${msg.slice(0, 200)}` }, false) }));
+    updateRecord(core, name, (r) => ({ ...r, state: 'failed', lastError: msg, timeline: extendTimeline(r.timeline, { time: Date.now(), what: `failed: ${msg.slice(0, 200)}` }) }));
     log.error({ err: msg, attempt, job: job.kind }, `${job.kind} of ${name} failed (attempt ${attempt}); will retry`);
     throw e;
   }
@@ -95,7 +95,7 @@ async function provision(core: Core, log: Logger, rec: NodeRecord, job: Extract<
   const now = Date.now();
   updateRecord(core, rec.name, (r) => {
     const { lastError: _e, ...rest } = r;
-    return { ...rest, fsid, state: 'ready', ruleKey: ruleKeyOf(rule), readyAt: now, timeline: extendTimeline(r.timeline, { time: now, what: 'ready' }, false) };
+    return { ...rest, fsid, state: 'ready', ruleKey: ruleKeyOf(rule), readyAt: now, timeline: extendTimeline(r.timeline, { time: now, what: 'ready' }) };
   });
   core.metrics.seenToReady(Math.max(0, now - job.seenAt));
   log.info({ ip: node.ip, mac: node.mac, fsid, ms: now - job.seenAt }, `node ${node.name} ready`);
@@ -115,7 +115,7 @@ async function release(core: Core, log: Logger, rec: NodeRecord, job: Extract<Jo
     await core.provisioner.release(rec, rule, policy);
   }
   const now = Date.now();
-  updateRecord(core, rec.name, (r) => ({ ...r, state: policy === 'keep' ? r.state : 'released', timeline: extendTimeline(r.timeline, { time: now, what: `released (${policy}): ${job.reason}` }, false) }));
+  updateRecord(core, rec.name, (r) => ({ ...r, state: policy === 'keep' ? r.state : 'released', timeline: extendTimeline(r.timeline, { time: now, what: `released (${policy}): ${job.reason}` }) }));
   log.info({ ip: rec.ip, policy, reason: job.reason }, `node ${rec.name} released (${policy})`);
   await core.state.commit();
 }

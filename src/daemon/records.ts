@@ -7,11 +7,6 @@ export const TIMELINE_MAX = 40;
 /** Distinct sources remembered per node. */
 export const SOURCES_MAX = 8;
 
-/** Events that mean "a DHCP exchange happened": they open a new boot in the timeline. */
-export function isDhcpEvent(e: ClientSeen): boolean {
-  return e.file === undefined && e.sourceType !== 'cli';
-}
-
 /** A stable fingerprint of everything in a resolved rule that changes what a node gets. */
 export function ruleKeyOf(rule: ResolvedRule): string {
   const { why: _why, subnet, host, vars, ...rest } = rule;
@@ -25,12 +20,28 @@ function sortKeys(o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
-/** Append to a timeline, starting a new boot at a DHCP event once files were already served. */
-export function extendTimeline(timeline: TimelineEntry[] | undefined, entry: TimelineEntry, newBoot: boolean): TimelineEntry[] {
-  const t = timeline ?? [];
-  const startOver = newBoot && t.some((x) => x.what.startsWith('tftp ') || x.what === 'ready');
-  const next = startOver ? [entry] : [...t, entry];
+/**
+ * Append to the last-boot timeline. A lease renewal must not wipe the boot it belongs to, so a new
+ * boot starts only when a TFTP file is requested after a DHCP event that itself follows earlier
+ * TFTP requests: the timeline then restarts at that DHCP event. A repeat of the last entry only
+ * moves its time.
+ */
+export function extendTimeline(timeline: TimelineEntry[] | undefined, entry: TimelineEntry): TimelineEntry[] {
+  let t = timeline ?? [];
+  const last = t[t.length - 1];
+  if (last && last.what === entry.what && last.source === entry.source) return [...t.slice(0, -1), { ...last, time: entry.time }];
+  if (entry.what.startsWith('tftp ')) {
+    let i = t.length - 1;
+    while (i >= 0 && isDhcpEntry(t[i]!)) i--;
+    const dhcpStart = i + 1;
+    if (dhcpStart < t.length && t.slice(0, dhcpStart).some((x) => x.what.startsWith('tftp '))) t = t.slice(dhcpStart);
+  }
+  const next = [...t, entry];
   return next.length > TIMELINE_MAX ? next.slice(next.length - TIMELINE_MAX) : next;
+}
+
+function isDhcpEntry(e: TimelineEntry): boolean {
+  return e.what.endsWith(' seen') && !e.what.startsWith('tftp ');
 }
 
 /** How a seen event reads in the timeline. */
@@ -61,7 +72,7 @@ export function applySeen(
     subnet: c.subnet,
     lastSeen: Math.max(base.lastSeen, e.time),
     sources: addSource(base.sources, e.source),
-    timeline: extendTimeline(base.timeline, { time: e.time, what: describeSeen(e), source: e.source }, isDhcpEvent(e)),
+    timeline: extendTimeline(base.timeline, { time: e.time, what: describeSeen(e), source: e.source }),
   };
   if (c.mac) rec.mac = c.mac;
   if (c.hostname) rec.hostname = c.hostname;
