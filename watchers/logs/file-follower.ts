@@ -28,7 +28,9 @@ export interface FileFollower {
   poll(): Promise<void>;
 }
 
-const TAIL_CHECK = 32;
+/** bytes compared before our offset and at the file's start to notice a truncate-and-regrow */
+const TAIL_CHECK = 256;
+const HEAD_CHECK = 128;
 
 /** Create a follower; nothing is opened until start(). */
 export function createFileFollower(o: FollowerOptions): FileFollower {
@@ -40,6 +42,7 @@ export function createFileFollower(o: FollowerOptions): FileFollower {
   let dev = -1;
   let pos = 0;
   let lastTail = Buffer.alloc(0); // the bytes just before `pos`, to notice a rewrite
+  let head = Buffer.alloc(0); // the file's first bytes as we read them
   let lastData = 0;
   let stopped = true;
   let running: Promise<void> | undefined;
@@ -47,6 +50,7 @@ export function createFileFollower(o: FollowerOptions): FileFollower {
   let timer: NodeJS.Timeout | undefined;
   let watcher: FSWatcher | undefined;
   let buf = Buffer.allocUnsafe(chunkBytes);
+  let next: { fh: FileHandle; ino: number; dev: number } | undefined;
 
   const fail = (e: unknown) => o.onError?.(e instanceof Error ? e : new Error(String(e)));
 
@@ -64,11 +68,15 @@ export function createFileFollower(o: FollowerOptions): FileFollower {
     dev = st.dev;
     pos = fromEnd ? st.size : 0;
     lastTail = Buffer.alloc(0);
+    head = Buffer.alloc(0);
     if (fromEnd && pos > 0) {
       const n = Math.min(TAIL_CHECK, pos);
       const t = Buffer.alloc(n);
       await h.read(t, 0, n, pos - n);
       lastTail = t;
+      const hn = Math.min(HEAD_CHECK, pos);
+      head = Buffer.alloc(hn);
+      await h.read(head, 0, hn, 0);
     }
     lastData = Date.now();
     return true;
@@ -78,9 +86,10 @@ export function createFileFollower(o: FollowerOptions): FileFollower {
   async function drain(): Promise<boolean> {
     if (!fh) return false;
     const st = await fh.stat();
-    if (st.size < pos || !(await tailStillMatches())) {
+    if (st.size < pos || !(await stillSameContent())) {
       pos = 0;
       lastTail = Buffer.alloc(0);
+      head = Buffer.alloc(0);
       o.onReset('truncated');
     }
     let got = false;
@@ -89,9 +98,12 @@ export function createFileFollower(o: FollowerOptions): FileFollower {
       const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
       if (bytesRead === 0) break;
       got = true;
-      pos += bytesRead;
       const chunk = Buffer.from(buf.subarray(0, bytesRead));
-      lastTail = Buffer.from(chunk.subarray(Math.max(0, bytesRead - TAIL_CHECK)));
+      if (head.length < HEAD_CHECK && pos < HEAD_CHECK) {
+        head = Buffer.concat([head.subarray(0, pos), chunk.subarray(0, HEAD_CHECK - pos)]);
+      }
+      pos += bytesRead;
+      lastTail = chunk.length >= TAIL_CHECK ? Buffer.from(chunk.subarray(bytesRead - TAIL_CHECK)) : Buffer.concat([lastTail, chunk]).subarray(-TAIL_CHECK);
       o.onData(chunk);
       if (bytesRead < buf.length) break;
     }
@@ -99,19 +111,27 @@ export function createFileFollower(o: FollowerOptions): FileFollower {
     return got;
   }
 
-  async function tailStillMatches(): Promise<boolean> {
-    if (!fh || lastTail.length === 0 || pos < lastTail.length) return true;
-    const t = Buffer.alloc(lastTail.length);
-    const { bytesRead } = await fh.read(t, 0, t.length, pos - t.length);
-    return bytesRead === t.length && t.equals(lastTail);
+  /** the bytes we read before (file start, and just before `pos`) are still there */
+  async function stillSameContent(): Promise<boolean> {
+    if (!fh) return true;
+    for (const [want, at] of [[head, 0], [lastTail, pos - lastTail.length]] as const) {
+      if (want.length === 0 || at < 0) continue;
+      const t = Buffer.alloc(want.length);
+      const { bytesRead } = await fh.read(t, 0, t.length, at);
+      if (bytesRead !== t.length || !t.equals(want)) return false;
+    }
+    return true;
   }
 
   async function pass(): Promise<void> {
     if (!fh) {
       // missing at start, or deleted/rotated and gone: whatever appears now is new, read it all
-      if (!(await openCurrent(false))) return;
+      if (next) {
+        adopt(next);
+        next = undefined;
+      } else if (!(await openCurrent(false))) return;
     }
-    await drain();
+    // look for a replacement first: a file rotated in and out again while we drain would be missed
     let st;
     try {
       st = await stat(o.path);
@@ -120,18 +140,48 @@ export function createFileFollower(o: FollowerOptions): FileFollower {
       st = undefined;
     }
     const replaced = !st || st.ino !== ino || st.dev !== dev;
+    // A new file is in place: open it now, so that even if it is rotated away again before we get to
+    // it, we still hold it. Its data is read only once the old fd is done (line order is kept).
+    if (st && replaced && (!next || next.ino !== st.ino || next.dev !== st.dev)) {
+      const h = await open(o.path, 'r').catch(() => undefined);
+      if (h) {
+        const hs = await h.stat();
+        if (next) await swapTo(next); // rotated twice before the old fd went idle: finish the middle one
+        next = { fh: h, ino: hs.ino, dev: hs.dev };
+      }
+    }
+    await drain();
     if (!replaced) return;
-    // rotated by rename (or deleted): keep draining the old fd until the writer has let go of it
+    // keep draining the old fd until the writer has let go of it
     if (Date.now() - lastData < idleSwitchMs) return;
     await drain();
     await fh!.close().catch(() => {});
     fh = undefined;
-    if (st) {
-      o.onReset('rotated');
-      if (await openCurrent(false)) await drain();
-    } else {
-      o.onReset('rotated');
+    o.onReset('rotated');
+    if (next) {
+      adopt(next);
+      next = undefined;
+      await drain();
     }
+  }
+
+  function adopt(n: { fh: FileHandle; ino: number; dev: number }): void {
+    fh = n.fh;
+    ino = n.ino;
+    dev = n.dev;
+    pos = 0;
+    lastTail = Buffer.alloc(0);
+    head = Buffer.alloc(0);
+    lastData = Date.now();
+  }
+
+  /** finish the current fd and move to `n` (a file that itself was already rotated away) */
+  async function swapTo(n: { fh: FileHandle; ino: number; dev: number }): Promise<void> {
+    await drain();
+    await fh?.close().catch(() => {});
+    o.onReset('rotated');
+    adopt(n);
+    await drain();
   }
 
   function kick(): void {
@@ -182,7 +232,9 @@ export function createFileFollower(o: FollowerOptions): FileFollower {
       watcher = undefined;
       await running;
       await fh?.close().catch(() => {});
+      await next?.fh.close().catch(() => {});
       fh = undefined;
+      next = undefined;
     },
     async poll() {
       kick();

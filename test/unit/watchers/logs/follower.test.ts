@@ -1,0 +1,101 @@
+import { describe, test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createFileFollower } from '../../../../watchers/logs/file-follower.ts';
+import { runScenario, type Scenario } from './follower-scenarios.ts';
+
+const dirs: string[] = [];
+function dir(): string {
+  const d = mkdtempSync(path.join(tmpdir(), 'pxc-follower-'));
+  dirs.push(d);
+  return d;
+}
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+describe('our follower loses and duplicates nothing', () => {
+  const cases: Array<[Scenario, number]> = [
+    ['plain', 300_000],
+    ['partial', 50_000],
+    ['rename', 200_000],
+    ['copytruncate', 200_000],
+    ['delete-recreate', 100_000],
+  ];
+  for (const [scenario, n] of cases) {
+    test(`${scenario}: ${n} lines`, async () => {
+      const resets: string[] = [];
+      const r = await runScenario(scenario, path.join(dir(), 'syslog'), n, (p, onData) =>
+        createFileFollower({ path: p, fromStart: false, onData, onReset: (w) => resets.push(w), idleSwitchMs: 300 }),
+      );
+      assert.deepEqual({ lost: r.lost, duplicated: r.duplicated, torn: r.torn }, { lost: 0, duplicated: 0, torn: 0 });
+      assert.equal(r.received, n);
+      if (scenario === 'rename' || scenario === 'delete-recreate') assert.ok(resets.includes('rotated'), resets.join());
+      if (scenario === 'copytruncate') assert.ok(resets.includes('truncated'), resets.join());
+    });
+  }
+});
+
+async function collect(file: string, fromStart: boolean) {
+  const chunks: Buffer[] = [];
+  const f = createFileFollower({ path: file, fromStart, onData: (b) => chunks.push(b), onReset: () => {}, pollMs: 50, idleSwitchMs: 200 });
+  await f.start();
+  return { f, text: () => Buffer.concat(chunks).toString() };
+}
+
+describe('start position and missing files', () => {
+  test('starts at the end unless from_start', async () => {
+    const file = path.join(dir(), 'log');
+    writeFileSync(file, 'old line\n');
+    const a = await collect(file, false);
+    const b = await collect(file, true);
+    appendFileSync(file, 'new line\n');
+    await a.f.poll();
+    await b.f.poll();
+    assert.equal(a.text(), 'new line\n');
+    assert.equal(b.text(), 'old line\nnew line\n');
+    await a.f.stop();
+    await b.f.stop();
+  });
+  test('a file missing at start is read from its beginning once it appears', async () => {
+    const file = path.join(dir(), 'later.log');
+    const a = await collect(file, false);
+    await sleep(60);
+    writeFileSync(file, 'first\n');
+    for (let i = 0; i < 50 && a.text() === ''; i++) await sleep(20);
+    assert.equal(a.text(), 'first\n');
+    await a.f.stop();
+  });
+  test('a directory missing at start is fine (poll only)', async () => {
+    const d = path.join(dir(), 'sub');
+    const a = await collect(path.join(d, 'x.log'), false);
+    await (await import('node:fs/promises')).mkdir(d);
+    writeFileSync(path.join(d, 'x.log'), 'hello\n');
+    for (let i = 0; i < 50 && a.text() === ''; i++) await sleep(20);
+    assert.equal(a.text(), 'hello\n');
+    await a.f.stop();
+  });
+  test('a deleted file that comes back is re-opened', async () => {
+    const file = path.join(dir(), 'gone.log');
+    writeFileSync(file, '');
+    const a = await collect(file, false);
+    appendFileSync(file, 'one\n');
+    await a.f.poll();
+    unlinkSync(file);
+    await sleep(300);
+    writeFileSync(file, 'two\n');
+    for (let i = 0; i < 100 && !a.text().includes('two'); i++) await sleep(20);
+    assert.equal(a.text(), 'one\ntwo\n');
+    await a.f.stop();
+  });
+  test('stop() releases everything: nothing is delivered afterwards', async () => {
+    const file = path.join(dir(), 's.log');
+    writeFileSync(file, '');
+    const a = await collect(file, false);
+    await a.f.stop();
+    appendFileSync(file, 'late\n');
+    await sleep(150);
+    assert.equal(a.text(), '');
+  });
+});
