@@ -63,19 +63,19 @@ describe('buildExportLine', () => {
 
   test('refuses relative, unnormalised, trailing-slash paths and a path whose last part is not the node', () => {
     for (const p of ['netboot/node/0A630032', '/netboot/./node/0A630032', '/netboot//node/0A630032', '/netboot/node/0A630032/', '/netboot/x/../node/0A630032'])
-      assert.throws(() => buildExportLine({ ...E, path: p }, OPTS), undefined, p);
+      assert.throws(() => buildExportLine({ ...E, path: p }, OPTS), Error, p);
     assert.throws(() => buildExportLine({ ...E, node: '0A630033' }, OPTS), /last component/);
   });
 
   test('refuses non-host clients and bad fsids', () => {
-    for (const ip of ['0.0.0.0', '255.255.255.255', '10.99.0.050', '10.99.0', '::1', '10.99.0.5/32']) assert.throws(() => buildExportLine({ ...E, ip }, OPTS), undefined, ip);
-    for (const fsid of [0, -1, 1.5, NaN, 2 ** 32]) assert.throws(() => buildExportLine({ ...E, fsid }, OPTS), undefined, String(fsid));
+    for (const ip of ['0.0.0.0', '255.255.255.255', '10.99.0.050', '10.99.0', '::1', '10.99.0.5/32']) assert.throws(() => buildExportLine({ ...E, ip }, OPTS), Error, ip);
+    for (const fsid of [0, -1, 1.5, NaN, 2 ** 32]) assert.throws(() => buildExportLine({ ...E, fsid }, OPTS), Error, String(fsid));
   });
 
   test('options: fsid and subtree_check are refused, odd characters too', () => {
     assert.throws(() => checkExportOptions('rw,fsid=1'), /fsid/);
     assert.throws(() => checkExportOptions('rw,subtree_check'), /subtree_check/);
-    for (const o of ['', 'rw,', 'rw)', 'rw 10.0.0.0/8(rw', 'rw\n/x *(rw']) assert.throws(() => checkExportOptions(o), undefined, o);
+    for (const o of ['', 'rw,', 'rw)', 'rw 10.0.0.0/8(rw', 'rw\n/x *(rw']) assert.throws(() => checkExportOptions(o), Error, o);
     checkExportOptions('rw,no_root_squash,no_subtree_check,sync,sec=sys,anonuid=65534');
   });
 

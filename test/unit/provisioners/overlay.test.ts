@@ -20,10 +20,10 @@ describe('nodePaths', () => {
     });
   });
   test('refuses unsafe node names and configured dirs that would break mount -o', () => {
-    for (const n of ['../x', 'a/b', '', 'x y', '0A63\n', 'A'.repeat(65), '.hidden', '*']) assert.throws(() => nodePaths(n, RULE), undefined, n);
+    for (const n of ['../x', 'a/b', '', 'x y', '0A63\n', 'A'.repeat(65), '.hidden', '*']) assert.throws(() => nodePaths(n, RULE), Error, n);
     for (const d of ['relative/dir', '/a,b', '/a:b', '/a b', '/a=b', '/', '/a(b)']) {
-      assert.throws(() => nodePaths('0A630032', { ...RULE, root_dir: d }), undefined, d);
-      assert.throws(() => nodePaths('0A630032', { ...RULE, node_dir: d }), undefined, d);
+      assert.throws(() => nodePaths('0A630032', { ...RULE, root_dir: d }), Error, d);
+      assert.throws(() => nodePaths('0A630032', { ...RULE, node_dir: d }), Error, d);
     }
   });
 });
