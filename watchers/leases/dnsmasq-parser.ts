@@ -13,42 +13,59 @@ import { badInput, checkHostname, checkIPv4, checkMac, checkUint } from './parse
 export function parseDnsmasqLeases(text: string, source: string): ParseResult {
   const leases = new Map<string, Lease>();
   const bad: BadInput[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    let line = lines[i]!;
-    if (line.length !== 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
-    if (line.length === 0) continue;
-    if (line.startsWith('duid ')) break; // DHCPv6 leases follow; not ours
-    const f = line.split(' ');
-    const where = { source, line: i + 1 };
-    if (f.length < 4) {
-      bad.push(badInput(source, { line: i + 1 }, `expected "<expiry> <mac> <ip> <hostname|*> [<client-id|*>]", found ${f.length} fields`, line));
+  const n = text.length;
+  let pos = 0;
+  let lineNo = 0;
+  while (pos < n) {
+    let eol = text.indexOf('\n', pos);
+    if (eol < 0) eol = n;
+    lineNo++;
+    const lineStart = pos;
+    let end = eol;
+    pos = eol + 1;
+    if (end > lineStart && text.charCodeAt(end - 1) === 13) end--;
+    if (end === lineStart) continue;
+    if (text.charCodeAt(lineStart) === 100 && text.startsWith('duid ', lineStart)) break; // DHCPv6 leases follow; not ours
+    const s1 = text.indexOf(' ', lineStart);
+    const s2 = s1 < 0 || s1 >= end ? -1 : text.indexOf(' ', s1 + 1);
+    const s3 = s2 < 0 || s2 >= end ? -1 : text.indexOf(' ', s2 + 1);
+    if (s3 < 0 || s3 >= end) {
+      const line = text.slice(lineStart, end);
+      bad.push(badInput(source, { line: lineNo }, `expected "<expiry> <mac> <ip> <hostname|*> [<client-id|*>]", found ${line.split(' ').length} fields`, line));
       continue;
     }
-    const exp = checkUint(f[0]!);
-    if (exp === undefined) {
-      bad.push(badInput(source, { line: i + 1 }, `expected an expiry in epoch seconds, found ${JSON.stringify(f[0]!.slice(0, 20))}`, line));
+    let exp = 0;
+    let ok = s1 > lineStart && s1 - lineStart <= 15;
+    for (let i = lineStart; ok && i < s1; i++) {
+      const c = text.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) ok = false;
+      else exp = exp * 10 + c;
+    }
+    if (!ok) {
+      const line = text.slice(lineStart, end);
+      bad.push(badInput(source, { line: lineNo }, `expected an expiry in epoch seconds, found ${JSON.stringify(text.slice(lineStart, Math.min(s1, lineStart + 20)))}`, line));
       continue;
     }
-    const rawMac = f[1]!;
+    const rawMac = text.slice(s1 + 1, s2);
     if (rawMac.includes('-')) {
-      bad.push(badInput(source, { line: i + 1 }, 'non-Ethernet hardware address (hardware-type prefix): lease skipped', line));
+      bad.push(badInput(source, { line: lineNo }, 'non-Ethernet hardware address (hardware-type prefix): lease skipped', text.slice(lineStart, end)));
       continue;
     }
     const mac = checkMac(rawMac);
     if (mac === undefined) {
-      bad.push(badInput(source, { line: i + 1 }, 'expected a 6-octet MAC address: lease skipped', line));
+      bad.push(badInput(source, { line: lineNo }, 'expected a 6-octet MAC address: lease skipped', text.slice(lineStart, end)));
       continue;
     }
-    const ip = f[2]!;
+    const ip = text.slice(s2 + 1, s3);
     if (!checkIPv4(ip)) {
-      bad.push(badInput(source, { line: i + 1 }, 'expected a dotted-quad IPv4 address: lease skipped', line));
+      bad.push(badInput(source, { line: lineNo }, 'expected a dotted-quad IPv4 address: lease skipped', text.slice(lineStart, end)));
       continue;
     }
-    const hostname = checkHostname(f[3], bad, where);
-    const lease: Lease = { ip, mac, expires: exp * 1000 };
-    if (hostname !== undefined) lease.hostname = hostname;
-    leases.set(ip, lease);
+    let s4 = text.indexOf(' ', s3 + 1);
+    if (s4 < 0 || s4 > end) s4 = end;
+    const rawHost = s4 === s3 + 2 && text.charCodeAt(s3 + 1) === 42 ? undefined : text.slice(s3 + 1, s4);
+    const hostname = rawHost === undefined ? undefined : checkHostname(rawHost, bad, { source, line: lineNo });
+    leases.set(ip, hostname === undefined ? { ip, mac, expires: exp * 1000 } : { ip, mac, hostname, expires: exp * 1000 });
   }
   return { leases, bad };
 }

@@ -3,7 +3,7 @@
 import type { BadInput } from '../../src/types.ts';
 import type { LeaseUpdate, ParseResult } from './lease.ts';
 import { createIscScanner, feedIscScanner, type IscScanner } from './isc-scanner.ts';
-import { badInput, checkHostname, checkIPv4, checkMac } from './parse-util.ts';
+import { badInput, checkHostname, checkIPv4, checkMac, detachLease } from './parse-util.ts';
 
 const ACTIVE_STATES = new Set(['active']);
 const GONE_STATES = new Set(['free', 'expired', 'released', 'abandoned', 'backup', 'reset']);
@@ -139,7 +139,7 @@ export function parseIscLeaseBlock(text: string, offset: number, source: string,
   const u: LeaseUpdate = { ip, expires, active, state: state || 'active' };
   if (mac !== undefined) u.mac = mac;
   if (hostname !== undefined) u.hostname = hostname;
-  return u;
+  return detachLease(u);
 }
 
 /** Incremental parser state for one open lease file (one inode). */

@@ -3,7 +3,7 @@
 // Pure and incremental: feed appended text, get the rows it completed.
 import type { BadInput } from '../../src/types.ts';
 import type { LeaseUpdate, ParseResult } from './lease.ts';
-import { badInput, checkHostname, checkIPv4, checkMac, checkUint } from './parse-util.ts';
+import { badInput, checkHostname, checkIPv4, checkMac, checkUint, detachLease } from './parse-util.ts';
 
 const KEA_STATES: Record<string, string> = { '0': 'assigned', '1': 'declined', '2': 'expired-reclaimed', '3': 'released', '4': 'registered' };
 /** Kea's "infinite" valid lifetime (0xffffffff) */
@@ -90,7 +90,7 @@ function readRow(cols: KeaColumns, line: string, lineNo: number, source: string,
     const h = checkHostname(f[cols.hostname]!.replaceAll('&#x2c', ','), bad, { source, line: lineNo });
     if (h !== undefined) u.hostname = h;
   }
-  return u;
+  return detachLease(u);
 }
 
 /** Feed appended text; complete lines are parsed, the unfinished last line waits for the next feed. */

@@ -6,6 +6,7 @@ import type { BadInput, ClientEvent, LeaseSourceType } from '../../src/types.ts'
 import type { Lease, LeaseUpdate } from './lease.ts';
 import { isCurrent, sameLease } from './lease.ts';
 import type { ReadOutcome } from './lease-readers.ts';
+import { detachLease } from './parse-util.ts';
 
 /** Timing knobs; the defaults suit real servers, tests shorten them. */
 export interface TrackerOptions {
@@ -58,8 +59,9 @@ export function createLeaseTracker(sourceType: LeaseSourceType, source: string, 
         pending.delete(ip);
         if (em && sameLease(em, cur)) continue;
         if (em && em.mac !== cur.mac) out.push(gone(em, t, 'address reassigned'));
-        emitted.set(ip, cur);
-        out.push(seen(cur, t));
+        const kept = detachLease(cur); // emitted outlives the file text cur was sliced from
+        emitted.set(ip, kept);
+        out.push(seen(kept, t));
       } else if (em && k && !isCurrent(k, t)) {
         // the file itself says it ran out: no need to wait for a settle
         pending.delete(ip);

@@ -43,15 +43,23 @@ export function sameLease(a: Lease, b: Lease): boolean {
 export function diffLeases(prev: ReadonlyMap<string, Lease>, next: ReadonlyMap<string, Lease>): LeaseDiff {
   const seen: Lease[] = [];
   const gone: Lease[] = [];
-  for (const [ip, n] of next) {
+  let added = 0;
+  next.forEach((n, ip) => {
     const p = prev.get(ip);
-    if (p === undefined) seen.push(n);
-    else if (!sameLease(p, n)) {
+    if (p === undefined) {
+      seen.push(n);
+      added++;
+    } else if (p.mac !== n.mac || p.hostname !== n.hostname || p.expires !== n.expires) {
       if (p.mac !== n.mac) gone.push(p);
       seen.push(n);
     }
+  });
+  // prev = kept + removed and next = kept + added: scan prev only when something was removed
+  if (prev.size !== next.size - added) {
+    prev.forEach((p, ip) => {
+      if (!next.has(ip)) gone.push(p);
+    });
   }
-  for (const [ip, p] of prev) if (!next.has(ip)) gone.push(p);
   return { seen, gone };
 }
 

@@ -63,13 +63,50 @@ export function checkUint(s: string): number | undefined {
  */
 export function checkHostname(raw: string | undefined, bad: BadInput[], where: Omit<BadInput, 'reason' | 'sample'>): string | undefined {
   if (raw === undefined || raw === '' || raw === '*') return undefined;
+  const fast = fastHostname(raw);
+  if (fast !== undefined) return fast;
   const t = raw.length > 1 && raw.endsWith('.') ? raw.slice(0, -1) : raw;
   const h = normalizeHostname(t);
   if (h === undefined) bad.push({ ...where, reason: 'invalid hostname (not RFC 1123): dropped, lease kept', sample: printable(raw) });
   return h;
 }
 
+/** The common case without allocation: an already lower-case RFC 1123 name is returned as is. */
+function fastHostname(s: string): string | undefined {
+  const n = s.length;
+  if (n > 253) return undefined;
+  let label = 0;
+  let prev = 46;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (label === 0 || prev === 45) return undefined;
+      label = 0;
+    } else if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || (c === 45 && label > 0)) {
+      if (++label > 63) return undefined;
+    } else return undefined;
+    prev = c;
+  }
+  return label === 0 || prev === 45 ? undefined : s;
+}
+
 /** A BadInput with a truncated printable sample. */
 export function badInput(source: string, at: { line?: number; offset?: number }, reason: string, sample: string): BadInput {
   return { source, ...at, reason, sample: printable(sample) };
+}
+
+/**
+ * A copy of `s` that does not pin the whole file text it was sliced from (V8 keeps slices >= 13 chars
+ * as views into their parent). Used where leases outlive the read that produced them.
+ */
+export function detach(s: string): string {
+  return s.length < 13 ? s : (' ' + s).slice(1);
+}
+
+/** A lease whose strings are detached from the text they were parsed out of. */
+export function detachLease<T extends { ip: string; mac?: string; hostname?: string }>(l: T): T {
+  const c = { ...l, ip: detach(l.ip) };
+  if (l.mac !== undefined) c.mac = detach(l.mac);
+  if (l.hostname !== undefined) c.hostname = detach(l.hostname);
+  return c;
 }
