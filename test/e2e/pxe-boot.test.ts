@@ -8,10 +8,10 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync,
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { cleanupAll, sh } from '../helpers/lab.ts';
-import { E2E_CACHE, hashTree } from '../helpers/e2e-assets.ts';
+import { E2E_CACHE, REPO_ROOT, hashTree } from '../helpers/e2e-assets.ts';
 import { startVm, type Vm, type VmResult } from '../helpers/qemu.ts';
 import { ipToHex, macHyphen } from '../../src/validate.ts';
-import { startPxeLab, SERVER_IP, VM1, VM2, type LabVm, type PxeLab } from './pxe-lab.ts';
+import { labLeftovers, startPxeLab, SERVER_IP, VM1, VM2, type LabVm, type PxeLab } from './pxe-lab.ts';
 import { startPxebootd, pxebootdStatus, pxebootdEntry, type PxebootdProc } from './pxebootd-proc.ts';
 import { annotateRrqs, collapseHexChain, parseTcpdump, pxebootdEvents, renderTimeline, serialEvents, Stamper, tftpOutcomes, type TimelineEvent } from './timeline.ts';
 
@@ -23,6 +23,7 @@ const LAST_RUN = path.join(E2E_CACHE, 'last-run');
 let lab: PxeLab;
 let px: PxebootdProc | undefined;
 let pxRuns = 0;
+const pxPids: number[] = [];
 let cfgLeases = '';
 let cfgSyslog = '';
 let lowerHash = '';
@@ -62,7 +63,9 @@ LABEL retry
 async function startPx(configFile: string): Promise<PxebootdProc> {
   pxRuns += 1;
   const logFile = path.join(lab.dir, `pxebootd-${pxRuns}.log`);
-  return startPxebootd(configFile, logFile, () => /"msg":"pxebootd started"/.test(read(logFile)));
+  const p = await startPxebootd(configFile, logFile, () => /"msg":"pxebootd started"/.test(read(logFile)));
+  pxPids.push(p.pid);
+  return p;
 }
 
 interface Boot {
@@ -109,7 +112,11 @@ function timelineOf(b: Boot, extra: TimelineEvent[] = []): string {
     { time: b.run.startedAt, source: 'qemu', what: `${vm.name} (${vm.mac}) powered on, PXE boot` },
     ...collapseHexChain(annotateRrqs(tcp, outcomes)),
     ...serialEvents(b.run.lines),
-    ...pxebootdEvents(pxLogs(), [`"${vm.ip}"`, vm.mac, nodeOf(vm)]).filter((e) => e.time >= b.run.startedAt - 1000),
+    ...pxebootdEvents(pxLogs(), [`"${vm.ip}"`, vm.mac, nodeOf(vm)]).filter((e) => e.time >= b.run.startedAt),
+    // daemon-wide lines (export reloads, start, restore) inside this boot's window
+    ...pxebootdEvents(pxLogs(), ['SIGHUP', '"pxebootd started"', '"restored ', '"pxebootd stopped"']).filter(
+      (e) => e.time >= b.run.startedAt && e.time <= (b.result?.endedAt ?? Date.now()),
+    ),
     ...b.stamps.events,
     ...extra,
   ];
@@ -131,7 +138,9 @@ before(async () => {
   const pxeTpl = path.join(lab.dir, 'pxelinux.cfg.template');
   const defTpl = path.join(lab.dir, 'default.template');
   writeFileSync(pxeTpl, PXE_TEMPLATE);
-  writeFileSync(defTpl, DEFAULT_TEMPLATE);
+  // the fallback pxebootd ships (etc/default.template) when this checkout has it
+  const shipped = path.join(REPO_ROOT, 'etc', 'default.template');
+  writeFileSync(defTpl, existsSync(shipped) ? readFileSync(shipped, 'utf8') : DEFAULT_TEMPLATE);
   const config = (sources: unknown[]) => ({
     state_dir: lab.stateDir,
     tftp_root: lab.tftpRoot,
@@ -147,7 +156,7 @@ before(async () => {
   writeFileSync(cfgLeases, stringify(config([{ type: 'dnsmasq-leases', path: lab.dnsmasq.leaseFile }])));
   // the log path: no lease source at all, only tftpd-hpa's lines through rsyslog
   writeFileSync(cfgSyslog, stringify(config([{ type: 'syslog', path: lab.tftpd.syslogFile }])));
-  console.log(`# lab up: ${JSON.stringify(lab.timings)}; pxebootd entry: ${path.relative(process.cwd(), pxebootdEntry())}`);
+  console.log(`# lab up: ${JSON.stringify(lab.timings)}; pxebootd entry: ${path.relative(REPO_ROOT, pxebootdEntry())}; default template: ${existsSync(shipped) ? 'etc/default.template' : 'built-in'}`);
 });
 
 after(async () => {
@@ -170,6 +179,18 @@ after(async () => {
   } finally {
     await cleanupAll();
   }
+  if (!lab) return;
+  // prove the traps worked: nothing of ours survives (daemons get up to 3 s to be reaped)
+  const pids = [
+    lab.dnsmasq.pid, lab.tftpd.pid, lab.tftpd.syslogPid, lab.ganesha.pid, lab.ganesha.rpcbindPid, lab.tcpdump.daemon.pid,
+    ...pxPids, ...[...boots.values()].map((b) => b.run.pid),
+  ];
+  let left = labLeftovers(lab, pids);
+  for (let i = 0; i < 30 && left.length; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    left = labLeftovers(lab, pids);
+  }
+  assert.deepEqual(left, [], 'cleanup left nothing behind');
 });
 
 test('lease path: VM1 gets a dnsmasq lease, pxebootd prepares it before pxelinux asks, VM1 writes into its own upper dir', async () => {
@@ -234,36 +255,48 @@ test('restart: SIGKILL pxebootd while VM1 runs from its root; the restarted daem
   assert.equal(mountCount(VM1), 1, 'no second overlay mount after the restart');
 });
 
-test('log path: VM2 is seen only through tftpd-hpa\'s syslog lines, falls back, retries and boots its own root', async () => {
-  await px!.stop();
-  px = await startPx(cfgSyslog);
+test('log path: VM2 is seen only through tftpd-hpa\'s syslog lines; its first try gets the fallback, a retry boots its own root', async () => {
+  // pxebootd is down while VM2 powers on, so its first try cannot find a config of its own and
+  // gets pxebootd's retrying pxelinux.cfg/default; then pxebootd starts with the syslog source
+  // only (no lease source: the dnsmasq lease stays invisible to it) and must act on the retry's RRQs
+  await px?.stop();
+  const stoppedAt = Date.now();
   const b = boot(VM2);
+  const defaultRrq = new RegExp(`in\\.tftpd\\[\\d+\\]: RRQ from ${VM2.ip.replace(/\./g, '\\.')} filename pxelinux\\.cfg/default$`, 'm');
+  await waitForText(lab.tftpd.syslogFile, defaultRrq, 60_000);
+  const fallbackAt = Date.now();
+  px = await startPx(cfgSyslog);
+  const startedAt = Date.now();
   const res = await finish(b);
-  const outcomes = tftpOutcomes(read(lab.tftpd.syslogFile), '', lab.tftpRoot, VM2.ip);
-  const fellBack = (outcomes.get('pxelinux.cfg/default') ?? []).length > 0;
-  timelines.set(VM2.name, timelineOf(b) + `fallback used: ${fellBack ? 'yes (pxelinux.cfg/default served, then a retry)' : 'no (pxebootd was ready before pxelinux asked)'}\n`);
+  timelines.set(VM2.name, timelineOf(b, [
+    { time: stoppedAt, source: 'test', what: 'pxebootd stopped (SIGTERM) before VM2 powers on' },
+    { time: fallbackAt, source: 'test', what: 'VM2 asked for pxelinux.cfg/default (seen in syslog)' },
+    { time: startedAt, source: 'test', what: 'pxebootd started, sources: syslog only' },
+  ]));
 
   assert.equal(res.timedOut, false, `VM2 finished within ${VM_TIMEOUT_MS} ms`);
   assert.equal(res.exitCode, 0);
   const rootLine = b.run.lines.find((l) => /E2E-MARKER nfsroot: root mount:/.test(l.text))?.text ?? '';
-  assert.match(rootLine, new RegExp(`root mount: ${SERVER_IP}:${nodeMount(VM2)} / nfs4 .*clientaddr=${VM2.ip.replace(/\./g, '\\.')}`));
-  assert.match(read(upperFile(VM2)), new RegExp(`^run=${lab.runId} ip=${VM2.ip} uptime=`));
+  assert.match(rootLine, new RegExp(`root mount: ${SERVER_IP}:${nodeMount(VM2)} / nfs4 .*clientaddr=${VM2.ip.replace(/\./g, '\\.')}`), 'VM2 runs from its own export');
+  assert.match(read(upperFile(VM2)), new RegExp(`^run=${lab.runId} ip=${VM2.ip} uptime=`), 'VM2\'s file is in its own upper dir');
   assert.match(read(upperFile(VM1)), new RegExp(`ip=${VM1.ip} `), 'VM1\'s upper dir still holds VM1\'s file');
   assert.equal(hashTree(lab.rootDir), lowerHash, 'the shared root_dir is unchanged');
   assert.equal(b.configBeforeExport, false, 'config last');
-  // VM2 booted from tftpd-hpa, which only pxebootd's syslog source could see
-  assert.ok((outcomes.get('pxelinux.0') ?? []).length > 0, 'VM2 loaded pxelinux.0 from tftpd-hpa');
+
+  const outcomes = tftpOutcomes(read(lab.tftpd.syslogFile), '', lab.tftpRoot, VM2.ip);
+  assert.ok((outcomes.get('pxelinux.0') ?? []).length >= 2, 'VM2 loaded pxelinux.0 from tftpd-hpa, then again on the retry');
+  assert.ok((outcomes.get('pxelinux.cfg/default') ?? []).includes(true), 'the first try was served the fallback');
+  const own = [...(outcomes.get(`pxelinux.cfg/01-${macHyphen(VM2.mac)}`) ?? []), ...(outcomes.get(`pxelinux.cfg/${nodeOf(VM2)}`) ?? [])];
+  assert.ok(own.includes(true), 'a retry was served the node\'s own config');
+  const written = b.stamps.first('boot file pxelinux.cfg/(01-<mac>|<HEX>) written');
+  assert.ok(written && written.time > startedAt, 'VM2\'s boot file was written by the pxebootd started after the first try');
+
   const node = pxebootdStatus(cfgSyslog).find((n) => n.ip === VM2.ip);
   assert.ok(node, `status lists ${VM2.ip}`);
   assert.equal(node.state, 'ready');
   const sources = JSON.stringify(node.sources ?? []);
   assert.match(sources, /syslog/, 'VM2 was seen through the syslog source');
   assert.doesNotMatch(sources, /lease/, 'and never through a lease source');
-  if (fellBack) {
-    // after the fallback, pxelinux retried and found the node's own file
-    const own = [...(outcomes.get(`pxelinux.cfg/01-${macHyphen(VM2.mac)}`) ?? []), ...(outcomes.get(`pxelinux.cfg/${nodeOf(VM2)}`) ?? [])];
-    assert.ok(own.includes(true), 'a retry was served the node\'s own config');
-  }
 });
 
 test('isolation: VM2\'s export names VM2\'s IP alone, and Ganesha refuses it to VM1\'s IP', () => {
@@ -298,6 +331,14 @@ test('isolation: VM2\'s export names VM2\'s IP alone, and Ganesha refuses it to 
   assert.ok(nfsLs(cli, v3(b2[0]!)).ok, `NFSv3/MOUNT from ${VM2.ip} works`);
   assert.equal(nfsLs(cli, v4(b1[0]!)).ok, false, `${VM2.ip} must not read VM1's export`);
 });
+
+async function waitForText(f: string, re: RegExp, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (!re.test(read(f))) {
+    if (Date.now() > until) throw new Error(`${f}: no line matching ${re} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 async function waitForFile(f: string, ms: number): Promise<string> {
   const until = Date.now() + ms;

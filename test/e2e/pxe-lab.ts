@@ -125,3 +125,25 @@ export async function startPxeLab(o: LabOptions = {}): Promise<PxeLab> {
     dnsmasq, tftpd, ganesha, tcpdump: { daemon: tcpdump, file: tcpdumpFile }, timings,
   };
 }
+
+/** What the lab left behind after cleanup: namespaces, mounts under its dir, live processes. */
+export function labLeftovers(lab: PxeLab, pids: number[]): string[] {
+  const left: string[] = [];
+  const netns = sh('ip', ['netns', 'list'], { allowFail: true });
+  for (const ns of [lab.net.srv, lab.net.cli]) if (new RegExp(`^${ns}( |$)`, 'm').test(netns)) left.push(`netns ${ns}`);
+  for (const l of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const mp = l.split(' ')[4];
+    if (mp && (mp === lab.dir || mp.startsWith(lab.dir + '/'))) left.push(`mount ${mp}`);
+  }
+  for (const pid of pids) {
+    let stat = '';
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const state = stat.replace(/^\d+ \(.*\) /, '')[0];
+    if (state !== 'Z') left.push(`process ${pid} ${stat.slice(0, 60)}`);
+  }
+  return left;
+}

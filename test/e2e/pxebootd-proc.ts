@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { startDaemon, waitFor, type Daemon } from '../helpers/lab.ts';
+import { startDaemon, type Daemon } from '../helpers/lab.ts';
 import { REPO_ROOT } from '../helpers/e2e-assets.ts';
 
 /** bin/pxebootd.js (the installed entry point) when present, else the TypeScript CLI. */
@@ -32,14 +32,15 @@ export async function startPxebootd(configFile: string, logFile: string, ready: 
   const startedAt = Date.now();
   const daemon = startDaemon('pxebootd', [process.execPath, pxebootdEntry(), 'run', '-c', configFile], { logFile });
   const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
-  await waitFor(
-    'pxebootd to start',
-    () => {
-      if (daemon.child.exitCode !== null) throw new Error(`pxebootd exited with ${daemon.child.exitCode}: ${log().slice(-2000)}`);
-      return ready();
-    },
-    timeoutMs,
-  );
+  // not waitFor(): it would keep polling after the daemon died
+  const until = Date.now() + timeoutMs;
+  while (!ready()) {
+    if (daemon.child.exitCode !== null || daemon.child.signalCode !== null) {
+      throw new Error(`pxebootd exited (${daemon.child.exitCode ?? daemon.child.signalCode}) before it was ready: ${log().slice(-2000)}`);
+    }
+    if (Date.now() > until) throw new Error(`pxebootd not ready within ${timeoutMs} ms; log ${logFile}: ${log().slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
   return {
     daemon,
     pid: daemon.pid,

@@ -108,6 +108,8 @@ export function serialEvents(lines: SerialLine[]): TimelineEvent[] {
     if (!m) continue;
     let what = l.text.replace(/^.*?E2E-MARKER /, '').replace(/^\[\s*[\d.]+\] /, '');
     if (/Linux version/.test(what)) what = what.replace(/^.*(Linux version \S+).*$/, 'kernel: $1');
+    // pxelinux's SERIAL directive and SeaBIOS's sercon both echo the prompt
+    if (/^(boot:)+$/.test(what)) what = 'pxelinux boot: prompt (the fallback config is counting down)';
     what = what.length > 150 ? what.slice(0, 147) + '...' : what;
     if (what === last) continue;
     last = what;
