@@ -36,6 +36,10 @@ export interface ClientSeen {
   file?: string;
   /** lease expiry (ms since epoch), 0 = infinite, when the source knows it */
   expires?: number;
+  /** dnsmasq tags of the lease (DNSMASQ_TAGS), when the dhcp-script hook reported them */
+  tags?: string[];
+  /** DHCP option 61 client identifier, lower-case hex pairs joined by ':' (hook, dhcp-snoop) */
+  clientId?: string;
 }
 
 /** A client's lease ended (release, expiry, deletion). */
