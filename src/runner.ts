@@ -94,7 +94,8 @@ export function createRunner(log: Logger, opts: { dryRun?: boolean } = {}): Runn
       const failed = r.failed || exitCode !== 0;
       bump(toolName(argv), failed);
       if (failed) {
-        const why = r.timedOut ? `timed out after ${o.timeoutMs ?? 30_000} ms` : r.signal ? `killed by ${r.signal}` : undefined;
+        const spawnError = r.exitCode === undefined && r.cause instanceof Error ? r.cause.message : undefined; // e.g. "spawn /x ENOENT"
+        const why = r.timedOut ? `timed out after ${o.timeoutMs ?? 30_000} ms` : r.signal ? `killed by ${r.signal}` : spawnError;
         log.warn({ cmd: command, exitCode, durationMs, stderr: stderr.slice(0, 2000) }, `failed: ${command}${why ? ` (${why})` : ''}`);
         if (!o.allowFailure) {
           throw new RunError(command, r.exitCode, why ? `${why}\n${stderr}` : stderr, r.cause);

@@ -1,0 +1,128 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRunner, formatCommand, shellQuote } from '../../src/runner.ts';
+import { createLogger } from '../../src/log.ts';
+import { RunError } from '../../src/errors.ts';
+import { execFileSync } from 'node:child_process';
+
+function captureLogger() {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = createLogger({ level: 'debug', destination: { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) }, pretty: false });
+  return { log, lines };
+}
+
+describe('shellQuote / formatCommand', () => {
+  test('safe words stay bare, everything else is single-quoted', () => {
+    assert.equal(shellQuote('exportfs'), 'exportfs');
+    assert.equal(shellQuote('-o'), '-o');
+    assert.equal(shellQuote('rw,no_root_squash,fsid=10000'), 'rw,no_root_squash,fsid=10000');
+    assert.equal(shellQuote('10.0.0.5:/netboot/node/0A000005'), '10.0.0.5:/netboot/node/0A000005');
+    assert.equal(shellQuote(''), "''");
+    assert.equal(shellQuote('a b'), "'a b'");
+    assert.equal(shellQuote("it's"), `'it'\\''s'`);
+    assert.equal(shellQuote('$(reboot)'), "'$(reboot)'");
+    assert.equal(shellQuote('x\ny'), "'x\ny'");
+  });
+
+  test('the logged command line pastes back into sh as the same argv', () => {
+    const argv = ['printf', '%s|', 'plain', 'a b', "it's", '$(echo pwned)', '`id`', 'semi;colon', '*', '~', 'tab\there', ''];
+    const out = execFileSync('sh', ['-c', formatCommand(argv)], { encoding: 'utf8' });
+    assert.equal(out, argv.slice(2).map((a) => `${a}|`).join(''));
+  });
+});
+
+describe('createRunner', () => {
+  test('runs argv without a shell, returns stdout/stderr/exit code and logs the command at debug', async () => {
+    const { log, lines } = captureLogger();
+    const r = createRunner(log);
+    const res = await r.run(['sh', '-c', 'echo out; echo err >&2', 'ignored-arg;rm -rf /']);
+    assert.equal(res.exitCode, 0);
+    assert.equal(res.stdout, 'out\n');
+    assert.equal(res.stderr, 'err\n');
+    assert.equal(res.skipped, false);
+    assert.ok(res.durationMs >= 0);
+    assert.equal(res.command, `sh -c 'echo out; echo err >&2' 'ignored-arg;rm -rf /'`);
+    assert.ok(lines.some((l) => l.level === 20 && l.cmd === res.command && typeof l.durationMs === 'number'));
+  });
+
+  test('stdin input is passed through', async () => {
+    const r = createRunner(captureLogger().log);
+    assert.equal((await r.run(['cat'], { input: 'line1\nline2' })).stdout, 'line1\nline2');
+  });
+
+  test('a non-zero exit throws RunError with command, exit code and stderr, and is logged as a warning', async () => {
+    const { log, lines } = captureLogger();
+    const r = createRunner(log);
+    await assert.rejects(r.run(['sh', '-c', 'echo "bad export" >&2; exit 3']), (e: unknown) => {
+      assert.ok(e instanceof RunError);
+      assert.equal(e.code, 'RUN');
+      assert.equal(e.exitCode, 3);
+      assert.equal(e.command, `sh -c 'echo "bad export" >&2; exit 3'`);
+      assert.match(e.stderr, /bad export/);
+      assert.equal(e.message, `sh -c 'echo "bad export" >&2; exit 3' failed (exit 3): bad export`);
+      return true;
+    });
+    assert.ok(lines.some((l) => l.level === 40 && l.exitCode === 3));
+  });
+
+  test('allowFailure returns the failed result instead of throwing', async () => {
+    const r = createRunner(captureLogger().log);
+    const res = await r.run(['sh', '-c', 'exit 32'], { allowFailure: true });
+    assert.equal(res.exitCode, 32);
+  });
+
+  test('a missing program says why (spawn ENOENT) instead of a bare "failed"', async () => {
+    const r = createRunner(captureLogger().log);
+    await assert.rejects(r.run(['/nonexistent/pxa-tool', 'x']), (e: unknown) => {
+      assert.ok(e instanceof RunError);
+      assert.equal(e.exitCode, undefined);
+      assert.match(e.message, /^\/nonexistent\/pxa-tool x failed: .*spawn \/nonexistent\/pxa-tool ENOENT/);
+      return true;
+    });
+    const res = await r.run(['/nonexistent/pxa-tool'], { allowFailure: true });
+    assert.equal(res.exitCode, -1);
+  });
+
+  test('a timeout kills the command and says so', async () => {
+    const r = createRunner(captureLogger().log);
+    const t0 = Date.now();
+    await assert.rejects(r.run(['sleep', '10'], { timeoutMs: 200 }), (e: unknown) => e instanceof RunError && /timed out after 200 ms/.test(e.message));
+    assert.ok(Date.now() - t0 < 5000);
+  });
+
+  test('dry-run skips mutating commands (logged) but still runs read-only ones', async () => {
+    const { log, lines } = captureLogger();
+    const r = createRunner(log, { dryRun: true });
+    assert.equal(r.dryRun, true);
+    const skipped = await r.run(['sh', '-c', 'exit 1'], { mutating: true });
+    assert.deepEqual(skipped, { command: `sh -c 'exit 1'`, stdout: '', stderr: '', exitCode: 0, durationMs: 0, skipped: true });
+    assert.ok(lines.some((l) => l.dryRun === true && l.msg === `would run: sh -c 'exit 1'`));
+    const ran = await r.run(['echo', 'hi']);
+    assert.equal(ran.stdout, 'hi\n');
+  });
+
+  test('stats count runs and failures per tool basename', async () => {
+    const r = createRunner(captureLogger().log);
+    await r.run(['/bin/true']);
+    await r.run(['true']);
+    await r.run(['false'], { allowFailure: true });
+    assert.deepEqual(r.stats().get('true'), { runs: 2, failures: 0 });
+    assert.deepEqual(r.stats().get('false'), { runs: 1, failures: 1 });
+  });
+
+  test('an empty argv is a programming error', async () => {
+    const r = createRunner(captureLogger().log);
+    await assert.rejects(r.run([]), /empty argv/);
+    assert.throws(() => r.spawn([]), /empty argv/);
+  });
+
+  test('spawn starts a long-running child the caller owns', async () => {
+    const r = createRunner(captureLogger().log);
+    const child = r.spawn(['sh', '-c', 'echo started; exec sleep 10']);
+    const first = await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString())));
+    assert.equal(first, 'started\n');
+    child.kill('SIGTERM');
+    const res = await child;
+    assert.equal(res.signal, 'SIGTERM');
+  });
+});
