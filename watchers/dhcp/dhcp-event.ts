@@ -36,6 +36,7 @@ export function eventFromPacket(p: DhcpPacket, source: string, time: number): Pa
   if (p.uuid) e.uuid = p.uuid;
   if (p.vendorClass) e.vendorClass = p.vendorClass;
   if (p.hostname) e.hostname = p.hostname;
+  if (p.clientId) e.clientId = p.clientId;
   return { event: e };
 }
 

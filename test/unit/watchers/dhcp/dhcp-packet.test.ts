@@ -41,7 +41,7 @@ describe('captured packets', () => {
     const r = eventFromDatagram(fixture('udhcpc-discover-pxe.bin'), 'dhcp-snoop:eth0', 1);
     assert.deepEqual(r.event, {
       kind: 'seen', mac: '52:54:00:aa:bb:01', ip: '10.99.0.50', arch: 7, uuid: 'b8945908-d6a6-41a9-611d-74a6ab80b83d',
-      vendorClass: 'PXEClient:Arch:00007:UNDI:003016', hostname: 'node01', source: 'dhcp-snoop:eth0', sourceType: 'dhcp-snoop', time: 1,
+      vendorClass: 'PXEClient:Arch:00007:UNDI:003016', hostname: 'node01', clientId: '01:52:54:00:aa:bb:01', source: 'dhcp-snoop:eth0', sourceType: 'dhcp-snoop', time: 1,
     });
   });
 });

@@ -1,7 +1,7 @@
 // Reproducible comparison behind the README claim: our follower vs @logdna/tail-file on the same
 // rotation scenarios (follower-scenarios.ts). Each run is its own child process so one follower's
 // leftovers cannot disturb the next.
-// Run: node test/unit/watchers/logs/follower-compare.ts [lines]   (prints a markdown table)
+// Run: node test/unit/watchers/logs/follower-compare.ts [lines] [scenario,...]   (prints a markdown table)
 // Not a test: follower.test.ts asserts that ours loses nothing.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -32,7 +32,7 @@ if (process.argv[2] === '--one') {
 }
 
 const total = Number(process.argv[2] ?? 1_000_000);
-const scenarios: Scenario[] = ['plain', 'partial', 'rename', 'copytruncate', 'delete-recreate'];
+const scenarios: Scenario[] = (process.argv[3]?.split(',') as Scenario[] | undefined) ?? ['plain', 'partial', 'rename', 'rename-slow', 'copytruncate', 'delete-recreate'];
 const rows = ['| follower | scenario | lines written | lost | duplicated | torn | ms |', '|---|---|---|---|---|---|---|'];
 for (const scenario of scenarios) {
   for (const name of Object.keys(followers)) {

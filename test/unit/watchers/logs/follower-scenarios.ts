@@ -12,7 +12,7 @@ export interface FollowerUnderTest {
 
 export type FollowerFactory = (path: string, onData: (b: Buffer) => void) => FollowerUnderTest;
 
-export type Scenario = 'plain' | 'partial' | 'rename' | 'copytruncate' | 'delete-recreate';
+export type Scenario = 'plain' | 'partial' | 'rename' | 'rename-slow' | 'copytruncate' | 'delete-recreate';
 
 export interface ScenarioResult {
   scenario: Scenario;
@@ -94,7 +94,7 @@ export async function runScenario(scenario: Scenario, file: string, total: numbe
     await new Promise((r) => setImmediate(r));
     if (n < total && n >= (rot + 1) * rotateEvery && rot < rotations) {
       rot++;
-      if (scenario === 'rename') {
+      if (scenario === 'rename' || scenario === 'rename-slow') {
         // logrotate renames; the daemon keeps writing to the old fd until it is told to reopen
         renameSync(file, `${file}.${rot}`);
         for (let i = 0; i < 3 && n < total; i++) {
@@ -107,8 +107,9 @@ export async function runScenario(scenario: Scenario, file: string, total: numbe
         }
         closeSync(fd);
         fd = openSync(file, 'a');
-        // real rotations are hours apart; here a file lives only ~50 ms before it is rotated again
-        await sleep(50);
+        // real rotations are hours apart; here a file lives only ~50 ms ('rename') or ~600 ms
+        // ('rename-slow', longer than both followers' poll interval) before it is rotated again
+        await sleep(scenario === 'rename' ? 50 : 600);
       } else if (scenario === 'copytruncate') {
         // logrotate copytruncate: copy, then truncate in place; the writer's O_APPEND fd goes on at 0.
         // Lines written between copy and truncate would be lost by any reader, so the writer pauses
