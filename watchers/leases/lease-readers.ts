@@ -14,7 +14,7 @@ import { readAppended, type TailState } from './file-tail.ts';
 export type ReadOutcome =
   | { kind: 'missing' }
   | { kind: 'unchanged' }
-  | { kind: 'full'; leases: Map<string, Lease>; partial: boolean; bad: BadInput[] }
+  | { kind: 'full'; leases: Map<string, Lease>; partial: boolean; bad: BadInput[]; states?: Map<string, string> }
   | { kind: 'delta'; updates: LeaseUpdate[]; bad: BadInput[] };
 
 /** A flavour's reader: `relevant` filters directory entries, `read` is called on every change. */
@@ -28,23 +28,28 @@ function enoent(e: unknown): boolean {
   return (e as NodeJS.ErrnoException).code === 'ENOENT';
 }
 
+/** A file that stays cut mid-line this long is taken as it is (a hand edit without a final newline). */
+const STALE_PARTIAL_MS = 1000;
+
 /** dnsmasq: read the whole file; a trailing line without "\n" (mid-rewrite) is cut off and flagged partial. */
 export function createDnsmasqReader(file: string, source: string): LeaseReader {
   const base = path.basename(file);
   let sig = '';
+  let partialSince = 0;
   return {
     relevant: (name) => name === base,
     async read(poll) {
       try {
-        if (poll) {
-          const st = await stat(file);
-          const s = `${st.ino}:${st.size}:${st.mtimeMs}`;
-          if (s === sig) return { kind: 'unchanged' };
-        }
         const st = await stat(file);
+        const s = `${st.ino}:${st.size}:${st.mtimeMs}`;
+        if (poll && s === sig && partialSince === 0) return { kind: 'unchanged' };
         const text = await readFile(file, 'latin1');
-        sig = `${st.ino}:${st.size}:${st.mtimeMs}`;
-        const c = completeLines(text);
+        const now = Date.now();
+        let c = completeLines(text);
+        if (c.partial && s === sig && partialSince !== 0 && now - partialSince >= STALE_PARTIAL_MS) c = { text, partial: false };
+        if (!c.partial) partialSince = 0;
+        else if (s !== sig || partialSince === 0) partialSince = now;
+        sig = s;
         const r = parseDnsmasqLeases(c.text, source);
         return { kind: 'full', leases: r.leases, partial: c.partial, bad: r.bad };
       } catch (e) {
@@ -86,7 +91,7 @@ export function createIscReader(file: string, source: string): LeaseReader {
       tail = r.state;
       if (fresh) {
         known = fresh;
-        return { kind: 'full', leases: activeOnly(known), partial: false, bad };
+        return { kind: 'full', leases: activeOnly(known), partial: false, bad, states: inactiveStates(known) };
       }
       return { kind: 'delta', updates, bad };
     },
@@ -96,6 +101,13 @@ export function createIscReader(file: string, source: string): LeaseReader {
 function activeOnly(m: Map<string, LeaseUpdate>): Map<string, Lease> {
   const out = new Map<string, Lease>();
   for (const [ip, u] of m) if (u.active) out.set(ip, u);
+  return out;
+}
+
+/** ip -> the source's word for why it is not active ("free", "deleted", …), for gone reasons */
+function inactiveStates(m: Map<string, LeaseUpdate>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [ip, u] of m) if (!u.active) out.set(ip, u.state);
   return out;
 }
 
@@ -145,7 +157,7 @@ export function createKeaReader(file: string, source: string): LeaseReader {
       const order = present.has('.completed') ? (['.completed', ''] as const) : (['.2', '.1', ''] as const);
       const merged = new Map<string, LeaseUpdate>();
       for (const s of order) for (const [ip, u] of files.get(s)!.rows) merged.set(ip, u);
-      return { kind: 'full', leases: activeOnly(merged), partial: false, bad };
+      return { kind: 'full', leases: activeOnly(merged), partial: false, bad, states: inactiveStates(merged) };
     },
   };
 }

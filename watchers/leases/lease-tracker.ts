@@ -50,7 +50,8 @@ export function createLeaseTracker(sourceType: LeaseSourceType, source: string, 
     return e;
   };
 
-  function reconcile(ips: Iterable<string>, t: number, out: ClientEvent[]): void {
+  /** `confirm` false: this read may be cut short (mid-line), so it can start a gone but never finish one */
+  function reconcile(ips: Iterable<string>, t: number, out: ClientEvent[], confirm: boolean): void {
     for (const ip of ips) {
       const k = known.get(ip);
       const cur = k !== undefined && isCurrent(k, t) ? k : undefined;
@@ -70,7 +71,7 @@ export function createLeaseTracker(sourceType: LeaseSourceType, source: string, 
       } else if (em) {
         const p = pending.get(ip);
         if (!p) pending.set(ip, { since: t, reason: inactiveReason.get(ip) ?? 'removed' });
-        else if (t - p.since >= opts.settleMs) {
+        else if (confirm && t - p.since >= opts.settleMs) {
           pending.delete(ip);
           emitted.delete(ip);
           out.push(gone(em, t, p.reason));
@@ -100,6 +101,7 @@ export function createLeaseTracker(sourceType: LeaseSourceType, source: string, 
         for (const ip of known.keys()) touched.add(ip);
         known.clear();
         inactiveReason.clear();
+        if (o.states) for (const [ip, st] of o.states) inactiveReason.set(ip, st);
         for (const [ip, l] of o.leases) {
           known.set(ip, l);
           touched.add(ip);
@@ -120,7 +122,7 @@ export function createLeaseTracker(sourceType: LeaseSourceType, source: string, 
       }
       // 'missing' and 'unchanged' keep what we know: a vanished file is waited for, not mourned
       if (o.kind === 'full' || nextExpiry <= t) for (const ip of rescanExpiry(t)) touched.add(ip);
-      reconcile(touched, t, events);
+      reconcile(touched, t, events, !(o.kind === 'full' && o.partial));
       return { events, bad: o.kind === 'full' || o.kind === 'delta' ? o.bad : [] };
     },
     nextCheck() {

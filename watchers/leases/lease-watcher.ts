@@ -22,8 +22,9 @@ export interface LeaseWatcherOptions {
 }
 
 const DEFAULTS = { settleMs: 150, partialRetryMs: 5, pollMs: 30_000 };
-/** after this many partial reads in a row, stop retrying until the next change event */
+/** after this many quick re-reads of a file cut mid-line, slow down to SLOW_PARTIAL_MS */
 const MAX_PARTIAL_STREAK = 40;
+const SLOW_PARTIAL_MS = 250;
 /** remembered bad-input keys, so a bad line re-read on every rewrite is reported once */
 const MAX_BAD_KEYS = 10_000;
 
@@ -118,7 +119,7 @@ export function createLeaseWatcher(ctx: WatcherContext, options: LeaseWatcherOpt
     for (const b of bad) report(b);
     for (const e of events) ctx.sink.event(e);
     if (outcome.kind === 'full' && outcome.partial) {
-      if (++partialStreak <= MAX_PARTIAL_STREAK) wakeAt(Date.now() + o.partialRetryMs);
+      wakeAt(Date.now() + (++partialStreak <= MAX_PARTIAL_STREAK ? o.partialRetryMs : SLOW_PARTIAL_MS));
     } else partialStreak = 0;
     const next = tracker.nextCheck();
     if (next !== undefined) wakeAt(next);

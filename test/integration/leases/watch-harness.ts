@@ -58,7 +58,7 @@ export async function watchLeases(type: LeaseSourceType, path: string, opts: Lea
         const hit = events.slice(from).find((r) => pred(r.e));
         if (hit) return hit;
         const left = until - Date.now();
-        if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${JSON.stringify(events.map((r) => r.e))}`);
+        if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${events.length} events, the last: ${JSON.stringify(events.slice(-3).map((r) => brief(r.e)))}`);
         await new Promise<void>((res) => {
           const t = setTimeout(res, left);
           waiters.push(() => {

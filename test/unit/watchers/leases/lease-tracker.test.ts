@@ -84,3 +84,21 @@ test('a missing file keeps what we know', () => {
   assert.deepEqual(tr.apply({ kind: 'missing' }).events, []);
   assert.equal(tr.size(), 1);
 });
+
+test('a read cut mid-line can start a gone but never confirm one, however long it lasts', () => {
+  const { tr, clock } = setup();
+  tr.apply(full(a, b));
+  const partial = (...ls: Lease[]): ReadOutcome => ({ kind: 'full', leases: new Map(ls.map((l) => [l.ip, l])), partial: true, bad: [] });
+  assert.deepEqual(tr.apply(partial(a)).events, []);
+  clock.t += 10_000;
+  assert.deepEqual(tr.apply(partial(a)).events, [], 'still cut short: b may be in the unread part');
+  assert.deepEqual(brief(tr.apply(full(a)).events), ['gone 10.0.0.2 52:54:00:00:00:02 removed'], 'a complete read confirms it');
+});
+
+test('full reads of journals carry the inactive state as the gone reason', () => {
+  const { tr, clock } = setup();
+  tr.apply(full(a));
+  tr.apply({ kind: 'full', leases: new Map(), partial: false, bad: [], states: new Map([[a.ip, 'deleted']]) });
+  clock.t += 150;
+  assert.deepEqual(brief(tr.apply({ kind: 'unchanged' }).events), ['gone 10.0.0.1 52:54:00:00:00:01 deleted']);
+});
