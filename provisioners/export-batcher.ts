@@ -52,7 +52,6 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
   const { backend, log } = deps;
   let desired: Map<string, ExportEntry> | undefined;
   let onDisk: string | undefined;
-  const verified = new Set<string>();
   let pending: Request[] = [];
   let dirty = false;
   let flushing: Promise<void> | undefined;
@@ -146,7 +145,8 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
           continue;
         }
         const old = map.get(r.entry.path);
-        if (!old || !sameEntry(old, r.entry) || !verified.has(r.entry.path) || r.force) force = true;
+        // unchanged and not forced: the backend only checks (kernel: etab) and reloads if that fails
+        if (!old || !sameEntry(old, r.entry) || r.force) force = true;
         if (old && byFsid.get(old.fsid) === old.path) byFsid.delete(old.fsid);
         map.set(r.entry.path, r.entry);
         byFsid.set(r.entry.fsid, r.entry.path);
@@ -182,7 +182,6 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
     try {
       errors = deps.dryRun ? new Map() : await backend.reload(live, gone, !force);
     } catch (e) {
-      for (const p of [...live, ...gone].map((x) => x.path)) verified.delete(p);
       for (const r of batch) r.reject(e as Error);
       return;
     }
@@ -193,18 +192,15 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
       }
       const err = errors.get(w.entry.path);
       if (err) {
-        verified.delete(w.entry.path);
         map.delete(w.entry.path); // never leave a broken line behind for everyone's next exportfs
         dirty = true;
         w.reject(err);
       } else {
-        verified.add(w.entry.path);
         w.resolve();
       }
     }
     for (const d of drops) {
       const err = errors.get(d.path);
-      verified.delete(d.path);
       if (err) d.reject(err);
       else d.resolve();
     }

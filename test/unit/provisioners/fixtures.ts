@@ -1,7 +1,7 @@
 // Config, rule and node values for provisioner tests (unit and integration).
 import type { Config, NodeRecord, ResolvedRule } from '../../../src/types.ts';
 
-export function makeConfig(base: string, over: Partial<Config> & { exports?: Partial<Config['exports']> } = {}): Config {
+export function makeConfig(base: string, over: Omit<Partial<Config>, 'exports'> & { exports?: Partial<Config['exports']> } = {}): Config {
   const { exports, ...rest } = over;
   return {
     file: `${base}/pxebootd.yaml`,
