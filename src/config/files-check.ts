@@ -19,6 +19,9 @@ export const DEFAULT_TEMPLATE_VARS = ['server'];
 
 const DIRS_CREATED = ['node_dir', 'overlay_dir'] as const;
 
+/** Unix socket paths longer than this cannot be bound (struct sockaddr_un.sun_path is 108 bytes). */
+const MAX_SOCKET_PATH = 107;
+
 export function checkFiles(raw: Obj, baseDir: string, probe: FsProbe, loc: Locator): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   const abs = (v: unknown) => (asStr(v) ? resolveConfigPath(baseDir, v as string) : undefined);
@@ -28,6 +31,10 @@ export function checkFiles(raw: Obj, baseDir: string, probe: FsProbe, loc: Locat
     const k = probe.kind(a);
     if (k !== 'missing' && k !== 'dir') out.push(loc.problem(p, `expected ${what} to be a directory, found a ${k} at ${a}`));
   };
+  const sock = abs(raw.control_socket);
+  if (sock !== undefined && Buffer.byteLength(sock) > MAX_SOCKET_PATH) {
+    out.push(loc.problem(['control_socket'], `expected a socket path of at most ${MAX_SOCKET_PATH} bytes (the sun_path limit), found ${Buffer.byteLength(sock)}: ${sock}`));
+  }
   mustBeDirIfPresent(['state_dir'], raw.state_dir, 'state_dir');
   mustBeDirIfPresent(['tftp_root'], raw.tftp_root, 'tftp_root');
 

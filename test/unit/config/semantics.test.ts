@@ -83,6 +83,13 @@ subnets:
     assert.deepEqual(ex('{ backend: nfs }'), [`${F}:9:21: exports.backend: expected one of "kernel" | "ganesha", found "nfs"`]);
   });
 
+  test('control_socket longer than a unix socket path can be', () => {
+    const long = `/run/${'x'.repeat(110)}/s`;
+    assert.deepEqual(lines(`${BASE_YAML}control_socket: ${long}\n`), [
+      `${F}:9:17: control_socket: expected a socket path of at most 107 bytes (the sun_path limit), found ${long.length}: ${long}`,
+    ]);
+  });
+
   test('queue: retry_max_ms below retry_base_ms', () => {
     assert.deepEqual(lines(`${BASE_YAML}queue: { retry_base_ms: 1000, retry_max_ms: 10 }\n`), [
       `${F}:9:45: queue.retry_max_ms: expected retry_max_ms >= retry_base_ms (1000), found 10`,
