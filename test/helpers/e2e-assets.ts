@@ -98,6 +98,8 @@ export function ensureKernel(cacheDir = E2E_CACHE): KernelAssets {
     copyFileSync(path.join(x, 'boot', `vmlinuz-${version}`), path.join(staging, 'vmlinuz'));
     mkdirSync(kernelsDir, { recursive: true });
     renameSync(staging, dir);
+    // a newer Debian kernel replaces the cached one; do not let old ones pile up
+    for (const old of readdirSync(kernelsDir)) if (old !== version) rmSync(path.join(kernelsDir, old), { recursive: true, force: true });
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
