@@ -44,9 +44,15 @@ export function ruleFor(core: Core, rec: NodeRecord): ResolvedRule | undefined {
   return m.rule;
 }
 
-/** Publish node counts to metrics. */
+const countsDue = new WeakSet<Core>();
+/** Publish node counts to metrics, at most every 250 ms (counting 10,000 nodes per event is waste). */
 export function reportCounts(core: Core): void {
-  core.metrics.nodesByState(countStates(core.state.all()));
+  if (countsDue.has(core)) return;
+  countsDue.add(core);
+  setTimeout(() => {
+    countsDue.delete(core);
+    core.metrics.nodesByState(countStates(core.state.all()));
+  }, 250).unref();
 }
 
 function updateRecord(core: Core, name: string, change: (r: NodeRecord) => NodeRecord): NodeRecord | undefined {
@@ -84,8 +90,8 @@ async function provision(core: Core, log: Logger, rec: NodeRecord, job: Extract<
   let node = rec;
   const fsid = core.state.fsidFor(rec.name);
   if (node.fsid !== fsid) node = updateRecord(core, rec.name, (r) => ({ ...r, fsid }))!;
-  // the fsid must be on disk before any export carries it
-  await core.state.commit();
+  // the fsid must be on disk before any export carries it (a no-op when it already is)
+  await core.state.commitFsids();
   if (core.dryRun) {
     const plan = core.provisioner.plan(node, rule);
     log.info({ plan: plan.steps.map((s) => s.describe), exportEntry: plan.exportEntry, bootFiles: plan.bootFiles }, `dry run: plan for ${node.name} (${node.ip})`);
@@ -98,8 +104,9 @@ async function provision(core: Core, log: Logger, rec: NodeRecord, job: Extract<
     return { ...rest, fsid, state: 'ready', ruleKey: ruleKeyOf(rule), readyAt: now, timeline: extendTimeline(r.timeline, { time: now, what: 'ready' }) };
   });
   core.metrics.seenToReady(Math.max(0, now - job.seenAt));
+  // the record is written lazily: after a crash a ready node that shows pending is provisioned
+  // again (idempotently) at start-up, so a ready node never waits for a large state.json write
   log.info({ ip: node.ip, mac: node.mac, fsid, ms: now - job.seenAt }, `node ${node.name} ready`);
-  await core.state.commit();
 }
 
 async function release(core: Core, log: Logger, rec: NodeRecord, job: Extract<Job, { kind: 'release' }>): Promise<void> {

@@ -3,7 +3,7 @@
 import type { ClientSeen, NodeRecord, ResolvedRule, TimelineEntry } from '../types.ts';
 
 /** Timeline entries kept per node (the last boot only). */
-export const TIMELINE_MAX = 40;
+export const TIMELINE_MAX = 24;
 /** Distinct sources remembered per node. */
 export const SOURCES_MAX = 8;
 

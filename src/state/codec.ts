@@ -75,6 +75,44 @@ export function parseState(file: string, text: string, startFsid: number): State
   return { nextFsid: Math.max(high, startFsid), fsids, nodes };
 }
 
+/** JSON text for fsids.json: the high-water mark and every fsid ever handed out. */
+export function serializeFsids(d: StateData): string {
+  return JSON.stringify({ version: STATE_VERSION, nextFsid: d.nextFsid, fsids: Object.fromEntries(d.fsids) }) + '\n';
+}
+
+/** Parse fsids.json; throws a STATE error naming the file and the bad field. */
+export function parseFsids(file: string, text: string): { nextFsid: number; fsids: Map<string, number> } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    fail(file, `not valid JSON (${(e as Error).message})`);
+  }
+  const o = raw as { version?: unknown; nextFsid?: unknown; fsids?: unknown } | null;
+  if (!o || typeof o !== 'object') fail(file, 'expected a JSON object');
+  if (o.version !== STATE_VERSION) fail(file, `version: expected ${STATE_VERSION}, found ${JSON.stringify(o.version)}`);
+  if (!Number.isInteger(o.nextFsid)) fail(file, `nextFsid: expected an integer, found ${JSON.stringify(o.nextFsid)}`);
+  if (!o.fsids || typeof o.fsids !== 'object') fail(file, 'fsids: expected an object');
+  const fsids = new Map<string, number>();
+  for (const [k, v] of Object.entries(o.fsids)) {
+    if (!Number.isInteger(v)) fail(file, `fsids.${k}: expected an integer, found ${JSON.stringify(v)}`);
+    fsids.set(k, v as number);
+  }
+  return { nextFsid: o.nextFsid as number, fsids };
+}
+
+/**
+ * Union of the fsids in state.json and fsids.json. They come from one in-memory map, so a name
+ * never has two values; the high-water mark is above every fsid either file knows.
+ */
+export function mergeFsids(d: StateData, f: { nextFsid: number; fsids: Map<string, number> }): StateData {
+  const fsids = new Map(d.fsids);
+  for (const [k, v] of f.fsids) if (!fsids.has(k)) fsids.set(k, v);
+  let next = Math.max(d.nextFsid, f.nextFsid);
+  for (const v of fsids.values()) next = Math.max(next, v + 1);
+  return { ...d, fsids, nextFsid: next };
+}
+
 /** Fresh, empty state. */
 export function emptyState(startFsid: number): StateData {
   return { nextFsid: startFsid, fsids: new Map(), nodes: new Map() };

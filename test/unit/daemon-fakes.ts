@@ -38,7 +38,7 @@ export interface Call {
   node?: string;
   fsid?: number;
   policy?: string;
-  /** fsid found in state.json on disk at the moment of the call */
+  /** fsid found in fsids.json on disk at the moment of the call */
   fsidOnDisk?: number;
   nodes?: string[];
 }
@@ -53,7 +53,7 @@ export function fakeProvisioner(stateDir: string, order: string[]): FakeProvisio
   const calls: Call[] = [];
   const failures = new Map<string, number>();
   const onDisk = (name: string) => {
-    const f = path.join(stateDir, 'state.json');
+    const f = path.join(stateDir, 'fsids.json');
     if (!existsSync(f)) return undefined;
     const s = JSON.parse(readFileSync(f, 'utf8')) as { fsids: Record<string, number> };
     return s.fsids[name];

@@ -95,7 +95,7 @@ describe('state store', () => {
     const s = open(dir, {
       lazyMs: 10_000,
       write: async (f, t) => {
-        writes++;
+        if (f.endsWith('state.json')) writes++;
         await new Promise((r) => setTimeout(r, 5));
         await writeFileAtomic(f, t);
       },
@@ -145,7 +145,7 @@ describe('state store', () => {
     await assert.rejects(s.commit(), /ENOSPC.*|no space/);
     assert.equal(readFileSync(path.join(dir, 'state.json'), 'utf8'), before);
     fail = false;
-    for (let i = 0; i < 100 && s.writes() < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 100 && s.writes().state < 2; i++) await new Promise((r) => setTimeout(r, 10));
     const onDisk = parseState('x', readFileSync(path.join(dir, 'state.json'), 'utf8'), 100);
     assert.ok(onDisk.nodes.has('B'), 'the retry wrote the change without anyone asking again');
     await s.close();
@@ -179,6 +179,29 @@ describe('state store', () => {
     await again.load();
     assert.equal(again.get('A')?.fsid, 100);
     await assert.rejects(s.close(), /no space|ENOSPC/);
+  });
+
+  test('commitFsids makes new fsids durable in the small fsids.json without waiting for state.json', async () => {
+    const dir = tempDir('pxe-state-');
+    const s = open(dir, { lazyMs: 60_000 });
+    await s.load();
+    const f = s.fsidFor('A');
+    s.put({ ...node('A', '10.99.0.1'), fsid: f });
+    await s.commitFsids();
+    assert.equal(existsSync(path.join(dir, 'state.json')), false, 'the big file is written lazily');
+    const onDisk = JSON.parse(readFileSync(path.join(dir, 'fsids.json'), 'utf8')) as { nextFsid: number; fsids: Record<string, number> };
+    assert.deepEqual(onDisk, { version: 1, nextFsid: 101, fsids: { A: 100 } });
+    const writesBefore = s.writes().fsids;
+    await s.commitFsids();
+    assert.equal(s.writes().fsids, writesBefore, 'nothing new: no write');
+    // crash now (no close): a restart must not hand fsid 100 to anyone else
+    const s2 = open(dir);
+    await s2.load();
+    assert.equal(s2.get('A'), undefined, 'the record was not written yet');
+    assert.equal(s2.fsidFor('B'), 101);
+    assert.equal(s2.fsidFor('A'), 100, 'A comes back with its fsid');
+    await s2.close();
+    await s.close();
   });
 
   test('memory-only (dry run) reads the file and never writes', async () => {
