@@ -1,0 +1,50 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { journalctlArgv, parseJournalLine, trustedProgramOf } from '../../../../watchers/logs/journal-entry.ts';
+import { eventFromMessage } from '../../../../watchers/logs/log-events.ts';
+
+// shape of real entries from `journalctl -o json` (systemd 252) on this machine, cursor shortened
+const REAL = '{"_TRANSPORT":"syslog","PRIORITY":"5","SYSLOG_FACILITY":"3","SYSLOG_IDENTIFIER":"in.tftpd","SYSLOG_PID":"19790","_PID":"19790","_COMM":"in.tftpd","__REALTIME_TIMESTAMP":"1795313622471416","__CURSOR":"s=abc;i=1f","MESSAGE":"RRQ from 10.99.0.164 filename pxelinux.cfg/default"}';
+
+describe('parseJournalLine', () => {
+  test('a syslog entry', () => {
+    const r = parseJournalLine(REAL);
+    assert.deepEqual(r, { ok: true, entry: { message: 'RRQ from 10.99.0.164 filename pxelinux.cfg/default', cursor: 's=abc;i=1f', identifier: 'in.tftpd', comm: 'in.tftpd', time: 1795313622471 } });
+  });
+  test('MESSAGE as a byte array (non-UTF-8 file name with a trailing 0xff)', () => {
+    const bytes = [...Buffer.from('RRQ from 10.99.0.5 filename pxelinux.cfg/0A630005'), 0xff];
+    const r = parseJournalLine(JSON.stringify({ SYSLOG_IDENTIFIER: 'in.tftpd', MESSAGE: bytes }));
+    assert.ok(r.ok);
+    const ev = eventFromMessage('in.tftpd', r.entry.message, { source: 'j', sourceType: 'journal', tftpRoot: '/srv/tftp' });
+    assert.equal(ev.event?.kind === 'seen' && ev.event.file, 'pxelinux.cfg/0A630005');
+  });
+  test('null MESSAGE (over 4096 bytes), junk and non-objects are reasons, not throws', () => {
+    assert.equal(parseJournalLine('{"MESSAGE":null}').ok, false);
+    assert.equal(parseJournalLine('not json').ok, false);
+    assert.equal(parseJournalLine('[1,2]').ok, false);
+    assert.equal(parseJournalLine('null').ok, false);
+  });
+  test('repeated fields (arrays of strings) take the first', () => {
+    const r = parseJournalLine('{"MESSAGE":"m","SYSLOG_IDENTIFIER":["in.tftpd","x"]}');
+    assert.ok(r.ok && r.entry.identifier === 'in.tftpd');
+  });
+});
+
+describe('trust', () => {
+  const t = new Set(['in.tftpd', 'atftpd']);
+  test('identifier, else _COMM (atftpd socket-activated as in.tftpd)', () => {
+    assert.equal(trustedProgramOf({ message: '', identifier: 'atftpd', comm: 'in.tftpd' }, t), 'atftpd');
+    assert.equal(trustedProgramOf({ message: '', identifier: 'evil', comm: 'in.tftpd' }, t), 'in.tftpd');
+    assert.equal(trustedProgramOf({ message: '', identifier: 'evil', comm: 'logger' }, t), undefined);
+    assert.equal(trustedProgramOf({ message: '' }, t), undefined);
+  });
+});
+
+test('journalctlArgv: identifiers ORed within a field, the two fields joined with +', () => {
+  assert.deepEqual(journalctlArgv('journalctl', ['in.tftpd', 'dnsmasq-dhcp'], '/x/journal'), [
+    'journalctl', '-f', '-o', 'json', '--no-pager', '-n', '0', '-D', '/x/journal',
+    'SYSLOG_IDENTIFIER=in.tftpd', 'SYSLOG_IDENTIFIER=dnsmasq-dhcp', '+', '_COMM=in.tftpd', '_COMM=dnsmasq-dhcp',
+  ]);
+  assert.ok(journalctlArgv('journalctl', ['a'], undefined, 's=1;i=2').includes('--after-cursor=s=1;i=2'));
+  assert.ok(!journalctlArgv('journalctl', ['a'], undefined, 's=1;i=2').includes('-n'));
+});

@@ -1,0 +1,97 @@
+// Watcher for journald: runs `journalctl -f -o json` through the Runner, turns trusted entries into
+// events with the same message parsers as the syslog file, and restarts journalctl with backoff
+// (resuming after the last cursor) if it exits.
+import { createInterface } from 'node:readline';
+import type { WatcherContext } from '../../src/contracts.ts';
+import type { Watcher } from '../../src/types.ts';
+import { printable } from '../../src/validate.ts';
+import { journalctlArgv, parseJournalLine, trustedProgramOf } from './journal-entry.ts';
+import { eventFromMessage } from './log-events.ts';
+
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+/** a journalctl that ran this long was healthy: the next failure starts the backoff afresh */
+const HEALTHY_MS = 10_000;
+
+/** The `journal` source: `{ type: 'journal', identifiers, directory? }`. */
+export function createJournalWatcher(ctx: WatcherContext): Watcher {
+  if (ctx.source.type !== 'journal') throw new Error(`journal watcher given a ${ctx.source.type} source`);
+  const src = ctx.source;
+  const ids = src.identifiers.length ? src.identifiers : ctx.config.trusted_programs;
+  const trusted = new Set(ids);
+  const source = `journal:${src.directory ?? 'system'}`;
+  const opts = { source, sourceType: 'journal' as const, tftpRoot: ctx.config.tftp_root };
+  let child: ReturnType<WatcherContext['runner']['spawn']> | undefined;
+  let cursor: string | undefined;
+  let stopped = true;
+  let failures = 0;
+  let restartTimer: NodeJS.Timeout | undefined;
+  let lineNo = 0;
+
+  const onLine = (line: string) => {
+    lineNo++;
+    if (line.length === 0) return;
+    const r = parseJournalLine(line);
+    if (!r.ok) {
+      ctx.sink.bad({ source, line: lineNo, reason: r.reason, sample: printable(line) });
+      return;
+    }
+    if (r.entry.cursor) cursor = r.entry.cursor;
+    const program = trustedProgramOf(r.entry, trusted);
+    if (program === undefined) return; // journalctl's match should not let these through; belt and braces
+    const ev = eventFromMessage(program, r.entry.message, opts);
+    if (ev.bad) ctx.sink.bad({ ...ev.bad, line: lineNo });
+    if (ev.event) ctx.sink.event(ev.event);
+  };
+
+  const launch = () => {
+    if (stopped) return;
+    const argv = journalctlArgv(ctx.config.commands.journalctl, ids, src.directory, cursor);
+    const startedAt = Date.now();
+    let sub: NonNullable<typeof child>;
+    try {
+      sub = ctx.runner.spawn(argv);
+    } catch (e) {
+      scheduleRestart(startedAt, `could not start journalctl: ${(e as Error).message}`);
+      return;
+    }
+    child = sub;
+    let stderr = '';
+    sub.stderr?.on('data', (b: Buffer) => {
+      stderr = (stderr + b.toString()).slice(-2000);
+    });
+    if (sub.stdout) createInterface({ input: sub.stdout, crlfDelay: Infinity }).on('line', onLine);
+    void sub.then((res) => {
+      if (child === sub) child = undefined;
+      if (stopped) return;
+      const how = res.signal ? `killed by ${res.signal}` : `exit ${res.exitCode}`;
+      scheduleRestart(startedAt, `journalctl ended (${how})${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-2).join(' | ')}` : ''}`);
+    });
+  };
+
+  const scheduleRestart = (startedAt: number, why: string) => {
+    if (Date.now() - startedAt > HEALTHY_MS) failures = 0;
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** failures);
+    failures++;
+    ctx.log.warn({ source, delayMs: delay, failures }, `${why}; restarting in ${delay} ms${cursor ? ' after the last entry seen' : ''}`);
+    restartTimer = setTimeout(launch, delay);
+  };
+
+  return {
+    name: source,
+    async start() {
+      stopped = false;
+      launch();
+    },
+    async stop() {
+      stopped = true;
+      if (restartTimer) clearTimeout(restartTimer);
+      const c = child;
+      child = undefined;
+      if (c) {
+        c.kill('SIGTERM');
+        await c;
+      }
+    },
+  };
+}
