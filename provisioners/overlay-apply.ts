@@ -3,7 +3,7 @@
 import { mkdir, rm, rmdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Runner } from '../src/runner.ts';
-import { ConflictError } from '../src/errors.ts';
+import { ConflictError, RunError } from '../src/errors.ts';
 import type { MountTable } from './mount-table.ts';
 import { checkOverlayMount, DIR_MODES, mountArgv } from './overlay.ts';
 import type { NodePaths } from './paths.ts';
@@ -54,11 +54,21 @@ export async function ensureOverlay(deps: OverlayDeps, p: NodePaths, opts: { fre
   throw new Error(after.kind === 'absent' ? `mount reported success but ${p.mountPoint} is not in /proc/self/mountinfo` : `${after.reason}; unmounted it again`);
 }
 
-/** umount the node's overlay if it is mounted (as ours; anything else there is a conflict). */
-export async function unmountOverlay(deps: OverlayDeps, p: NodePaths): Promise<boolean> {
+/**
+ * umount the node's overlay if it is mounted (as ours; anything else there is a conflict).
+ * Ganesha lets go of an export only after it has processed the SIGHUP, and until then the mount is
+ * busy (umount exit 32, "target is busy"), so a busy umount is retried for up to `busyWaitMs`.
+ */
+export async function unmountOverlay(deps: OverlayDeps, p: NodePaths, busyWaitMs = 2000): Promise<boolean> {
   if ((await overlayState(deps, p)) === 'absent') return false;
-  await deps.runner.run([deps.umountCmd, p.mountPoint], { mutating: true });
-  return true;
+  const until = performance.now() + busyWaitMs;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    const r = await deps.runner.run([deps.umountCmd, p.mountPoint], { mutating: true, allowFailure: true });
+    if (r.exitCode === 0) return true;
+    if (!/busy/i.test(r.stderr) || performance.now() + delay > until) throw new RunError(r.command, r.exitCode, r.stderr);
+    deps.log.debug({ node: p.node, delay }, `${p.mountPoint} is still busy (NFS server releasing it); retrying umount`);
+    await new Promise((res) => setTimeout(res, delay));
+  }
 }
 
 /** Delete upper and work (and the layer dir); refuses while anything is mounted at the node's point. */

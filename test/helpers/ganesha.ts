@@ -27,7 +27,10 @@
 //       exportsFile  as given
 //       rpcbindPid   the rpcbind started beside it (same process group)
 //       reload()     SIGHUP to pid (Ganesha re-reads EXPORT blocks: adds, updates, removes)
-//       showmount(cliNs)  export paths listed by `showmount -e bindIp` run in namespace cliNs
+//       showmount(cliNs)  export paths listed by `showmount -e bindIp` run in namespace cliNs.
+//                    NB: Ganesha lists only the exports the ASKING address may mount, so set the
+//                    client's source address first (e.g. `ip -n cli route replace <srv>/32 dev eth0
+//                    src <node ip>`) when the client namespace holds several addresses
 //       waitForLog(re)    wait until the Ganesha log matches `re`
 //       stop()       SIGTERM the process group (Ganesha + rpcbind), SIGKILL after 3 s
 //   Cleanup of the daemon and of the shared bind mount is registered with onCleanup; test files
