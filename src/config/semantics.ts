@@ -41,7 +41,7 @@ function checkSubnets(subnets: RawSubnet[], loc: Locator, out: ConfigProblem[]):
 
 /** What a rule that is not ignored still lacks (host fields laid over subnet fields), or undefined. */
 export function missingRuleFields(...layers: Obj[]): string | undefined {
-  const has = (k: string) => layers.some((l) => l[k] !== undefined && l[k] !== null);
+  const has = (k: string) => layers.some((l) => l[k] !== undefined); // a null value is already a type problem
   const missing: string[] = REQUIRED_RULE_DIRS.filter((k) => !has(k));
   if (!TEMPLATE_KEYS.some(has)) missing.push('a boot template (pxe_template, grub_template or ipxe_template)');
   if (missing.length === 0) return undefined;

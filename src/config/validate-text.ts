@@ -39,6 +39,7 @@ export function validateConfigText(text: string, file: string, probe: FsProbe): 
     return { problems: [...syntax, at(0, `expected a map of settings (server, subnets, ...), found ${found}`)] };
   }
 
+  dropEmptySections(obj);
   const parsed = configSchema.safeParse(obj);
   const problems = [...syntax];
   if (!parsed.success) problems.push(...problemsFromIssues(parsed.error.issues, obj, loc));
@@ -48,6 +49,20 @@ export function validateConfigText(text: string, file: string, probe: FsProbe): 
   const unique = dedupe(problems);
   if (unique.length > 0 || !parsed.success) return { problems: sortProblems(file, unique) };
   return { config: buildConfig(parsed.data, file, loc), problems: [] };
+}
+
+/** Keys whose empty value (`hosts:` with every entry commented out) means "use the default". */
+const EMPTY_MEANS_DEFAULT = ['sources', 'hosts', 'exports', 'commands', 'queue', 'trusted_programs'];
+
+function dropEmptySections(obj: Record<string, unknown>): void {
+  for (const k of EMPTY_MEANS_DEFAULT) if (obj[k] === null) delete obj[k];
+  for (const list of [obj.subnets, obj.hosts]) {
+    if (!Array.isArray(list)) continue;
+    for (const r of list) {
+      const rule = asObj(r);
+      if (rule && rule.vars === null) delete rule.vars;
+    }
+  }
 }
 
 function dedupe(ps: ConfigProblem[]): ConfigProblem[] {

@@ -108,6 +108,18 @@ hosts:
     assert.deepEqual(r.config!.subnets[0]!.vars, { kernel: 'vmlinuz', port: '8080', debug: 'true' });
   });
 
+  test('an empty section (every entry commented out) means the default', () => {
+    const r = check(`${BASE_YAML.replace('vars: { kernel: vmlinuz }', 'vars:')}sources:\n  # - { type: journal }\nhosts:\nexports:\ncommands:\nqueue:\n`, memProbe({ '/tpl/pxe.tmpl': 'KERNEL vmlinuz' }, BASE_DIRS));
+    assert.deepEqual(r.problems, []);
+    assert.deepEqual(r.config!.hosts, []);
+    assert.deepEqual(r.config!.sources, []);
+    assert.deepEqual(r.config!.subnets[0]!.vars, {});
+    assert.equal(r.config!.exports.start_fsid, 10000);
+    assert.equal(r.config!.queue.concurrency, 16);
+    // but an empty value where a value is required stays an error
+    assert.deepEqual(lines(BASE_YAML.replace('root_dir: /img/root', 'root_dir:')), ['/etc/pxebootd/c.yaml:4:14: subnets[0].root_dir: expected a string, found nothing']);
+  });
+
   test('an ignored subnet needs nothing but its cidr; nested CIDRs are fine', () => {
     const r = check(`${BASE_YAML}  - { cidr: 10.0.0.128/25, ignore: true }
   - { cidr: 0.0.0.0/0, ignore: true }
