@@ -1,6 +1,7 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { checkConfig, loadConfig } from '../../../src/config/index.ts';
 import { ConfigError, formatProblem } from '../../../src/errors.ts';
@@ -44,6 +45,15 @@ hosts:
       `${dir}/pxe.tmpl:2:42: subnets[0].pxe_template: unknown template variable {{kernal}} (subnet 10.0.0.0/24; known: node, ip, ip_hex, mac, mac_hyphen, hostname, server, nfs_path)`,
     ]);
     assert.equal(err.problems.length, 3);
+  });
+
+  test('fixture three-mistakes/: the exact lines `pxebootd check` prints (expected.txt)', async () => {
+    const dir = fileURLToPath(new URL('../../fixtures/config/three-mistakes', import.meta.url));
+    const config = path.relative(process.cwd(), path.join(dir, 'pxebootd.yaml'));
+    const expected = readFileSync(path.join(dir, 'expected.txt'), 'utf8').replaceAll('${CONFIG}', config).replaceAll('${DIR}', dir);
+    const r = await checkConfig(config);
+    assert.equal(r.config, undefined);
+    assert.equal(r.problems.map(formatProblem).join('\n') + '\n', expected);
   });
 
   test('a valid file loads, with paths relative to its directory', async () => {
