@@ -1,27 +1,31 @@
 // `pxebootd provision <ip>` and `pxebootd release <ip|mac>`: through the running daemon's queue
 // when one answers on the control socket, otherwise in this process with the same code path
 // (state loaded, one job run, state saved). The answer comes when the node is ready or failed.
-import { loadConfig } from '../config/index.ts';
 import { NoDaemonError, sendControl, type ControlRequest, type ControlResponse } from '../control.ts';
 import { createLogger, subsystem } from '../log.ts';
 import { createRunner } from '../runner.ts';
 import { createDaemon } from '../daemon/daemon.ts';
 import { loadRealDeps, noopMetrics } from '../daemon/deps.ts';
 import { normalizeHostname, normalizeIPv4, normalizeMac } from '../validate.ts';
-import type { Config } from '../types.ts';
+import { loadClientConfig, warnBrokenConfig } from './client-config.ts';
 import { parseCommand, usageError } from './args.ts';
 import { USAGE } from './usage.ts';
 
 /** How long a provision/release waits for the node to settle. */
 const WAIT_MS = 120_000;
 
-async function viaDaemonOrLocal(file: string, config: Config, req: ControlRequest): Promise<ControlResponse> {
+async function viaDaemonOrLocal(file: string, req: ControlRequest): Promise<ControlResponse> {
+  const cc = await loadClientConfig(file);
   try {
-    return await sendControl(config.control_socket, req, { connectTimeoutMs: 500, timeoutMs: WAIT_MS + 5000 });
+    const r = await sendControl(cc.socket, req, { connectTimeoutMs: 500, timeoutMs: WAIT_MS + 5000 });
+    warnBrokenConfig(cc);
+    return r;
   } catch (e) {
     if (!(e instanceof NoDaemonError)) throw e;
   }
-  process.stderr.write(`pxebootd: no daemon on ${config.control_socket}; running ${req.op} in this process\n`);
+  if (!cc.config) throw cc.error;
+  const config = cc.config;
+  process.stderr.write(`pxebootd: no daemon on ${cc.socket}; running ${req.op} in this process\n`);
   const log = createLogger({ level: process.env.PXEBOOTD_LOG_LEVEL ?? 'warn', destination: { write: (s: string) => process.stderr.write(s) } });
   const runner = createRunner(subsystem(log, 'runner'));
   const deps = { ...(await loadRealDeps()), createMetrics: noopMetrics };
@@ -60,11 +64,10 @@ export async function provisionCommand(args: string[]): Promise<number> {
   if (!normalizeIPv4(positionals[0]!)) throw usageError(`provision: expected an IPv4 address, found ${JSON.stringify(positionals[0])}`);
   if (values.mac !== undefined && !normalizeMac(values.mac as string)) throw usageError(`provision: --mac: expected a MAC like 52:54:00:12:34:56, found ${JSON.stringify(values.mac)}`);
   if (values.hostname !== undefined && !normalizeHostname(values.hostname as string)) throw usageError(`provision: --hostname: expected an RFC 1123 host name, found ${JSON.stringify(values.hostname)}`);
-  const config = await loadConfig(file);
   const req: ControlRequest = { op: 'provision', ip: positionals[0], timeoutMs: WAIT_MS };
   if (values.mac !== undefined) req.mac = values.mac;
   if (values.hostname !== undefined) req.hostname = values.hostname;
-  return print(await viaDaemonOrLocal(file, config, req), values.json === true);
+  return print(await viaDaemonOrLocal(file, req), values.json === true);
 }
 
 export async function releaseCommand(args: string[]): Promise<number> {
@@ -76,8 +79,7 @@ export async function releaseCommand(args: string[]): Promise<number> {
   const t = positionals[0]!;
   if (!normalizeIPv4(t) && !normalizeMac(t)) throw usageError(`release: expected an IPv4 address or a MAC, found ${JSON.stringify(t)}`);
   if (values.policy !== undefined && !['keep', 'unexport', 'remove'].includes(values.policy as string)) throw usageError(`release: --policy: expected keep|unexport|remove, found ${JSON.stringify(values.policy)}`);
-  const config = await loadConfig(file);
   const req: ControlRequest = { op: 'release', target: positionals[0], timeoutMs: WAIT_MS };
   if (values.policy !== undefined) req.policy = values.policy;
-  return print(await viaDaemonOrLocal(file, config, req), values.json === true);
+  return print(await viaDaemonOrLocal(file, req), values.json === true);
 }

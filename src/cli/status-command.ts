@@ -1,10 +1,10 @@
 // `pxebootd status [--json] [--watch]`: nodes from the running daemon when it answers on the
 // control socket, else from the state file. --watch redraws every second until Ctrl-C.
-import { loadConfig } from '../config/index.ts';
 import { NoDaemonError, sendControl } from '../control.ts';
 import { createStateStore } from '../state/store.ts';
 import { silentLogger } from '../log.ts';
-import type { Config, NodeRecord } from '../types.ts';
+import type { NodeRecord } from '../types.ts';
+import { loadClientConfig, warnBrokenConfig, type ClientConfig } from './client-config.ts';
 import { parseCommand } from './args.ts';
 import { USAGE } from './usage.ts';
 import { renderStatusTable, renderSummary } from './status-table.ts';
@@ -16,14 +16,17 @@ interface Snapshot {
 }
 
 /** Ask the daemon; fall back to reading state.json (read-only) when none answers. */
-export async function readSnapshot(config: Config): Promise<Snapshot> {
+export async function readSnapshot(cc: ClientConfig): Promise<Snapshot> {
   try {
-    const r = await sendControl(config.control_socket, { op: 'status' }, { connectTimeoutMs: 500, timeoutMs: 10_000 });
+    const r = await sendControl(cc.socket, { op: 'status' }, { connectTimeoutMs: 500, timeoutMs: 10_000 });
     if (!r.ok) throw new Error(`daemon answered: ${r.error}`);
+    warnBrokenConfig(cc);
     return { from: 'daemon', daemon: r.daemon, nodes: r.nodes as NodeRecord[] };
   } catch (e) {
     if (!(e instanceof NoDaemonError)) throw e;
   }
+  if (!cc.config) throw cc.error;
+  const config = cc.config;
   const store = createStateStore({ dir: config.state_dir, startFsid: config.exports.start_fsid, log: silentLogger(), memoryOnly: true });
   await store.load();
   return { from: 'state-file', nodes: store.all() };
@@ -35,11 +38,11 @@ export async function statusCommand(args: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const config = await loadConfig(file);
+  const cc = await loadClientConfig(file);
   const show = async () => {
-    const s = await readSnapshot(config);
+    const s = await readSnapshot(cc);
     if (values.json) return JSON.stringify({ from: s.from, daemon: s.daemon, nodes: s.nodes }, null, 2) + '\n';
-    const where = s.from === 'daemon' ? `the running daemon (${config.control_socket})` : `${config.state_dir}/state.json (no daemon running)`;
+    const where = s.from === 'daemon' ? `the running daemon (${cc.socket})` : `${cc.config?.state_dir}/state.json (no daemon running)`;
     return renderStatusTable(s.nodes, Date.now()) + renderSummary(s.nodes, where);
   };
   if (!values.watch) {

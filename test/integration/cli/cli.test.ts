@@ -33,8 +33,9 @@ async function status(lab: Lab): Promise<{ from: string; nodes: StatusNode[] }> 
   return JSON.parse(r.stdout) as { from: string; nodes: StatusNode[] };
 }
 
+let runs = 0;
 function startRun(lab: Lab, extra: string[] = []) {
-  const logFile = path.join(lab.dir, 'daemon.log');
+  const logFile = path.join(lab.dir, `daemon-${++runs}.log`);
   const d = startDaemon('pxebootd', [process.execPath, CLI, 'run', '-c', lab.config, ...extra], { logFile });
   const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
   return { d, log, logFile };
