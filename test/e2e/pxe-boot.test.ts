@@ -13,7 +13,7 @@ import { startVm, type Vm, type VmResult } from '../helpers/qemu.ts';
 import { ipToHex, macHyphen } from '../../src/validate.ts';
 import { labLeftovers, startPxeLab, SERVER_IP, VM1, VM2, type LabVm, type PxeLab } from './pxe-lab.ts';
 import { startPxebootd, pxebootdStatus, pxebootdEntry, type PxebootdProc } from './pxebootd-proc.ts';
-import { annotateRrqs, collapseHexChain, parseTcpdump, pxebootdEvents, renderTimeline, serialEvents, Stamper, tftpOutcomes, type TimelineEvent } from './timeline.ts';
+import { annotateRrqs, collapseHexChain, parseTcpdump, pxebootdEvents, renderMilestones, renderTimeline, serialEvents, Stamper, tftpOutcomes, type TimelineEvent } from './timeline.ts';
 
 const VM_TIMEOUT_MS = 150_000;
 /** VM1 waits this long between its two writes: the restart scenario kills pxebootd meanwhile */
@@ -121,7 +121,8 @@ function timelineOf(b: Boot, extra: TimelineEvent[] = []): string {
     ...extra,
   ];
   if (b.result) events.push({ time: b.result.endedAt, source: 'qemu', what: `exited (code ${b.result.exitCode}${b.result.timedOut ? ', TIMED OUT' : ''})` });
-  return renderTimeline(`== ${vm.name} ${vm.mac} ${vm.ip} node ${nodeOf(vm)} ==`, b.run.startedAt, events);
+  const title = `${vm.name} (${vm.mac}, ${vm.ip}, node ${nodeOf(vm)})`;
+  return `${renderMilestones(`### ${title}: milestones`, b.run.startedAt, events)}\n${renderTimeline(`Full timeline of ${title}:`, b.run.startedAt, events)}`;
 }
 
 function nfsLs(ns: string, url: string): { ok: boolean; out: string } {

@@ -183,3 +183,33 @@ export function renderTimeline(title: string, t0: number, events: TimelineEvent[
   });
   return `${title}\n${lines.join('\n')}\n`;
 }
+
+/** The milestones the README shows, picked from a full timeline: [label, matcher] in boot order. */
+export const MILESTONES: Array<[string, RegExp]> = [
+  ['PXE DHCP (first packet from the client)', /^DHCP client -> server/],
+  ['lease line written by dnsmasq', /^dnsmasq lease line written/],
+  ['overlay mounted', /^overlay mounted/],
+  ['EXPORT block written (Ganesha reloaded)', /^EXPORT block/],
+  ['pxebootd: node ready', /^node \S+ ready/],
+  ['boot file written', /^boot file pxelinux\.cfg/],
+  ['first TFTP request (pxelinux.0)', /^TFTP RRQ pxelinux\.0 /],
+  ['fallback pxelinux.cfg/default served', /^TFTP RRQ pxelinux\.cfg\/default .*served/],
+  ['own pxelinux config served', /^TFTP RRQ pxelinux\.cfg\/(01-|[0-9A-F]{8} ).*served/],
+  ['kernel requested (vmlinuz)', /^TFTP RRQ vmlinuz /],
+  ['initramfs: NFS root mounted', /^initramfs: nfs mounted/],
+  ['guest wrote /written-by-guest', /^nfsroot: wrote \/written-by-guest:/],
+  ['file visible in upper dir on the server', /^upper\/written-by-guest appeared/],
+  ['guest powered off', /^exited \(code/],
+];
+
+/** A markdown table of the first occurrence of each milestone (those that happened). */
+export function renderMilestones(title: string, t0: number, events: TimelineEvent[]): string {
+  const sorted = [...events].sort((a, b) => a.time - b.time);
+  const rows = MILESTONES.flatMap(([label, re]) => {
+    const e = sorted.find((x) => re.test(x.what));
+    return e ? [{ time: e.time, row: `| ${label} | +${((e.time - t0) / 1000).toFixed(3)} s | ${e.source} |` }] : [];
+  })
+    .sort((a, b) => a.time - b.time)
+    .map((r) => r.row);
+  return `${title}\n\n| step | since power-on | witness |\n|---|---|---|\n${rows.join('\n')}\n`;
+}
