@@ -7,6 +7,7 @@ import type { Lease, LeaseUpdate } from './lease.ts';
 import { isCurrent, sameLease } from './lease.ts';
 import type { ReadOutcome } from './lease-readers.ts';
 import { detachLease } from './parse-util.ts';
+import { createExpiryHeap } from './expiry-heap.ts';
 
 /** Timing knobs; the defaults suit real servers, tests shorten them. */
 export interface TrackerOptions {
@@ -15,11 +16,13 @@ export interface TrackerOptions {
   now?: () => number;
 }
 
-/** The tracker's view of one source; `apply` returns the refresh time it wants (or undefined). */
+/** The tracker's view of one source: feed it read outcomes, ask it when to look again. */
 export interface LeaseTracker {
   apply(o: ReadOutcome): { events: ClientEvent[]; bad: BadInput[] };
-  /** when the tracker next needs a look (pending gone or earliest expiry), ms since epoch */
-  nextCheck(): number | undefined;
+  /** when a pending gone can be confirmed (needs a fresh read), ms since epoch */
+  nextSettle(): number | undefined;
+  /** the earliest lease expiry (needs only apply({kind:'unchanged'})), ms since epoch */
+  nextExpiry(): number | undefined;
   /** number of leases currently announced as seen */
   size(): number;
 }
@@ -36,7 +39,7 @@ export function createLeaseTracker(sourceType: LeaseSourceType, source: string, 
   const inactiveReason = new Map<string, string>();
   const emitted = new Map<string, Lease>();
   const pending = new Map<string, Pending>();
-  let nextExpiry = Infinity;
+  const expiries = createExpiryHeap();
 
   const seen = (l: Lease, t: number): ClientEvent => {
     const e: ClientEvent = { kind: 'seen', ip: l.ip, source, sourceType, time: t, expires: l.expires };
@@ -80,16 +83,17 @@ export function createLeaseTracker(sourceType: LeaseSourceType, source: string, 
     }
   }
 
-  function rescanExpiry(t: number): string[] {
+  /** emitted leases whose expiry has passed; stale heap entries (renewed, removed) are dropped */
+  function dueExpiries(t: number): string[] {
     const due: string[] = [];
-    nextExpiry = Infinity;
-    for (const [ip, l] of known) {
-      if (l.expires === 0) continue;
-      if (l.expires <= t) {
-        if (emitted.has(ip)) due.push(ip);
-      } else if (l.expires < nextExpiry) nextExpiry = l.expires;
-    }
+    for (const [at, ip] of expiries.popDue(t)) if (known.get(ip)?.expires === at && emitted.has(ip)) due.push(ip);
+    if (expiries.size() > 2 * known.size + 1024) rebuildExpiries();
     return due;
+  }
+
+  function rebuildExpiries(): void {
+    expiries.clear();
+    for (const [ip, l] of known) if (l.expires !== 0) expiries.push(l.expires, ip);
   }
 
   return {
@@ -107,13 +111,14 @@ export function createLeaseTracker(sourceType: LeaseSourceType, source: string, 
           touched.add(ip);
         }
         for (const ip of emitted.keys()) touched.add(ip);
+        rebuildExpiries();
       } else if (o.kind === 'delta') {
         for (const u of o.updates) {
           touched.add(u.ip);
           if (u.active) {
             known.set(u.ip, stripUpdate(u));
             inactiveReason.delete(u.ip);
-            if (u.expires !== 0 && u.expires < nextExpiry) nextExpiry = u.expires;
+            if (u.expires !== 0) expiries.push(u.expires, u.ip);
           } else {
             known.delete(u.ip);
             inactiveReason.set(u.ip, u.state);
@@ -121,13 +126,17 @@ export function createLeaseTracker(sourceType: LeaseSourceType, source: string, 
         }
       }
       // 'missing' and 'unchanged' keep what we know: a vanished file is waited for, not mourned
-      if (o.kind === 'full' || nextExpiry <= t) for (const ip of rescanExpiry(t)) touched.add(ip);
+      for (const ip of dueExpiries(t)) touched.add(ip);
       reconcile(touched, t, events, !(o.kind === 'full' && o.partial));
       return { events, bad: o.kind === 'full' || o.kind === 'delta' ? o.bad : [] };
     },
-    nextCheck() {
-      let next = nextExpiry;
+    nextSettle() {
+      let next = Infinity;
       for (const p of pending.values()) next = Math.min(next, p.since + opts.settleMs);
+      return Number.isFinite(next) ? next : undefined;
+    },
+    nextExpiry() {
+      const next = expiries.peek();
       return Number.isFinite(next) ? next : undefined;
     },
     size: () => emitted.size,

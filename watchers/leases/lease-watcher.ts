@@ -25,6 +25,8 @@ const DEFAULTS = { settleMs: 150, partialRetryMs: 5, pollMs: 30_000 };
 /** after this many quick re-reads of a file cut mid-line, slow down to SLOW_PARTIAL_MS */
 const MAX_PARTIAL_STREAK = 40;
 const SLOW_PARTIAL_MS = 250;
+/** lease expiries are looked at in batches, so 100,000 leases expiring one by one cost little */
+const EXPIRY_BATCH_MS = 50;
 /** remembered bad-input keys, so a bad line re-read on every rewrite is reported once */
 const MAX_BAD_KEYS = 10_000;
 
@@ -59,6 +61,9 @@ export function createLeaseWatcher(ctx: WatcherContext, options: LeaseWatcherOpt
   let timerAt = Infinity;
   let pollTimer: NodeJS.Timeout | undefined;
   let dirTimer: NodeJS.Timeout | undefined;
+  let expiryTimer: NodeJS.Timeout | undefined;
+  let expiryAt = Infinity;
+  let lastExpiryCheck = 0;
   let partialStreak = 0;
   let missingLogged = false;
   let idle: Promise<void> = Promise.resolve();
@@ -121,8 +126,30 @@ export function createLeaseWatcher(ctx: WatcherContext, options: LeaseWatcherOpt
     if (outcome.kind === 'full' && outcome.partial) {
       wakeAt(Date.now() + (++partialStreak <= MAX_PARTIAL_STREAK ? o.partialRetryMs : SLOW_PARTIAL_MS));
     } else partialStreak = 0;
-    const next = tracker.nextCheck();
-    if (next !== undefined) wakeAt(next);
+    scheduleChecks();
+  }
+
+  function scheduleChecks(): void {
+    const settle = tracker.nextSettle();
+    if (settle !== undefined) wakeAt(settle);
+    const exp = tracker.nextExpiry();
+    if (exp === undefined || stopped) return;
+    // expiry needs no read, only a look at the clock; at most one look per EXPIRY_BATCH_MS
+    const at = Math.max(exp, lastExpiryCheck + EXPIRY_BATCH_MS);
+    if (at >= expiryAt) return;
+    if (expiryTimer) clearTimeout(expiryTimer);
+    expiryAt = at;
+    expiryTimer = setTimeout(checkExpiry, Math.min(Math.max(0, at - Date.now()), 3_600_000));
+  }
+
+  function checkExpiry(): void {
+    expiryTimer = undefined;
+    expiryAt = Infinity;
+    if (stopped) return;
+    lastExpiryCheck = Date.now();
+    const { events } = tracker.apply({ kind: 'unchanged' });
+    for (const e of events) ctx.sink.event(e);
+    scheduleChecks();
   }
 
   async function startWatching(): Promise<void> {
@@ -169,6 +196,8 @@ export function createLeaseWatcher(ctx: WatcherContext, options: LeaseWatcherOpt
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
+      if (expiryTimer) clearTimeout(expiryTimer);
+      expiryTimer = undefined;
       if (pollTimer) clearInterval(pollTimer);
       if (dirTimer) clearTimeout(dirTimer);
       timer = pollTimer = dirTimer = undefined;

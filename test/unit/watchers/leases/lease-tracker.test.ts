@@ -37,10 +37,11 @@ test('an empty read (truncate-and-rewrite) is never a mass gone unless it persis
   const { tr, clock } = setup();
   tr.apply(full(a, b));
   assert.deepEqual(tr.apply(full()).events, []);
-  assert.equal(tr.nextCheck(), clock.t + 150);
+  assert.equal(tr.nextSettle(), clock.t + 150);
   clock.t += 3;
   assert.deepEqual(tr.apply(full(a, b)).events, [], 'the rewrite landed: nothing happened');
-  assert.equal(tr.nextCheck(), b.expires);
+  assert.equal(tr.nextSettle(), undefined);
+  assert.equal(tr.nextExpiry(), b.expires);
   // a dnsmasq that really has no leases any more: still empty after the settle time
   tr.apply(full());
   clock.t += 100;
@@ -48,16 +49,17 @@ test('an empty read (truncate-and-rewrite) is never a mass gone unless it persis
   clock.t += 50;
   assert.deepEqual(brief(tr.apply(full()).events), ['gone 10.0.0.1 52:54:00:00:00:01 removed', 'gone 10.0.0.2 52:54:00:00:00:02 removed']);
   assert.equal(tr.size(), 0);
-  assert.equal(tr.nextCheck(), undefined);
+  assert.equal(tr.nextSettle(), undefined);
+  assert.equal(tr.nextExpiry(), undefined);
 });
 
 test('a lease whose expiry passes while the file sits still is gone (expired), at once', () => {
   const { tr, clock } = setup();
   tr.apply(full(a, b));
-  assert.equal(tr.nextCheck(), 5_000_000);
+  assert.equal(tr.nextExpiry(), 5_000_000);
   clock.t = 5_000_000;
   assert.deepEqual(brief(tr.apply({ kind: 'unchanged' }).events), ['gone 10.0.0.2 52:54:00:00:00:02 expired']);
-  assert.equal(tr.nextCheck(), undefined);
+  assert.equal(tr.nextExpiry(), undefined);
   // an expired lease still in the file is not seen again
   assert.deepEqual(tr.apply(full(a, b)).events, []);
 });
@@ -101,4 +103,19 @@ test('full reads of journals carry the inactive state as the gone reason', () =>
   tr.apply({ kind: 'full', leases: new Map(), partial: false, bad: [], states: new Map([[a.ip, 'deleted']]) });
   clock.t += 150;
   assert.deepEqual(brief(tr.apply({ kind: 'unchanged' }).events), ['gone 10.0.0.1 52:54:00:00:00:01 deleted']);
+});
+
+test('many leases expiring one by one: each look costs only the due ones; renewed leases do not expire', () => {
+  const { tr, clock } = setup();
+  const us: LeaseUpdate[] = [];
+  for (let i = 0; i < 1000; i++) us.push({ ip: `10.1.${i >> 8}.${i & 255}`, mac: '52:54:00:00:00:01', expires: clock.t + 1000 + i, active: true, state: 'active' });
+  assert.equal(tr.apply(delta(...us)).events.length, 1000);
+  // renew the first ten before they expire
+  tr.apply(delta(...us.slice(0, 10).map((u) => ({ ...u, expires: clock.t + 1_000_000 }))));
+  clock.t += 1000 + 99; // leases 0..99 are past expiry
+  const gone = tr.apply({ kind: 'unchanged' }).events;
+  assert.equal(gone.length, 90);
+  assert.ok(gone.every((e) => e.kind === 'gone' && e.reason === 'expired'));
+  assert.equal(tr.nextExpiry(), clock.t + 1);
+  assert.equal(tr.size(), 910);
 });
