@@ -1,0 +1,98 @@
+// Boot storm: 1,000 new clients within one second (10 in-place rewrites of the lease file, 100 ms
+// apart, 100 new clients each) until every boot file is present. Counts exportfs runs through a
+// wrapper (commands.exportfs). Baseline: a bare loop of the same 1,000 overlay `mount` calls, spawned
+// from Node with child_process (as the daemon spawns them), at the daemon's queue concurrency.
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { bootFile, client, leaseLine, makeLab, mountsUnder, rewriteInPlace, unmountAll, watchArrivals, writeConfig } from './lib/lab.ts';
+import { startPxebootd } from './lib/daemon.ts';
+import { figure, type Figure } from './lib/report.ts';
+
+const run = promisify(execFile);
+const N = 1000;
+const WAVES = 10;
+const CONCURRENCY = 16; // the config default (queue.concurrency)
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A wrapper that logs each call to `countFile`, then execs the real tool. */
+export function countingWrapper(dir: string, tool: string, countFile: string): string {
+  const p = path.join(dir, `count-${tool}.sh`);
+  writeFileSync(p, `#!/bin/sh\necho "$*" >> ${countFile}\nexec ${tool} "$@"\n`);
+  chmodSync(p, 0o755);
+  return p;
+}
+
+/** Mount n overlays with `concurrency` spawns in flight; returns ms. */
+async function bareMounts(lab: ReturnType<typeof makeLab>, n: number, concurrency: number): Promise<number> {
+  const names = Array.from({ length: n }, (_, i) => `m${i}`);
+  for (const x of names) {
+    for (const sub of ['upper', 'work']) mkdirSync(path.join(lab.overlayDir, x, sub), { recursive: true });
+    mkdirSync(path.join(lab.nodeDir, x), { recursive: true });
+  }
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < names.length) {
+        const x = names[next++]!;
+        const o = path.join(lab.overlayDir, x);
+        await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lab.lower},upperdir=${o}/upper,workdir=${o}/work,index=on,nfs_export=on`, path.join(lab.nodeDir, x)]);
+      }
+    }),
+  );
+  const ms = performance.now() - t0;
+  const mounted = mountsUnder(lab.nodeDir).length;
+  if (mounted !== n) throw new Error(`bare loop: expected ${n} mounts under ${lab.nodeDir}, found ${mounted}`);
+  unmountAll(lab.nodeDir);
+  return ms;
+}
+
+export async function benchBootStorm(log: (s: string) => void): Promise<{ figures: Figure[]; raw: unknown }> {
+  const bare = makeLab('bare');
+  const bareSerial = await bareMounts(bare, N, 1);
+  log(`  bare loop, serial: ${bareSerial.toFixed(0)} ms for ${N} mounts`);
+  const bareConc = await bareMounts(bare, N, CONCURRENCY);
+  log(`  bare loop, ${CONCURRENCY} in flight: ${bareConc.toFixed(0)} ms for ${N} mounts`);
+
+  const lab = makeLab('storm');
+  const countFile = path.join(lab.dir, 'exportfs.calls');
+  const cfg = writeConfig(lab, { exportfs: countingWrapper(lab.dir, 'exportfs', countFile), concurrency: CONCURRENCY });
+  const d = await startPxebootd(cfg, lab.socket, path.join(lab.dir, 'pxebootd.log'));
+  const callsAtStart = existsSync(countFile) ? readFileSync(countFile, 'utf8').split('\n').filter(Boolean).length : 0;
+  const arrivals = watchArrivals(path.join(lab.tftpRoot, 'pxelinux.cfg'));
+  const expiry = Math.floor(Date.now() / 1000) + 3600;
+  let table = '';
+  for (let i = 0; i < 2000; i++) table += leaseLine(client(98, i), expiry); // some unrelated leases
+  rewriteInPlace(lab.leases, table);
+  await sleep(500);
+  let total: number;
+  const per = N / WAVES;
+  try {
+    const t0 = performance.now();
+    for (let w = 0; w < WAVES; w++) {
+      for (let i = 0; i < per; i++) table += leaseLine(client(99, w * per + i + 1), expiry);
+      rewriteInPlace(lab.leases, table);
+      if (w < WAVES - 1) await sleep(100 - ((performance.now() - t0) % 100));
+    }
+    const ends = await Promise.all(Array.from({ length: N }, (_, i) => arrivals.when(path.basename(bootFile(lab, client(99, i + 1).mac)), 60_000)));
+    total = Math.max(...ends) - t0;
+  } finally {
+    arrivals.close();
+  }
+  await sleep(300);
+  const calls = readFileSync(countFile, 'utf8').split('\n').filter(Boolean).length - callsAtStart;
+  const mounted = mountsUnder(lab.nodeDir).length;
+  await d.stop();
+  unmountAll(lab.nodeDir);
+  log(`  pxebootd: all ${N} ready in ${total.toFixed(0)} ms; exportfs runs: ${calls}; mounts: ${mounted}`);
+  if (mounted !== N) log(`  WARNING: expected ${N} overlay mounts, found ${mounted}`);
+
+  const figures = [
+    figure({ bench: 'boot-storm', metric: `${N} clients all ready`, unit: 'ms', value: total, baseline: { what: `bare ${N} mounts, ${CONCURRENCY} in flight`, value: bareConc }, op: '<=', limit: 3000 }),
+    figure({ bench: 'boot-storm', metric: 'vs bare mount loop', unit: 'x', value: total / bareConc, baseline: { what: 'ratio 1 = bare loop', value: 1 }, op: '<=', limit: 1.5 }),
+    figure({ bench: 'boot-storm', metric: 'exportfs runs', unit: 'runs', value: calls, baseline: { what: 'diy: 1 per client', value: N }, op: '<=', limit: 10 }),
+  ];
+  return { figures, raw: { totalMs: total, exportfsRuns: calls, bareSerialMs: bareSerial, bareConcurrentMs: bareConc, concurrency: CONCURRENCY, mounted } };
+}

@@ -1,0 +1,85 @@
+// Lease to ready: a dnsmasq-style in-place rewrite of a ~10,000-lease file with one new client, until
+// that client's pxelinux file is present (inotify in the bench process). Real overlay mount and real
+// exportfs. Baseline: bench/diy-dhcp-script.sh, spawned per new lease right after the same rewrite,
+// as dnsmasq's --dhcp-script would be.
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bootFile, client, leaseLine, makeLab, rewriteInPlace, unmountAll, watchArrivals, writeConfig } from './lib/lab.ts';
+import { startPxebootd } from './lib/daemon.ts';
+import { figure, median, percentile, type Figure } from './lib/report.ts';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const BACKGROUND = 10_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function background(expiry: number): string {
+  let s = '';
+  for (let i = 0; i < BACKGROUND; i++) s += leaseLine(client(98, i), expiry);
+  return s;
+}
+
+/** Time each of n new clients from rewrite to boot file; `after` runs right after the rewrite. */
+async function measure(lab: ReturnType<typeof makeLab>, n: number, after: (i: number) => void): Promise<number[]> {
+  const expiry = Math.floor(Date.now() / 1000) + 3600;
+  let table = background(expiry);
+  rewriteInPlace(lab.leases, table);
+  await sleep(500);
+  const arrivals = watchArrivals(path.join(lab.tftpRoot, 'pxelinux.cfg'));
+  const out: number[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const c = client(99, i + 1);
+      table += leaseLine(c, expiry);
+      const t0 = performance.now();
+      rewriteInPlace(lab.leases, table);
+      after(i);
+      const t1 = await arrivals.when(path.basename(bootFile(lab, c.mac)), 10_000);
+      out.push(t1 - t0);
+      await sleep(30); // let trailing work (timeline, state write) finish, as between real boots
+    }
+  } finally {
+    arrivals.close();
+  }
+  return out;
+}
+
+export async function benchLeaseToReady(n: number, log: (s: string) => void): Promise<{ figures: Figure[]; raw: Record<string, number[]> }> {
+  // baseline: DIY dhcp-script
+  const diy = makeLab('diy');
+  const fsidFile = path.join(diy.dir, 'next-fsid');
+  writeFileSync(fsidFile, '10000\n');
+  const env = { ...process.env, DIY_ROOT: diy.lower, DIY_NODES: diy.nodeDir, DIY_OVERLAY: diy.overlayDir, DIY_EXPORTS: diy.exportsFile, DIY_TFTP: diy.tftpRoot, DIY_FSID: fsidFile, DIY_SERVER: '10.99.0.1' };
+  const failures: string[] = [];
+  const base = await measure(diy, n, (i) => {
+    const c = client(99, i + 1);
+    const p = spawn(path.join(HERE, 'diy-dhcp-script.sh'), ['add', c.mac, c.ip, c.hostname], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('exit', (code) => code !== 0 && failures.push(`${c.ip}: exit ${code} ${err.trim()}`));
+  });
+  if (failures.length) log(`  diy script failures: ${failures.slice(0, 3).join('; ')}`);
+  unmountAll(diy.nodeDir);
+  log(`  baseline diy-dhcp-script: median ${median(base).toFixed(1)} ms, p99 ${percentile(base, 99).toFixed(1)} ms`);
+
+  // pxebootd
+  const lab = makeLab('l2r');
+  const cfg = writeConfig(lab);
+  const d = await startPxebootd(cfg, lab.socket, path.join(lab.dir, 'pxebootd.log'));
+  let ours: number[];
+  try {
+    ours = await measure(lab, n, () => {});
+  } finally {
+    await d.stop();
+    unmountAll(lab.nodeDir);
+  }
+  log(`  pxebootd: median ${median(ours).toFixed(1)} ms, p99 ${percentile(ours, 99).toFixed(1)} ms`);
+
+  const what = 'diy dhcp-script';
+  const figures = [
+    figure({ bench: 'lease-to-ready', metric: `median (n=${n}, ${BACKGROUND} leases)`, unit: 'ms', value: median(ours), baseline: { what, value: median(base) }, op: '<=', limit: 30 }),
+    figure({ bench: 'lease-to-ready', metric: `p99 (n=${n})`, unit: 'ms', value: percentile(ours, 99), baseline: { what, value: percentile(base, 99) }, op: '<=', limit: 100 }),
+  ];
+  return { figures, raw: { pxebootd: ours, diy: base } };
+}

@@ -1,0 +1,57 @@
+// Start `pxebootd run` as a child process (its own session, killed by PID at clean-up) and wait for it.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import { startDaemon, waitFor, type Daemon } from '../../test/helpers/lab.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** argv prefix that runs the CLI: the built bin when present (as installed), else the TS entry. */
+export function pxebootdArgv(): string[] {
+  const bin = path.join(ROOT, 'bin/pxebootd.js');
+  if (existsSync(bin) && existsSync(path.join(ROOT, 'dist'))) return [process.execPath, bin];
+  return [process.execPath, path.join(ROOT, 'src/cli/main.ts')];
+}
+
+/** True when the daemon's CLI entry exists in this checkout. */
+export function haveDaemon(): boolean {
+  return existsSync(path.join(ROOT, 'src/cli/main.ts')) || existsSync(path.join(ROOT, 'bin/pxebootd.js'));
+}
+
+/** Run `pxebootd run -c cfg`; resolves once its control socket exists. */
+export async function startPxebootd(cfg: string, socket: string, logFile: string, extraArgs: string[] = [], nodeArgs: string[] = []): Promise<Daemon> {
+  const argv = pxebootdArgv();
+  const d = startDaemon('pxebootd', [argv[0]!, ...nodeArgs, ...argv.slice(1), 'run', '-c', cfg, ...extraArgs], {
+    logFile,
+    env: { ...process.env, PXEBOOTD_LOG_LEVEL: process.env.PXEBOOTD_LOG_LEVEL ?? 'warn' },
+  });
+  let exited = false;
+  void d.exited.then(() => (exited = true));
+  await waitFor(
+    `pxebootd control socket ${socket} (log: ${logFile})`,
+    () => {
+      if (exited) throw new Error(`pxebootd exited early; log:\n${readFileSync(logFile, 'utf8').slice(-3000)}`);
+      return existsSync(socket);
+    },
+    20_000,
+  );
+  return d;
+}
+
+/** `pxebootd status --json -c cfg`, parsed. */
+export function statusJson(cfg: string): Array<Record<string, unknown>> {
+  const argv = pxebootdArgv();
+  const out = execFileSync(argv[0]!, [...argv.slice(1), 'status', '--json', '-c', cfg], { encoding: 'utf8' });
+  const v = JSON.parse(out) as unknown;
+  if (Array.isArray(v)) return v as Array<Record<string, unknown>>;
+  const nodes = (v as { nodes?: unknown }).nodes;
+  if (Array.isArray(nodes)) return nodes as Array<Record<string, unknown>>;
+  throw new Error(`status --json: expected an array of nodes (or {nodes: [...]}), found ${out.slice(0, 200)}`);
+}
+
+/** Resident set size of a PID in bytes, from /proc. */
+export function rssBytes(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : Number.NaN;
+}

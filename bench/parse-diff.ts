@@ -1,0 +1,53 @@
+// Scale: parse + diff of a 100,000-lease dnsmasq file, the work the lease watcher does on each
+// rewrite (parse the new text, diff against the previous lease set). Baselines in the same run:
+// JSON.parse of the same leases as a JSON array, and a naive split-only pass over the same text.
+import { parseDnsmasqLeases } from '../watchers/leases/dnsmasq-parser.ts';
+import { diffLeases } from '../watchers/leases/lease.ts';
+import { client, leaseLine } from './lib/lab.ts';
+import { figure, median, type Figure } from './lib/report.ts';
+
+const N = 100_000;
+const REPS = 15;
+
+function time(fn: () => void, reps = REPS): number[] {
+  for (let i = 0; i < 3; i++) fn(); // warm-up
+  const out: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    fn();
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+export async function benchParseDiff(log: (s: string) => void): Promise<{ figures: Figure[]; raw: unknown }> {
+  const expiry = Math.floor(Date.now() / 1000) + 3600;
+  const leases = Array.from({ length: N }, (_, i) => client(100 + (i >> 16), i & 0xffff));
+  const prevText = leases.map((l) => leaseLine(l, expiry)).join('');
+  // next: one new client, one renewed, one gone, as a real rewrite
+  const nextText = leases.slice(1).map((l, i) => leaseLine(l, i === 500 ? expiry + 60 : expiry)).join('') + leaseLine(client(99, 1), expiry);
+  const json = JSON.stringify(leases.map((l) => ({ expires: expiry, mac: l.mac, ip: l.ip, hostname: l.hostname, clientId: `01:${l.mac}` })));
+  log(`  ${N} leases: ${(nextText.length / 1e6).toFixed(1)} MB text, ${(json.length / 1e6).toFixed(1)} MB JSON`);
+
+  const prev = parseDnsmasqLeases(prevText, 'bench').leases;
+  let diff = { seen: 0, gone: 0 };
+  const ours = time(() => {
+    const next = parseDnsmasqLeases(nextText, 'bench');
+    const d = diffLeases(prev, next.leases);
+    diff = { seen: d.seen.length, gone: d.gone.length };
+  });
+  if (diff.seen !== 2 || diff.gone !== 1) throw new Error(`parse+diff: expected 2 seen and 1 gone, found ${diff.seen} seen and ${diff.gone} gone`);
+  let sink = 0;
+  const jsonMs = time(() => {
+    sink += (JSON.parse(json) as unknown[]).length;
+  });
+  const splitMs = time(() => {
+    for (const line of nextText.split('\n')) sink += line.split(' ').length;
+  });
+  log(`  parse+diff median ${median(ours).toFixed(1)} ms; JSON.parse ${median(jsonMs).toFixed(1)} ms; split-only ${median(splitMs).toFixed(1)} ms (${sink > 0 ? 'ok' : ''})`);
+  const figures = [
+    figure({ bench: 'scale', metric: `parse+diff ${N / 1000}k dnsmasq leases`, unit: 'ms', value: median(ours), baseline: { what: 'JSON.parse same leases', value: median(jsonMs) }, op: '<=', limit: 100 }),
+    figure({ bench: 'scale', metric: `parse+diff vs split-only`, unit: 'ms', value: median(ours), baseline: { what: 'split lines+fields only', value: median(splitMs) }, op: '<=', limit: 100 }),
+  ];
+  return { figures, raw: { parseDiffMs: ours, jsonParseMs: jsonMs, splitOnlyMs: splitMs } };
+}

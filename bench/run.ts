@@ -1,0 +1,60 @@
+// `npm run bench [-- NAME...]`: runs the benchmarks (all, or the named ones), prints one table where
+// every figure stands beside a baseline measured in the same run, and writes bench/results/<ts>.json.
+// Needs root (real overlay mounts, exportfs). BENCH_N scales the lease-to-ready sample count.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cleanupAll, requireRoot } from '../test/helpers/lab.ts';
+import { machineInfo, printTable, writeResults, type Figure } from './lib/report.ts';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+type Bench = (log: (s: string) => void) => Promise<{ figures: Figure[]; raw?: unknown }>;
+
+const BENCHES: Record<string, () => Promise<Bench>> = {
+  'lease-to-ready': async () => {
+    const { benchLeaseToReady } = await import('./lease-to-ready.ts');
+    return (log) => benchLeaseToReady(Number(process.env.BENCH_N ?? 60), log);
+  },
+  'boot-storm': async () => (await import('./boot-storm.ts')).benchBootStorm,
+  'parse-diff': async () => (await import('./parse-diff.ts')).benchParseDiff,
+  'isc-append': async () => (await import('./isc-append.ts')).benchIscAppend,
+  'rss': async () => (await import('./rss.ts')).benchRss,
+  'syslog-ingest': async () => (await import('./syslog-ingest.ts')).benchSyslogIngest,
+};
+
+async function main(): Promise<void> {
+  requireRoot();
+  const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  for (const w of wanted) if (!BENCHES[w]) throw new Error(`unknown benchmark ${w}; known: ${Object.keys(BENCHES).join(', ')}`);
+  const names = wanted.length ? wanted : Object.keys(BENCHES);
+  console.log(`machine: ${JSON.stringify(machineInfo())}`);
+  const figures: Figure[] = [];
+  const raw: Record<string, unknown> = {};
+  const errors: Record<string, string> = {};
+  for (const name of names) {
+    console.log(`== ${name}`);
+    const t0 = performance.now();
+    try {
+      const bench = await BENCHES[name]!();
+      const r = await bench((s) => console.log(s));
+      figures.push(...r.figures);
+      if (r.raw !== undefined) raw[name] = r.raw;
+    } catch (e) {
+      errors[name] = (e as Error).stack ?? String(e);
+      console.log(`  FAILED: ${(e as Error).message}`);
+    } finally {
+      await cleanupAll();
+    }
+    console.log(`  (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  }
+  console.log('');
+  printTable(figures);
+  const file = writeResults(path.join(HERE, 'results'), figures, { errors, raw });
+  console.log(`\nresults: ${path.relative(process.cwd(), file)}`);
+  if (Object.keys(errors).length) {
+    console.log(`benchmarks that could not run: ${Object.keys(errors).join(', ')}`);
+    process.exitCode = 1;
+  }
+}
+
+await main();
