@@ -18,7 +18,8 @@
 //        inject(tag, message, pid?)  `logger -t tag` through the SAME /dev/log (nsenter -m); resolves
 //                     once logger has exited (the line may still take a few ms to reach the file)
 //        reopen()     SIGHUP the syslog daemon (rsyslog closes and reopens its files: use after mv)
-//        stop()       SIGTERM in.tftpd + the syslog daemon (their process group); also done at cleanup
+//        stop()       SIGTERM in.tftpd + the syslog daemon; also done at cleanup. Only one in.tftpd
+//                     can hold address:port: stop() one before starting the next on the same address
 //      }
 //   setClientAddress(netns, ifname, cidr)   e.g. (pair.cli, pair.cliIf, '10.99.0.2/24'): the pair's
 //                     client end has no address until you give it one
@@ -30,7 +31,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { requireTool, startDaemon, waitFor, type Daemon } from './lab.ts';
+import { onCleanup, requireTool, startDaemon, waitFor, type Daemon } from './lab.ts';
 
 export interface StartTftpdOptions {
   netns: string;
@@ -104,11 +105,37 @@ export async function startTftpd(o: StartTftpdOptions): Promise<TftpdLab> {
       const out = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
       const s = /syslog pid (\d+)/.exec(out);
       const t = /in\.tftpd pid (\d+)/.exec(out);
-      if (daemon.child.exitCode !== null) throw new Error(`in.tftpd lab exited: ${out}`);
+      if (daemon.child.exitCode !== null) {
+        // the shell that was to become in.tftpd is gone; its syslog daemon may still run
+        const orphan = s ? Number(s[1]) : undefined;
+        try {
+          if (orphan && readFileSync(`/proc/${orphan}/cmdline`, 'utf8').includes(o.dir)) process.kill(orphan, 'SIGTERM');
+        } catch {
+          /* gone */
+        }
+        throw new Error(`in.tftpd lab exited (address ${o.address}:${port} in use?): ${out}`);
+      }
       return s && t ? { syslogPid: Number(s[1]), pid: Number(t[1]) } : undefined;
     },
     10_000,
   );
+  // the syslog daemon is a child of the shell that became in.tftpd: if in.tftpd dies it is
+  // re-parented and the process-group kill of startDaemon no longer reaches it, so it is
+  // stopped by its own PID (after checking it is still the process we started)
+  const killSyslog = () => {
+    try {
+      if (readFileSync(`/proc/${pids.syslogPid}/cmdline`, 'utf8').includes(o.dir)) process.kill(pids.syslogPid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+  };
+  onCleanup(`syslog daemon pid ${pids.syslogPid}`, killSyslog);
+  const failIfDead = () => {
+    if (daemon.child.exitCode !== null || daemon.child.signalCode !== null) {
+      killSyslog();
+      throw new Error(`in.tftpd exited early (address ${o.address}:${port} in use?): ${readFileSync(logFile, 'utf8')}`);
+    }
+  };
   const inject = async (tag: string, message: string, pid?: number) => {
     const args = ['-t', String(pids.pid), '-m', 'logger', '-t', tag];
     if (pid !== undefined) args.push(`--id=${pid}`);
@@ -120,13 +147,14 @@ export async function startTftpd(o: StartTftpdOptions): Promise<TftpdLab> {
   await waitFor(
     'the syslog daemon to write a probe line',
     async () => {
+      failIfDead();
       await inject('pxc-probe', probe);
       return existsSync(syslogFile) && readFileSync(syslogFile, 'utf8').includes(probe);
     },
     10_000,
     200,
   );
-  await waitFor('in.tftpd to listen', () => listening(o.netns, o.address, port), 10_000, 50);
+  await waitFor('in.tftpd to listen', () => (failIfDead(), listening(o.netns, o.address, port)), 10_000, 50);
   return {
     syslogFile,
     pid: pids.pid,
@@ -136,7 +164,10 @@ export async function startTftpd(o: StartTftpdOptions): Promise<TftpdLab> {
     reopen() {
       process.kill(pids.syslogPid, 'SIGHUP');
     },
-    stop: () => daemon.stop(),
+    async stop() {
+      await daemon.stop();
+      killSyslog();
+    },
   };
 }
 
