@@ -48,6 +48,7 @@ export async function explainCommand(args: string[]): Promise<number> {
   const lines: string[] = [`client:  ip ${ip}${mac ? `, mac ${mac}` : ', mac unknown'}${hostname ? `, hostname ${hostname}` : ''}`];
   lines.push(`result:  ${m.kind === 'match' ? 'provisioned' : m.kind === 'ignored' ? 'ignored (never provisioned)' : 'no matching subnet (never provisioned)'}`);
   lines.push('why:', ...(m.kind === 'match' ? m.rule.why : m.why).map((w) => `  - ${w}`));
+  if (!mac) lines.push('note:    the MAC is unknown (not in state); host rules by MAC were not considered and the 01-<mac> boot file is left out: pass --mac');
   if (m.kind === 'match') {
     const rule = m.rule;
     const name = nodeNameFor(rule.node_name, ip, mac);

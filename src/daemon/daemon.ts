@@ -175,7 +175,8 @@ export function createDaemon(o: DaemonOptions): Daemon {
       // claim the socket first: a second daemon must stop before it touches anything
       if (o.control ?? true) control = await startControlServer(o.config.control_socket, (req) => this.request(req));
       await state.load();
-      core.provisioner = o.deps.createProvisioner({ config: o.config, runner: o.runner, log: subsystem(log, 'provision') });
+      // the provisioner names its own subsystem in its log lines
+      core.provisioner = o.deps.createProvisioner({ config: o.config, runner: o.runner, log });
       if (o.reconcile ?? true) await reconcile();
       reconciled();
       if (o.config.metrics && metrics.listen) {
