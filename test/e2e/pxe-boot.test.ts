@@ -267,6 +267,7 @@ test('log path: VM2 is seen only through tftpd-hpa\'s syslog lines; its first tr
   await waitForText(lab.tftpd.syslogFile, defaultRrq, 60_000);
   const fallbackAt = Date.now();
   px = await startPx(cfgSyslog);
+  const spawnedAt = px.startedAt;
   const startedAt = Date.now();
   const res = await finish(b);
   timelines.set(VM2.name, timelineOf(b, [
@@ -290,7 +291,7 @@ test('log path: VM2 is seen only through tftpd-hpa\'s syslog lines; its first tr
   const own = [...(outcomes.get(`pxelinux.cfg/01-${macHyphen(VM2.mac)}`) ?? []), ...(outcomes.get(`pxelinux.cfg/${nodeOf(VM2)}`) ?? [])];
   assert.ok(own.includes(true), 'a retry was served the node\'s own config');
   const written = b.stamps.first('boot file pxelinux.cfg/(01-<mac>|<HEX>) written');
-  assert.ok(written && written.time > startedAt, 'VM2\'s boot file was written by the pxebootd started after the first try');
+  assert.ok(written && written.time > spawnedAt, 'VM2\'s boot file was written by the pxebootd started after the first try');
 
   const node = pxebootdStatus(cfgSyslog).find((n) => n.ip === VM2.ip);
   assert.ok(node, `status lists ${VM2.ip}`);
