@@ -17,6 +17,7 @@ import type { Config, HostRule, MatchResult, ResolvedRule, SubnetRule } from './
 import { ipToInt, isIPv4, normalizeHostname, normalizeMac } from './validate.ts';
 import { parseCidr, prefixMask } from './config/formats.ts';
 
+/** What the matcher needs to know about a client (values already validated by the watchers). */
 export interface ClientQuery {
   ip: string;
   mac?: string;

@@ -2,6 +2,7 @@
 // error message that says what was expected and what was found, or undefined when the value is fine.
 import { intToIp, ipToInt, isIPv4, isValidHostname, normalizeMac } from '../validate.ts';
 
+/** A parsed IPv4 network, canonical (host bits clear). */
 export interface Cidr {
   /** network address as an unsigned 32-bit int */
   network: number;
@@ -46,14 +47,17 @@ export function cidrContains(c: Cidr, ip: string): boolean {
   return ((ipToInt(ip) & prefixMask(c.prefix)) >>> 0) === c.network;
 }
 
+/** Addresses in the config are strict dotted quads (no octal-looking leading zeros). */
 export function checkIPv4(s: string): string | undefined {
   return isIPv4(s) ? undefined : `expected a dotted-quad IPv4 address such as 10.0.0.1, found ${JSON.stringify(s)}`;
 }
 
+/** Host rules match MACs in any common notation; they are stored normalised. */
 export function checkMac(s: string): string | undefined {
   return normalizeMac(s) ? undefined : `expected a MAC address such as 52:54:00:12:34:56, found ${JSON.stringify(s)}`;
 }
 
+/** Host rules match DHCP host names, which are RFC 1123 names once validated. */
 export function checkHostname(s: string): string | undefined {
   return isValidHostname(s) ? undefined : `expected an RFC 1123 host name (letters, digits, "-", dot-separated), found ${JSON.stringify(s)}`;
 }

@@ -6,6 +6,7 @@ import { stringify } from 'yaml';
 import type { ConfigProblem } from '../errors.ts';
 import { checkCidr, checkServer } from './formats.ts';
 
+/** What a fuse_pxebootfs config cannot say by itself. */
 export interface LegacyOptions {
   /** subnet the converted rule applies to; default 0.0.0.0/0 (every client, as fuse_pxebootfs) */
   cidr?: string;

@@ -3,6 +3,7 @@
 import { isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
 import type { ConfigProblem } from '../errors.ts';
 
+/** A key path into the document, as zod reports it. */
 export type KeyPath = ReadonlyArray<string | number>;
 
 /** ["subnets", 0, "cidr"] -> "subnets[0].cidr" */

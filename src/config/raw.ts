@@ -4,16 +4,20 @@ import path from 'node:path';
 import { isIPv4, normalizeMac } from '../validate.ts';
 import { cidrContains, parseCidr, type Cidr } from './formats.ts';
 
+/** A YAML map as plain JS. */
 export type Obj = Record<string, unknown>;
 
+/** The value as a map, or undefined when it is anything else. */
 export function asObj(v: unknown): Obj | undefined {
   return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : undefined;
 }
 
+/** The value as a string, or undefined. */
 export function asStr(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+/** The value as a list, or an empty one. */
 export function asArr(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];
 }
@@ -28,6 +32,7 @@ export function resolveCommand(baseDir: string, c: string): string {
   return c.includes('/') ? path.resolve(baseDir, c) : c;
 }
 
+/** A subnet whose cidr parsed, with its index for error positions. */
 export interface RawSubnet {
   index: number;
   obj: Obj;
@@ -35,6 +40,7 @@ export interface RawSubnet {
   ignore: boolean;
 }
 
+/** A host rule with its keys normalised as the matcher will see them. */
 export interface RawHost {
   index: number;
   obj: Obj;

@@ -20,11 +20,13 @@ function fmt(check: (s: string) => string | undefined, description: string) {
 
 const path = (d: string) => fmt(checkPath, d);
 
+/** Log programs whose lines are trusted by default (TFTP and DHCP daemons). */
 export const DEFAULT_TRUSTED_PROGRAMS = ['in.tftpd', 'atftpd', 'dnsmasq-tftp', 'dnsmasq-dhcp'];
 
 const leaseSource = (type: 'dnsmasq-leases' | 'isc-leases' | 'kea-leases') =>
   z.strictObject({ type: z.literal(type), path: path('lease file to follow (may appear later)') });
 
+/** One event source; `type` picks the shape. */
 export const sourceSchema = z.discriminatedUnion('type', [
   leaseSource('dnsmasq-leases'),
   leaseSource('isc-leases'),
@@ -66,8 +68,10 @@ const ruleFields = {
   ignore: z.boolean().optional().meta({ description: 'never provision matching clients' }),
 };
 
+/** A subnet rule: its CIDR plus rule fields. */
 export const subnetSchema = z.strictObject({ cidr: fmt(checkCidr, 'IPv4 network, e.g. 10.0.0.0/24'), ...ruleFields });
 
+/** A host rule: matched by mac, ip or hostname; its fields override the subnet's. */
 export const hostSchema = z.strictObject({
   mac: fmt(checkMac, 'client MAC').optional(),
   ip: fmt(checkIPv4, 'client IPv4 address').optional(),
@@ -75,6 +79,7 @@ export const hostSchema = z.strictObject({
   ...ruleFields,
 });
 
+/** The NFS side: which server, which file pxebootd owns, and the fsid range. */
 export const exportsSchema = z.strictObject({
   backend: z.enum(['kernel', 'ganesha']).default('kernel'),
   file: path('the one exports file pxebootd owns').default('/etc/exports.d/pxebootd.exports'),
@@ -85,6 +90,7 @@ export const exportsSchema = z.strictObject({
   etab: path('kernel: exportfs table checked after each reload').default('/var/lib/nfs/etab'),
 });
 
+/** External tools, so that distributions with other paths need no code change. */
 export const commandsSchema = z.strictObject({
   mount: path('mount(8)').default('mount'),
   umount: path('umount(8)').default('umount'),
@@ -93,12 +99,14 @@ export const commandsSchema = z.strictObject({
   ip: path('ip(8)').default('ip'),
 });
 
+/** Work queue bounds and retry backoff. */
 export const queueSchema = z.strictObject({
   concurrency: z.number().int().min(1).max(1024).default(16),
   retry_base_ms: z.number().int().min(1).default(500),
   retry_max_ms: z.number().int().min(1).default(30000),
 });
 
+/** The whole file. */
 export const configSchema = z
   .strictObject({
     state_dir: path('node state (fsids); created when missing').default('/var/lib/pxebootd'),
@@ -119,6 +127,7 @@ export const configSchema = z
   })
   .meta({ title: 'pxebootd configuration', description: 'See README.md, "Config reference".' });
 
+/** What the schema yields (defaults applied, paths still as written). */
 export type RawConfig = z.output<typeof configSchema>;
 
 /** Allowed keys of each object kind, for "unknown key" messages. */

@@ -12,6 +12,7 @@ import { asObj } from './raw.ts';
 import { configSchema } from './schema.ts';
 import { checkSemantics } from './semantics.ts';
 
+/** Either a config (and no problems) or the problems (and no config). */
 export interface CheckResult {
   config?: Config;
   problems: ConfigProblem[];
