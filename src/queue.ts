@@ -17,7 +17,7 @@ export interface QueueOptions<T> {
   work(key: string, job: T, attempt: number): Promise<void>;
   /** called after each failed attempt, before the retry is scheduled */
   onFailure?(key: string, job: T, error: Error, attempt: number, retryInMs: number): void;
-  /** queued (not running, not waiting for a retry) jobs, after each change */
+  /** queued (not running, not waiting for a retry) jobs, after each change of queued or running */
   onDepth?(depth: number): void;
   /** [0, 1); injected so tests are deterministic */
   random?: () => number;
@@ -145,6 +145,7 @@ export function createQueue<T>(opts: QueueOptions<T>): KeyedQueue<T> {
     }
     s.running = false;
     active--;
+    report();
     waiters.forEach((w) => w(outcome));
     if (s.next !== undefined && !closed) ready.push(key);
     forget(key, s);

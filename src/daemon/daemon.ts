@@ -71,7 +71,8 @@ export function createDaemon(o: DaemonOptions): Daemon {
     merge: mergeJobs,
     work: (name, job, attempt) => runJob(core, name, job, attempt),
     onFailure: (key, _job, _err, attempt, ms) => ms > 0 && core.log.info({ node: key, attempt, retryInMs: ms }, `retrying ${key} in ${ms} ms`),
-    onDepth: (n) => metrics.queueDepth(n),
+    // the gauge counts nodes waiting for or in provisioning work
+    onDepth: (n) => metrics.queueDepth(n + queue.running()),
   });
   const intake: Intake = createIntake(core, queue, o.runner);
   const watchers: Watcher[] = [];
