@@ -7,6 +7,7 @@ import type { Config } from '../types.ts';
 import { buildConfig } from './build.ts';
 import { checkFiles, type FsProbe } from './files-check.ts';
 import { problemsFromIssues } from './issues.ts';
+import { checkLayout } from './layout-check.ts';
 import { createLocator } from './positions.ts';
 import { asObj } from './raw.ts';
 import { configSchema } from './schema.ts';
@@ -45,7 +46,9 @@ export function validateConfigText(text: string, file: string, probe: FsProbe): 
   const problems = [...syntax];
   if (!parsed.success) problems.push(...problemsFromIssues(parsed.error.issues, obj, loc));
   problems.push(...checkSemantics(obj, loc));
-  problems.push(...checkFiles(obj, path.dirname(path.resolve(file)), probe, loc));
+  const baseDir = path.dirname(path.resolve(file));
+  problems.push(...checkLayout(obj, baseDir, loc));
+  problems.push(...checkFiles(obj, baseDir, probe, loc));
 
   const unique = dedupe(problems);
   if (unique.length > 0 || !parsed.success) return { problems: sortProblems(file, unique) };

@@ -6,6 +6,7 @@ import { BASE_DIRS, BASE_FILES, BASE_YAML, baseProbe, memProbe } from './mem-pro
 
 const F = '/etc/pxebootd/c.yaml';
 const lines = (text: string, probe = baseProbe()) => validateConfigText(text, F, probe).problems.map(formatProblem);
+const T = 'pxe_template: /tpl/pxe.tmpl, vars: { kernel: k }';
 const RULE = 'root_dir: /img/root, node_dir: /n, overlay_dir: /o, pxe_template: /tpl/pxe.tmpl, vars: { kernel: k }';
 
 describe('cross-field rules', () => {
@@ -87,6 +88,25 @@ subnets:
     const long = `/run/${'x'.repeat(110)}/s`;
     assert.deepEqual(lines(`${BASE_YAML}control_socket: ${long}\n`), [
       `${F}:9:17: control_socket: expected a socket path of at most 107 bytes (the sun_path limit), found ${long.length}: ${long}`,
+    ]);
+  });
+
+  test('layout: node_dir/overlay_dir inside root_dir, or node_dir == overlay_dir, are refused', () => {
+    const probe = memProbe(BASE_FILES, [...BASE_DIRS, '/srv/img']);
+    assert.deepEqual(lines(`server: 10.0.0.1
+subnets:
+  - { cidr: 10.0.0.0/24, root_dir: /srv/img, node_dir: /srv/img/nodes, overlay_dir: /srv/ov, ${T} }
+  - { cidr: 10.1.0.0/24, root_dir: /srv/img, node_dir: /srv/n, overlay_dir: /srv/n/, ${T} }
+  - { cidr: 10.2.0.0/24, root_dir: /srv/img, node_dir: /srv/imgx, overlay_dir: /srv/ov, ${T} }
+  - { cidr: 10.3.0.0/24, ignore: true }
+hosts:
+  - { ip: 10.2.0.9, overlay_dir: /srv/img/ov }
+  - { ip: 10.3.0.9, ignore: false, root_dir: /srv/img, node_dir: /srv/img, overlay_dir: /o, ${T} }
+`, probe), [
+      `${F}:3:56: subnets[0].node_dir: node_dir /srv/img/nodes is inside root_dir /srv/img: overlayfs refuses overlapping layers; put it outside the shared image`,
+      `${F}:4:77: subnets[1].overlay_dir: overlay_dir and node_dir are both /srv/n: each node would be mounted over its own upper/work layers; use two directories`,
+      `${F}:8:34: hosts[0].overlay_dir: overlay_dir /srv/img/ov is inside root_dir /srv/img: overlayfs refuses overlapping layers; put it outside the shared image`,
+      `${F}:9:66: hosts[1].node_dir: node_dir /srv/img is inside root_dir /srv/img: overlayfs refuses overlapping layers; put it outside the shared image`,
     ]);
   });
 
