@@ -46,9 +46,12 @@ export async function startControlServer(socketPath: string, handle: (req: Contr
     sock.on('error', () => sock.destroy());
     serveConnection(sock, handle);
   });
+  // the socket is created inside listen(), synchronously: a tight umask for just that call means
+  // it never exists with wider permissions, and nothing else in the process sees the umask
   const oldMask = process.umask(0o177);
+  let listening: Promise<void>;
   try {
-    await new Promise<void>((resolve, reject) => {
+    listening = new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(socketPath, () => {
         server.off('error', reject);
@@ -58,6 +61,7 @@ export async function startControlServer(socketPath: string, handle: (req: Contr
   } finally {
     process.umask(oldMask);
   }
+  await listening;
   await chmod(socketPath, 0o600);
   return {
     path: socketPath,
