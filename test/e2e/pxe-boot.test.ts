@@ -19,6 +19,8 @@ const VM_TIMEOUT_MS = 150_000;
 /** VM1 waits this long between its two writes: the restart scenario kills pxebootd meanwhile */
 const HOLD_S = 12;
 const LAST_RUN = path.join(E2E_CACHE, 'last-run');
+/** what a guest kernel prints when its NFS root goes bad (new fsid, lost export, dead server) */
+const NFS_TROUBLE = /Stale file handle|ESTALE|server \S+ not responding|I\/O error|Input\/output error/;
 
 let lab: PxeLab;
 let px: PxebootdProc | undefined;
@@ -246,6 +248,8 @@ test('restart: SIGKILL pxebootd while VM1 runs from its root; the restarted daem
   assert.equal(res.timedOut, false);
   assert.equal(res.exitCode, 0, 'VM1 powered off by itself');
   assert.ok(b.run.lines.some((l) => /E2E-MARKER nfsroot: powering off/.test(l.text)));
+  const nfsTrouble = b.run.lines.filter((l) => NFS_TROUBLE.test(l.text)).map((l) => l.text);
+  assert.deepEqual(nfsTrouble, [], 'the guest\'s NFS client saw no stale handle, timeout or I/O error across the restart');
   assert.match(read(upperFile(VM1, 'written-by-guest-2')), new RegExp(`^run=${lab.runId} ip=${VM1.ip} second `));
   const afterStatus = pxebootdStatus(cfgLeases).find((n) => n.ip === VM1.ip);
   assert.ok(afterStatus);
