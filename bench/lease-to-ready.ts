@@ -3,7 +3,7 @@
 // exportfs. Baseline: bench/diy-dhcp-script.sh, spawned per new lease right after the same rewrite,
 // as dnsmasq's --dhcp-script would be.
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bootFile, client, leaseLine, makeLab, rewriteInPlace, unmountAll, watchArrivals, writeConfig } from './lib/lab.ts';
@@ -66,13 +66,16 @@ export async function benchLeaseToReady(n: number, log: (s: string) => void): Pr
   // pxebootd
   const lab = makeLab('l2r');
   const cfg = writeConfig(lab);
-  const d = await startPxebootd(cfg, lab.socket, path.join(lab.dir, 'pxebootd.log'));
+  // BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the daemon (written on SIGTERM)
+  const nodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const d = await startPxebootd(cfg, lab.socket, path.join(lab.dir, 'pxebootd.log'), [], nodeArgs);
   let ours: number[];
   try {
     ours = await measure(lab, n, () => {});
   } finally {
     await d.stop();
     unmountAll(lab.nodeDir);
+    if (process.env.BENCH_KEEP_LOG) copyFileSync(path.join(lab.dir, 'pxebootd.log'), process.env.BENCH_KEEP_LOG);
   }
   log(`  pxebootd: median ${median(ours).toFixed(1)} ms, p99 ${percentile(ours, 99).toFixed(1)} ms`);
 
