@@ -2,10 +2,11 @@
 // compares inode and size with the path, and is driven by fs.watch on the directory plus a short
 // poll. Rename rotation: the old fd is drained until it has been idle for `idleSwitchMs`, then the
 // new file is read from 0. Copytruncate (or any rewrite under us): detected by size and by a
-// checksum of the bytes just before our offset; reading restarts at 0. A missing file is waited for.
+// comparison of the bytes at the file's start and just before our offset; the rest of a fresh copy
+// ("<name>.1") is read first, then reading restarts at 0. A missing file is waited for.
 // Chosen over @logdna/tail-file after the comparison in test/unit/watchers/logs/follower-compare.ts.
 import { watch, type FSWatcher } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
 export interface FollowerOptions {
@@ -87,6 +88,7 @@ export function createFileFollower(o: FollowerOptions): FileFollower {
     if (!fh) return false;
     const st = await fh.stat();
     if (st.size < pos || !(await stillSameContent())) {
+      await recoverFromCopy();
       pos = 0;
       lastTail = Buffer.alloc(0);
       head = Buffer.alloc(0);
@@ -109,6 +111,47 @@ export function createFileFollower(o: FollowerOptions): FileFollower {
     }
     if (got) lastData = Date.now();
     return got;
+  }
+
+  /**
+   * copytruncate: lines written after our last read and before the truncate are only in the copy
+   * (syslog.1, syslog-20261122). A sibling "<name>.*" or "<name>-*" that starts with the bytes our file started with and is
+   * longer than our offset is that copy: read its rest before starting over at 0.
+   */
+  async function recoverFromCopy(): Promise<void> {
+    if (head.length === 0 || pos === 0) return;
+    const dir = path.dirname(o.path);
+    const base = path.basename(o.path);
+    let names: string[];
+    try {
+      // logrotate names: syslog.1, or with dateext syslog-20261122
+      names = (await readdir(dir)).filter((n) => n.length > base.length && n.startsWith(base) && '.-'.includes(n[base.length]!) && !/\.(gz|xz|bz2|zst)$/.test(n));
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      let h: FileHandle | undefined;
+      try {
+        h = await open(path.join(dir, n), 'r');
+        const st = await h.stat();
+        if (st.size <= pos || Date.now() - st.mtimeMs > 10 * 60_000) continue;
+        const t = Buffer.alloc(head.length);
+        const { bytesRead } = await h.read(t, 0, t.length, 0);
+        if (bytesRead !== t.length || !t.equals(head)) continue;
+        let at = pos;
+        for (;;) {
+          const { bytesRead: r } = await h.read(buf, 0, buf.length, at);
+          if (r === 0) break;
+          at += r;
+          o.onData(Buffer.from(buf.subarray(0, r)));
+        }
+        return;
+      } catch {
+        /* vanished or unreadable: not our copy */
+      } finally {
+        await h?.close().catch(() => {});
+      }
+    }
   }
 
   /** the bytes we read before (file start, and just before `pos`) are still there */

@@ -32,7 +32,7 @@ if (process.argv[2] === '--one') {
 }
 
 const total = Number(process.argv[2] ?? 1_000_000);
-const scenarios: Scenario[] = (process.argv[3]?.split(',') as Scenario[] | undefined) ?? ['plain', 'partial', 'rename', 'rename-slow', 'copytruncate', 'delete-recreate'];
+const scenarios: Scenario[] = (process.argv[3]?.split(',') as Scenario[] | undefined) ?? ['plain', 'partial', 'rename', 'rename-slow', 'copytruncate', 'copytruncate-race', 'delete-recreate'];
 const rows = ['| follower | scenario | lines written | lost | duplicated | torn | ms |', '|---|---|---|---|---|---|---|'];
 for (const scenario of scenarios) {
   for (const name of Object.keys(followers)) {

@@ -12,7 +12,7 @@ export interface FollowerUnderTest {
 
 export type FollowerFactory = (path: string, onData: (b: Buffer) => void) => FollowerUnderTest;
 
-export type Scenario = 'plain' | 'partial' | 'rename' | 'rename-slow' | 'copytruncate' | 'delete-recreate';
+export type Scenario = 'plain' | 'partial' | 'rename' | 'rename-slow' | 'copytruncate' | 'copytruncate-race' | 'delete-recreate';
 
 export interface ScenarioResult {
   scenario: Scenario;
@@ -110,6 +110,15 @@ export async function runScenario(scenario: Scenario, file: string, total: numbe
         // real rotations are hours apart; here a file lives only ~50 ms ('rename') or ~600 ms
         // ('rename-slow', longer than both followers' poll interval) before it is rotated again
         await sleep(scenario === 'rename' ? 50 : 600);
+      } else if (scenario === 'copytruncate-race') {
+        // as logrotate really runs: copy and truncate right after a write, whether or not the
+        // follower has read it yet (nothing is written between copy and truncate: that window is
+        // unrecoverable for any reader)
+        copyFileSync(file, `${file}.${rot}`);
+        ftruncateSync(fd, 0);
+        // the next rotation is hours away in reality; here 300 ms (two truncations before the
+        // follower looks once would leave the middle copy unknown to it)
+        await sleep(300);
       } else if (scenario === 'copytruncate') {
         // logrotate copytruncate: copy, then truncate in place; the writer's O_APPEND fd goes on at 0.
         // Lines written between copy and truncate would be lost by any reader, so the writer pauses
