@@ -151,7 +151,8 @@ export function sendControl(socketPath: string, req: ControlRequest, opts: SendO
   const timeoutMs = opts.timeoutMs ?? 10_000;
   return new Promise((resolve, reject) => {
     let connected = false;
-    let buf = '';
+    let answered = false;
+    const parts: string[] = [];
     const sock = net.createConnection(socketPath);
     const fail = (e: Error) => {
       clearTimeout(timer);
@@ -166,14 +167,20 @@ export function sendControl(socketPath: string, req: ControlRequest, opts: SendO
       timer = setTimeout(() => fail(new PxeError('RUN', `pxebootd on ${socketPath} did not answer "${req.op}" within ${timeoutMs} ms`)), timeoutMs);
       sock.write(JSON.stringify(req) + '\n');
     });
+    // a status answer can be megabytes: look for the end only in each new chunk
     sock.on('data', (chunk: string) => {
-      buf += chunk;
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
+      if (answered) return;
+      const nl = chunk.indexOf('\n');
+      if (nl < 0) {
+        parts.push(chunk);
+        return;
+      }
+      parts.push(chunk.slice(0, nl));
+      answered = true;
       clearTimeout(timer);
       sock.end();
       try {
-        resolve(JSON.parse(buf.slice(0, nl)) as ControlResponse);
+        resolve(JSON.parse(parts.join('')) as ControlResponse);
       } catch (e) {
         reject(new PxeError('RUN', `bad answer from ${socketPath}: ${(e as Error).message}`));
       }
@@ -184,7 +191,7 @@ export function sendControl(socketPath: string, req: ControlRequest, opts: SendO
       else fail(new PxeError('RUN', `control socket ${socketPath}: ${e.message}`));
     });
     sock.on('close', () => {
-      if (buf.indexOf('\n') < 0) fail(new PxeError('RUN', `pxebootd on ${socketPath} closed the connection without answering`));
+      if (!answered) fail(new PxeError('RUN', `pxebootd on ${socketPath} closed the connection without answering`));
     });
   });
 }

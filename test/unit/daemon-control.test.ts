@@ -47,6 +47,16 @@ describe('control socket', () => {
     await srv.close();
   });
 
+  test('a large answer (a status of many nodes) arrives whole', async () => {
+    const sock = path.join(tempDir('pxe-ctl-'), 'c.sock');
+    const nodes = Array.from({ length: 20_000 }, (_, i) => ({ name: `N${i}`, timeline: [{ what: 'x'.repeat(200) }] }));
+    const srv = await startControlServer(sock, async () => ({ ok: true, nodes }));
+    const r = await sendControl(sock, { op: 'status' }, { timeoutMs: 20_000 });
+    assert.equal((r.nodes as unknown[]).length, 20_000);
+    assert.deepEqual((r.nodes as typeof nodes)[19_999], nodes[19_999]);
+    await srv.close();
+  });
+
   test('a handler that throws becomes an error answer', async () => {
     const sock = path.join(tempDir('pxe-ctl-'), 'c.sock');
     const srv = await startControlServer(sock, async () => {
