@@ -17,6 +17,7 @@ import { createMountTable } from './mount-table.ts';
 import { cleanOrphans, findOrphans, type OrphanDeps } from './orphans.ts';
 import { ensureOverlay, unmountOverlay, wipeLayers, type OverlayDeps } from './overlay-apply.ts';
 import { checkManagedDir } from './paths.ts';
+import { createLimiter } from './limiter.ts';
 import { planNode, planNodeRelease, type FullPlan } from './plan.ts';
 
 export { planNode, planNodeRelease } from './plan.ts';
@@ -26,6 +27,8 @@ export interface ProvisionerTuning {
   batcher?: Partial<BatcherOptions>;
   /** concurrent mounts in restore() (default 16) */
   restoreConcurrency?: number;
+  /** mount/umount processes in flight at once (default 16) */
+  mountConcurrency?: number;
   /** where the mount table comes from (unit tests pass a fake); default /proc/self/mountinfo */
   readMountinfo?: () => Promise<string>;
 }
@@ -47,7 +50,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
   const table = createMountTable(() => [...nodeDirs], tuning.readMountinfo);
   const backend = createExportBackend(config, runner, log.child({ subsystem: 'exports' }));
   const batcher = createExportBatcher({ backend, log: log.child({ subsystem: 'exports' }), dryRun }, tuning.batcher);
-  const ov: OverlayDeps = { runner, table, log, mountCmd: config.commands.mount, umountCmd: config.commands.umount };
+  const ov: OverlayDeps = { runner, table, log, mountCmd: config.commands.mount, umountCmd: config.commands.umount, spawns: createLimiter(tuning.mountConcurrency ?? 16) };
   const orphanDeps: OrphanDeps = { config, runner, log, table, batcher, backend, nodeDirs: () => [...nodeDirs] };
 
   const fullPlan = (node: NodeRecord, rule: ResolvedRule): FullPlan => {

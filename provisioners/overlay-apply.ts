@@ -7,6 +7,7 @@ import { ConflictError, RunError } from '../src/errors.ts';
 import type { MountTable } from './mount-table.ts';
 import { checkOverlayMount, DIR_MODES, mountArgv } from './overlay.ts';
 import type { NodePaths } from './paths.ts';
+import type { Limiter } from './limiter.ts';
 
 export interface OverlayDeps {
   runner: Runner;
@@ -14,6 +15,8 @@ export interface OverlayDeps {
   log: Logger;
   mountCmd: string;
   umountCmd: string;
+  /** bounds concurrent mount/umount processes */
+  spawns: Limiter;
 }
 
 async function makeDirs(p: NodePaths): Promise<void> {
@@ -45,11 +48,11 @@ export async function ensureOverlay(deps: OverlayDeps, p: NodePaths, opts: { fre
   if (state === 'ours') await unmountOverlay(deps, p);
   if (opts.fresh) await wipeLayers(deps, p, { keepMountPoint: true });
   await makeDirs(p);
-  await deps.runner.run(mountArgv(deps.mountCmd, p), { mutating: true });
+  await deps.spawns.run(() => deps.runner.run(mountArgv(deps.mountCmd, p), { mutating: true }));
   const after = checkOverlayMount((await deps.table.snapshot()).get(p.mountPoint), p);
   if (after.kind === 'ours') return 'mounted';
   if (after.kind !== 'absent') {
-    await deps.runner.run([deps.umountCmd, p.mountPoint], { mutating: true, allowFailure: true });
+    await deps.spawns.run(() => deps.runner.run([deps.umountCmd, p.mountPoint], { mutating: true, allowFailure: true }));
   }
   throw new Error(after.kind === 'absent' ? `mount reported success but ${p.mountPoint} is not in /proc/self/mountinfo` : `${after.reason}; unmounted it again`);
 }
@@ -63,7 +66,7 @@ export async function unmountOverlay(deps: OverlayDeps, p: NodePaths, busyWaitMs
   if ((await overlayState(deps, p)) === 'absent') return false;
   const until = performance.now() + busyWaitMs;
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
-    const r = await deps.runner.run([deps.umountCmd, p.mountPoint], { mutating: true, allowFailure: true });
+    const r = await deps.spawns.run(() => deps.runner.run([deps.umountCmd, p.mountPoint], { mutating: true, allowFailure: true }));
     if (r.exitCode === 0) return true;
     if (!/busy/i.test(r.stderr) || performance.now() + delay > until) throw new RunError(r.command, r.exitCode, r.stderr);
     deps.log.debug({ node: p.node, delay }, `${p.mountPoint} is still busy (NFS server releasing it); retrying umount`);
