@@ -1,8 +1,62 @@
 // dnsmasq lease file -> leases. One line per lease: "<expiry> <mac> <ip> <hostname|*> <client-id|*>"
-// (formats.md §5.1). Pure and split-based: a 100,000-line file is parsed on every rewrite.
+// (formats.md §5.1). Pure and offset-based: a 100,000-line file is parsed on every rewrite.
 import type { BadInput } from '../../src/types.ts';
 import type { Lease, ParseResult } from './lease.ts';
-import { badInput, checkHostname, checkIPv4, checkMac, checkUint } from './parse-util.ts';
+import { badInput, checkHostname, checkIPv4, checkMac } from './parse-util.ts';
+
+/** parseDnsmasqLine's answer for the `duid` line: the DHCPv6 section starts here */
+export const DUID_LINE = 'duid';
+
+/**
+ * One line, text[start, end) without its "\n" -> a lease, undefined (blank or bad: reported to `bad`),
+ * or DUID_LINE. Works on offsets so a 100,000-line file is not split into line strings first.
+ */
+export function parseDnsmasqLine(text: string, lineStart: number, eol: number, lineNo: number, source: string, bad: BadInput[]): Lease | undefined | typeof DUID_LINE {
+  let end = eol;
+  if (end > lineStart && text.charCodeAt(end - 1) === 13) end--;
+  if (end === lineStart) return undefined;
+  if (text.charCodeAt(lineStart) === 100 && text.startsWith('duid ', lineStart)) return DUID_LINE;
+  const s1 = text.indexOf(' ', lineStart);
+  const s2 = s1 < 0 || s1 >= end ? -1 : text.indexOf(' ', s1 + 1);
+  const s3 = s2 < 0 || s2 >= end ? -1 : text.indexOf(' ', s2 + 1);
+  if (s3 < 0 || s3 >= end) {
+    const line = text.slice(lineStart, end);
+    bad.push(badInput(source, { line: lineNo }, `expected "<expiry> <mac> <ip> <hostname|*> [<client-id|*>]", found ${line.split(' ').length} fields`, line));
+    return undefined;
+  }
+  let exp = 0;
+  let ok = s1 > lineStart && s1 - lineStart <= 15;
+  for (let i = lineStart; ok && i < s1; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) ok = false;
+    else exp = exp * 10 + c;
+  }
+  if (!ok) {
+    const found = JSON.stringify(text.slice(lineStart, Math.min(s1, lineStart + 20)));
+    bad.push(badInput(source, { line: lineNo }, `expected an expiry in epoch seconds, found ${found}`, text.slice(lineStart, end)));
+    return undefined;
+  }
+  const rawMac = text.slice(s1 + 1, s2);
+  if (rawMac.includes('-')) {
+    bad.push(badInput(source, { line: lineNo }, 'non-Ethernet hardware address (hardware-type prefix): lease skipped', text.slice(lineStart, end)));
+    return undefined;
+  }
+  const mac = checkMac(rawMac);
+  if (mac === undefined) {
+    bad.push(badInput(source, { line: lineNo }, 'expected a 6-octet MAC address: lease skipped', text.slice(lineStart, end)));
+    return undefined;
+  }
+  const ip = text.slice(s2 + 1, s3);
+  if (!checkIPv4(ip)) {
+    bad.push(badInput(source, { line: lineNo }, 'expected a dotted-quad IPv4 address: lease skipped', text.slice(lineStart, end)));
+    return undefined;
+  }
+  let s4 = text.indexOf(' ', s3 + 1);
+  if (s4 < 0 || s4 > end) s4 = end;
+  const rawHost = s4 === s3 + 2 && text.charCodeAt(s3 + 1) === 42 ? undefined : text.slice(s3 + 1, s4);
+  const hostname = rawHost === undefined ? undefined : checkHostname(rawHost, bad, { source, line: lineNo });
+  return hostname === undefined ? { ip, mac, expires: exp * 1000 } : { ip, mac, hostname, expires: exp * 1000 };
+}
 
 /**
  * Parse a whole dnsmasq lease file. The IPv6 section (from the `duid` line on) is ignored; expiry 0
@@ -19,53 +73,10 @@ export function parseDnsmasqLeases(text: string, source: string): ParseResult {
   while (pos < n) {
     let eol = text.indexOf('\n', pos);
     if (eol < 0) eol = n;
-    lineNo++;
-    const lineStart = pos;
-    let end = eol;
+    const l = parseDnsmasqLine(text, pos, eol, ++lineNo, source, bad);
     pos = eol + 1;
-    if (end > lineStart && text.charCodeAt(end - 1) === 13) end--;
-    if (end === lineStart) continue;
-    if (text.charCodeAt(lineStart) === 100 && text.startsWith('duid ', lineStart)) break; // DHCPv6 leases follow; not ours
-    const s1 = text.indexOf(' ', lineStart);
-    const s2 = s1 < 0 || s1 >= end ? -1 : text.indexOf(' ', s1 + 1);
-    const s3 = s2 < 0 || s2 >= end ? -1 : text.indexOf(' ', s2 + 1);
-    if (s3 < 0 || s3 >= end) {
-      const line = text.slice(lineStart, end);
-      bad.push(badInput(source, { line: lineNo }, `expected "<expiry> <mac> <ip> <hostname|*> [<client-id|*>]", found ${line.split(' ').length} fields`, line));
-      continue;
-    }
-    let exp = 0;
-    let ok = s1 > lineStart && s1 - lineStart <= 15;
-    for (let i = lineStart; ok && i < s1; i++) {
-      const c = text.charCodeAt(i) - 48;
-      if (c < 0 || c > 9) ok = false;
-      else exp = exp * 10 + c;
-    }
-    if (!ok) {
-      const line = text.slice(lineStart, end);
-      bad.push(badInput(source, { line: lineNo }, `expected an expiry in epoch seconds, found ${JSON.stringify(text.slice(lineStart, Math.min(s1, lineStart + 20)))}`, line));
-      continue;
-    }
-    const rawMac = text.slice(s1 + 1, s2);
-    if (rawMac.includes('-')) {
-      bad.push(badInput(source, { line: lineNo }, 'non-Ethernet hardware address (hardware-type prefix): lease skipped', text.slice(lineStart, end)));
-      continue;
-    }
-    const mac = checkMac(rawMac);
-    if (mac === undefined) {
-      bad.push(badInput(source, { line: lineNo }, 'expected a 6-octet MAC address: lease skipped', text.slice(lineStart, end)));
-      continue;
-    }
-    const ip = text.slice(s2 + 1, s3);
-    if (!checkIPv4(ip)) {
-      bad.push(badInput(source, { line: lineNo }, 'expected a dotted-quad IPv4 address: lease skipped', text.slice(lineStart, end)));
-      continue;
-    }
-    let s4 = text.indexOf(' ', s3 + 1);
-    if (s4 < 0 || s4 > end) s4 = end;
-    const rawHost = s4 === s3 + 2 && text.charCodeAt(s3 + 1) === 42 ? undefined : text.slice(s3 + 1, s4);
-    const hostname = rawHost === undefined ? undefined : checkHostname(rawHost, bad, { source, line: lineNo });
-    leases.set(ip, hostname === undefined ? { ip, mac, expires: exp * 1000 } : { ip, mac, hostname, expires: exp * 1000 });
+    if (l === DUID_LINE) break; // DHCPv6 leases follow; not ours
+    if (l !== undefined) leases.set(l.ip, l);
   }
   return { leases, bad };
 }

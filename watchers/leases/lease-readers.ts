@@ -5,7 +5,8 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { BadInput } from '../../src/types.ts';
 import type { Lease, LeaseUpdate } from './lease.ts';
-import { completeLines, parseDnsmasqLeases } from './dnsmasq-parser.ts';
+import { completeLines } from './dnsmasq-parser.ts';
+import { buildDnsmasqState, updateDnsmasqState, type DnsmasqState } from './dnsmasq-incremental.ts';
 import { createIscParser, feedIscParser, type IscParser } from './isc-parser.ts';
 import { createKeaParser, feedKeaParser, type KeaParser } from './kea-parser.ts';
 import { readAppended, type TailState } from './file-tail.ts';
@@ -15,7 +16,7 @@ export type ReadOutcome =
   | { kind: 'missing' }
   | { kind: 'unchanged' }
   | { kind: 'full'; leases: Map<string, Lease>; partial: boolean; bad: BadInput[]; states?: Map<string, string> }
-  | { kind: 'delta'; updates: LeaseUpdate[]; bad: BadInput[] };
+  | { kind: 'delta'; updates: LeaseUpdate[]; bad: BadInput[]; partial?: boolean };
 
 /** A flavour's reader: `relevant` filters directory entries, `read` is called on every change. */
 export interface LeaseReader {
@@ -31,11 +32,15 @@ function enoent(e: unknown): boolean {
 /** A file that stays cut mid-line this long is taken as it is (a hand edit without a final newline). */
 const STALE_PARTIAL_MS = 1000;
 
-/** dnsmasq: read the whole file; a trailing line without "\n" (mid-rewrite) is cut off and flagged partial. */
+/**
+ * dnsmasq: read the whole file, parse only the lines that changed since the last read; a trailing line
+ * without "\n" (mid-rewrite) is cut off and the read flagged partial.
+ */
 export function createDnsmasqReader(file: string, source: string): LeaseReader {
   const base = path.basename(file);
   let sig = '';
   let partialSince = 0;
+  let state: DnsmasqState | undefined;
   return {
     relevant: (name) => name === base,
     async read(poll) {
@@ -50,8 +55,13 @@ export function createDnsmasqReader(file: string, source: string): LeaseReader {
         if (!c.partial) partialSince = 0;
         else if (s !== sig || partialSince === 0) partialSince = now;
         sig = s;
-        const r = parseDnsmasqLeases(c.text, source);
-        return { kind: 'full', leases: r.leases, partial: c.partial, bad: r.bad };
+        const bad: BadInput[] = [];
+        if (!state) {
+          state = buildDnsmasqState(c.text, source, bad);
+          return { kind: 'full', leases: state.leases, partial: c.partial, bad };
+        }
+        const updates = updateDnsmasqState(state, c.text, source, bad);
+        return { kind: 'delta', updates, partial: c.partial, bad };
       } catch (e) {
         if (enoent(e)) return { kind: 'missing' };
         throw e;

@@ -127,7 +127,7 @@ export function createLeaseTracker(sourceType: LeaseSourceType, source: string, 
       }
       // 'missing' and 'unchanged' keep what we know: a vanished file is waited for, not mourned
       for (const ip of dueExpiries(t)) touched.add(ip);
-      reconcile(touched, t, events, !(o.kind === 'full' && o.partial));
+      reconcile(touched, t, events, !((o.kind === 'full' || o.kind === 'delta') && o.partial));
       return { events, bad: o.kind === 'full' || o.kind === 'delta' ? o.bad : [] };
     },
     nextSettle() {

@@ -123,7 +123,7 @@ export function createLeaseWatcher(ctx: WatcherContext, options: LeaseWatcherOpt
     const { events, bad } = tracker.apply(outcome);
     for (const b of bad) report(b);
     for (const e of events) ctx.sink.event(e);
-    if (outcome.kind === 'full' && outcome.partial) {
+    if ((outcome.kind === 'full' || outcome.kind === 'delta') && outcome.partial) {
       wakeAt(Date.now() + (++partialStreak <= MAX_PARTIAL_STREAK ? o.partialRetryMs : SLOW_PARTIAL_MS));
     } else partialStreak = 0;
     scheduleChecks();
@@ -161,6 +161,10 @@ export function createLeaseWatcher(ctx: WatcherContext, options: LeaseWatcherOpt
     });
     w.on('all', (_event, p) => {
       if (path.dirname(path.resolve(p)) === dir && reader.relevant(path.basename(p))) refresh(false);
+    });
+    // raw fs.watch events skip chokidar's 50 ms change throttle: dnsmasq's next rewrite is read at once
+    w.on('raw', (_event, rel) => {
+      if (typeof rel === 'string' && rel !== '' && reader.relevant(path.basename(rel))) refresh(false);
     });
     w.on('error', (err) => log.warn({ err: String(err), dir }, 'lease directory watch error'));
     await new Promise<void>((resolve) => w.once('ready', () => resolve()));
