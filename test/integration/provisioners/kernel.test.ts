@@ -204,4 +204,21 @@ describe('kernel exports, real overlayfs + exportfs', () => {
     assert.equal(existsSync(`${base}/tftp/pxelinux.cfg/01-52-54-00-00-00-34`), false);
     await p.close();
   });
+
+  test('ephemeral: kept while exported; after a release, the next provision unmounts, wipes and remounts', async () => {
+    const { p } = newProvisioner();
+    const eph = makeRule(base, { overlay: 'ephemeral' });
+    const n = makeNode(70);
+    await p.provision(n, eph);
+    writeFileSync(`${base}/node/${n.name}/etc/scratch`, 'from this boot');
+    await p.provision(n, eph);
+    assert.equal(readFileSync(`${base}/node/${n.name}/etc/scratch`, 'utf8'), 'from this boot', 'a ready, exported node is left alone');
+    await p.release(n, eph, 'unexport');
+    await p.provision(n, eph);
+    assert.equal(existsSync(`${base}/node/${n.name}/etc/scratch`), false);
+    assert.equal(existsSync(`${base}/overlay/${n.name}/upper/etc`), false, 'fresh upper');
+    assert.equal(countMountsAt(`${base}/node/${n.name}`), 1);
+    assert.equal(ourEtab().filter((l) => l.startsWith(`${base}/node/${n.name}\t`)).length, 1);
+    await p.close();
+  });
 });
