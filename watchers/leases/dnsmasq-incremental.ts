@@ -60,7 +60,7 @@ function commonPrefix(a: string, b: string): number {
 function commonSuffix(a: string, b: string, max: number): number {
   const CH = 8192;
   let j = 0;
-  while (j + CH <= max && a.endsWith(b.substring(b.length - j - CH, b.length - j), a.length - j)) j += CH;
+  while (j + CH <= max && a.startsWith(b.substring(b.length - j - CH, b.length - j), a.length - j - CH)) j += CH;
   while (j < max && a.charCodeAt(a.length - 1 - j) === b.charCodeAt(b.length - 1 - j)) j++;
   return j;
 }

@@ -176,3 +176,20 @@ test('a missing file (and directory) at start is waited for; a deleted file that
   assert.deepEqual(w.events.map((r) => brief(r.e)), [`seen ${ip(0)} ${mac(0)}`, `seen ${ip(1)} ${mac(1)}`, `seen ${ip(2)} ${mac(2)}`, `gone ${ip(0)} ${mac(0)} (removed)`]);
   await w.stop();
 });
+
+test('stop() releases every watch and timer it made', async () => {
+  const dir = tempDir('pxb-churn-');
+  const file = path.join(dir, 'dnsmasq.leases');
+  writeFileSync(file, `${Math.floor(Date.now() / 1000) + 3600} ${mac(1)} ${ip(1)} a *\n`);
+  await sleep(50);
+  const count = () => process.getActiveResourcesInfo().filter((r) => r === 'FSEvent' || r === 'Timeout').length;
+  const before = count();
+  const w = await watchLeases('dnsmasq-leases', file, { pollMs: 1000 });
+  await w.next('the lease', (e) => e.kind === 'seen');
+  writeFileSync(file, ''); // leaves a settle timer pending
+  await sleep(20);
+  assert.ok(count() > before, 'the running watcher holds watches/timers');
+  await w.stop();
+  await sleep(20);
+  assert.equal(count(), before);
+});
