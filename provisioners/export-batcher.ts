@@ -45,6 +45,12 @@ export interface BatcherDeps {
   backend: ExportBackend;
   log: Logger;
   dryRun: boolean;
+  /**
+   * Which of these paths have our overlay mounted. Entries that do not are dropped at the next
+   * flush (after a server reboot an unmounted node dir is an empty directory: exporting it would
+   * hand the client the wrong tree). Omitted: every entry is kept.
+   */
+  mounted?: (paths: string[]) => Promise<Set<string>>;
 }
 
 export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherOptions> = {}): ExportBatcher {
@@ -160,6 +166,23 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
           force = true;
         }
         drops.push(r);
+      }
+    }
+    if (deps.mounted && !deps.dryRun) {
+      try {
+        const wanted = new Set(wants.map((w) => w.entry.path));
+        const others = [...map.keys()].filter((p) => !wanted.has(p));
+        const have = others.length ? await deps.mounted(others) : new Set<string>();
+        for (const p of others) {
+          if (have.has(p)) continue;
+          log.warn({ path: p }, `dropping the export of ${p}: no overlay is mounted there`);
+          const old = map.get(p)!;
+          map.delete(p);
+          gone.push(old);
+          force = true;
+        }
+      } catch (e) {
+        log.warn({ err: (e as Error).message }, 'could not check which exports are mounted; keeping them all');
       }
     }
     // a drop and a want for the same path in one batch: the later request wins

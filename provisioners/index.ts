@@ -49,7 +49,18 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
   }
   const table = createMountTable(() => [...nodeDirs], tuning.readMountinfo);
   const backend = createExportBackend(config, runner, log.child({ subsystem: 'exports' }));
-  const batcher = createExportBatcher({ backend, log: log.child({ subsystem: 'exports' }), dryRun }, tuning.batcher);
+  const mounted = async (paths: string[]): Promise<Set<string>> => {
+    for (const p of paths) {
+      try {
+        nodeDirs.add(checkManagedDir('node_dir', path.dirname(p)));
+      } catch {
+        /* not a path we could have mounted; it will show as unmounted */
+      }
+    }
+    const snap = await table.snapshot();
+    return new Set(paths.filter((p) => snap.get(p)?.fstype === 'overlay'));
+  };
+  const batcher = createExportBatcher({ backend, log: log.child({ subsystem: 'exports' }), dryRun, mounted }, tuning.batcher);
   const ov: OverlayDeps = { runner, table, log, mountCmd: config.commands.mount, umountCmd: config.commands.umount, spawns: createLimiter(tuning.mountConcurrency ?? 16) };
   const orphanDeps: OrphanDeps = { config, runner, log, table, batcher, backend, nodeDirs: () => [...nodeDirs] };
 

@@ -236,6 +236,21 @@ describe('provision', () => {
   });
 });
 
+describe('stale exports', () => {
+  test('an entry in our file whose node dir has no overlay mounted (server rebooted) is dropped at the next flush', async () => {
+    const sim = setup();
+    const stale = `${sim.base}/node/0A6300FF 10.99.0.255(rw,no_root_squash,no_subtree_check,sync,fsid=20000)`;
+    mkdirSync(path.dirname(sim.config.exports.file), { recursive: true });
+    writeFileSync(sim.config.exports.file, `# old\n${stale.replace('10.99.0.255', '10.99.0.254')}\n`);
+    const p = provisionerFor(sim);
+    await p.provision(makeNode(48), makeRule(sim.base));
+    const text = readFileSync(sim.config.exports.file, 'utf8');
+    assert.ok(!text.includes('0A6300FF'), text);
+    assert.ok(text.includes(`${sim.base}/node/0A630032 `));
+    await p.close();
+  });
+});
+
 describe('release', () => {
   test('keep does nothing; unexport removes boot files then the export; remove also unmounts and wipes', async () => {
     const sim = setup();
