@@ -75,9 +75,18 @@ export function parseState(file: string, text: string, startFsid: number): State
   return { nextFsid: Math.max(high, startFsid), fsids, nodes };
 }
 
-/** JSON text for fsids.json: the high-water mark and every fsid ever handed out. */
-export function serializeFsids(d: StateData): string {
-  return JSON.stringify({ version: STATE_VERSION, nextFsid: d.nextFsid, fsids: Object.fromEntries(d.fsids) }) + '\n';
+/** One `"name":fsid` member of the fsids object (fsids are append-only, so the text can be too). */
+export function fsidMember(name: string, fsid: number): string {
+  return `${JSON.stringify(name)}:${fsid}`;
+}
+
+/**
+ * JSON text for fsids.json: the high-water mark and every fsid ever handed out. `members` is the
+ * comma-joined fsidMember() list, kept up to date by the store so that a write at 10,000 nodes
+ * does not re-serialise them all.
+ */
+export function serializeFsids(nextFsid: number, members: string): string {
+  return `{"version":${STATE_VERSION},"nextFsid":${nextFsid},"fsids":{${members}}}\n`;
 }
 
 /** Parse fsids.json; throws a STATE error naming the file and the bad field. */

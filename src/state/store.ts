@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { NodeRecord } from '../types.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
-import { emptyState, mergeFsids, parseFsids, parseState, serializeFsids, serializeState, type StateData } from './codec.ts';
+import { emptyState, fsidMember, mergeFsids, parseFsids, parseState, serializeFsids, serializeState, type StateData } from './codec.ts';
 import { createCommitter, type Committer } from './committer.ts';
 
 export interface StateStoreOptions {
@@ -66,8 +66,9 @@ export function createStateStore(o: StateStoreOptions): StateStore {
   const byIp = new Map<string, string>();
   const byMac = new Map<string, string>();
   const off = !!o.memoryOnly;
+  let fsidMembers = '';
 
-  const fsids: Committer = createCommitter({ off, retryMs: o.retryMs, log: o.log, what: fsidFile, write: () => write(fsidFile, serializeFsids(data)) });
+  const fsids: Committer = createCommitter({ off, retryMs: o.retryMs, log: o.log, what: fsidFile, write: () => write(fsidFile, serializeFsids(data.nextFsid, fsidMembers)) });
   const nodes: Committer = createCommitter({ off, retryMs: o.retryMs, log: o.log, what: file, lazyMs: minLazy, write: () => write(file, serializeState(data)) });
 
   const index = (r: NodeRecord) => {
@@ -99,6 +100,7 @@ export function createStateStore(o: StateStoreOptions): StateStore {
       byIp.clear();
       byMac.clear();
       for (const r of data.nodes.values()) index(r);
+      fsidMembers = [...data.fsids].map(([k, v]) => fsidMember(k, v)).join(',');
       if (!off) {
         await mkdir(o.dir, { recursive: true, mode: 0o755 });
         // temp files of a write that a crash interrupted: the renamed-in files are the truth
@@ -138,6 +140,7 @@ export function createStateStore(o: StateStoreOptions): StateStore {
       if (have !== undefined) return have;
       const fsid = data.nextFsid++;
       data.fsids.set(name, fsid);
+      fsidMembers += (fsidMembers ? ',' : '') + fsidMember(name, fsid);
       fsids.changed();
       nodes.changed();
       return fsid;
