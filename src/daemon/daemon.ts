@@ -123,7 +123,14 @@ export function createDaemon(o: DaemonOptions): Daemon {
       for (const r of restore) log.info({ node: r.node.name, plan: core.provisioner.plan(r.node, r.rule).steps.map((s) => s.describe) }, `dry run: would restore ${r.node.name}`);
     } else if (restore.length) {
       const t0 = Date.now();
-      const errors = await core.provisioner.restore(restore);
+      let errors: Map<string, Error>;
+      try {
+        errors = await core.provisioner.restore(restore);
+      } catch (e) {
+        // a restore that fails as a whole fails every node; each one is retried through the queue
+        const err = e instanceof Error ? e : new Error(String(e));
+        errors = new Map(restore.map((r) => [r.node.name, err]));
+      }
       log.info({ nodes: restore.length, failed: errors.size, ms: Date.now() - t0 }, `restored ${restore.length - errors.size} of ${restore.length} ready nodes`);
       for (const [name, err] of errors) {
         const cur = state.get(name);

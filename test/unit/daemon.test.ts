@@ -179,6 +179,26 @@ describe('daemon', () => {
     assert.ok(h.provisioner.calls.some((c) => c.op === 'findOrphans'));
   });
 
+  test('a restore that throws marks the ready nodes failed and retries them through the queue', async () => {
+    const dir = tempDir('pxe-daemon-');
+    const config = makeConfig(dir);
+    mkdirSync(config.state_dir, { recursive: true });
+    writeFileSync(
+      path.join(config.state_dir, 'state.json'),
+      JSON.stringify({ version: 1, nextFsid: 1001, fsids: { '0A630001': 1000 }, nodes: [{ name: '0A630001', ip: '10.99.0.1', subnet: '10.99.0.0/24', state: 'ready', fsid: 1000, lastSeen: 1, sources: [] }] }),
+    );
+    const h = harness(config.state_dir);
+    h.provisioner.restore = async () => {
+      throw new Error('exportfs exploded');
+    };
+    const d = createDaemon({ configFile: config.file, config, log: memoryLogger().log, runner: createFakeRunner(), deps: h.deps, control: false });
+    running.push(d);
+    await d.start();
+    await until('re-provisioned', () => h.provisioner.calls.some((c) => c.op === 'provision' && c.node === '0A630001'));
+    await until('ready', () => nodeOf(d, '0A630001')?.state === 'ready');
+    assert.equal(nodeOf(d, '0A630001')!.fsid, 1000);
+  });
+
   test('control socket: 0600, status, hook and provision through the same queue; a second daemon is refused', async () => {
     const { d, h, config } = await boot({}, { control: true });
     assert.equal(statSync(config.control_socket).mode & 0o777, 0o600);
