@@ -106,3 +106,11 @@ test('dnsmasq: a read that ends mid-line is flagged partial and only complete li
   assert.deepEqual([...r.leases.keys()], ['10.0.2.1']);
   assert.deepEqual(await createDnsmasqReader(path.join(dir, 'nope'), 's').read(false), { kind: 'missing' });
 });
+
+test('ISC: megabytes of bad blocks in one read are reported, not a stack overflow', async () => {
+  const f = path.join(dir, 'garbage.leases');
+  writeFileSync(f, 'lease 1.2.3 { }\n'.repeat(300_000));
+  const r = await createIscReader(f, 's').read(false);
+  assert.equal(r.kind, 'full');
+  if (r.kind === 'full') assert.equal(r.bad.length, 300_000);
+});
