@@ -52,15 +52,6 @@ LABEL nfsroot
   APPEND console=ttyS0,115200 nfsroot={{server}}:{{nfs_path}}
 `;
 
-// The fallback for a client whose own file is not there yet: show a prompt for 2 s, then chain
-// pxelinux.0 again (a ".0" KERNEL is a PXE NBP), which asks for its config names once more.
-const DEFAULT_TEMPLATE = `# pxebootd e2e fallback: not ready yet, retry in 2 s
-DEFAULT retry
-PROMPT 1
-TIMEOUT 20
-LABEL retry
-  KERNEL pxelinux.0
-`;
 
 async function startPx(configFile: string): Promise<PxebootdProc> {
   pxRuns += 1;
@@ -139,11 +130,9 @@ before(async () => {
   lab = await startPxeLab({ holds: { [VM1.ip]: HOLD_S } });
   lowerHash = hashTree(lab.rootDir);
   const pxeTpl = path.join(lab.dir, 'pxelinux.cfg.template');
-  const defTpl = path.join(lab.dir, 'default.template');
+  // the fallback pxebootd ships: a prompt that times out and chains pxelinux.0 again (a retry)
+  const defTpl = path.join(REPO_ROOT, 'etc', 'default.template');
   writeFileSync(pxeTpl, PXE_TEMPLATE);
-  // the fallback pxebootd ships (etc/default.template) when this checkout has it
-  const shipped = path.join(REPO_ROOT, 'etc', 'default.template');
-  writeFileSync(defTpl, existsSync(shipped) ? readFileSync(shipped, 'utf8') : DEFAULT_TEMPLATE);
   const config = (sources: unknown[]) => ({
     state_dir: lab.stateDir,
     tftp_root: lab.tftpRoot,
@@ -159,7 +148,7 @@ before(async () => {
   writeFileSync(cfgLeases, stringify(config([{ type: 'dnsmasq-leases', path: lab.dnsmasq.leaseFile }])));
   // the log path: no lease source at all, only tftpd-hpa's lines through rsyslog
   writeFileSync(cfgSyslog, stringify(config([{ type: 'syslog', path: lab.tftpd.syslogFile }])));
-  console.log(`# lab up: ${JSON.stringify(lab.timings)}; pxebootd entry: ${path.relative(REPO_ROOT, pxebootdEntry())}; default template: ${existsSync(shipped) ? 'etc/default.template' : 'built-in'}`);
+  console.log(`# lab up: ${JSON.stringify(lab.timings)}; pxebootd entry: ${path.relative(REPO_ROOT, pxebootdEntry())}; default template: etc/default.template`);
 });
 
 after(async () => {
