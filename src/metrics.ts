@@ -25,6 +25,12 @@ export interface PromMetrics extends Metrics {
   render(): Promise<string>;
   listen(addr: string): Promise<string>;
   close(): Promise<void>;
+  /**
+   * Export the Runner's own per-tool counts at each scrape: every run, and every non-zero exit,
+   * including the ones a caller tolerates (`allowFailure`, e.g. `exportfs -r` checked via etab),
+   * which never reach commandFailure(). Call once with `runner.stats`.
+   */
+  observeRunner(stats: () => ReadonlyMap<string, { runs: number; failures: number }>): void;
 }
 
 /** Split "host:port" / "[v6]:port" / ":port" / "port" into a host and a port, or say what is wrong. */
@@ -60,6 +66,21 @@ export function createMetrics(opts: MetricsOptions = {}): PromMetrics {
   const reloadTime = new Gauge({ name: `${p}last_reload_timestamp_seconds`, help: 'Unix time of the last config reload attempt', registers: [registry] });
 
   let server: Server | undefined;
+  let runnerStats: (() => ReadonlyMap<string, { runs: number; failures: number }>) | undefined;
+  const fromRunner = (help: string, name: string, pick: (s: { runs: number; failures: number }) => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['tool'],
+      registers: [registry],
+      collect() {
+        if (!runnerStats) return;
+        this.reset();
+        for (const [tool, st] of runnerStats()) if (pick(st) > 0) this.inc({ tool }, pick(st));
+      },
+    });
+  fromRunner('External commands run, by tool (from the runner)', `${p}command_runs_total`, (s) => s.runs);
+  fromRunner('External commands that exited non-zero, by tool, tolerated or not (from the runner)', `${p}command_nonzero_exits_total`, (s) => s.failures);
 
   const m: PromMetrics = {
     registry,
@@ -83,6 +104,9 @@ export function createMetrics(opts: MetricsOptions = {}): PromMetrics {
       reloads.inc({ result: ok ? 'ok' : 'error' });
       reloadOk.set(ok ? 1 : 0);
       reloadTime.set(Date.now() / 1000);
+    },
+    observeRunner(stats) {
+      runnerStats = stats;
     },
     render() {
       return registry.metrics();

@@ -77,6 +77,22 @@ describe('createMetrics', () => {
     assert.doesNotMatch(await b.render(), /process_resident_memory_bytes/);
   });
 
+  test('observeRunner exports the runner counts at scrape time, nothing before', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    assert.equal(sample(await m.render(), 'pxebootd_command_runs_total{tool="mount"}'), undefined);
+    const stats = new Map([['mount', { runs: 3, failures: 1 }], ['exportfs', { runs: 2, failures: 0 }]]);
+    m.observeRunner(() => stats);
+    let t = await m.render();
+    assert.equal(sample(t, 'pxebootd_command_runs_total{tool="mount"}'), 3);
+    assert.equal(sample(t, 'pxebootd_command_runs_total{tool="exportfs"}'), 2);
+    assert.equal(sample(t, 'pxebootd_command_nonzero_exits_total{tool="mount"}'), 1);
+    assert.equal(sample(t, 'pxebootd_command_nonzero_exits_total{tool="exportfs"}'), undefined);
+    stats.set('exportfs', { runs: 5, failures: 2 });
+    t = await m.render();
+    assert.equal(sample(t, 'pxebootd_command_runs_total{tool="exportfs"}'), 5);
+    assert.equal(sample(t, 'pxebootd_command_nonzero_exits_total{tool="exportfs"}'), 2);
+  });
+
   test('close without listen is a no-op; null metrics accept every call', async () => {
     await createMetrics({ defaultMetrics: false }).close();
     const n = createNullMetrics();
