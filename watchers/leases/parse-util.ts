@@ -11,14 +11,16 @@ function isHex(c: number): boolean {
 export function checkMac(s: string): string | undefined {
   if (s.length === 17) {
     let ok = true;
+    let upper = false;
     for (let i = 0; i < 17; i++) {
       const c = s.charCodeAt(i);
       if (i % 3 === 2 ? c !== 58 : !isHex(c)) {
         ok = false;
         break;
       }
+      if (c >= 65 && c <= 70) upper = true;
     }
-    if (ok) return s.toLowerCase();
+    if (ok) return upper ? s.toLowerCase() : s;
   }
   return normalizeMac(s);
 }
