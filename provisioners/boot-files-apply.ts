@@ -61,22 +61,44 @@ async function isOurs(file: string): Promise<boolean> {
   return markerNode((await readHead(file)) ?? '') !== undefined;
 }
 
+function errCode(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException).code;
+}
+
 /** Write the canonical file unless it already has exactly this content (same inode then). */
 export async function ensureFile(file: string, content: string): Promise<boolean> {
-  const cur = await readFile(file, 'utf8').catch(() => undefined);
+  let cur: string | undefined;
+  let missing = false;
+  try {
+    cur = await readFile(file, 'utf8');
+  } catch (e) {
+    if (errCode(e) === 'ENOENT') missing = true;
+    else if (errCode(e) !== 'EISDIR') throw e;
+  }
   if (cur === content) return false;
-  if (cur !== undefined && !(await isOurs(file))) throw new ConflictError(`${file} exists and was not written by pxebootd (no marker line); not overwriting it`);
-  if (cur === undefined && !(await isOurs(file))) throw new ConflictError(`${file} exists and is not a pxebootd file or link; not replacing it`);
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
-  await writeFileAtomic(file, content, { mode: 0o644, noSync: true });
+  if (!missing && !(await isOurs(file))) throw new ConflictError(`${file} exists and is not a pxebootd file or link (no marker line); not replacing it`);
+  try {
+    await writeFileAtomic(file, content, { mode: 0o644, noSync: true });
+  } catch (e) {
+    if (errCode(e) !== 'ENOENT') throw e;
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
+    await writeFileAtomic(file, content, { mode: 0o644, noSync: true });
+  }
   return true;
 }
 
 /** Point `link` at `target` (a base name in the same directory), atomically; no-op when it already does. */
 export async function ensureLink(link: string, target: string): Promise<boolean> {
-  const cur = await readlink(link).catch(() => undefined);
+  let cur: string | undefined;
+  let missing = false;
+  try {
+    cur = await readlink(link);
+  } catch (e) {
+    if (errCode(e) === 'ENOENT') missing = true;
+    else if (errCode(e) !== 'EINVAL') throw e; // EINVAL: not a symlink
+  }
   if (cur === target) return false;
-  if (!(await isOurs(link))) throw new ConflictError(`${link} exists and is not a pxebootd file or link; not replacing it`);
+  if (!missing && !(await isOurs(link))) throw new ConflictError(`${link} exists and is not a pxebootd file or link; not replacing it`);
   const tmp = path.join(path.dirname(link), `.${path.basename(link)}.${process.pid}.${randomBytes(4).toString('hex')}.lnk`);
   await symlink(target, tmp);
   try {

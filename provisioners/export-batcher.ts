@@ -65,6 +65,7 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
   let windowTimer: NodeJS.Timeout | undefined;
   let batchStart: number | undefined;
   let overdue = false;
+  let lastBatchSize = 0;
   let lastFlushEnd = -Infinity;
   let window = o.baseWindowMs;
   let count = 0;
@@ -88,8 +89,10 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
     idleTimer = windowTimer = undefined;
   }
 
+  // a storm: requests arrive while a flush runs, or the last batch was a crowd that ended just now;
+  // a lone node after a lone node (one lease at a time) is not a storm and gets the short idle
   function isBusy(now: number): boolean {
-    return flushing !== undefined || now - lastFlushEnd < o.busyGapMs;
+    return flushing !== undefined || (lastBatchSize > 1 && now - lastFlushEnd < o.busyGapMs);
   }
 
   /** (Re)arm the timers for the batch that is collecting now. */
@@ -125,6 +128,7 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
   async function runFlush(): Promise<void> {
     const batch = pending;
     pending = [];
+    lastBatchSize = batch.length;
     count++;
     const t0 = performance.now();
     let map: Map<string, ExportEntry>;
@@ -191,7 +195,8 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
     try {
       text = backend.render(map.values());
       if (text !== onDisk) {
-        if (!deps.dryRun) await writeFileAtomic(backend.file, text, { mode: 0o644, mkdirp: true });
+        // no fsync: rename is atomic, and restore() rewrites the file from state after a crash
+        if (!deps.dryRun) await writeFileAtomic(backend.file, text, { mode: 0o644, mkdirp: true, noSync: true });
         else log.info({ file: backend.file }, `dry-run: would rewrite ${backend.file} (${map.size} exports)`);
         onDisk = text;
         force = true;

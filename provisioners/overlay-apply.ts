@@ -21,10 +21,12 @@ export interface OverlayDeps {
 
 async function makeDirs(p: NodePaths): Promise<void> {
   // mkdir's mode applies only to directories it creates; existing ones keep the admin's modes
-  await mkdir(p.layerDir, { recursive: true, mode: DIR_MODES.layerDir });
-  await mkdir(p.upper, { mode: DIR_MODES.upper }).catch(ignoreExists);
-  await mkdir(p.work, { mode: DIR_MODES.work }).catch(ignoreExists);
-  await mkdir(p.mountPoint, { recursive: true, mode: DIR_MODES.mountPoint });
+  await Promise.all([
+    mkdir(p.layerDir, { recursive: true, mode: DIR_MODES.layerDir }).then(() =>
+      Promise.all([mkdir(p.upper, { mode: DIR_MODES.upper }).catch(ignoreExists), mkdir(p.work, { mode: DIR_MODES.work }).catch(ignoreExists)]),
+    ),
+    mkdir(p.mountPoint, { recursive: true, mode: DIR_MODES.mountPoint }),
+  ]);
 }
 
 function ignoreExists(e: NodeJS.ErrnoException): void {
