@@ -12,9 +12,10 @@ import { subsystem } from '../log.ts';
 import { printable } from '../validate.ts';
 import { startControlServer, type ControlRequest, type ControlResponse, type ControlServer } from '../control.ts';
 import type { DaemonDeps } from './deps.ts';
-import { mergeJobs, reportCounts, ruleFor, runJob, type Core, type Job } from './jobs.ts';
+import { mergeJobs, runJob, type Core, type Job } from './jobs.ts';
 import { createIntake, type Intake, type SubmitResult } from './intake.ts';
 import { handleControl } from './control-handler.ts';
+import { reconcile, writeDefaultFile } from './reconcile.ts';
 import { describeConfigChanges, RESTART_KEYS } from './reload.ts';
 
 export interface DaemonOptions {
@@ -110,61 +111,8 @@ export function createDaemon(o: DaemonOptions): Daemon {
     return opts.wait && accepted.settled ? accepted.settled : accepted.now;
   }
 
-  async function reconcile(): Promise<void> {
-    const all = state.all();
-    const restore: Array<{ node: NodeRecord; rule: NonNullable<ReturnType<typeof ruleFor>> }> = [];
-    for (const node of all) {
-      if (node.state !== 'ready') continue;
-      const rule = ruleFor(core, node);
-      if (rule) restore.push({ node, rule });
-      else log.warn({ node: node.name, ip: node.ip }, `ready node ${node.name} (${node.ip}) matches no rule now; left as it is`);
-    }
-    if (dryRun) {
-      for (const r of restore) log.info({ node: r.node.name, plan: core.provisioner.plan(r.node, r.rule).steps.map((s) => s.describe) }, `dry run: would restore ${r.node.name}`);
-    } else if (restore.length) {
-      const t0 = Date.now();
-      let errors: Map<string, Error>;
-      try {
-        errors = await core.provisioner.restore(restore);
-      } catch (e) {
-        // a restore that fails as a whole fails every node; each one is retried through the queue
-        const err = e instanceof Error ? e : new Error(String(e));
-        errors = new Map(restore.map((r) => [r.node.name, err]));
-      }
-      log.info({ nodes: restore.length, failed: errors.size, ms: Date.now() - t0 }, `restored ${restore.length - errors.size} of ${restore.length} ready nodes`);
-      for (const [name, err] of errors) {
-        const cur = state.get(name);
-        if (cur) state.put({ ...cur, state: 'failed', lastError: `restore: ${err.message}` });
-        log.error({ node: name, err: err.message }, `restore of ${name} failed; will retry`);
-      }
-    }
-    try {
-      const orphans = await core.provisioner.findOrphans(all);
-      const n = orphans.mounts.length + orphans.exports.length + orphans.bootFiles.length;
-      if (n) log.warn({ orphans: { mounts: orphans.mounts.slice(0, 50), exports: orphans.exports.slice(0, 50), bootFiles: orphans.bootFiles.slice(0, 50) } }, `found ${n} orphan mounts/exports/boot files that state does not know; left in place`);
-    } catch (e) {
-      log.warn({ err: errorMessage(e) }, 'orphan check failed');
-    }
-    await writeDefault();
-    // nodes that were seen but never became ready (crash, failure) go back into the queue
-    for (const node of state.all()) {
-      if (node.state === 'pending' || node.state === 'failed') void queue.push(node.name, { kind: 'provision', seenAt: Date.now(), sources: node.sources });
-    }
-    reportCounts(core);
-  }
-
-  async function writeDefault(): Promise<void> {
-    if (!core.config.default_template) return;
-    if (dryRun) {
-      log.info({ template: core.config.default_template }, 'dry run: would write pxelinux.cfg/default');
-      return;
-    }
-    try {
-      await core.provisioner.writeDefault();
-    } catch (e) {
-      log.error({ err: errorMessage(e) }, 'writing pxelinux.cfg/default failed');
-    }
-  }
+  const reconcileNow = () => reconcile(core, queue, log, writeDefault);
+  const writeDefault = () => writeDefaultFile(core, log);
 
   return {
     sink,
@@ -185,7 +133,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
       await state.load();
       // the provisioner names its own subsystem in its log lines
       core.provisioner = o.deps.createProvisioner({ config: o.config, runner: o.runner, log });
-      if (o.reconcile ?? true) await reconcile();
+      if (o.reconcile ?? true) await reconcileNow();
       reconciled();
       if (o.config.metrics && metrics.listen) {
         try {

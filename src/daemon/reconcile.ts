@@ -1,0 +1,69 @@
+// Start-up reconciliation: every node that state calls ready gets its mount and export back with
+// the same fsid (one export reload for all), orphans are reported, the fallback boot file is
+// written, and nodes that never finished (crash, failure) go back into the queue.
+import type { Logger } from 'pino';
+import type { NodeRecord, ResolvedRule } from '../types.ts';
+import type { KeyedQueue } from '../queue.ts';
+import { errorMessage } from '../errors.ts';
+import { reportCounts, ruleFor, type Core, type Job } from './jobs.ts';
+
+/** Restore ready nodes, report orphans, write the default file, requeue unfinished nodes. */
+export async function reconcile(core: Core, queue: KeyedQueue<Job>, log: Logger, writeDefault: () => Promise<void>): Promise<void> {
+  const { state } = core;
+  const all = state.all();
+  const restore: Array<{ node: NodeRecord; rule: ResolvedRule }> = [];
+  for (const node of all) {
+    if (node.state !== 'ready') continue;
+    const rule = ruleFor(core, node);
+    if (rule) restore.push({ node, rule });
+    else log.warn({ node: node.name, ip: node.ip }, `ready node ${node.name} (${node.ip}) matches no rule now; left as it is`);
+  }
+  if (core.dryRun) {
+    for (const r of restore) log.info({ node: r.node.name, plan: core.provisioner.plan(r.node, r.rule).steps.map((s) => s.describe) }, `dry run: would restore ${r.node.name}`);
+  } else if (restore.length) {
+    const t0 = Date.now();
+    let errors: Map<string, Error>;
+    try {
+      errors = await core.provisioner.restore(restore);
+    } catch (e) {
+      // a restore that fails as a whole fails every node; each one is retried through the queue
+      const err = e instanceof Error ? e : new Error(String(e));
+      errors = new Map(restore.map((r) => [r.node.name, err]));
+    }
+    log.info({ nodes: restore.length, failed: errors.size, ms: Date.now() - t0 }, `restored ${restore.length - errors.size} of ${restore.length} ready nodes`);
+    for (const [name, err] of errors) {
+      const cur = state.get(name);
+      if (cur) state.put({ ...cur, state: 'failed', lastError: `restore: ${err.message}` });
+      log.error({ node: name, err: err.message }, `restore of ${name} failed; will retry`);
+    }
+  }
+  try {
+    const orphans = await core.provisioner.findOrphans(all);
+    const n = orphans.mounts.length + orphans.exports.length + orphans.bootFiles.length;
+    if (n) {
+      const some = { mounts: orphans.mounts.slice(0, 50), exports: orphans.exports.slice(0, 50), bootFiles: orphans.bootFiles.slice(0, 50) };
+      log.warn({ orphans: some }, `found ${n} orphan mounts/exports/boot files that state does not know; left in place`);
+    }
+  } catch (e) {
+    log.warn({ err: errorMessage(e) }, 'orphan check failed');
+  }
+  await writeDefault();
+  for (const node of state.all()) {
+    if (node.state === 'pending' || node.state === 'failed') void queue.push(node.name, { kind: 'provision', seenAt: Date.now(), sources: node.sources });
+  }
+  reportCounts(core);
+}
+
+/** (Re)write pxelinux.cfg/default when default_template is set; a failure is logged, not fatal. */
+export async function writeDefaultFile(core: Core, log: Logger): Promise<void> {
+  if (!core.config.default_template) return;
+  if (core.dryRun) {
+    log.info({ template: core.config.default_template }, 'dry run: would write pxelinux.cfg/default');
+    return;
+  }
+  try {
+    await core.provisioner.writeDefault();
+  } catch (e) {
+    log.error({ err: errorMessage(e) }, 'writing pxelinux.cfg/default failed');
+  }
+}
