@@ -37,6 +37,8 @@ export interface ExportBatcher {
   entries(): Promise<Map<string, ExportEntry>>;
   /** flush pending requests now and wait for them */
   flush(): Promise<void>;
+  /** re-evaluate the flush condition (a caller finished or gave up before reaching the batcher) */
+  poke(): void;
   flushes(): number;
   close(): Promise<void>;
 }
@@ -51,6 +53,11 @@ export interface BatcherDeps {
    * hand the client the wrong tree). Omitted: every entry is kept.
    */
   mounted?: (paths: string[]) => Promise<Set<string>>;
+  /**
+   * How many callers (provisions, releases) are in progress. When every one of them is waiting
+   * on this batcher, nobody else can join the batch, so it flushes at once instead of idling.
+   */
+  activeCallers?: () => number;
 }
 
 export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherOptions> = {}): ExportBatcher {
@@ -105,7 +112,9 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
     }
     if (!windowTimer) windowTimer = setTimeout(trigger, Math.max(0, batchStart + window - now));
     if (idleTimer) clearTimeout(idleTimer);
-    idleTimer = setTimeout(trigger, isBusy(now) ? o.busyIdleMs : o.idleMs);
+    // everyone who could add to this batch is already in it: no point waiting
+    const delay = deps.activeCallers && pending.length >= deps.activeCallers() ? 0 : isBusy(now) ? o.busyIdleMs : o.idleMs;
+    idleTimer = setTimeout(trigger, delay);
   }
 
   function trigger(): void {
@@ -263,6 +272,9 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
       }
     },
     flushes: () => count,
+    poke() {
+      if (pending.length && !flushing) schedule();
+    },
     async close() {
       await this.flush();
       if (dirty) {

@@ -60,7 +60,18 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     const snap = await table.snapshot();
     return new Set(paths.filter((p) => snap.get(p)?.fstype === 'overlay'));
   };
-  const batcher = createExportBatcher({ backend, log: log.child({ subsystem: 'exports' }), dryRun, mounted }, tuning.batcher);
+  let active = 0;
+  const batcher = createExportBatcher({ backend, log: log.child({ subsystem: 'exports' }), dryRun, mounted, activeCallers: () => active }, tuning.batcher);
+  /** count a caller as active for the batcher's "everyone is waiting" rule */
+  const tracked = async <T>(fn: () => Promise<T>): Promise<T> => {
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      batcher.poke();
+    }
+  };
   const ov: OverlayDeps = { runner, table, log, mountCmd: config.commands.mount, umountCmd: config.commands.umount, spawns: createLimiter(tuning.mountConcurrency ?? 16) };
   const orphanDeps: OrphanDeps = { config, runner, log, table, batcher, backend, nodeDirs: () => [...nodeDirs] };
 
@@ -107,26 +118,30 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     async provision(node, rule) {
       const plan = fullPlan(node, rule);
       if (dryRun) return logPlan('would provision', plan);
-      try {
-        await mountAndExport(plan, rule);
-      } catch (e) {
-        // config last: no boot files for a node whose root is not mounted and exported
-        await dropBootFiles(plan, node.name, `mount/export failed: ${errorMessage(e)}`);
-        throw e;
-      }
-      await writeBoot(plan, node, rule);
+      await tracked(async () => {
+        try {
+          await mountAndExport(plan, rule);
+        } catch (e) {
+          // config last: no boot files for a node whose root is not mounted and exported
+          await dropBootFiles(plan, node.name, `mount/export failed: ${errorMessage(e)}`);
+          throw e;
+        }
+        await writeBoot(plan, node, rule);
+      });
     },
 
     async release(node, rule, policy) {
       const plan = fullPlan(node, rule);
       if (policy === 'keep') return;
       if (dryRun) return logPlan(`would release (${policy})`, planNodeRelease(node, rule, config, policy));
-      await removeBootFiles(plan.specs, node.name);
-      await batcher.drop(plan.entry.path);
-      if (policy === 'remove') {
-        await unmountOverlay(ov, plan.paths);
-        await wipeLayers(ov, plan.paths, { keepMountPoint: false });
-      }
+      await tracked(async () => {
+        await removeBootFiles(plan.specs, node.name);
+        await batcher.drop(plan.entry.path);
+        if (policy === 'remove') {
+          await unmountOverlay(ov, plan.paths);
+          await wipeLayers(ov, plan.paths, { keepMountPoint: false });
+        }
+      });
     },
 
     async restore(nodes) {
