@@ -221,4 +221,26 @@ describe('kernel exports, real overlayfs + exportfs', () => {
     assert.equal(ourEtab().filter((l) => l.startsWith(`${base}/node/${n.name}\t`)).length, 1);
     await p.close();
   });
+
+  test('orphans: real mounts, etab lines and boot files of nodes state does not know are found and cleaned', async () => {
+    const { p } = newProvisioner();
+    const keep = makeNode(80);
+    const lost = makeNode(81);
+    await Promise.all([p.provision(keep, rule), p.provision(lost, rule)]);
+    const known = [keep, ...nodes.slice(0, 2)];
+    const report = await p.findOrphans(known);
+    assert.ok(report.mounts.includes(`${base}/node/${lost.name}`));
+    assert.ok(!report.mounts.includes(`${base}/node/${keep.name}`));
+    assert.ok(report.exports.some((l) => l.startsWith(`${base}/node/${lost.name} ${lost.ip}(`)));
+    assert.ok(report.bootFiles.includes(`${base}/tftp/pxelinux.cfg/01-52-54-00-00-00-53`));
+    assert.ok(report.bootFiles.includes(`${base}/tftp/pxelinux.cfg/0A630053`));
+    await p.cleanOrphans(report);
+    assert.equal(countMountsAt(`${base}/node/${lost.name}`), 0);
+    assert.equal(ourEtab().filter((l) => l.startsWith(`${base}/node/${lost.name}\t`)).length, 0);
+    assert.equal(existsSync(`${base}/tftp/pxelinux.cfg/01-52-54-00-00-00-53`), false);
+    assert.equal(countMountsAt(`${base}/node/${keep.name}`), 1);
+    assert.equal(ourEtab().filter((l) => l.startsWith(`${base}/node/${keep.name}\t`)).length, 1);
+    assert.ok(existsSync(`${base}/overlay/${lost.name}/upper`), 'cleaning never deletes an upper layer');
+    await p.close();
+  });
 });
