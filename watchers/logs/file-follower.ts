@@ -32,6 +32,8 @@ export interface FileFollower {
 /** bytes compared before our offset and at the file's start to notice a truncate-and-regrow */
 const TAIL_CHECK = 256;
 const HEAD_CHECK = 128;
+/** a rotated copy older than this is not the one just made by copytruncate */
+const COPY_MAX_AGE_MS = 10 * 60_000;
 
 /** Create a follower; nothing is opened until start(). */
 export function createFileFollower(o: FollowerOptions): FileFollower {
@@ -52,6 +54,9 @@ export function createFileFollower(o: FollowerOptions): FileFollower {
   let watcher: FSWatcher | undefined;
   let buf = Buffer.allocUnsafe(chunkBytes);
   let next: { fh: FileHandle; ino: number; dev: number } | undefined;
+  /** rotated copies with an mtime up to this were read already, or predate us */
+  let accountedMtime = 0;
+  let afterTruncate = false;
 
   const fail = (e: unknown) => o.onError?.(e instanceof Error ? e : new Error(String(e)));
 
@@ -87,20 +92,27 @@ export function createFileFollower(o: FollowerOptions): FileFollower {
   async function drain(): Promise<boolean> {
     if (!fh) return false;
     const st = await fh.stat();
-    if (st.size < pos || !(await stillSameContent())) {
-      await recoverFromCopy();
-      pos = 0;
-      lastTail = Buffer.alloc(0);
-      head = Buffer.alloc(0);
-      o.onReset('truncated');
-    }
+    if (st.size < pos || !(await stillSameContent())) await restartTruncated();
     let got = false;
     for (;;) {
       if (stopped) return got;
       const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
       if (bytesRead === 0) break;
+      // truncated and regrown between our checks and this read? then these bytes may belong to the
+      // new content: drop them, take the old content's rest from the copy, start over at 0
+      if (pos > 0 && !(await headUnchanged())) {
+        await restartTruncated();
+        continue;
+      }
       got = true;
       const chunk = Buffer.from(buf.subarray(0, bytesRead));
+      if (afterTruncate && pos === 0) {
+        // first bytes after a truncation: copies of eras we never saw (truncated again before we
+        // got here) exist by now, and are told apart from ours by these bytes
+        afterTruncate = false;
+        head = Buffer.from(chunk.subarray(0, HEAD_CHECK));
+        await catchUpCopies();
+      }
       if (head.length < HEAD_CHECK && pos < HEAD_CHECK) {
         head = Buffer.concat([head.subarray(0, pos), chunk.subarray(0, HEAD_CHECK - pos)]);
       }
@@ -113,13 +125,54 @@ export function createFileFollower(o: FollowerOptions): FileFollower {
     return got;
   }
 
+  async function restartTruncated(): Promise<void> {
+    await recoverFromCopy();
+    pos = 0;
+    lastTail = Buffer.alloc(0);
+    head = Buffer.alloc(0);
+    afterTruncate = true;
+    o.onReset('truncated');
+  }
+
+  async function headUnchanged(): Promise<boolean> {
+    if (!fh || head.length === 0) return true;
+    const t = Buffer.alloc(head.length);
+    const { bytesRead } = await fh.read(t, 0, t.length, 0);
+    return bytesRead === t.length && t.equals(head);
+  }
+
   /**
    * copytruncate: lines written after our last read and before the truncate are only in the copy
-   * (syslog.1, syslog-20261122). A sibling "<name>.*" or "<name>-*" that starts with the bytes our file started with and is
-   * longer than our offset is that copy: read its rest before starting over at 0.
+   * (syslog.1, syslog-20261122). A sibling "<name>.*" or "<name>-*" that starts with the bytes our
+   * file started with and is at least as long as our offset is that copy: read its rest before
+   * starting over at 0. Copies made since the last one we accounted for that are not ours hold
+   * content our fd never saw (several truncations while we were starved): read them whole, in
+   * mtime order.
    */
   async function recoverFromCopy(): Promise<void> {
-    if (head.length === 0 || pos === 0) return;
+    const fresh = await freshCopies();
+    const mine = head.length && pos > 0 ? fresh.filter((c) => c.ours).at(-1) : undefined;
+    if (!mine) {
+      accountedMtime = Math.max(accountedMtime, ...fresh.map((c) => c.mtimeMs));
+      return;
+    }
+    for (const c of fresh) {
+      if (c === mine) await readRange(c.file, pos);
+      else if (!c.ours) await readRange(c.file, 0);
+      accountedMtime = Math.max(accountedMtime, c.mtimeMs);
+    }
+  }
+
+  /** after a truncation: copies made since our last look that are not of our content are eras we missed */
+  async function catchUpCopies(): Promise<void> {
+    for (const c of await freshCopies()) {
+      if (c.ours) continue;
+      await readRange(c.file, 0);
+      accountedMtime = Math.max(accountedMtime, c.mtimeMs);
+    }
+  }
+
+  async function freshCopies(): Promise<Array<{ file: string; mtimeMs: number; ours: boolean }>> {
     const dir = path.dirname(o.path);
     const base = path.basename(o.path);
     let names: string[];
@@ -127,30 +180,48 @@ export function createFileFollower(o: FollowerOptions): FileFollower {
       // logrotate names: syslog.1, or with dateext syslog-20261122
       names = (await readdir(dir)).filter((n) => n.length > base.length && n.startsWith(base) && '.-'.includes(n[base.length]!) && !/\.(gz|xz|bz2|zst)$/.test(n));
     } catch {
-      return;
+      return [];
     }
+    const out: Array<{ file: string; mtimeMs: number; ours: boolean }> = [];
     for (const n of names) {
-      let h: FileHandle | undefined;
+      const file = path.join(dir, n);
       try {
-        h = await open(path.join(dir, n), 'r');
-        const st = await h.stat();
-        if (st.size <= pos || Date.now() - st.mtimeMs > 10 * 60_000) continue;
-        const t = Buffer.alloc(head.length);
-        const { bytesRead } = await h.read(t, 0, t.length, 0);
-        if (bytesRead !== t.length || !t.equals(head)) continue;
-        let at = pos;
-        for (;;) {
-          const { bytesRead: r } = await h.read(buf, 0, buf.length, at);
-          if (r === 0) break;
-          at += r;
-          o.onData(Buffer.from(buf.subarray(0, r)));
-        }
-        return;
+        const st = await stat(file);
+        if (!st.isFile() || st.mtimeMs <= accountedMtime || Date.now() - st.mtimeMs > COPY_MAX_AGE_MS) continue;
+        out.push({ file, mtimeMs: st.mtimeMs, ours: head.length > 0 && st.size >= pos && (await startsWith(file, head)) });
       } catch {
-        /* vanished or unreadable: not our copy */
-      } finally {
-        await h?.close().catch(() => {});
+        /* vanished */
       }
+    }
+    return out.sort((a, b) => a.mtimeMs - b.mtimeMs);
+  }
+
+  async function startsWith(file: string, want: Buffer): Promise<boolean> {
+    const h = await open(file, 'r');
+    try {
+      const t = Buffer.alloc(want.length);
+      const { bytesRead } = await h.read(t, 0, t.length, 0);
+      return bytesRead === t.length && t.equals(want);
+    } finally {
+      await h.close().catch(() => {});
+    }
+  }
+
+  async function readRange(file: string, from: number): Promise<void> {
+    let h: FileHandle | undefined;
+    try {
+      h = await open(file, 'r');
+      let at = from;
+      for (;;) {
+        const { bytesRead } = await h.read(buf, 0, buf.length, at);
+        if (bytesRead === 0) break;
+        at += bytesRead;
+        o.onData(Buffer.from(buf.subarray(0, bytesRead)));
+      }
+    } catch {
+      /* vanished: nothing more to recover */
+    } finally {
+      await h?.close().catch(() => {});
     }
   }
 
@@ -209,6 +280,8 @@ export function createFileFollower(o: FollowerOptions): FileFollower {
   }
 
   function adopt(n: { fh: FileHandle; ino: number; dev: number }): void {
+    accountedMtime = Date.now(); // whatever was rotated away until now, we read from its fd
+    afterTruncate = false;
     fh = n.fh;
     ino = n.ino;
     dev = n.dev;
@@ -250,6 +323,7 @@ export function createFileFollower(o: FollowerOptions): FileFollower {
   return {
     async start() {
       stopped = false;
+      accountedMtime = Date.now();
       buf = Buffer.allocUnsafe(chunkBytes);
       await openCurrent(!o.fromStart).catch(fail);
       try {

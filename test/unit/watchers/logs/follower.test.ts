@@ -1,6 +1,6 @@
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdtempSync, renameSync, rmSync, truncateSync, utimesSync, writeFileSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -88,6 +88,30 @@ describe('start position and missing files', () => {
     writeFileSync(file, 'two\n');
     for (let i = 0; i < 100 && !a.text().includes('two'); i++) await sleep(20);
     assert.equal(a.text(), 'one\ntwo\n');
+    await a.f.stop();
+  });
+  test('copytruncate twice before the follower looks: both copies are read, in order', async () => {
+    const d = dir();
+    const file = path.join(d, 'syslog');
+    writeFileSync(file, '');
+    const a = await collect(file, false);
+    appendFileSync(file, 'A\n');
+    await a.f.poll();
+    // all of this happens before the follower runs again (synchronous), as logrotate would do it
+    // twice: copy to .1 + truncate, then .1 -> .2, copy to .1 + truncate
+    appendFileSync(file, 'B\n');
+    copyFileSync(file, `${file}.1`);
+    truncateSync(file, 0);
+    appendFileSync(file, 'C\n');
+    renameSync(`${file}.1`, `${file}.2`);
+    copyFileSync(file, `${file}.1`);
+    truncateSync(file, 0);
+    appendFileSync(file, 'D\n');
+    const now = Date.now() / 1000;
+    utimesSync(`${file}.2`, now + 1, now + 1); // distinct mtimes, both after the follower started
+    utimesSync(`${file}.1`, now + 2, now + 2);
+    await a.f.poll();
+    assert.equal(a.text(), 'A\nB\nC\nD\n');
     await a.f.stop();
   });
   test('stop() releases everything: nothing is delivered afterwards', async () => {
