@@ -62,7 +62,7 @@ export interface Daemon {
 export function createDaemon(o: DaemonOptions): Daemon {
   const log = o.log;
   const dryRun = o.dryRun ?? o.runner.dryRun;
-  const metrics: Metrics = o.deps.createMetrics(log);
+  const metrics: Metrics = o.deps.createMetrics(log, o.runner);
   const state = createStateStore({ dir: o.config.state_dir, startFsid: o.config.exports.start_fsid, log: subsystem(log, 'state'), memoryOnly: dryRun });
   const core: Core = { log: subsystem(log, 'queue'), deps: o.deps, dryRun, state, metrics, config: o.config, provisioner: undefined as unknown as Provisioner };
   const queue: KeyedQueue<Job> = createQueue<Job>({

@@ -19,7 +19,8 @@ export interface DaemonDeps {
   createWatcher(ctx: WatcherContext): Watcher;
   parseHookInvocation(argv: string[], env: Record<string, string | undefined>, tftpRoot: string): { event?: ClientEvent; bad?: BadInput };
   lookupNeighbourMac(runner: Runner, ipCmd: string, ip: string): Promise<string | undefined>;
-  createMetrics(log: Logger): Metrics;
+  /** `runner` lets the metrics count every external command run and failure */
+  createMetrics(log: Logger, runner: Runner): Metrics;
 }
 
 /** A Metrics that records nothing: for tests and when metrics are off. */
@@ -58,6 +59,10 @@ export async function loadRealDeps(): Promise<DaemonDeps> {
     createWatcher: watchers.status === 'fulfilled' ? watchers.value.createWatcher : (ctx) => unavailable(`watcher for ${ctx.source.type} (watchers/index.ts)`, watchers.reason),
     parseHookInvocation: hook.status === 'fulfilled' ? hook.value.parseHookInvocation : () => unavailable('dnsmasq hook parser (watchers/hook.ts)', hook.reason),
     lookupNeighbourMac: neighbour.status === 'fulfilled' ? neighbour.value.lookupNeighbourMac : async () => unavailable('neighbour lookup (watchers/neighbour.ts)', neighbour.reason),
-    createMetrics: () => metrics.createMetrics(),
+    createMetrics: (_log, runner) => {
+      const m = metrics.createMetrics();
+      m.observeRunner(() => runner.stats());
+      return m;
+    },
   };
 }
