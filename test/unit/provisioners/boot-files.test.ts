@@ -2,6 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { addMarker, looksLikeOurName, markerNode, planBootFiles, templateValues } from '../../../provisioners/boot-files.ts';
 import { makeNode, makeRule } from './fixtures.ts';
+import { hostileString, xorshift } from './prng.ts';
 
 const CFG = { tftp_root: '/srv/tftp', grub_dir: 'grub', ipxe_dir: 'ipxe' };
 const B = '/b';
@@ -77,4 +78,15 @@ test('templateValues: built-ins win over vars; hostname falls back to the node n
   assert.equal(v.ip_hex, '0A630032');
   const { mac: _m, ...noMac } = makeNode(48);
   assert.equal(templateValues(noMac, makeRule(B), 's', 'p').mac, undefined);
+});
+
+test('fuzz: markerNode and looksLikeOurName on 100,000 hostile inputs never throw, never accept a path', () => {
+  const rnd = xorshift(0x77);
+  for (let i = 0; i < 100_000; i++) {
+    const s = hostileString(rnd, 80);
+    const head = rnd() < 0.3 ? `# pxebootd: generated for node ${s}` : s;
+    const n = markerNode(head);
+    if (n !== undefined) assert.match(n, /^[0-9A-Fa-f][0-9A-Fa-f-]{0,63}$/);
+    if (looksLikeOurName(s)) assert.ok(!s.includes('/') && !s.includes('\0'));
+  }
 });

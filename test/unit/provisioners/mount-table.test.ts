@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createMountTable } from '../../../provisioners/mount-table.ts';
+import { createLimiter } from '../../../provisioners/limiter.ts';
+
+const line = (mp: string) => `1 0 0:1 / ${mp} rw - overlay overlay rw,index=on,nfs_export=on\n`;
+
+test('mount table: a burst of 500 concurrent snapshot() calls costs one read', async () => {
+  let reads = 0;
+  const t = createMountTable(() => ['/n'], async () => {
+    reads++;
+    return line('/n/A') + line('/x/B');
+  });
+  const snaps = await Promise.all(Array.from({ length: 500 }, () => t.snapshot()));
+  assert.equal(reads, 1);
+  assert.equal(t.reads(), 1);
+  assert.deepEqual([...snaps[499]!.keys()], ['/n/A'], 'limited to the managed dirs');
+});
+
+test('mount table: a call made after a read started gets a fresh read (sees mounts made meanwhile)', async () => {
+  let text = line('/n/A');
+  let release!: () => void;
+  const t = createMountTable(() => ['/n'], async () => {
+    const snapshot = text;
+    await new Promise<void>((r) => (release = r));
+    return snapshot;
+  });
+  const first = t.snapshot();
+  await new Promise((r) => setImmediate(r)); // the first read has started
+  text += line('/n/B'); // a mount completes while it runs
+  const second = t.snapshot();
+  release();
+  assert.deepEqual([...(await first).keys()], ['/n/A']);
+  await new Promise((r) => setImmediate(r));
+  release();
+  assert.deepEqual([...(await second).keys()].sort(), ['/n/A', '/n/B']);
+  assert.equal(t.reads(), 2);
+});
+
+test('limiter: never more than max in flight, all run', async () => {
+  const lim = createLimiter(3);
+  let now = 0;
+  let peak = 0;
+  const done = await Promise.all(
+    Array.from({ length: 50 }, (_, i) =>
+      lim.run(async () => {
+        now++;
+        peak = Math.max(peak, now);
+        await new Promise((r) => setTimeout(r, 1 + (i % 3)));
+        now--;
+        return i;
+      }),
+    ),
+  );
+  assert.equal(peak, 3);
+  assert.deepEqual(done, Array.from({ length: 50 }, (_, i) => i));
+  await assert.rejects(lim.run(async () => Promise.reject(new Error('boom'))), /boom/);
+  assert.equal(await lim.run(async () => 'still works'), 'still works');
+});
