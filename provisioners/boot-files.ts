@@ -6,6 +6,7 @@ import type { Config, NodeRecord, ResolvedRule } from '../src/types.ts';
 import { ipToHex, isIPv4, macHyphen, normalizeMac, normalizeUuid, printable, safeJoin } from '../src/validate.ts';
 import { checkNodeName } from './paths.ts';
 
+/** The boot loaders pxebootd writes per-node files for. */
 export type Loader = 'pxelinux' | 'grub' | 'ipxe';
 
 /** One loader's files for one node. Links are relative (same directory) and point at `canonical`. */
@@ -19,6 +20,7 @@ export interface BootFileSpec {
 /** First line of every canonical file (second after an iPXE `#!ipxe`): how orphans are recognised. */
 export const MARKER_PREFIX = '# pxebootd: generated for node ';
 
+/** The marker text for one node (see MARKER_PREFIX). */
 export function markerLine(node: string, ip: string): string {
   return `${MARKER_PREFIX}${node} (${ip}); do not edit, pxebootd rewrites it`;
 }

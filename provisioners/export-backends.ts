@@ -25,6 +25,7 @@ export interface ExportBackend {
   reload(live: ExportEntry[], gone: ExportEntry[], verifyOnly: boolean): Promise<Map<string, Error>>;
 }
 
+/** The backend named by exports.backend. */
 export function createExportBackend(config: Config, runner: Runner, log: Logger): ExportBackend {
   return config.exports.backend === 'ganesha' ? ganeshaBackend(config, log) : kernelBackend(config, runner, log);
 }

@@ -20,6 +20,7 @@ import { checkManagedDir } from './paths.ts';
 import { createLimiter } from './limiter.ts';
 import { planNode, planNodeRelease, type FullPlan } from './plan.ts';
 
+/** The pure planners, for callers that want the typed plan (explain). */
 export { planNode, planNodeRelease } from './plan.ts';
 
 /** Optional tuning, for tests and benchmarks; the daemon passes none. */

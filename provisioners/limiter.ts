@@ -5,6 +5,7 @@ export interface Limiter {
   run<T>(fn: () => Promise<T>): Promise<T>;
 }
 
+/** A limiter allowing `max` concurrent runs; the rest wait in FIFO order. */
 export function createLimiter(max: number): Limiter {
   let active = 0;
   const waiting: Array<() => void> = [];

@@ -15,6 +15,7 @@ export interface MountTable {
   reads(): number;
 }
 
+/** `under` is re-evaluated per read, so node dirs registered later are included. */
 export function createMountTable(
   under: () => readonly string[],
   read: () => Promise<string> = () => readFile('/proc/self/mountinfo', 'utf8'),

@@ -14,6 +14,7 @@ import type { ExportBatcher } from './export-batcher.ts';
 import type { MountTable } from './mount-table.ts';
 import { isSafeNodeName } from '../src/validate.ts';
 
+/** Shared pieces of the provisioner that orphan handling uses. */
 export interface OrphanDeps {
   config: Config;
   runner: Runner;
@@ -24,6 +25,7 @@ export interface OrphanDeps {
   nodeDirs: () => string[];
 }
 
+/** Read-only scan; see the top comment. */
 export async function findOrphans(deps: OrphanDeps, known: NodeRecord[]): Promise<OrphanReport> {
   const names = new Set(known.map((n) => n.name));
   const dirs = new Set(deps.nodeDirs());
@@ -62,6 +64,7 @@ export async function findOrphans(deps: OrphanDeps, known: NodeRecord[]): Promis
   return { mounts, exports, bootFiles };
 }
 
+/** Remove what findOrphans reported, re-checking each item first; upper layers are kept. */
 export async function cleanOrphans(deps: OrphanDeps, report: OrphanReport): Promise<void> {
   const dirs = new Set(Object.values(bootDirs(deps.config)));
   for (const f of report.bootFiles) {

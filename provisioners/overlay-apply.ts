@@ -9,6 +9,7 @@ import { checkOverlayMount, DIR_MODES, mountArgv } from './overlay.ts';
 import type { NodePaths } from './paths.ts';
 import type { Limiter } from './limiter.ts';
 
+/** What mounting needs: the Runner, the mount table and the commands from config. */
 export interface OverlayDeps {
   runner: Runner;
   table: MountTable;

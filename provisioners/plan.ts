@@ -23,6 +23,7 @@ export function pseudoFor(config: Config, p: NodePaths): string | undefined {
   return safeJoin(checkManagedDir('exports.pseudo_root', config.exports.pseudo_root), p.node);
 }
 
+/** The export of one node: its mount point, to its IP, with its fsid (and Pseudo for Ganesha). */
 export function exportEntryFor(node: NodeRecord, p: NodePaths, config: Config): ExportEntry {
   const e: ExportEntry = { node: p.node, path: p.mountPoint, ip: node.ip, fsid: node.fsid };
   const pseudo = pseudoFor(config, p);
