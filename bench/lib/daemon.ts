@@ -42,7 +42,7 @@ export async function startPxebootd(cfg: string, socket: string, logFile: string
 /** `pxebootd status --json -c cfg`, parsed. */
 export function statusJson(cfg: string): Array<Record<string, unknown>> {
   const argv = pxebootdArgv();
-  const out = execFileSync(argv[0]!, [...argv.slice(1), 'status', '--json', '-c', cfg], { encoding: 'utf8' });
+  const out = execFileSync(argv[0]!, [...argv.slice(1), 'status', '--json', '-c', cfg], { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024 });
   const v = JSON.parse(out) as unknown;
   if (Array.isArray(v)) return v as Array<Record<string, unknown>>;
   const nodes = (v as { nodes?: unknown }).nodes;
