@@ -43,6 +43,8 @@ export interface KeyedQueue<T> {
   running(): number;
   /** keys whose last attempt failed and that wait for a retry */
   retrying(): string[];
+  /** does the key have work queued, running, or waiting for a retry? */
+  has(key: string): boolean;
   /** resolves when nothing is queued or running (retry waits are not awaited) */
   drain(): Promise<void>;
   /** stop accepting jobs, drop queued ones and retry timers, wait for running jobs */
@@ -171,6 +173,7 @@ export function createQueue<T>(opts: QueueOptions<T>): KeyedQueue<T> {
     depth: () => queued,
     running: () => active,
     retrying: () => [...slots.entries()].filter(([, s]) => s.retry).map(([k]) => k),
+    has: (key) => slots.has(key),
     drain() {
       if (active === 0 && queued === 0) return Promise.resolve();
       return new Promise((resolve) => idleWaiters.push(resolve));

@@ -104,7 +104,7 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
       const prev = core.state.get(name);
       const next = applySeen(prev, e, { name, ip, mac, hostname, subnet: m.rule.subnet.cidr });
       const key = ruleKeyOf(m.rule);
-      const need = needsProvision(prev, next, key) || e.sourceType === 'cli';
+      const need = needsProvision(prev, next, key, queue.has(name)) || e.sourceType === 'cli';
       if (need && next.state !== 'failed') next.state = 'pending';
       core.state.put(next);
       reportCounts(core);

@@ -81,12 +81,17 @@ export function applySeen(
   return rec;
 }
 
-/** Does this record need a provision run for this rule (new, not ready, moved, or rule changed)? */
-export function needsProvision(prev: NodeRecord | undefined, next: NodeRecord, ruleKey: string): boolean {
+/**
+ * Does this event need a provision run? Yes for a new node, a node that moved (IP, MAC, hostname)
+ * or whose rule changed since it became ready, and an unfinished node with no work in the queue.
+ * A repeat sighting of a node whose job is queued, running or backing off after a failure adds
+ * nothing: it must not defeat the backoff or make a storm provision every node twice.
+ */
+export function needsProvision(prev: NodeRecord | undefined, next: NodeRecord, ruleKey: string, busy: boolean): boolean {
   if (!prev) return true;
-  if (prev.state !== 'ready') return true;
   if (prev.ip !== next.ip || prev.mac !== next.mac || prev.hostname !== next.hostname) return true;
-  return prev.ruleKey !== ruleKey;
+  if (prev.state === 'ready') return prev.ruleKey !== ruleKey;
+  return !busy;
 }
 
 /** Count nodes per state, for the metrics gauge. */

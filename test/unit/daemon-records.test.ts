@@ -33,14 +33,17 @@ describe('daemon records', () => {
     assert.notEqual(ruleKeyOf(r), ruleKeyOf({ ...r, pxe_template: '/t' }));
   });
 
-  test('needsProvision: new, not ready, moved, renamed host, or a changed rule', () => {
+  test('needsProvision: new, moved, renamed host, changed rule, or unfinished without queued work', () => {
     const n: NodeRecord = { name: 'A', ip: '1.1.1.1', mac: '52:54:00:00:00:01', subnet: 's', state: 'ready', fsid: 1, lastSeen: 0, sources: [], ruleKey: 'k' };
-    assert.equal(needsProvision(undefined, n, 'k'), true);
-    assert.equal(needsProvision(n, n, 'k'), false);
-    assert.equal(needsProvision({ ...n, state: 'failed' }, n, 'k'), true);
-    assert.equal(needsProvision(n, { ...n, ip: '1.1.1.2' }, 'k'), true);
-    assert.equal(needsProvision(n, { ...n, hostname: 'h' }, 'k'), true);
-    assert.equal(needsProvision(n, n, 'k2'), true);
+    assert.equal(needsProvision(undefined, n, 'k', false), true);
+    assert.equal(needsProvision(n, n, 'k', false), false);
+    assert.equal(needsProvision(n, { ...n, ip: '1.1.1.2' }, 'k', true), true);
+    assert.equal(needsProvision(n, { ...n, hostname: 'h' }, 'k', false), true);
+    assert.equal(needsProvision(n, n, 'k2', false), true);
+    const failed = { ...n, state: 'failed' as const };
+    assert.equal(needsProvision(failed, failed, 'k', true), false, 'a repeat sighting does not cut the backoff short');
+    assert.equal(needsProvision(failed, failed, 'k', false), true, 'nothing queued: provision');
+    assert.equal(needsProvision(failed, { ...failed, mac: '52:54:00:00:00:02' }, 'k', true), true, 'a real change supersedes the backoff');
   });
 
   test('jobs merge: the latest kind wins, provisions keep the first sighting and every source', () => {

@@ -92,6 +92,18 @@ describe('daemon', () => {
     assert.equal(nodeOf(d, '0A630034')!.fsid, h.provisioner.calls.find((c) => c.node === '0A630034')!.fsid, 'retries keep the fsid');
   });
 
+  test('repeat sightings of a failing node do not cut its backoff short', async () => {
+    const { d, h } = await boot({ queue: { concurrency: 8, retry_base_ms: 400, retry_max_ms: 400 } });
+    h.provisioner.failures.set('0A630036', 1);
+    h.sink().event(seen('10.99.0.54', MAC));
+    await until('failed', () => nodeOf(d, '0A630036')?.state === 'failed');
+    for (let i = 0; i < 5; i++) h.sink().event(seen('10.99.0.54', undefined, { source: 'syslog:x', sourceType: 'syslog', file: `f${i}` } as never));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(h.provisioner.calls.filter((c) => c.op === 'provision').length, 1, 'still waiting for the retry');
+    await until('retried and ready', () => nodeOf(d, '0A630036')?.state === 'ready');
+    assert.equal(h.provisioner.calls.filter((c) => c.op === 'provision').length, 2);
+  });
+
   test('a gone client is released per on_release; keep does nothing', async () => {
     const { d, h } = await boot({
       subnets: [

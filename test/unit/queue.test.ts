@@ -139,6 +139,8 @@ describe('queue', () => {
     const o1 = await q.push('n', { v: 1, src: ['a'] });
     assert.equal(o1.ok, false);
     assert.deepEqual(q.retrying(), ['n'], 'waiting a minute for the retry');
+    assert.equal(q.has('n'), true);
+    assert.equal(q.has('other'), false);
     const o2 = await q.push('n', { v: 2, src: ['b'] });
     assert.equal(o2.ok, true);
     assert.deepEqual(runs, [
