@@ -25,7 +25,7 @@ export interface BatcherOptions {
 }
 
 /** Tuned so one lease costs ~2 ms of waiting and a 1,000-node storm a handful of reloads. */
-export const DEFAULT_BATCHER_OPTIONS: BatcherOptions = { idleMs: 2, busyIdleMs: 15, baseWindowMs: 50, maxWindowMs: 800, busyGapMs: 100 };
+export const DEFAULT_BATCHER_OPTIONS: BatcherOptions = { idleMs: 2, busyIdleMs: 15, baseWindowMs: 50, maxWindowMs: 1000, busyGapMs: 100 };
 
 type Request =
   | { kind: 'want'; entry: ExportEntry; force: boolean; resolve: () => void; reject: (e: Error) => void }
