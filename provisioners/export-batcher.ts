@@ -7,6 +7,8 @@
 // back-to-back flush up to `maxWindowMs`, or until requests stop arriving for `busyIdleMs` (the
 // callers are all waiting on us, or the storm is over).
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { removeStaleTemps } from './stale-temp.ts';
 import type { Logger } from 'pino';
 import { writeFileAtomic } from '../src/atomic-file.ts';
 import { ConflictError } from '../src/errors.ts';
@@ -90,6 +92,10 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
     if (!desired) {
       desired = new Map(entries.map((e) => [e.path, e]));
       onDisk = text;
+      if (!deps.dryRun) {
+        const stale = await removeStaleTemps(path.dirname(backend.file), path.basename(backend.file));
+        if (stale.length) log.info({ files: stale }, `removed ${stale.length} temp file(s) left by a killed pxebootd`);
+      }
     }
     return desired;
   }

@@ -9,6 +9,7 @@ import type { Runner } from '../src/runner.ts';
 import type { Config, NodeRecord } from '../src/types.ts';
 import { bootDirs, looksLikeOurName, markerNode } from './boot-files.ts';
 import { readHead } from './boot-files-apply.ts';
+import { findStaleTemps, isStaleTemp } from './stale-temp.ts';
 import type { ExportBackend } from './export-backends.ts';
 import type { ExportBatcher } from './export-batcher.ts';
 import type { MountTable } from './mount-table.ts';
@@ -54,6 +55,7 @@ export async function findOrphans(deps: OrphanDeps, known: NodeRecord[]): Promis
         links.push({ name: d.name, target: await readlink(full).catch(() => '') });
       }
     }
+    for (const t of await findStaleTemps(dir)) bootFiles.push(t);
     for (const l of links) {
       if (l.target.includes('/') || !looksLikeOurName(l.target)) continue;
       const dangling = !(await lstat(path.join(dir, l.target)).then(() => true, () => false));
@@ -71,7 +73,7 @@ export async function cleanOrphans(deps: OrphanDeps, report: OrphanReport): Prom
     if (!dirs.has(path.dirname(f))) throw new Error(`orphan boot file ${f} is not in a managed boot directory`);
     const st = await lstat(f).catch(() => undefined);
     if (!st) continue;
-    const ours = st.isSymbolicLink() ? looksLikeOurName(await readlink(f)) : markerNode((await readHead(f)) ?? '') !== undefined;
+    const ours = isStaleTemp(path.basename(f)) || (st.isSymbolicLink() ? looksLikeOurName(await readlink(f)) : markerNode((await readHead(f)) ?? '') !== undefined);
     if (!ours) throw new Error(`orphan boot file ${f} is not a pxebootd file any more; not removing it`);
     if (deps.runner.dryRun) deps.log.info({ file: f }, `dry-run: would remove orphan boot file ${f}`);
     else await unlink(f);

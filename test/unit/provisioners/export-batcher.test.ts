@@ -123,6 +123,21 @@ describe('export batcher', () => {
     await b.close();
   });
 
+  test('temp files of our exports file left by a killed pxebootd are removed on first use', async () => {
+    const dir = tmp();
+    const file = path.join(dir, 'x.exports');
+    const stale = path.join(dir, '.x.exports.999999999.0a1b2c3d.tmp');
+    const foreign = path.join(dir, '.other.exports.999999999.0a1b2c3d.tmp');
+    writeFileSync(stale, 'half');
+    writeFileSync(foreign, 'not ours');
+    const { backend } = fakeBackend(file);
+    const b = createExportBatcher({ backend, log: silentLogger(), dryRun: false });
+    await b.want(entry(1));
+    assert.equal(existsSync(stale), false);
+    assert.equal(existsSync(foreign), true);
+    await b.close();
+  });
+
   test('a storm trickling in over ~300 ms costs a few reloads, not one per node', async () => {
     const file = path.join(tmp(), 'x.exports');
     const { backend, reloads } = fakeBackend(file, new Set(), 20);

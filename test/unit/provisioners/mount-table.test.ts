@@ -57,3 +57,13 @@ test('limiter: never more than max in flight, all run', async () => {
   await assert.rejects(lim.run(async () => Promise.reject(new Error('boom'))), /boom/);
   assert.equal(await lim.run(async () => 'still works'), 'still works');
 });
+
+test('stale temp files: only ours, only from dead PIDs', async () => {
+  const { isStaleTemp } = await import('../../../provisioners/stale-temp.ts');
+  const dead = () => false;
+  assert.equal(isStaleTemp('.pxebootd.exports.123.0a1b2c3d.tmp', dead), true);
+  assert.equal(isStaleTemp('.01-52-54-00-00-00-32.99.deadbeef.lnk', dead), true);
+  assert.equal(isStaleTemp('.pxebootd.exports.123.0a1b2c3d.tmp', () => true), false, 'writer still alive');
+  assert.equal(isStaleTemp(`.x.${process.pid}.0a1b2c3d.tmp`, dead), false, 'our own, in flight');
+  for (const n of ['pxebootd.exports', '.hidden', '.x.12.zz.tmp', '.x.12.0a1b2c3d.bak', '01-52-54-00-00-00-32']) assert.equal(isStaleTemp(n, dead), false, n);
+});

@@ -350,11 +350,12 @@ describe('orphans and default', () => {
     const nodes = [makeNode(48), makeNode(49), makeNode(50)];
     await Promise.all(nodes.map((n) => p.provision(n, rule)));
     writeFileSync(`${sim.base}/tftp/pxelinux.cfg/admin-file`, 'DEFAULT x\n');
+    writeFileSync(`${sim.base}/tftp/pxelinux.cfg/.01-52-54-00-00-00-32.999999999.0a1b2c3d.tmp`, 'half written by a killed pxebootd');
     const report = await p.findOrphans([nodes[0]!]);
     assert.deepEqual(report.mounts, [`${sim.base}/node/0A630033`, `${sim.base}/node/0A630034`]);
     assert.equal(report.exports.length, 2);
     assert.ok(report.exports.every((l) => /0A63003[34] 10\.99\.0\.5[12]\(/.test(l)));
-    assert.deepEqual(report.bootFiles.map((f) => path.basename(f)).sort(), ['01-52-54-00-00-00-33', '01-52-54-00-00-00-34', '0A630033', '0A630034']);
+    assert.deepEqual(report.bootFiles.map((f) => path.basename(f)).sort(), ['.01-52-54-00-00-00-32.999999999.0a1b2c3d.tmp', '01-52-54-00-00-00-33', '01-52-54-00-00-00-34', '0A630033', '0A630034']);
     await p.cleanOrphans(report);
     assert.deepEqual(readdirSync(`${sim.base}/tftp/pxelinux.cfg`).sort(), ['01-52-54-00-00-00-32', '0A630032', 'admin-file']);
     assert.deepEqual([...sim.mounts.keys()], [`${sim.base}/node/0A630032`]);
