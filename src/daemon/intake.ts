@@ -19,6 +19,8 @@ export interface SubmitResult {
 
 /** Bounded "log once" memory: a client that matches nothing is logged at its first sighting. */
 const ONCE_MAX = 50_000;
+/** How long an IP the neighbour table did not know is not looked up again. */
+const NEIGHBOUR_RETRY_MS = 5000;
 /** Bounded ip -> mac memory from lease events. */
 const IPMAC_MAX = 200_000;
 
@@ -61,15 +63,30 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
   }
   const done = (r: SubmitResult): Accepted => ({ now: r });
 
+  // a client the neighbour table does not know is not asked about again for a while: a chatty
+  // log must not spawn `ip neigh` per line
+  const missed = new Map<string, number>();
   async function findMac(ip: string): Promise<string | undefined> {
     const known = ipToMac.get(ip) ?? core.state.findByIp(ip)?.mac;
     if (known) return known;
+    const until = missed.get(ip);
+    if (until !== undefined && until > Date.now()) return undefined;
+    // outside every subnet nothing can match, whatever the MAC: no lookup
+    if (core.deps.matchClient({ ip }, core.config).kind === 'none') return undefined;
+    let mac: string | undefined;
     try {
-      return await core.deps.lookupNeighbourMac(runner, core.config.commands.ip, ip);
+      mac = await core.deps.lookupNeighbourMac(runner, core.config.commands.ip, ip);
     } catch (e) {
       log.debug({ ip, err: errorMessage(e) }, 'neighbour lookup failed');
-      return undefined;
     }
+    if (mac) {
+      missed.delete(ip);
+      remember(ip, mac);
+    } else {
+      if (missed.size >= ONCE_MAX) missed.clear();
+      missed.set(ip, Date.now() + NEIGHBOUR_RETRY_MS);
+    }
+    return mac;
   }
 
   return {

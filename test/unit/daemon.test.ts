@@ -140,6 +140,22 @@ describe('daemon', () => {
     await until('ready', () => nodeOf(d, '52-54-00-00-00-77')?.state === 'ready');
   });
 
+  test('neighbour lookups: none outside every subnet, and a miss is not repeated per log line', async () => {
+    const dir = tempDir('pxe-daemon-');
+    const config = makeConfig(dir);
+    const h = harness(config.state_dir);
+    let lookups = 0;
+    const deps = { ...h.deps, lookupNeighbourMac: async () => (lookups++, undefined) };
+    const d = createDaemon({ configFile: config.file, config, log: memoryLogger().log, runner: createFakeRunner(), deps, control: false });
+    running.push(d);
+    await d.start();
+    for (let i = 0; i < 5; i++) h.sink().event(seen('192.168.7.7', undefined, { source: 'syslog:x', sourceType: 'syslog', file: `f${i}` } as never));
+    for (let i = 0; i < 5; i++) h.sink().event(seen('10.99.0.88', undefined, { source: 'syslog:x', sourceType: 'syslog', file: `f${i}` } as never));
+    await until('provisioned without a MAC (ip-hex)', () => nodeOf(d, '0A630058')?.state === 'ready');
+    await d.idle();
+    assert.equal(lookups, 1, 'one lookup for the in-subnet client, none for the outsider');
+  });
+
   test('reload with a broken config keeps the old one and logs every problem', async () => {
     const { d, h, lines, config } = await boot();
     h.nextConfig.error = new ConfigError([
