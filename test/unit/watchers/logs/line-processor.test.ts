@@ -9,11 +9,11 @@ const FIX = path.resolve(import.meta.dirname, '../../../fixtures/logs');
 const src = { type: 'syslog' as const, path: '/var/log/syslog', from_start: true, programs: [] };
 
 describe('line processor on captured fixtures', () => {
-  for (const name of ['tftpd-hpa-rsyslog', 'tftpd-hpa-busybox', 'dnsmasq-log-facility']) {
+  for (const name of ['tftpd-hpa-rsyslog', 'tftpd-hpa-busybox', 'dnsmasq-edge-cases', 'dnsmasq-log-dhcp']) {
     test(name, () => {
       const { ctx, events, bad } = collectingContext(src);
       const p = createLineProcessor(ctx);
-      p.push(readFileSync(path.join(FIX, `${name}.log`)));
+      p.push(readFileSync(path.join(FIX, `${name}.syslog`)));
       const want = JSON.parse(readFileSync(path.join(FIX, `${name}.expected.json`), 'utf8')) as { events: unknown[]; bad: Array<{ line: number; reason: string }> };
       assert.deepEqual(events.map(stable), want.events);
       assert.deepEqual(bad.map((b) => ({ line: b.line, reason: b.reason })), want.bad);
@@ -45,7 +45,7 @@ describe('trust', () => {
 });
 
 describe('chunking', () => {
-  const text = readFileSync(path.join(FIX, 'tftpd-hpa-rsyslog.log'));
+  const text = readFileSync(path.join(FIX, 'tftpd-hpa-rsyslog.syslog'));
   test('any split of the bytes gives the same events (partial lines buffered)', () => {
     const whole = collectingContext(src);
     createLineProcessor(whole.ctx).push(text);

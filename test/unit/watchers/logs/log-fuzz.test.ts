@@ -11,8 +11,8 @@ import { isIPv4 } from '../../../../src/validate.ts';
 import { collectingContext, xorshift } from './test-context.ts';
 
 const FIX = path.resolve(import.meta.dirname, '../../../fixtures/logs');
-const seeds = ['tftpd-hpa-rsyslog', 'tftpd-hpa-busybox', 'dnsmasq-log-facility']
-  .flatMap((n) => readFileSync(path.join(FIX, `${n}.log`), 'utf8').split('\n'))
+const seeds = ['tftpd-hpa-rsyslog', 'tftpd-hpa-busybox', 'dnsmasq-edge-cases', 'dnsmasq-log-dhcp']
+  .flatMap((n) => readFileSync(path.join(FIX, `${n}.syslog`), 'utf8').split('\n'))
   .filter(Boolean)
   .concat(['May  1 12:34:56 h atftpd[811.140211]: Serving pxelinux.cfg/01-52-54-00-12-34-56 to ::ffff:192.168.1.50:2071']);
 const ALPHABET = ' :[]()./-_#\n\r\t\0\xff0123456789abcdefABCDEF:RRQfromfilenameServingsenttoDHCPACK';
