@@ -97,6 +97,13 @@ describe('pxebootd CLI', () => {
     assert.match(r.stdout, /^pxebootd /);
   });
 
+  test('bin/pxebootd.js refuses a Node older than 22.22 with a clear message', () => {
+    const fake = `Object.defineProperty(process, 'versions', { value: { ...process.versions, node: '20.11.1' } }); await import(${JSON.stringify(path.join(REPO, 'bin', 'pxebootd.js'))});`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', fake], { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /needs Node\.js >= 22\.22, found 20\.11\.1/);
+  });
+
   test('explain shows the matching rule, why, and the exact plan; applies nothing', async () => {
     const lab = makeLab({ extra: 'hosts:\n  - { mac: "52:54:00:aa:00:05", vars: { kernel: vmlinuz-special } }\n' });
     const r = await cli(['explain', '10.99.0.5', '--mac', '52:54:00:aa:00:05', '-c', lab.config]);
