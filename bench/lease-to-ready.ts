@@ -7,7 +7,7 @@ import { copyFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bootFile, client, leaseLine, makeLab, rewriteInPlace, unmountAll, watchArrivals, writeConfig } from './lib/lab.ts';
-import { startPxebootd } from './lib/daemon.ts';
+import { readDaemonTimings, startPxebootd } from './lib/daemon.ts';
 import { figure, median, percentile, type Figure } from './lib/report.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -45,7 +45,7 @@ async function measure(lab: ReturnType<typeof makeLab>, n: number, after: (i: nu
   return out;
 }
 
-export async function benchLeaseToReady(n: number, log: (s: string) => void): Promise<{ figures: Figure[]; raw: Record<string, number[]> }> {
+export async function benchLeaseToReady(n: number, log: (s: string) => void): Promise<{ figures: Figure[]; raw: Record<string, unknown> }> {
   // baseline: DIY dhcp-script
   const diy = makeLab('diy');
   const fsidFile = path.join(diy.dir, 'next-fsid');
@@ -68,7 +68,9 @@ export async function benchLeaseToReady(n: number, log: (s: string) => void): Pr
   const cfg = writeConfig(lab);
   // BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the daemon (written on SIGTERM)
   const nodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const d = await startPxebootd(cfg, lab.socket, path.join(lab.dir, 'pxebootd.log'), [], nodeArgs);
+  const logFile = path.join(lab.dir, 'pxebootd.log');
+  // debug level: the runner logs each command's duration, for the breakdown below
+  const d = await startPxebootd(cfg, lab.socket, logFile, [], nodeArgs, 'debug');
   let ours: number[];
   try {
     ours = await measure(lab, n, () => {});
@@ -78,11 +80,15 @@ export async function benchLeaseToReady(n: number, log: (s: string) => void): Pr
     if (process.env.BENCH_KEEP_LOG) copyFileSync(path.join(lab.dir, 'pxebootd.log'), process.env.BENCH_KEEP_LOG);
   }
   log(`  pxebootd: median ${median(ours).toFixed(1)} ms, p99 ${percentile(ours, 99).toFixed(1)} ms`);
+  const t = readDaemonTimings(logFile);
+  const breakdown: Record<string, number> = { daemonSeenToReadyMedian: median(t.readyMs) };
+  for (const [tool, xs] of Object.entries(t.byTool)) breakdown[`${tool}Median`] = median(xs);
+  log(`  inside the daemon (medians, ms): ${Object.entries(breakdown).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
 
   const what = 'diy dhcp-script';
   const figures = [
     figure({ bench: 'lease-to-ready', metric: `median (n=${n}, ${BACKGROUND} leases)`, unit: 'ms', value: median(ours), baseline: { what, value: median(base) }, op: '<=', limit: 30 }),
     figure({ bench: 'lease-to-ready', metric: `p99 (n=${n})`, unit: 'ms', value: percentile(ours, 99), baseline: { what, value: percentile(base, 99) }, op: '<=', limit: 100 }),
   ];
-  return { figures, raw: { pxebootd: ours, diy: base } };
+  return { figures, raw: { pxebootd: ours, diy: base, breakdown, commands: t.byTool } };
 }

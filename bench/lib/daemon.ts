@@ -20,11 +20,11 @@ export function haveDaemon(): boolean {
 }
 
 /** Run `pxebootd run -c cfg`; resolves once its control socket exists. */
-export async function startPxebootd(cfg: string, socket: string, logFile: string, extraArgs: string[] = [], nodeArgs: string[] = []): Promise<Daemon> {
+export async function startPxebootd(cfg: string, socket: string, logFile: string, extraArgs: string[] = [], nodeArgs: string[] = [], logLevel?: string): Promise<Daemon> {
   const argv = pxebootdArgv();
   const d = startDaemon('pxebootd', [argv[0]!, ...nodeArgs, ...argv.slice(1), 'run', '-c', cfg, ...extraArgs], {
     logFile,
-    env: { ...process.env, PXEBOOTD_LOG_LEVEL: process.env.PXEBOOTD_LOG_LEVEL ?? 'warn' },
+    env: { ...process.env, PXEBOOTD_LOG_LEVEL: logLevel ?? process.env.PXEBOOTD_LOG_LEVEL ?? 'warn' },
   });
   let exited = false;
   void d.exited.then(() => (exited = true));
@@ -54,4 +54,24 @@ export function statusJson(cfg: string): Array<Record<string, unknown>> {
 export function rssBytes(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : Number.NaN;
+}
+
+/** From a pxebootd JSON log at debug level: each runner command's duration by tool, and each node's seen-to-ready ms. */
+export function readDaemonTimings(logFile: string): { byTool: Record<string, number[]>; readyMs: number[] } {
+  const byTool: Record<string, number[]> = {};
+  const readyMs: number[] = [];
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    if (!line.startsWith('{')) continue;
+    let o: { cmd?: string; durationMs?: number; msg?: string; ms?: number };
+    try {
+      o = JSON.parse(line) as typeof o;
+    } catch {
+      continue;
+    }
+    if (o.cmd && typeof o.durationMs === 'number') {
+      const tool = path.basename(o.cmd.split(' ')[0]!);
+      (byTool[tool] ??= []).push(o.durationMs);
+    } else if (typeof o.ms === 'number' && /^node \S+ ready$/.test(o.msg ?? '')) readyMs.push(o.ms);
+  }
+  return { byTool, readyMs };
 }

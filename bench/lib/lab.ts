@@ -1,6 +1,6 @@
 // Shared set-up for the benchmarks: a lower root, a TFTP root, a pxebootd config, dnsmasq-style lease
 // files rewritten in place, and a waiter that sees a boot file appear through inotify.
-import { writeFileSync, mkdirSync, openSync, writeSync, closeSync, watch, existsSync, readFileSync, type FSWatcher } from 'node:fs';
+import { readdirSync, writeFileSync, mkdirSync, openSync, writeSync, closeSync, watch, existsSync, readFileSync, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { onCleanup, sh, tempDir, uniq } from '../../test/helpers/lab.ts';
 
@@ -42,6 +42,9 @@ export function makeLab(tag: string): BenchLab {
   // registered after tempDir: runs before the temp dir's unmount+rm
   onCleanup(`exports ${lab.exportsFile}`, () => {
     sh('rm', ['-f', lab.exportsFile]);
+    // temp files a SIGKILLed daemon left mid-write (".<name>.<pid>.<rand>.tmp"): pxebootd does not sweep them
+    const base = path.basename(lab.exportsFile);
+    for (const f of readdirSync('/etc/exports.d')) if (f.startsWith(`.${base}.`)) sh('rm', ['-f', path.join('/etc/exports.d', f)]);
     sh('exportfs', ['-r'], { allowFail: true });
   });
   return lab;
