@@ -18,6 +18,9 @@ import { handleControl } from './control-handler.ts';
 import { reconcile, writeDefaultFile } from './reconcile.ts';
 import { describeConfigChanges, RESTART_KEYS } from './reload.ts';
 
+/** How long stop() waits for running jobs before abandoning them. */
+export const STOP_GRACE_MS = 10_000;
+
 export interface DaemonOptions {
   configFile: string;
   config: Config;
@@ -161,10 +164,18 @@ export function createDaemon(o: DaemonOptions): Daemon {
       if (stopping) return;
       stopping = true;
       await Promise.all(watchers.map((w) => w.stop().catch((e) => log.warn({ watcher: w.name, err: errorMessage(e) }, 'watcher stop failed'))));
+      // running jobs get a grace period; one stuck in a hung command is abandoned (its node shows
+      // pending after the restart and is provisioned again, idempotently)
       const closing = queue.close();
       const slow = setTimeout(() => log.warn('waiting for running provision jobs to finish'), 2000);
-      await closing;
+      let giveUp: NodeJS.Timeout | undefined;
+      const abandoned = await Promise.race([
+        closing.then(() => false),
+        new Promise<boolean>((r) => (giveUp = setTimeout(() => r(true), STOP_GRACE_MS))),
+      ]);
       clearTimeout(slow);
+      clearTimeout(giveUp);
+      if (abandoned) log.warn({ running: queue.running() }, `abandoned ${queue.running()} running job(s) after ${STOP_GRACE_MS} ms`);
       await control?.close();
       if (core.provisioner) await core.provisioner.close().catch((e) => log.warn({ err: errorMessage(e) }, 'provisioner close failed'));
       try {
