@@ -6,8 +6,9 @@
 // ("<name>.1") is read first, then reading restarts at 0. A missing file is waited for.
 // Chosen over @logdna/tail-file after the comparison in test/unit/watchers/logs/follower-compare.ts.
 import { watch, type FSWatcher } from 'node:fs';
-import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { findFreshCopies, readFileFrom } from './rotated-copies.ts';
 
 export interface FollowerOptions {
   path: string;
@@ -32,8 +33,6 @@ export interface FileFollower {
 /** bytes compared before our offset and at the file's start to notice a truncate-and-regrow */
 const TAIL_CHECK = 256;
 const HEAD_CHECK = 128;
-/** a rotated copy older than this is not the one just made by copytruncate */
-const COPY_MAX_AGE_MS = 10 * 60_000;
 
 /** Create a follower; nothing is opened until start(). */
 export function createFileFollower(o: FollowerOptions): FileFollower {
@@ -150,78 +149,25 @@ export function createFileFollower(o: FollowerOptions): FileFollower {
    * mtime order.
    */
   async function recoverFromCopy(): Promise<void> {
-    const fresh = await freshCopies();
+    const fresh = await findFreshCopies(o.path, accountedMtime, head, pos);
     const mine = head.length && pos > 0 ? fresh.filter((c) => c.ours).at(-1) : undefined;
     if (!mine) {
       accountedMtime = Math.max(accountedMtime, ...fresh.map((c) => c.mtimeMs));
       return;
     }
     for (const c of fresh) {
-      if (c === mine) await readRange(c.file, pos);
-      else if (!c.ours) await readRange(c.file, 0);
+      if (c === mine) await readFileFrom(c.file, pos, buf, o.onData);
+      else if (!c.ours) await readFileFrom(c.file, 0, buf, o.onData);
       accountedMtime = Math.max(accountedMtime, c.mtimeMs);
     }
   }
 
   /** after a truncation: copies made since our last look that are not of our content are eras we missed */
   async function catchUpCopies(): Promise<void> {
-    for (const c of await freshCopies()) {
+    for (const c of await findFreshCopies(o.path, accountedMtime, head, pos)) {
       if (c.ours) continue;
-      await readRange(c.file, 0);
+      await readFileFrom(c.file, 0, buf, o.onData);
       accountedMtime = Math.max(accountedMtime, c.mtimeMs);
-    }
-  }
-
-  async function freshCopies(): Promise<Array<{ file: string; mtimeMs: number; ours: boolean }>> {
-    const dir = path.dirname(o.path);
-    const base = path.basename(o.path);
-    let names: string[];
-    try {
-      // logrotate names: syslog.1, or with dateext syslog-20261122
-      names = (await readdir(dir)).filter((n) => n.length > base.length && n.startsWith(base) && '.-'.includes(n[base.length]!) && !/\.(gz|xz|bz2|zst)$/.test(n));
-    } catch {
-      return [];
-    }
-    const out: Array<{ file: string; mtimeMs: number; ours: boolean }> = [];
-    for (const n of names) {
-      const file = path.join(dir, n);
-      try {
-        const st = await stat(file);
-        if (!st.isFile() || st.mtimeMs <= accountedMtime || Date.now() - st.mtimeMs > COPY_MAX_AGE_MS) continue;
-        out.push({ file, mtimeMs: st.mtimeMs, ours: head.length > 0 && st.size >= pos && (await startsWith(file, head)) });
-      } catch {
-        /* vanished */
-      }
-    }
-    return out.sort((a, b) => a.mtimeMs - b.mtimeMs);
-  }
-
-  async function startsWith(file: string, want: Buffer): Promise<boolean> {
-    const h = await open(file, 'r');
-    try {
-      const t = Buffer.alloc(want.length);
-      const { bytesRead } = await h.read(t, 0, t.length, 0);
-      return bytesRead === t.length && t.equals(want);
-    } finally {
-      await h.close().catch(() => {});
-    }
-  }
-
-  async function readRange(file: string, from: number): Promise<void> {
-    let h: FileHandle | undefined;
-    try {
-      h = await open(file, 'r');
-      let at = from;
-      for (;;) {
-        const { bytesRead } = await h.read(buf, 0, buf.length, at);
-        if (bytesRead === 0) break;
-        at += bytesRead;
-        o.onData(Buffer.from(buf.subarray(0, bytesRead)));
-      }
-    } catch {
-      /* vanished: nothing more to recover */
-    } finally {
-      await h?.close().catch(() => {});
     }
   }
 
