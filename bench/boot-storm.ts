@@ -3,12 +3,12 @@
 // wrapper (commands.exportfs). Baseline: a bare loop of the same 1,000 overlay `mount` calls, spawned
 // from Node with child_process (as the daemon spawns them), at the daemon's queue concurrency.
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { bootFile, client, leaseLine, makeLab, mountsUnder, rewriteInPlace, unmountAll, watchArrivals, writeConfig } from './lib/lab.ts';
-import { startPxebootd } from './lib/daemon.ts';
-import { figure, type Figure } from './lib/report.ts';
+import { readDaemonTimings, startPxebootd } from './lib/daemon.ts';
+import { figure, median, type Figure } from './lib/report.ts';
 
 const run = promisify(execFile);
 const N = 1000;
@@ -59,7 +59,9 @@ export async function benchBootStorm(log: (s: string) => void): Promise<{ figure
   const lab = makeLab('storm');
   const countFile = path.join(lab.dir, 'exportfs.calls');
   const cfg = writeConfig(lab, { exportfs: countingWrapper(lab.dir, 'exportfs', countFile), concurrency: CONCURRENCY });
-  const d = await startPxebootd(cfg, lab.socket, path.join(lab.dir, 'pxebootd.log'));
+  const logFile = path.join(lab.dir, 'pxebootd.log');
+  const nodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const d = await startPxebootd(cfg, lab.socket, logFile, [], nodeArgs, 'debug');
   const callsAtStart = existsSync(countFile) ? readFileSync(countFile, 'utf8').split('\n').filter(Boolean).length : 0;
   const arrivals = watchArrivals(path.join(lab.tftpRoot, 'pxelinux.cfg'));
   const expiry = Math.floor(Date.now() / 1000) + 3600;
@@ -86,6 +88,10 @@ export async function benchBootStorm(log: (s: string) => void): Promise<{ figure
   const mounted = mountsUnder(lab.nodeDir).length;
   await d.stop();
   unmountAll(lab.nodeDir);
+  if (process.env.BENCH_KEEP_LOG) copyFileSync(logFile, process.env.BENCH_KEEP_LOG);
+  const t = readDaemonTimings(logFile);
+  const sum = (xs: number[] = []) => xs.reduce((a, b) => a + b, 0);
+  log(`  inside the daemon: mount runs ${t.byTool.mount?.length ?? 0} (median ${median(t.byTool.mount ?? []).toFixed(1)} ms, sum ${sum(t.byTool.mount).toFixed(0)} ms); exportfs runs ${(t.byTool['count-exportfs.sh'] ?? t.byTool.exportfs ?? []).length} (sum ${sum(t.byTool['count-exportfs.sh'] ?? t.byTool.exportfs).toFixed(0)} ms); seen-to-ready median ${median(t.readyMs).toFixed(0)} ms, max ${Math.max(...t.readyMs)} ms`);
   log(`  pxebootd: all ${N} ready in ${total.toFixed(0)} ms; exportfs runs: ${calls}; mounts: ${mounted}`);
   if (mounted !== N) log(`  WARNING: expected ${N} overlay mounts, found ${mounted}`);
 
