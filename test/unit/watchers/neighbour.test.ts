@@ -48,3 +48,19 @@ describe('lookupNeighbourMac', () => {
     assert.equal(runner.calls.length, 1);
   });
 });
+
+test('fuzz: 100,000 mutated ip neigh outputs, no throw, only valid entries', async () => {
+  const { xorshift } = await import('./logs/test-context.ts');
+  const rnd = xorshift(0x4e16);
+  for (let i = 0; i < 100_000; i++) {
+    let s = SAMPLE;
+    for (let k = 0; k < 1 + (rnd() % 4); k++) {
+      const at = rnd() % (s.length + 1);
+      s = s.slice(0, at) + String.fromCharCode(rnd() % 256) + s.slice(at + (rnd() % 6));
+    }
+    for (const e of parseIpNeigh(s)) {
+      assert.match(e.ip, /^\d+\.\d+\.\d+\.\d+$/);
+      if (e.mac) assert.match(e.mac, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+    }
+  }
+});

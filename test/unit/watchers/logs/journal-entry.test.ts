@@ -48,3 +48,26 @@ test('journalctlArgv: identifiers ORed within a field, the two fields joined wit
   assert.ok(journalctlArgv('journalctl', ['a'], undefined, 's=1;i=2').includes('--after-cursor=s=1;i=2'));
   assert.ok(!journalctlArgv('journalctl', ['a'], undefined, 's=1;i=2').includes('-n'));
 });
+
+test('fuzz: 100,000 mutated journal JSON lines, no throw', async () => {
+  const { xorshift } = await import('./test-context.ts');
+  const rnd = xorshift(0x10a7);
+  const seeds = [REAL, JSON.stringify({ SYSLOG_IDENTIFIER: 'in.tftpd', MESSAGE: [82, 82, 81, 255] }), '{"MESSAGE":null}', '{"MESSAGE":["a",1]}'];
+  const trusted = new Set(['in.tftpd']);
+  let ok = 0;
+  for (let i = 0; i < 100_000; i++) {
+    let s = seeds[rnd() % seeds.length]!;
+    for (let k = 0; k < 1 + (rnd() % 3); k++) {
+      const at = rnd() % (s.length + 1);
+      s = rnd() % 2 ? s.slice(0, at) + String.fromCharCode(rnd() % 128) + s.slice(at + 1) : s.slice(0, at) + s.slice(at + 1 + (rnd() % 5));
+    }
+    const r = parseJournalLine(s);
+    if (r.ok) {
+      ok++;
+      assert.equal(typeof r.entry.message, 'string');
+      const p = trustedProgramOf(r.entry, trusted);
+      if (p) eventFromMessage(p, r.entry.message, { source: 'j', sourceType: 'journal', tftpRoot: '/srv/tftp' });
+    } else assert.ok(r.reason.length > 0);
+  }
+  assert.ok(ok > 1000);
+});
