@@ -6,6 +6,7 @@ import { normalizeHostname, normalizeIPv4, normalizeMac, printable } from '../sr
 import { relativeToRoot } from './logs/log-messages.ts';
 import { clientFromTftpFilename } from './logs/tftp-filename.ts';
 
+/** The `source` of every hook event (status and timelines show it). */
 export const HOOK_SOURCE = 'hook:dnsmasq';
 
 /** "PXEClient:Arch:00007:UNDI:003016" -> 7 (also HTTPClient); undefined for other vendor classes */

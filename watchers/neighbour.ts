@@ -3,6 +3,7 @@
 import type { Runner } from '../src/runner.ts';
 import { isIPv4, normalizeMac } from '../src/validate.ts';
 
+/** One IPv4 line of `ip neigh show`. */
 export interface NeighbourEntry {
   ip: string;
   dev?: string;

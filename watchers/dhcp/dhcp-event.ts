@@ -4,6 +4,7 @@ import type { BadInput, ClientEvent, ClientSeen } from '../../src/types.ts';
 import { printable } from '../../src/validate.ts';
 import { parseDhcpPacket, type DhcpPacket } from './dhcp-packet.ts';
 
+/** At most one event or one bad-input record per datagram. */
 export interface PacketEventResult {
   event?: ClientEvent;
   bad?: BadInput;

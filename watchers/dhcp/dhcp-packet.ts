@@ -4,14 +4,17 @@
 // a typed error saying where and what.
 import { normalizeHostname, normalizeUuid } from '../../src/validate.ts';
 
+/** Stable codes for why a datagram is not a DHCP packet. */
 export type DhcpParseErrorCode = 'short' | 'hlen' | 'cookie' | 'option-overrun' | 'overload';
 
+/** Where and why parsing stopped. */
 export interface DhcpParseError {
   code: DhcpParseErrorCode;
   message: string;
   offset?: number;
 }
 
+/** A bounds-checked DHCP packet; decoded options are validated, raw ones kept by code. */
 export interface DhcpPacket {
   op: number;
   htype: number;
@@ -49,8 +52,10 @@ export interface DhcpPacket {
   warnings: string[];
 }
 
+/** Never a throw: a packet or an error value. */
 export type DhcpParseResult = { ok: true; packet: DhcpPacket } | { ok: false; error: DhcpParseError };
 
+/** Option 53 names, for logs. */
 export const DHCP_MESSAGE_TYPES: Record<number, string> = {
   1: 'DISCOVER', 2: 'OFFER', 3: 'REQUEST', 4: 'DECLINE', 5: 'ACK', 6: 'NAK', 7: 'RELEASE', 8: 'INFORM',
 };

@@ -10,6 +10,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { findFreshCopies, readFileFrom } from './rotated-copies.ts';
 
+/** What to follow and where its bytes go. */
 export interface FollowerOptions {
   path: string;
   /** read the file from 0 at start (else from its current end) */
@@ -23,6 +24,7 @@ export interface FollowerOptions {
   chunkBytes?: number;
 }
 
+/** A running follower; stop() closes every fd and watch. */
 export interface FileFollower {
   start(): Promise<void>;
   stop(): Promise<void>;

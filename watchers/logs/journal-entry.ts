@@ -13,6 +13,7 @@ export interface JournalEntry {
   time?: number;
 }
 
+/** A parsed entry, or why the line was not one. */
 export type JournalParse = { ok: true; entry: JournalEntry } | { ok: false; reason: string };
 
 function field(v: unknown): string | undefined {

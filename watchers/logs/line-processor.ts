@@ -9,6 +9,7 @@ import { parseSyslogLine, readProgramTag } from './syslog-line.ts';
 /** Longest line kept; longer ones are reported and skipped up to their newline. */
 export const MAX_LINE_BYTES = 64 * 1024;
 
+/** Counters for the benchmark and for tests. */
 export interface LineStats {
   lines: number;
   trusted: number;
@@ -16,6 +17,7 @@ export interface LineStats {
   bad: number;
 }
 
+/** The byte-to-event pipeline of one syslog source. */
 export interface LineProcessor {
   /** feed raw bytes (or text); complete lines are processed, a trailing partial line is kept */
   push(chunk: Buffer | string): void;

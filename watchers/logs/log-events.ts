@@ -5,6 +5,7 @@ import { printable } from '../../src/validate.ts';
 import { parseDaemonMessage } from './log-messages.ts';
 import { clientFromTftpFilename } from './tftp-filename.ts';
 
+/** Where events from these messages say they came from. */
 export interface LogEventOptions {
   source: string;
   sourceType: SourceType;
@@ -12,6 +13,7 @@ export interface LogEventOptions {
   now?: () => number;
 }
 
+/** At most one event or one bad-input record per message. */
 export interface LogEventResult {
   event?: ClientEvent;
   bad?: Omit<BadInput, 'line' | 'offset'>;

@@ -20,6 +20,7 @@ export interface DhcpLogEvent {
   hostname?: string;
 }
 
+/** What one message says: a request, a lease change, a malformed line, or nothing of interest. */
 export type MessageResult = TftpRequest | DhcpLogEvent | { kind: 'bad'; reason: string } | undefined;
 
 const RRQ = /^RRQ from (\S+) filename (.*?)(?: remapped to .*)?$/s;

@@ -6,6 +6,7 @@ import path from 'node:path';
 /** a rotated copy older than this is not one just made by copytruncate */
 const COPY_MAX_AGE_MS = 10 * 60_000;
 
+/** A rotated sibling of the log that may hold lines we have not read. */
 export interface RotatedCopy {
   file: string;
   mtimeMs: number;

@@ -3,6 +3,7 @@
 // The name is client input: it is cleaned, bounded, and only well-formed identities are returned.
 import { hexToIp, normalizeMac, normalizeUuid, printable } from '../../src/validate.ts';
 
+/** The requested file and the identity its name claims. */
 export interface TftpFileClient {
   /** the requested name, relative (no leading '/'), cleaned of trailing garbage, printable */
   file: string;
