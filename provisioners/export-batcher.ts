@@ -79,6 +79,7 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
   let batchStart: number | undefined;
   let overdue = false;
   let lastBatchSize = 0;
+  let mustReload = false;
   let lastFlushEnd = -Infinity;
   let window = o.baseWindowMs;
   let count = 0;
@@ -162,7 +163,7 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
     const gone: ExportEntry[] = [];
     const wants: Array<Extract<Request, { kind: 'want' }>> = [];
     const drops: Array<Extract<Request, { kind: 'drop' }>> = [];
-    let force = dirty;
+    let force = dirty || mustReload;
     dirty = false;
     const byFsid = new Map<number, string>();
     for (const e of map.values()) byFsid.set(e.fsid, e.path);
@@ -229,9 +230,13 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
     try {
       errors = deps.dryRun ? new Map() : await backend.reload(live, gone, !force);
     } catch (e) {
+      // the file is written but nobody knows whether the server read it: the next batch must
+      // reload even if nothing changes (e.g. Ganesha was down when we sent SIGHUP)
+      mustReload = true;
       for (const r of batch) r.reject(e as Error);
       return;
     }
+    mustReload = false;
     for (const w of wants) {
       if (map.get(w.entry.path) !== w.entry) {
         w.resolve(); // superseded by a later drop in the same batch; that drop reports

@@ -97,6 +97,28 @@ describe('export batcher', () => {
     await b.close();
   });
 
+  test('after a reload that threw (server down), the same entry again forces a real reload', async () => {
+    const file = path.join(tmp(), 'x.exports');
+    const { backend, reloads } = fakeBackend(file);
+    const real = backend.reload;
+    let fail = true;
+    backend.reload = async (live, gone, verifyOnly) => {
+      if (fail) {
+        fail = false;
+        reloads.push({ live: [], gone: [], verifyOnly, fileAtReload: 'threw' });
+        throw new Error('cannot read Ganesha pid file');
+      }
+      return real(live, gone, verifyOnly);
+    };
+    const b = createExportBatcher({ backend, log: silentLogger(), dryRun: false });
+    await assert.rejects(b.want(entry(1)), /pid file/);
+    await b.want(entry(1));
+    assert.deepEqual(reloads.map((r) => r.verifyOnly), [false, false]);
+    await b.want(entry(1));
+    assert.deepEqual(reloads.map((r) => r.verifyOnly), [false, false, true]);
+    await b.close();
+  });
+
   test('drop removes the line and reports the path as gone', async () => {
     const file = path.join(tmp(), 'x.exports');
     const { backend, reloads } = fakeBackend(file);
