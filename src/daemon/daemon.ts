@@ -66,7 +66,14 @@ export function createDaemon(o: DaemonOptions): Daemon {
   const log = o.log;
   const dryRun = o.dryRun ?? o.runner.dryRun;
   const metrics: Metrics = o.deps.createMetrics(log, o.runner);
-  const state = createStateStore({ dir: o.config.state_dir, startFsid: o.config.exports.start_fsid, log: subsystem(log, 'state'), memoryOnly: dryRun });
+  const state = createStateStore({
+    dir: o.config.state_dir,
+    startFsid: o.config.exports.start_fsid,
+    log: subsystem(log, 'state'),
+    memoryOnly: dryRun,
+    // a large state.json is not serialised while a node is on its way to ready
+    busy: () => queue.running() > 0,
+  });
   const core: Core = { log: subsystem(log, 'queue'), deps: o.deps, dryRun, state, metrics, config: o.config, provisioner: undefined as unknown as Provisioner };
   const queue: KeyedQueue<Job> = createQueue<Job>({
     concurrency: o.config.queue.concurrency,

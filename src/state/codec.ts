@@ -17,11 +17,24 @@ export interface StateData {
 
 const STATES: readonly NodeState[] = ['pending', 'ready', 'failed', 'released'];
 
-/** JSON text for state.json (nodes sorted by name, so diffs between versions are readable). */
-export function serializeState(d: StateData): string {
-  const names = [...d.nodes.keys()].sort();
-  const fsids = Object.fromEntries([...d.fsids.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return JSON.stringify({ version: STATE_VERSION, nextFsid: d.nextFsid, fsids, nodes: names.map((n) => d.nodes.get(n)) }) + '\n';
+/**
+ * JSON text for state.json. `cache` holds each record's JSON until the record is replaced, so a
+ * write at 10,000 nodes re-serialises only the nodes that changed (the event loop is not blocked
+ * for the whole file while a node is being provisioned). `fsidMembers` is the store's
+ * incrementally kept fsid list (see serializeFsids).
+ */
+export function serializeState(d: StateData, cache?: Map<string, string>, fsidMembers?: string): string {
+  const parts: string[] = [];
+  for (const [name, rec] of d.nodes) {
+    let j = cache?.get(name);
+    if (j === undefined) {
+      j = JSON.stringify(rec);
+      cache?.set(name, j);
+    }
+    parts.push(j);
+  }
+  const members = fsidMembers ?? [...d.fsids].map(([k, v]) => fsidMember(k, v)).join(',');
+  return `{"version":${STATE_VERSION},"nextFsid":${d.nextFsid},"fsids":{${members}},"nodes":[${parts.join(',')}]}\n`;
 }
 
 function fail(file: string, what: string): never {

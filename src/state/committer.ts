@@ -16,6 +16,8 @@ export interface CommitterOptions {
   maxLazyMs?: number;
   /** delay before retrying a failed write (default 1 s) */
   retryMs?: number;
+  /** an unawaited write is put off while this returns true, up to maxLazyMs after the change */
+  deferWhile?: () => boolean;
   log: Logger;
   /** the file, for log lines and errors */
   what: string;
@@ -44,10 +46,12 @@ export function createCommitter(o: CommitterOptions): Committer {
   let waiters: Array<{ seq: number; resolve: () => void; reject: (e: Error) => void }> = [];
   let chain: Promise<void> = Promise.resolve();
 
+  let firstUnwrittenAt = 0;
   function schedule(ms: number): void {
     if (o.off || closed || timer) return;
     timer = setTimeout(() => {
       timer = undefined;
+      if (o.deferWhile?.() && Date.now() - firstUnwrittenAt < maxLazyMs) return schedule(lazyMs);
       void flush();
     }, ms);
     timer.unref?.();
@@ -85,6 +89,7 @@ export function createCommitter(o: CommitterOptions): Committer {
 
   return {
     changed() {
+      if (durableSeq >= changeSeq) firstUnwrittenAt = Date.now();
       changeSeq++;
       schedule(Math.min(maxLazyMs, Math.max(lazyMs, Math.round(lastWriteMs * 5))));
     },

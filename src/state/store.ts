@@ -26,6 +26,8 @@ export interface StateStoreOptions {
   retryMs?: number;
   /** injected for tests: the atomic writer */
   write?: (file: string, text: string) => Promise<void>;
+  /** while this says busy (nodes being provisioned), unawaited state.json writes wait (up to 5 s) */
+  busy?: () => boolean;
 }
 
 /** The daemon's only view of persisted state. */
@@ -67,9 +69,18 @@ export function createStateStore(o: StateStoreOptions): StateStore {
   const byMac = new Map<string, string>();
   const off = !!o.memoryOnly;
   let fsidMembers = '';
+  const jsonCache = new Map<string, string>();
 
   const fsids: Committer = createCommitter({ off, retryMs: o.retryMs, log: o.log, what: fsidFile, write: () => write(fsidFile, serializeFsids(data.nextFsid, fsidMembers)) });
-  const nodes: Committer = createCommitter({ off, retryMs: o.retryMs, log: o.log, what: file, lazyMs: minLazy, write: () => write(file, serializeState(data)) });
+  const nodes: Committer = createCommitter({
+    off,
+    retryMs: o.retryMs,
+    log: o.log,
+    what: file,
+    lazyMs: minLazy,
+    deferWhile: o.busy,
+    write: () => write(file, serializeState(data, jsonCache, fsidMembers)),
+  });
 
   const index = (r: NodeRecord) => {
     byIp.set(r.ip, r.name);
@@ -99,6 +110,7 @@ export function createStateStore(o: StateStoreOptions): StateStore {
       if (fsidText !== undefined) data = mergeFsids(data, parseFsids(fsidFile, fsidText));
       byIp.clear();
       byMac.clear();
+      jsonCache.clear();
       for (const r of data.nodes.values()) index(r);
       fsidMembers = [...data.fsids].map(([k, v]) => fsidMember(k, v)).join(',');
       if (!off) {
@@ -124,6 +136,7 @@ export function createStateStore(o: StateStoreOptions): StateStore {
     put(rec) {
       const old = data.nodes.get(rec.name);
       if (old) unindex(old);
+      jsonCache.delete(rec.name);
       data.nodes.set(rec.name, rec);
       index(rec);
       nodes.changed();
@@ -132,6 +145,7 @@ export function createStateStore(o: StateStoreOptions): StateStore {
       const old = data.nodes.get(name);
       if (!old) return;
       unindex(old);
+      jsonCache.delete(name);
       data.nodes.delete(name);
       nodes.changed();
     },

@@ -127,6 +127,37 @@ describe('state store', () => {
     await s.close();
   });
 
+  test('a replaced record is written anew (the per-record JSON cache follows put and remove)', async () => {
+    const dir = tempDir('pxe-state-');
+    const s = open(dir, { lazyMs: 10_000 });
+    await s.load();
+    s.put({ ...node('A', '10.99.0.1'), fsid: s.fsidFor('A') });
+    s.put({ ...node('B', '10.99.0.2'), fsid: s.fsidFor('B') });
+    await s.commit();
+    s.put({ ...s.get('A')!, state: 'ready', lastError: undefined });
+    s.remove('B');
+    await s.commit();
+    const onDisk = parseState('x', readFileSync(path.join(dir, 'state.json'), 'utf8'), 100);
+    assert.equal(onDisk.nodes.get('A')?.state, 'ready');
+    assert.equal(onDisk.nodes.has('B'), false);
+    assert.equal(onDisk.fsids.get('B'), 101, 'the removed node keeps its fsid in the file');
+    await s.close();
+  });
+
+  test('unawaited writes wait while the daemon is busy, but not forever', async () => {
+    const dir = tempDir('pxe-state-');
+    let busy = true;
+    const s = open(dir, { lazyMs: 5, busy: () => busy });
+    await s.load();
+    s.put({ ...node('A', '10.99.0.1'), fsid: 0 });
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(s.writes().state, 0, 'no write while busy');
+    busy = false;
+    for (let i = 0; i < 100 && s.writes().state === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(s.writes().state, 1);
+    await s.close();
+  });
+
   test('a failed write rejects its commit, keeps the old file, and is retried later', async () => {
     const dir = tempDir('pxe-state-');
     let fail = false;
