@@ -84,14 +84,18 @@ export async function runJob(core: Core, name: string, job: Job, attempt: number
 async function provision(core: Core, log: Logger, rec: NodeRecord, job: Extract<Job, { kind: 'provision' }>): Promise<void> {
   const rule = ruleFor(core, rec);
   if (!rule) {
-    log.warn({ ip: rec.ip }, `node ${rec.name} no longer matches a rule with this name; not provisioned`);
+    const why = 'no rule gives this client this node name any more (config changed); not provisioned';
+    updateRecord(core, rec.name, (r) => ({ ...r, state: 'failed', lastError: why }));
+    log.warn({ ip: rec.ip }, `node ${rec.name}: ${why}`);
     return;
   }
+  const t0 = Date.now();
   let node = rec;
   const fsid = core.state.fsidFor(rec.name);
   if (node.fsid !== fsid) node = updateRecord(core, rec.name, (r) => ({ ...r, fsid }))!;
   // the fsid must be on disk before any export carries it (a no-op when it already is)
   await core.state.commitFsids();
+  const t1 = Date.now();
   if (core.dryRun) {
     const plan = core.provisioner.plan(node, rule);
     log.info({ plan: plan.steps.map((s) => s.describe), exportEntry: plan.exportEntry, bootFiles: plan.bootFiles }, `dry run: plan for ${node.name} (${node.ip})`);
@@ -106,7 +110,9 @@ async function provision(core: Core, log: Logger, rec: NodeRecord, job: Extract<
   core.metrics.seenToReady(Math.max(0, now - job.seenAt));
   // the record is written lazily: after a crash a ready node that shows pending is provisioned
   // again (idempotently) at start-up, so a ready node never waits for a large state.json write
-  log.info({ ip: node.ip, mac: node.mac, fsid, ms: now - job.seenAt }, `node ${node.name} ready`);
+  // where the time went: waiting (intake + queue), making the fsid durable, the provisioner
+  const ms = { total: now - job.seenAt, wait: t0 - job.seenAt, fsid: t1 - t0, provision: now - t1 };
+  log.info({ ip: node.ip, mac: node.mac, fsid, ms: ms.total, timing: ms }, `node ${node.name} ready`);
 }
 
 async function release(core: Core, log: Logger, rec: NodeRecord, job: Extract<Job, { kind: 'release' }>): Promise<void> {
