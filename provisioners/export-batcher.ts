@@ -80,6 +80,8 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
   let overdue = false;
   let lastBatchSize = 0;
   let mustReload = false;
+  /** paths loaded from the file that no caller has re-wanted yet: the ones to check are mounted */
+  const unconfirmed = new Set<string>();
   let lastFlushEnd = -Infinity;
   let window = o.baseWindowMs;
   let count = 0;
@@ -92,6 +94,7 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
     for (const b of bad) log.warn({ file: backend.file, input: printable(b) }, `dropping a line of ${backend.file} that pxebootd did not write`);
     if (!desired) {
       desired = new Map(entries.map((e) => [e.path, e]));
+      for (const e of entries) unconfirmed.add(e.path);
       onDisk = text;
       if (!deps.dryRun) {
         const stale = await removeStaleTemps(path.dirname(backend.file), path.basename(backend.file));
@@ -192,13 +195,16 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
         drops.push(r);
       }
     }
-    if (deps.mounted && !deps.dryRun) {
+    // every want comes after its mount; only entries inherited from the file need the check
+    for (const w of wants) unconfirmed.delete(w.entry.path);
+    for (const g of gone) unconfirmed.delete(g.path);
+    if (deps.mounted && !deps.dryRun && unconfirmed.size) {
       try {
-        const wanted = new Set(wants.map((w) => w.entry.path));
-        const others = [...map.keys()].filter((p) => !wanted.has(p));
-        const have = others.length ? await deps.mounted(others) : new Set<string>();
+        const others = [...unconfirmed];
+        const have = await deps.mounted(others);
         for (const p of others) {
-          if (have.has(p)) continue;
+          unconfirmed.delete(p);
+          if (have.has(p) || !map.has(p)) continue;
           log.warn({ path: p }, `dropping the export of ${p}: no overlay is mounted there`);
           const old = map.get(p)!;
           map.delete(p);
