@@ -7,7 +7,7 @@ import type { NodeRecord } from '../types.ts';
 import { loadClientConfig, warnBrokenConfig, type ClientConfig } from './client-config.ts';
 import { parseCommand } from './args.ts';
 import { USAGE } from './usage.ts';
-import { renderStatusTable, renderSummary } from './status-table.ts';
+import { matchesNode, renderStatusTable, renderSummary, renderTimeline } from './status-table.ts';
 
 interface Snapshot {
   from: 'daemon' | 'state-file';
@@ -33,7 +33,8 @@ export async function readSnapshot(cc: ClientConfig): Promise<Snapshot> {
 }
 
 export async function statusCommand(args: string[]): Promise<number> {
-  const { values, config: file } = parseCommand('status', args, { json: { type: 'boolean' }, watch: { type: 'boolean' } }, { min: 0, max: 0, names: '' });
+  const { values, positionals, config: file } = parseCommand('status', args, { json: { type: 'boolean' }, watch: { type: 'boolean' } }, { min: 0, max: 1, names: '[node|ip|mac]' });
+  const only = positionals[0];
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
@@ -41,9 +42,11 @@ export async function statusCommand(args: string[]): Promise<number> {
   const cc = await loadClientConfig(file);
   const show = async () => {
     const s = await readSnapshot(cc);
+    if (only !== undefined) s.nodes = s.nodes.filter((n) => matchesNode(n, only));
     if (values.json) return JSON.stringify({ from: s.from, daemon: s.daemon, nodes: s.nodes }, null, 2) + '\n';
     const where = s.from === 'daemon' ? `the running daemon (${cc.socket})` : `${cc.config?.state_dir}/state.json (no daemon running)`;
-    return renderStatusTable(s.nodes, Date.now()) + renderSummary(s.nodes, where);
+    const one = only !== undefined && s.nodes.length === 1 ? renderTimeline(s.nodes[0]!) : '';
+    return renderStatusTable(s.nodes, Date.now()) + renderSummary(s.nodes, where) + one;
   };
   if (!values.watch) {
     process.stdout.write(await show());

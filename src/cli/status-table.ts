@@ -47,3 +47,19 @@ export function renderSummary(nodes: NodeRecord[], from: string): string {
   for (const n of nodes) c[n.state] = (c[n.state] ?? 0) + 1;
   return `${nodes.length} node${nodes.length === 1 ? '' : 's'} (${c.ready} ready, ${c.pending} pending, ${c.failed} failed, ${c.released} released) from ${from}\n`;
 }
+
+/** `status X` picks nodes by name, IP or MAC (any separator, any case). */
+export function matchesNode(n: NodeRecord, q: string): boolean {
+  const t = q.trim().toLowerCase();
+  const mac = t.replace(/-/g, ':');
+  return n.name.toLowerCase() === t || n.ip === t || (n.mac !== undefined && n.mac === mac);
+}
+
+/** The last-boot timeline of one node, one entry a line, with offsets from its first entry. */
+export function renderTimeline(n: NodeRecord): string {
+  const t = n.timeline ?? [];
+  if (!t.length) return `timeline of ${n.name}: empty\n`;
+  const t0 = t[0]!.time;
+  const lines = t.map((e) => `  ${new Date(e.time).toISOString()}  +${String(e.time - t0).padStart(6)} ms  ${e.what}${e.source ? `  (${e.source})` : ''}`);
+  return `timeline of ${n.name} (last boot):\n${lines.join('\n')}\n`;
+}

@@ -9,7 +9,9 @@ Usage: pxebootd <command> [-c FILE] [options]
 Commands:
   run [--dry-run]                      run the daemon in the foreground (JSON logs on stdout)
   check                                validate the config and its templates
-  status [--json] [--watch]            list nodes (from the running daemon, else the state file)
+  status [NODE|IP|MAC] [--json] [--watch]
+                                       list nodes (from the running daemon, else the state file);
+                                       one node: also its last-boot timeline
   explain <mac|ip> [--hostname H] [--json]
                                        which rule matches and why, and the exact plan
   provision <ip> [--mac M] [--hostname H]

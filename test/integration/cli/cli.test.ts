@@ -158,6 +158,9 @@ describe('pxebootd CLI', () => {
     const table = await cli(['status', '-c', lab.config]);
     assert.match(table.stdout, /NODE\s+MAC\s+IP\s+HOSTNAME\s+SUBNET\s+STATE\s+FSID\s+LAST SEEN\s+SOURCES\s+LAST ERROR/);
     assert.match(table.stdout, /0A63000B\s+52:54:00:aa:00:11\s+10\.99\.0\.11\s+alpha\s+10\.99\.0\.0\/24\s+ready/);
+    const one = await cli(['status', '10.99.0.11', '-c', lab.config]);
+    assert.match(one.stdout, /^1 node /m);
+    assert.match(one.stdout, /timeline of 0A63000B \(last boot\):\n.*dnsmasq-leases seen[\s\S]*ready/);
     d.child.kill('SIGTERM');
     assert.equal(await d.exited, 0, log().slice(-2000));
     assert.equal(existsSync(lab.socket), false, 'socket removed');

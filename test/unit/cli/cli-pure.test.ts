@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatAge, renderStatusTable, renderSummary, STATUS_COLUMNS } from '../../../src/cli/status-table.ts';
+import { formatAge, matchesNode, renderStatusTable, renderSummary, renderTimeline, STATUS_COLUMNS } from '../../../src/cli/status-table.ts';
 import { socketFromConfigText } from '../../../src/cli/hook-command.ts';
 import { parseCommand, DEFAULT_CONFIG } from '../../../src/cli/args.ts';
 import { PxeError } from '../../../src/errors.ts';
@@ -24,6 +24,17 @@ describe('cli pure parts', () => {
     assert.match(lines[1]!, /^A\s+52:54:00:00:00:01\s+10\.0\.0\.1\s+a\s+10\.0\.0\.0\/24\s+ready\s+7\s+3h ago\s+-\s+-$/);
     assert.match(lines[2]!, /^B\s+-\s+10\.0\.0\.2\s+-\s+10\.0\.0\.0\/24\s+failed\s+7\s+5s ago\s+syslog,dnsmasq-leases\s+mount failed: exit 32$/);
     assert.equal(renderSummary([n({}), n({ state: 'failed' })], 'x'), '2 nodes (1 ready, 0 pending, 1 failed, 0 released) from x\n');
+  });
+
+  test('status filter and timeline', () => {
+    const a = n({ name: '0A000001', mac: '52:54:00:00:00:01', timeline: [{ time: 1000, what: 'dnsmasq-leases seen', source: 'dnsmasq-leases:/l' }, { time: 1160, what: 'tftp pxelinux.0' }, { time: 1200, what: 'ready' }] });
+    assert.ok(matchesNode(a, '0a000001'));
+    assert.ok(matchesNode(a, '10.0.0.1'));
+    assert.ok(matchesNode(a, '52-54-00-00-00-01'));
+    assert.ok(!matchesNode(a, '10.0.0.2'));
+    const t = renderTimeline(a).split('\n');
+    assert.match(t[0]!, /timeline of 0A000001/);
+    assert.match(t[2]!, /\+\s+160 ms  tftp pxelinux\.0$/);
   });
 
   test('ages', () => {
