@@ -186,6 +186,17 @@ describe('daemon', () => {
     assert.equal(nodeOf(d, '0A63003D')!.fsid, 1000, 'same fsid after the rule change');
   });
 
+  test('reload: keys the running parts were built from keep their values until a restart, with a warning', async () => {
+    const { d, h, lines, config } = await boot();
+    h.nextConfig.value = { ...config, tftp_root: '/elsewhere', exports: { ...config.exports, start_fsid: 5 }, hosts: [{ mac: MAC, vars: { x: '1' } }] };
+    assert.equal(await d.reload(), true);
+    assert.equal(d.config().tftp_root, config.tftp_root);
+    assert.equal(d.config().exports.start_fsid, 1000);
+    assert.deepEqual(d.config().hosts, [{ mac: MAC, vars: { x: '1' } }], 'rules do change');
+    const warn = lines.find((l) => String(l.msg).includes('take effect after a restart'));
+    assert.deepEqual(warn?.keys, ['tftp_root', 'exports']);
+  });
+
   test('start-up restores ready nodes (same fsid) before any watcher starts, and requeues unfinished ones', async () => {
     const dir = tempDir('pxe-daemon-');
     const config = makeConfig(dir);
