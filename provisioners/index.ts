@@ -82,11 +82,17 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     return p;
   };
 
-  async function writeBoot(plan: FullPlan, node: NodeRecord, rule: ResolvedRule): Promise<void> {
+  /** Read and render the templates (no writes): started early, it overlaps the mount and export. */
+  function renderBoot(plan: FullPlan, node: NodeRecord, rule: ResolvedRule): Promise<string[]> {
     const values = templateValues(node, rule, config.server, plan.nfsPath);
-    for (const s of plan.specs) {
-      const text = await renderBootFile(s, values, node.name, node.ip);
-      await ensureFile(s.canonical, text);
+    const p = Promise.all(plan.specs.map((s) => renderBootFile(s, values, node.name, node.ip)));
+    p.catch(() => {}); // awaited (and reported) later; never an unhandled rejection meanwhile
+    return p;
+  }
+
+  async function writeBoot(plan: FullPlan, texts: string[]): Promise<void> {
+    for (const [i, s] of plan.specs.entries()) {
+      await ensureFile(s.canonical, texts[i]!);
       for (const l of s.links) await ensureLink(l, path.basename(s.canonical));
     }
   }
@@ -120,6 +126,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
       const plan = fullPlan(node, rule);
       if (dryRun) return logPlan('would provision', plan);
       await tracked(async () => {
+        const rendered = renderBoot(plan, node, rule);
         try {
           await mountAndExport(plan, rule);
         } catch (e) {
@@ -127,7 +134,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
           await dropBootFiles(plan, node.name, `mount/export failed: ${errorMessage(e)}`);
           throw e;
         }
-        await writeBoot(plan, node, rule);
+        await writeBoot(plan, await rendered);
       });
     },
 
@@ -181,7 +188,11 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
       });
       for (const p of mounted) if (errors.has(p.node.name)) await dropBootFiles(p.plan, p.node.name, `restore: export failed: ${errorMessage(errors.get(p.node.name))}`);
       await eachLimited(exported, 16, async (p) => {
-        await writeBoot(p.plan, p.node, p.rule).catch((e: Error) => errors.set(p.node.name, e));
+        try {
+          await writeBoot(p.plan, await renderBoot(p.plan, p.node, p.rule));
+        } catch (e) {
+          errors.set(p.node.name, e as Error);
+        }
       });
       return errors;
     },

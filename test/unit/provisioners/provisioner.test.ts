@@ -296,6 +296,23 @@ describe('restore', () => {
   });
 });
 
+describe('restore with a broken template', () => {
+  test('the node whose template cannot render gets an error; the others are restored', async () => {
+    const sim = setup();
+    writeFileSync(`${sim.base}/templates/mac.template`, 'APPEND {{mac}}\n');
+    const { mac: _m, ...noMac } = makeNode(11, { state: 'ready' });
+    const p = provisionerFor(sim);
+    const errors = await p.restore([
+      { node: makeNode(10, { state: 'ready' }), rule: makeRule(sim.base) },
+      { node: noMac, rule: makeRule(sim.base, { pxe_template: `${sim.base}/templates/mac.template` }) },
+    ]);
+    assert.deepEqual([...errors.keys()], ['0A63000D']);
+    assert.match(errors.get('0A63000D')!.message, /MAC of 10\.99\.0\.13/);
+    assert.ok(existsSync(`${sim.base}/tftp/pxelinux.cfg/01-52-54-00-00-00-0c`));
+    await p.close();
+  });
+});
+
 describe('dry-run', () => {
   test('provision, release and restore write nothing and run nothing', async () => {
     const sim = setup({}, true);
