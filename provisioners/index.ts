@@ -38,6 +38,7 @@ export interface ProvisionerTuning {
 export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTuning = {}): Provisioner {
   const { config, runner } = ctx;
   const log = ctx.log.child({ subsystem: 'provision' });
+  const exportsLog = ctx.log.child({ subsystem: 'exports' }); // a sibling, not a child: one subsystem key per line
   const dryRun = runner.dryRun;
   const nodeDirs = new Set<string>();
   for (const r of [...config.subnets, ...config.hosts]) {
@@ -49,7 +50,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     }
   }
   const table = createMountTable(() => [...nodeDirs], tuning.readMountinfo);
-  const backend = createExportBackend(config, runner, log.child({ subsystem: 'exports' }));
+  const backend = createExportBackend(config, runner, exportsLog);
   const mounted = async (paths: string[]): Promise<Set<string>> => {
     for (const p of paths) {
       try {
@@ -62,7 +63,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     return new Set(paths.filter((p) => snap.get(p)?.fstype === 'overlay'));
   };
   let active = 0;
-  const batcher = createExportBatcher({ backend, log: log.child({ subsystem: 'exports' }), dryRun, mounted, activeCallers: () => active }, tuning.batcher);
+  const batcher = createExportBatcher({ backend, log: exportsLog, dryRun, mounted, activeCallers: () => active }, tuning.batcher);
   /** count a caller as active for the batcher's "everyone is waiting" rule */
   const tracked = async <T>(fn: () => Promise<T>): Promise<T> => {
     active++;
