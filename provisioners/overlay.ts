@@ -30,7 +30,7 @@ export function planOverlay(p: NodePaths, mountCmd: string, ephemeral: boolean):
     { op: 'mkdir', path: p.upper, mode: DIR_MODES.upper, describe: `mkdir -p ${p.layerDir} (${mode(DIR_MODES.layerDir)}) ${p.upper} (${mode(DIR_MODES.upper)}) ${p.work} (${mode(DIR_MODES.work)}) ${p.mountPoint} (${mode(DIR_MODES.mountPoint)})` },
   ];
   if (ephemeral) {
-    steps.push({ op: 'reset-layer', path: p.layerDir, describe: `ephemeral: when ${p.mountPoint} is not mounted (after unexport + umount), rm -rf ${p.upper} ${p.work} and recreate them` });
+    steps.push({ op: 'reset-layer', path: p.layerDir, describe: `ephemeral: if the node is not exported now (first boot, or a boot after release): umount ${p.mountPoint} if mounted, rm -rf ${p.upper} ${p.work}, recreate them` });
   }
   const argv = mountArgv(mountCmd, p);
   steps.push({ op: 'mount', argv, path: p.mountPoint, describe: formatCommand(argv) });

@@ -90,7 +90,7 @@ export function planNodeRelease(node: NodeRecord, rule: ResolvedRule, config: Co
     steps.push({ op: 'keep', describe: `keep ${full.paths.mountPoint}, its export and boot files as they are` });
     return { node: node.name, policy, steps };
   }
-  for (const f of full.bootFiles) steps.push({ op: 'unlink', path: f, describe: `rm ${f}` });
+  for (const s of full.specs) for (const f of [...s.links, s.canonical]) steps.push({ op: 'unlink', path: f, describe: `rm ${f}` });
   steps.push({ op: 'unexport', path: full.entry.path, describe: `remove ${full.entry.path} from ${config.exports.file}, then ${config.exports.backend === 'ganesha' ? 'SIGHUP ganesha' : `${config.commands.exportfs} -r`} (batched)` });
   if (policy === 'remove') {
     steps.push({ op: 'umount', path: full.paths.mountPoint, describe: `${config.commands.umount} ${full.paths.mountPoint}` });
