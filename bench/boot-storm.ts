@@ -95,9 +95,12 @@ export async function benchBootStorm(log: (s: string) => void): Promise<{ figure
   log(`  pxebootd: all ${N} ready in ${total.toFixed(0)} ms; exportfs runs: ${calls}; mounts: ${mounted}`);
   if (mounted !== N) log(`  WARNING: expected ${N} overlay mounts, found ${mounted}`);
 
+  // the baseline is the faster bare loop: on 2 cores, 16 concurrent mount(8)s can be slower than serial
+  const best = bareSerial <= bareConc ? { what: `bare ${N} mounts, serial`, value: bareSerial } : { what: `bare ${N} mounts, ${CONCURRENCY} in flight`, value: bareConc };
   const figures = [
-    figure({ bench: 'boot-storm', metric: `${N} clients all ready`, unit: 'ms', value: total, baseline: { what: `bare ${N} mounts, ${CONCURRENCY} in flight`, value: bareConc }, op: '<=', limit: 3000 }),
-    figure({ bench: 'boot-storm', metric: 'vs bare mount loop', unit: 'x', value: total / bareConc, baseline: { what: 'ratio 1 = bare loop', value: 1 }, op: '<=', limit: 1.5 }),
+    figure({ bench: 'boot-storm', metric: `${N} clients all ready`, unit: 'ms', value: total, baseline: best, op: '<=', limit: 3000 }),
+    figure({ bench: 'boot-storm', metric: `vs ${best.what}`, unit: 'x', value: total / best.value, baseline: { what: 'ratio 1 = bare loop', value: 1 }, op: '<=', limit: 1.5 }),
+    figure({ bench: 'boot-storm', metric: `vs bare ${N} mounts, ${CONCURRENCY} in flight`, unit: 'x', value: total / bareConc, baseline: { what: 'ratio 1 = bare loop', value: 1 }, op: '<=', limit: 1.5 }),
     figure({ bench: 'boot-storm', metric: 'exportfs runs', unit: 'runs', value: calls, baseline: { what: 'diy: 1 per client', value: N }, op: '<=', limit: 10 }),
   ];
   return { figures, raw: { totalMs: total, exportfsRuns: calls, bareSerialMs: bareSerial, bareConcurrentMs: bareConc, concurrency: CONCURRENCY, mounted } };
