@@ -7,6 +7,7 @@ import type { Runner } from '../runner.ts';
 import type { ClientEvent, Config, NodeRecord, ReleasePolicy, Watcher, WatcherSink } from '../types.ts';
 import { createQueue, type KeyedQueue } from '../queue.ts';
 import { createStateStore, type StateStore } from '../state/store.ts';
+import { lockStateDir } from '../state/lock.ts';
 import { ConfigError, errorMessage, formatProblem } from '../errors.ts';
 import { subsystem } from '../log.ts';
 import { printable } from '../validate.ts';
@@ -88,6 +89,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
   const intake: Intake = createIntake(core, queue, o.runner);
   const watchers: Watcher[] = [];
   let control: ControlServer | undefined;
+  let unlock: (() => Promise<void>) | undefined;
   let startedAt = 0;
   let stopping = false;
   let reconciled: () => void = () => {};
@@ -140,6 +142,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
       startedAt = Date.now();
       // claim the socket first: a second daemon must stop before it touches anything
       if (o.control ?? true) control = await startControlServer(o.config.control_socket, (req) => this.request(req));
+      if (!dryRun) unlock = await lockStateDir(o.config.state_dir);
       await state.load();
       // the provisioner names its own subsystem in its log lines
       core.provisioner = o.deps.createProvisioner({ config: o.config, runner: o.runner, log });
@@ -191,6 +194,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
         log.error({ err: errorMessage(e) }, 'final state write failed; the previous state file is intact');
       }
       await metrics.close?.().catch(() => {});
+      await unlock?.();
       log.info('pxebootd stopped');
     },
 

@@ -5,6 +5,8 @@ import path from 'node:path';
 import { createStateStore } from '../../src/state/store.ts';
 import { parseState, serializeState, emptyState } from '../../src/state/codec.ts';
 import { writeFileAtomic } from '../../src/atomic-file.ts';
+import { lockStateDir } from '../../src/state/lock.ts';
+import { spawn } from 'node:child_process';
 import { silentLogger } from '../../src/log.ts';
 import type { NodeRecord } from '../../src/types.ts';
 import { cleanupAll, onCleanup, sh, tempDir } from '../helpers/lab.ts';
@@ -233,6 +235,23 @@ describe('state store', () => {
     assert.equal(s2.fsidFor('A'), 100, 'A comes back with its fsid');
     await s2.close();
     await s.close();
+  });
+
+  test('state_dir lock: a live pxebootd holding it is refused, a stale pid file is taken over', async () => {
+    const dir = tempDir('pxe-state-');
+    const lockFile = path.join(dir, 'pxebootd.pid');
+    // a process whose command line says pxebootd
+    const other = spawn('bash', ['-c', 'exec -a pxebootd-other sleep 30'], { stdio: 'ignore' });
+    onCleanup('kill fake pxebootd', () => other.kill('SIGKILL'));
+    await new Promise((r) => setTimeout(r, 100));
+    writeFileSync(lockFile, `${other.pid}\n`);
+    await assert.rejects(lockStateDir(dir), /in use by pxebootd pid \d+/);
+    other.kill('SIGKILL');
+    await new Promise((r) => other.once('exit', r));
+    const release = await lockStateDir(dir);
+    assert.equal(readFileSync(lockFile, 'utf8'), `${process.pid}\n`);
+    await release();
+    assert.equal(existsSync(lockFile), false);
   });
 
   test('memory-only (dry run) reads the file and never writes', async () => {

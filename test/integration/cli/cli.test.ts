@@ -178,13 +178,20 @@ describe('pxebootd CLI', () => {
     assert.equal(await again.d.exited, 0);
   });
 
-  test('a second daemon on the same socket is refused', async () => {
+  test('a second daemon on the same socket or state_dir is refused', async () => {
     const lab = makeLab();
     const { d, log } = startRun(lab);
     await waitStarted(lab, log);
     const r = await cli(['run', '-c', lab.config], { timeoutMs: 20_000 });
     assert.equal(r.code, 1);
     assert.match(r.stdout + r.stderr, /another pxebootd is already running/);
+    // the same state_dir behind another socket: refused too (fsids would be handed out twice)
+    const other = path.join(lab.dir, 'other.yaml');
+    writeFileSync(other, readFileSync(lab.config, 'utf8').replace('control_socket: run/control.sock', 'control_socket: run/other.sock'));
+    const r2 = await cli(['run', '-c', other], { timeoutMs: 20_000 });
+    assert.equal(r2.code, 1);
+    assert.match(r2.stdout + r2.stderr, /state_dir .* is in use by pxebootd pid/);
+    assert.equal(existsSync(path.join(lab.dir, 'run/other.sock')), false, 'the refused daemon removed its socket');
     d.child.kill('SIGTERM');
     assert.equal(await d.exited, 0);
   });
