@@ -22,6 +22,16 @@ function faultyWrapper(dir: string, tool: string, flag: string, calls: string): 
   return p;
 }
 
+/** Times (ms since the epoch) of the daemon's "provision of NODE failed (attempt N)" log lines. */
+function attemptTimes(logFile: string, node: string): number[] {
+  const out: number[] = [];
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    if (!line.startsWith('{') || !line.includes(`provision of ${node} failed (attempt`)) continue;
+    out.push((JSON.parse(line) as { time: number }).time);
+  }
+  return out;
+}
+
 /** Call times (ms) of the wrapper whose argument list mentions `needle`. */
 function callTimes(calls: string, needle: string): number[] {
   if (!existsSync(calls)) return [];
@@ -35,6 +45,7 @@ describe('injected mount / exportfs faults', () => {
   let lab: BenchLab;
   let cfg: string;
   let d: Daemon;
+  let logFile: string;
   const flags = { mount: '', exportfs: '' };
   const calls = { mount: '', exportfs: '' };
   const leases: Lease[] = [];
@@ -53,7 +64,8 @@ describe('injected mount / exportfs faults', () => {
       retryBaseMs: 100,
       retryMaxMs: 1600,
     });
-    d = await startPxebootd(cfg, lab.socket, path.join(lab.dir, 'pxebootd.log'));
+    logFile = path.join(lab.dir, 'pxebootd.log');
+    d = await startPxebootd(cfg, lab.socket, logFile);
   });
   after(async () => {
     await d?.stop();
@@ -75,9 +87,10 @@ describe('injected mount / exportfs faults', () => {
         return n && n.state === 'failed' && n.lastError ? n : undefined;
       }, 15_000, 100);
       assert.match(failed.lastError!, new RegExp(`injected ${tool} fault|${tool}`), 'lastError names the failing command or its stderr');
-      // keep it failing long enough for several retries
-      await waitFor(`4 ${tool} attempts`, () => callTimes(calls[tool], tool === 'mount' ? failed.name : '-r').filter((t) => t >= before).length >= 4, 20_000, 100);
-      const times = callTimes(calls[tool], tool === 'mount' ? failed.name : '-r').filter((t) => t >= before);
+      // keep it failing long enough for several retries; each attempt really ran the failing tool
+      await waitFor(`4 failed attempts of ${failed.name}`, () => attemptTimes(logFile, failed.name).length >= 4, 20_000, 100);
+      const times = attemptTimes(logFile, failed.name);
+      assert.ok(callTimes(calls[tool], tool === 'mount' ? failed.name : '-r').filter((t) => t >= before).length >= 4, `${tool} wrapper ran fewer than 4 times`);
       const gaps = times.slice(1).map((t, i) => t - times[i]!);
       assert.ok(gaps.length >= 3, `gaps ${gaps}`);
       // equal-jitter exponential backoff: the third gap is at least the base (100 ms) and larger than the first
