@@ -12,11 +12,11 @@ Commands:
   status [NODE|IP|MAC] [--json] [--watch]
                                        list nodes (from the running daemon, else the state file);
                                        one node: also its last-boot timeline
-  explain <mac|ip> [--hostname H] [--json]
+  explain <mac|ip> [--mac M] [--hostname H] [--json]
                                        which rule matches and why, and the exact plan
-  provision <ip> [--mac M] [--hostname H]
+  provision <ip> [--mac M] [--hostname H] [--json]
                                        provision one node now (through the running daemon's queue)
-  release <ip|mac> [--policy keep|unexport|remove]
+  release <ip|mac> [--policy keep|unexport|remove] [--json]
                                        release one node now
   hook add|old|del|tftp ARGS...        dnsmasq --dhcp-script entry point (never blocks dnsmasq)
   import-legacy <pxebootfs.cfg> [--cidr C]
