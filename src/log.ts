@@ -36,9 +36,18 @@ export function createLogger(opts: LogOptions = {}): Logger {
   return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.epochTime }, dest);
 }
 
+// pino appends a child's bindings to its parent's, so a nested subsystem would repeat the key;
+// each subsystem logger therefore remembers the logger it was derived from and re-derives from it.
+const parents = new WeakMap<Logger, { base: Logger; bindings: Record<string, unknown> }>();
+
 /** A child logger per subsystem: watcher, queue, provision, exports, state, control, cli. */
 export function subsystem(log: Logger, name: string, bindings: Record<string, unknown> = {}): Logger {
-  return log.child({ subsystem: name, ...bindings });
+  const p = parents.get(log);
+  const base = p ? p.base : log;
+  const all = { ...(p?.bindings ?? {}), ...bindings };
+  const child = base.child({ subsystem: name, ...all });
+  parents.set(child, { base, bindings: all });
+  return child;
 }
 
 /** A logger that drops everything, for unit tests of code that takes one. */

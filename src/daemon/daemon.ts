@@ -41,6 +41,8 @@ export interface DaemonOptions {
 export interface DaemonInfo {
   pid: number;
   startedAt: number;
+  /** true once every configured source is being watched */
+  watching: boolean;
   configFile: string;
   dryRun: boolean;
   queue: { depth: number; running: number; retrying: number };
@@ -91,6 +93,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
   let control: ControlServer | undefined;
   let unlock: (() => Promise<void>) | undefined;
   let startedAt = 0;
+  let watching = false;
   let stopping = false;
   let reconciled: () => void = () => {};
   const ready = new Promise<void>((r) => (reconciled = r));
@@ -136,7 +139,9 @@ export function createDaemon(o: DaemonOptions): Daemon {
     request(req) {
       return handleControl(this, core, req);
     },
-    info: () => ({ pid: process.pid, startedAt, configFile: o.configFile, dryRun, queue: { depth: queue.depth(), running: queue.running(), retrying: queue.retrying().length } }),
+    // `watching` turns true once every source is being watched: lines logged before that may be missed
+    // by a syslog source that starts at the end of its file (hook requests are held, not lost).
+    info: () => ({ pid: process.pid, startedAt, watching, configFile: o.configFile, dryRun, queue: { depth: queue.depth(), running: queue.running(), retrying: queue.retrying().length } }),
 
     async start() {
       startedAt = Date.now();
@@ -167,6 +172,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
           }
         }
       }
+      watching = true;
       log.info({ nodes: state.all().length, watchers: watchers.map((w) => w.name), dryRun, socket: control?.path }, 'pxebootd started');
     },
 
