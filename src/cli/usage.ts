@@ -19,7 +19,7 @@ Commands:
   release <ip|mac> [--policy keep|unexport|remove] [--json]
                                        release one node now
   hook add|old|del|tftp ARGS...        dnsmasq --dhcp-script entry point (never blocks dnsmasq)
-  import-legacy <pxebootfs.cfg> [--cidr C]
+  import-legacy <pxebootfs.cfg> [--cidr C] [--server IP]
                                        print a pxebootd.yaml converted from a fuse_pxebootfs config
 
 Options:
