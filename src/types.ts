@@ -186,6 +186,8 @@ export interface Config {
   trusted_programs: string[];
   control_socket: string;
   queue: { concurrency: number; retry_base_ms: number; retry_max_ms: number };
+  /** NBP requests within this many ms of a node's last (re)provision or boot belong to that boot (default 30000) */
+  boot_guard_ms?: number;
   metrics?: { listen: string };
   subnets: SubnetRule[];
   hosts: HostRule[];

@@ -87,6 +87,7 @@ export function buildConfig(raw: RawConfig, file: string, loc: Locator): Config 
     trusted_programs: [...trusted],
     control_socket: abs(raw.control_socket),
     queue: { ...raw.queue },
+    boot_guard_ms: raw.boot_guard_ms,
     subnets,
     hosts,
   };

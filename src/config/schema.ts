@@ -121,6 +121,12 @@ export const configSchema = z
     trusted_programs: z.array(fmt(checkProgram, 'program tag')).default(DEFAULT_TRUSTED_PROGRAMS),
     control_socket: path('local control socket (hook, provision, release)').default('/run/pxebootd/control.sock'),
     queue: queueSchema.default(queueSchema.parse({})),
+    boot_guard_ms: z
+      .number()
+      .int()
+      .min(0)
+      .default(30000)
+      .meta({ description: 'a ready node fetching its boot program (pxelinux.0, *.efi, ...) at least this long after its last (re)provision or boot is booting again: ephemeral nodes get a fresh layer' }),
     metrics: z.strictObject({ listen: fmt(checkListen, 'HOST:PORT of the Prometheus endpoint').default('127.0.0.1:9642') }).optional(),
     subnets: z.array(subnetSchema).min(1),
     hosts: z.array(hostSchema).default([]),

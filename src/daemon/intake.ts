@@ -8,6 +8,7 @@ import { nodeNameFor } from '../naming.ts';
 import { errorMessage } from '../errors.ts';
 import { applySeen, extendTimeline, needsProvision, ruleKeyOf } from './records.ts';
 import { reportCounts, ruleFor, type Core, type Job } from './jobs.ts';
+import { BOOT_GUARD_MS, isNewBoot } from './boot-detect.ts';
 
 /** What happened to one submitted event (the control socket returns it). */
 export interface SubmitResult {
@@ -89,6 +90,16 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
     return mac;
   }
 
+  /** Record a detected boot in the timeline and the log; true when the node's layer is to be reset. */
+  function bootSeen(rec: NodeRecord, ephemeral: boolean, e: ClientSeen): boolean {
+    const what = ephemeral ? 'boot (ephemeral reset)' : 'boot (persistent: layer kept)';
+    rec.timeline = extendTimeline(rec.timeline, { time: e.time, what, source: e.source });
+    const nbp = e.file!.slice(e.file!.lastIndexOf('/') + 1); // the base name passed isBootProgram: [a-z0-9_+-].ext
+    const then = ephemeral ? 'resetting its ephemeral layer' : 'persistent layer kept';
+    log.info({ node: rec.name, ip: rec.ip, input: { file: e.file }, source: e.source }, `node ${rec.name} (${rec.ip}) is booting again (${nbp}); ${then}`);
+    return ephemeral;
+  }
+
   return {
     resetOnce: () => logged.clear(),
 
@@ -121,12 +132,15 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
       const prev = core.state.get(name);
       const next = applySeen(prev, e, { name, ip, mac, hostname, subnet: m.rule.subnet.cidr });
       const key = ruleKeyOf(m.rule);
-      const need = needsProvision(prev, next, key, queue.has(name)) || e.sourceType === 'cli';
-      if (need && next.state !== 'failed') next.state = 'pending';
+      const busy = queue.has(name);
+      const need = needsProvision(prev, next, key, busy) || e.sourceType === 'cli';
+      // a ready node fetching its NBP again is booting again: ephemeral nodes get a fresh layer
+      const reset = !need && isNewBoot(prev, e.file, e.time, busy, core.config.boot_guard_ms ?? BOOT_GUARD_MS) && bootSeen(next, m.rule.overlay === 'ephemeral', e);
+      if ((need || reset) && next.state !== 'failed') next.state = 'pending';
       core.state.put(next);
       reportCounts(core);
-      if (!need) return done({ outcome: 'unchanged', node: next });
-      return settle(name, queue.push(name, { kind: 'provision', seenAt: e.time, sources: [e.source] }));
+      if (!need && !reset) return done({ outcome: 'unchanged', node: next });
+      return settle(name, queue.push(name, { kind: 'provision', seenAt: e.time, sources: [e.source], ...(reset ? { reset: true } : {}) }));
     },
 
     async gone(e, opts = {}) {

@@ -12,13 +12,15 @@ import { countStates, extendTimeline, ruleKeyOf } from './records.ts';
 
 /** One unit of queued work for a node. */
 export type Job =
-  | { kind: 'provision'; seenAt: number; sources: string[] }
+  | { kind: 'provision'; seenAt: number; sources: string[]; /** a new boot of an ephemeral node: fresh layer first */ reset?: boolean }
   | { kind: 'release'; policy?: ReleasePolicy; reason: string };
 
-/** Latest wins; two provisions keep the earliest sighting (for seen-to-ready) and all sources. */
+/** Latest wins; two provisions keep the earliest sighting (for seen-to-ready), all sources, and a reset. */
 export function mergeJobs(older: Job, newer: Job): Job {
   if (newer.kind === 'release' || older.kind === 'release') return newer;
-  return { kind: 'provision', seenAt: Math.min(older.seenAt, newer.seenAt), sources: [...new Set([...older.sources, ...newer.sources])] };
+  const merged: Job = { kind: 'provision', seenAt: Math.min(older.seenAt, newer.seenAt), sources: [...new Set([...older.sources, ...newer.sources])] };
+  if (older.reset || newer.reset) merged.reset = true;
+  return merged;
 }
 
 /** The mutable core the daemon, the intake and the jobs share. */
@@ -96,10 +98,15 @@ async function provision(core: Core, log: Logger, rec: NodeRecord, job: Extract<
   // the fsid must be on disk before any export carries it (a no-op when it already is)
   await core.state.commitFsids();
   const t1 = Date.now();
+  // a new boot of an ephemeral node: boot files -> unexport -> umount -> wipe (release 'remove'),
+  // then mount -> export with the same fsid -> boot files (provision); serial per node in the queue
+  const reset = job.reset === true && rule.overlay === 'ephemeral';
   if (core.dryRun) {
+    if (reset) log.info({ plan: core.provisioner.planRelease(node, rule, 'remove').steps.map((s) => s.describe) }, `dry run: ephemeral reset of ${node.name} first`);
     const plan = core.provisioner.plan(node, rule);
     log.info({ plan: plan.steps.map((s) => s.describe), exportEntry: plan.exportEntry, bootFiles: plan.bootFiles }, `dry run: plan for ${node.name} (${node.ip})`);
   } else {
+    if (reset) await core.provisioner.release(node, rule, 'remove');
     await core.provisioner.provision(node, rule);
   }
   const now = Date.now();
@@ -112,7 +119,7 @@ async function provision(core: Core, log: Logger, rec: NodeRecord, job: Extract<
   // again (idempotently) at start-up, so a ready node never waits for a large state.json write
   // where the time went: waiting (intake + queue), making the fsid durable, the provisioner
   const ms = { total: now - job.seenAt, wait: t0 - job.seenAt, fsid: t1 - t0, provision: now - t1 };
-  log.info({ ip: node.ip, mac: node.mac, fsid, ms: ms.total, timing: ms }, `node ${node.name} ready`);
+  log.info({ ip: node.ip, mac: node.mac, fsid, ms: ms.total, timing: ms, ...(reset ? { reset } : {}) }, reset ? `node ${node.name} ready with a fresh ephemeral layer` : `node ${node.name} ready`);
 }
 
 async function release(core: Core, log: Logger, rec: NodeRecord, job: Extract<Job, { kind: 'release' }>): Promise<void> {
