@@ -19,7 +19,7 @@ export function haveDaemon(): boolean {
   return existsSync(path.join(ROOT, 'src/cli/main.ts')) || existsSync(path.join(ROOT, 'bin/pxebootd.js'));
 }
 
-/** Run `pxebootd run -c cfg`; resolves once its control socket exists. */
+/** Run `pxebootd run -c cfg`; resolves once this very process answers `status` on its socket. */
 export async function startPxebootd(cfg: string, socket: string, logFile: string, extraArgs: string[] = [], nodeArgs: string[] = [], logLevel?: string): Promise<Daemon> {
   const argv = pxebootdArgv();
   const d = startDaemon('pxebootd', [argv[0]!, ...nodeArgs, ...argv.slice(1), 'run', '-c', cfg, ...extraArgs], {
@@ -28,26 +28,33 @@ export async function startPxebootd(cfg: string, socket: string, logFile: string
   });
   let exited = false;
   void d.exited.then(() => (exited = true));
+  // a SIGKILLed predecessor leaves its socket file behind, so existence proves nothing: ask
   await waitFor(
-    `pxebootd control socket ${socket} (log: ${logFile})`,
+    `pxebootd pid ${d.pid} answering on ${socket} (log: ${logFile})`,
     () => {
       if (exited) throw new Error(`pxebootd exited early; log:\n${readFileSync(logFile, 'utf8').slice(-3000)}`);
-      return existsSync(socket);
+      if (!existsSync(socket)) return false;
+      const s = statusFull(cfg);
+      return s.from === 'daemon' && s.daemon?.pid === d.pid;
     },
-    20_000,
+    30_000,
+    50,
   );
   return d;
 }
 
-/** `pxebootd status --json -c cfg`, parsed. */
-export function statusJson(cfg: string): Array<Record<string, unknown>> {
+/** `pxebootd status --json -c cfg`, parsed: who answered (the daemon or the state file) and the nodes. */
+export function statusFull(cfg: string): { from: string; daemon?: { pid?: number }; nodes: Array<Record<string, unknown>> } {
   const argv = pxebootdArgv();
   const out = execFileSync(argv[0]!, [...argv.slice(1), 'status', '--json', '-c', cfg], { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024 });
-  const v = JSON.parse(out) as unknown;
-  if (Array.isArray(v)) return v as Array<Record<string, unknown>>;
-  const nodes = (v as { nodes?: unknown }).nodes;
-  if (Array.isArray(nodes)) return nodes as Array<Record<string, unknown>>;
-  throw new Error(`status --json: expected an array of nodes (or {nodes: [...]}), found ${out.slice(0, 200)}`);
+  const v = JSON.parse(out) as { from?: string; daemon?: { pid?: number }; nodes?: unknown };
+  if (!Array.isArray(v.nodes)) throw new Error(`status --json: expected {from, nodes: [...]}, found ${out.slice(0, 200)}`);
+  return { from: String(v.from), daemon: v.daemon, nodes: v.nodes as Array<Record<string, unknown>> };
+}
+
+/** The nodes of `pxebootd status --json -c cfg`. */
+export function statusJson(cfg: string): Array<Record<string, unknown>> {
+  return statusFull(cfg).nodes;
 }
 
 /** Resident set size of a PID in bytes, from /proc. */

@@ -6,6 +6,7 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { cleanupAll, requireRoot, requireTool, waitFor } from '../../helpers/lab.ts';
 import { bootFile, client, leaseLine, makeLab, rewriteInPlace, type Lease } from '../../../bench/lib/lab.ts';
 import { startPxebootd, statusJson } from '../../../bench/lib/daemon.ts';
@@ -64,12 +65,19 @@ describe('SIGKILL during a 200-node storm', () => {
       if (round === 1) {
         for (let w = 0; w < 4; w++) timers.push(setTimeout(() => rewriteInPlace(lab.leases, table(clients.slice(0, (w + 1) * 50), e)), w * 100));
       } else {
-        const gone = new Set(Array.from({ length: 40 }, () => Math.floor(rnd() * NODES)));
-        rewriteInPlace(lab.leases, table(clients.filter((_, i) => !gone.has(i)), e));
-        timers.push(setTimeout(() => rewriteInPlace(lab.leases, table(clients, e)), 400)); // > settleMs: the 40 go, then come back
+        // a fresh 200-node storm on the same nodes: every lease goes (on_release: unexport), then all
+        // come back within 300 ms: 200 re-exports and boot files, with the fsids they already have
+        rewriteInPlace(lab.leases, '');
+        await waitFor(`round ${round}: all ${NODES} unexported`, () => readExports(lab.exportsFile).lines.length === 0, 30_000, 50).catch((err: Error) => {
+          const st = toStatusNodes(statusJson(cfg));
+          const by = new Map<string, number>();
+          for (const n of st) by.set(n.state, (by.get(n.state) ?? 0) + 1);
+          const tail = readFileSync(log(round - 1), 'utf8').split('\n').slice(-8).join('\n');
+          throw new Error(`${err.message}; ${readExports(lab.exportsFile).lines.length} export lines left; states ${JSON.stringify([...by])}; log tail:\n${tail}`);
+        });
+        for (let w = 0; w < 4; w++) timers.push(setTimeout(() => rewriteInPlace(lab.leases, table(clients.slice(0, (w + 1) * 50), e)), w * 100));
       }
-      // round 1: anywhere in the first storm; later: mostly inside the gone+re-add work (about 150-500 ms)
-      const killAt = Math.floor(rnd() * (round === 1 ? 1200 : 600));
+      const killAt = Math.floor(rnd() * 700); // a round's storm takes about 0.5 s here
       await sleep(killAt);
       const busy = await queueBusy(port);
       process.kill(-d.pid, 'SIGKILL');
