@@ -1,6 +1,6 @@
 // Mounting and unmounting a node's overlay through the Runner, with the mountinfo check before
 // (already ours: no-op; someone else's: conflict) and after (nfs_export really on, else undo).
-import { mkdir, rm, rmdir } from 'node:fs/promises';
+import { mkdir, rm, rmdir, stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Runner } from '../src/runner.ts';
 import { ConflictError, RunError } from '../src/errors.ts';
@@ -80,7 +80,12 @@ export async function unmountOverlay(deps: OverlayDeps, p: NodePaths, busyWaitMs
 /** Delete upper and work (and the layer dir); refuses while anything is mounted at the node's point. */
 export async function wipeLayers(deps: OverlayDeps, p: NodePaths, opts: { keepMountPoint: boolean }): Promise<void> {
   if ((await deps.table.snapshot()).has(p.mountPoint)) throw new Error(`refusing to delete ${p.upper}: ${p.mountPoint} is still mounted`);
+  const existed = await stat(p.layerDir).then(
+    () => true,
+    () => false,
+  );
   await rm(p.layerDir, { recursive: true, force: true });
   if (!opts.keepMountPoint) await rmdir(p.mountPoint).catch(() => {});
-  deps.log.info({ node: p.node, layer: p.layerDir }, `deleted the writable layer of ${p.node}`);
+  // logged only when there was a layer: a first boot (or a reset's second pass) deletes nothing
+  if (existed) deps.log.info({ node: p.node, layer: p.layerDir }, `deleted the writable layer of ${p.node}`);
 }
