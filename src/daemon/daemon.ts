@@ -145,6 +145,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
 
     async start() {
       startedAt = Date.now();
+      core.startedAt = startedAt;
       // claim the socket first: a second daemon must stop before it touches anything
       if (o.control ?? true) control = await startControlServer(o.config.control_socket, (req) => this.request(req));
       if (!dryRun) unlock = await lockStateDir(o.config.state_dir);

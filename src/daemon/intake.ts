@@ -135,7 +135,9 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
       const busy = queue.has(name);
       const need = needsProvision(prev, next, key, busy) || e.sourceType === 'cli';
       // a ready node fetching its NBP again is booting again: ephemeral nodes get a fresh layer
-      const reset = !need && isNewBoot(prev, e.file, e.time, busy, core.config.boot_guard_ms ?? BOOT_GUARD_MS) && bootSeen(next, m.rule.overlay === 'ephemeral', e);
+      // (a syslog source with from_start replays old NBP requests at start-up: none of them is a boot)
+      const guard = core.config.boot_guard_ms ?? BOOT_GUARD_MS;
+      const reset = !need && e.time - (core.startedAt ?? 0) >= guard && isNewBoot(prev, e.file, e.time, busy, guard) && bootSeen(next, m.rule.overlay === 'ephemeral', e);
       if ((need || reset) && next.state !== 'failed') next.state = 'pending';
       core.state.put(next);
       reportCounts(core);

@@ -32,6 +32,8 @@ export interface Core {
   metrics: Metrics;
   config: Config;
   provisioner: Provisioner;
+  /** when start() began (ms): NBP requests within the boot guard after it are not new boots */
+  startedAt?: number;
 }
 
 /** Resolve a known node's rule under the current config; undefined when it no longer matches. */

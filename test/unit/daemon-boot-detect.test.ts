@@ -2,12 +2,16 @@
 // boot's repeated fetches, and what the daemon does (ephemeral: one reset; persistent: timeline only).
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { createDaemon, type Daemon } from '../../src/daemon/daemon.ts';
 import { BOOT_GUARD_MS, BOOT_PROGRAM_EXTENSIONS, isBootProgram, isNewBoot } from '../../src/daemon/boot-detect.ts';
 import { createFakeRunner } from '../helpers/fake-runner.ts';
 import { cleanupAll, tempDir } from '../helpers/lab.ts';
 import { harness, makeConfig, memoryLogger, seen, until } from './daemon-fakes.ts';
-import type { ClientEvent, NodeRecord } from '../../src/types.ts';
+import type { ClientEvent, Config, NodeRecord } from '../../src/types.ts';
+import { matchClient } from '../../src/rules.ts';
+import { ruleKeyOf } from '../../src/daemon/records.ts';
 
 after(cleanupAll);
 const running: Daemon[] = [];
@@ -51,7 +55,7 @@ describe('isNewBoot', () => {
 describe('daemon: a new boot of a ready node', () => {
   const EPH = '10.99.0.10';
   const PER = '10.99.1.10';
-  async function start() {
+  async function start(preload?: (c: Config) => NodeRecord[]) {
     const dir = tempDir('pxh-boot-');
     const config = makeConfig(dir, {
       subnets: [
@@ -59,6 +63,12 @@ describe('daemon: a new boot of a ready node', () => {
         { cidr: '10.99.1.0/24', root_dir: '/r', node_dir: '/n', overlay_dir: '/o', overlay: 'persistent' },
       ],
     });
+    if (preload) {
+      const nodes = preload(config);
+      mkdirSync(config.state_dir, { recursive: true });
+      const fsids = Object.fromEntries(nodes.map((n) => [n.name, n.fsid]));
+      writeFileSync(path.join(config.state_dir, 'state.json'), JSON.stringify({ version: 1, nextFsid: 2000, fsids, nodes }));
+    }
     const h = harness(config.state_dir);
     const { log, lines } = memoryLogger();
     const d = createDaemon({ configFile: config.file, config, log, runner: createFakeRunner(), deps: h.deps, control: false });
@@ -126,5 +136,24 @@ describe('daemon: a new boot of a ready node', () => {
     assert.equal(node(d, PER).state, 'ready');
     assert.equal(node(d, PER).timeline!.filter((x) => x.what.startsWith('boot (')).length, 1);
     assert.equal(lines.filter((l) => /booting again \(pxelinux\.0\); persistent layer kept/.test(String(l.msg))).length, 1);
+  });
+
+  test('after a restart, NBP requests within the guard (a from_start replay) are no boot; later ones are', async () => {
+    const old = Date.now() - 3_600_000;
+    const rec: NodeRecord = { name: '0A63000B', ip: '10.99.0.11', mac: '52:54:00:00:01:11', subnet: '10.99.0.0/24', state: 'ready', fsid: 1500, lastSeen: old, sources: [], readyAt: old };
+    const { d, h } = await start((c) => {
+      const m = matchClient({ ip: rec.ip, mac: rec.mac }, c);
+      assert.equal(m.kind, 'match');
+      return [{ ...rec, ruleKey: ruleKeyOf((m as Extract<typeof m, { kind: 'match' }>).rule) }];
+    });
+    const t = Date.now();
+    h.sink().event(tftp(rec.ip, 'pxelinux.0', t + 10));
+    await d.idle();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(ops(h, rec.name), [], 'a replayed line right after start-up resets nothing');
+    h.sink().event(tftp(rec.ip, 'pxelinux.0', t + BOOT_GUARD_MS + 1000));
+    await until('reset', () => ops(h, rec.name).length === 2 && node(d, rec.ip).state === 'ready');
+    assert.deepEqual(ops(h, rec.name), ['release remove', 'provision']);
+    assert.equal(node(d, rec.ip).fsid, 1500);
   });
 });
