@@ -5,6 +5,7 @@ import {
   hexToIp, intToIp, ipToHex, ipToInt, isIPv4, isSafeNodeName, isValidHostname, macHyphen, normalizeHostname,
   normalizeIPv4, normalizeMac, normalizeUuid, printable, safeJoin,
 } from '../../src/validate.ts';
+import { xorshiftFloat } from '../helpers/prng.ts';
 
 describe('MACs', () => {
   test('every common notation normalises to lower-case colon form', () => {
@@ -87,17 +88,7 @@ describe('safeJoin', () => {
   });
 });
 
-function xorshift(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}
+const xorshift = xorshiftFloat;
 
 test('fuzz: 100000 hostile strings never escape the validators', () => {
   const rnd = xorshift(0xc0ffee);

@@ -5,18 +5,9 @@ import assert from 'node:assert/strict';
 import { validateConfigText } from '../../../src/config/index.ts';
 import { convertLegacyConfig } from '../../../src/config/legacy.ts';
 import { BASE_YAML, baseProbe } from './mem-probe.ts';
+import { xorshiftFloat } from '../../helpers/prng.ts';
 
-function xorshift(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}
+const xorshift = xorshiftFloat;
 
 const TOKENS = [
   'server', 'subnets', 'hosts', 'cidr', 'root_dir', 'node_dir', 'overlay_dir', 'pxe_template', 'vars', 'ignore', 'exports',

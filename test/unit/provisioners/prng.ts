@@ -1,15 +1,5 @@
-// Deterministic xorshift32 PRNG and hostile-string generator for provisioner fuzz tests.
-export function xorshift(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}
+// Hostile-string generator for provisioner fuzz tests (the PRNG is the shared one).
+export { xorshiftFloat as xorshift } from '../../helpers/prng.ts';
 
 const PIECES = [' ', '\t', '\n', '\\040', '\\', '-', ' - ', 'overlay', 'lowerdir=', ',', '=', '(', ')', '#', '*', '/', '\0', 'fsid=', '10.99.0.5', '\u00e9', 'nfs_export=on', ':', '"', "'", '$(', ';'];
 

@@ -9,21 +9,14 @@ import { createIscParser, feedIscParser } from '../../../../watchers/leases/isc-
 import { createKeaParser, feedKeaParser } from '../../../../watchers/leases/kea-parser.ts';
 import { isIPv4, isValidHostname } from '../../../../src/validate.ts';
 import type { Lease } from '../../../../watchers/leases/lease.ts';
+import { xorshift32 } from '../../../helpers/prng.ts';
 
 const N = 100_000;
 const FIX = path.resolve(import.meta.dirname, '../../../fixtures/leases');
 const seedText = (f: string) => readFileSync(path.join(FIX, f), 'latin1');
 
 function xorshift(seed: number) {
-  let x = seed >>> 0 || 1;
-  const next = () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
+  const next = xorshift32(seed);
   return { next, int: (n: number) => next() % n };
 }
 

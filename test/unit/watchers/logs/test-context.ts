@@ -53,14 +53,4 @@ export function stable(e: ClientEvent): Record<string, unknown> {
 }
 
 /** Small deterministic PRNG (xorshift32) for fuzz tests. */
-export function xorshift(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
+export { xorshift32 as xorshift } from '../../../helpers/prng.ts';
