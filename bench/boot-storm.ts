@@ -1,7 +1,8 @@
 // Boot storm: 1,000 new clients within one second (10 in-place rewrites of the lease file, 100 ms
 // apart, 100 new clients each) until every boot file is present. Counts exportfs runs through a
 // wrapper (commands.exportfs). Baseline: a bare loop of the same 1,000 overlay `mount` calls, spawned
-// from Node with child_process (as the daemon spawns them), at the daemon's queue concurrency.
+// from Node with child_process (as the daemon spawns them), serially and 16 in flight (the
+// provisioner's cap on concurrent mount processes); the faster one is the baseline.
 import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
@@ -13,7 +14,8 @@ import { figure, median, type Figure } from './lib/report.ts';
 const run = promisify(execFile);
 const N = 1000;
 const WAVES = 10;
-const CONCURRENCY = 16; // the config default (queue.concurrency)
+/** the bare loop's spawns in flight: the provisioner's own cap on concurrent mount processes */
+const CONCURRENCY = 16;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A wrapper that logs each call to `countFile`, then execs the real tool. */
@@ -58,7 +60,10 @@ export async function benchBootStorm(log: (s: string) => void): Promise<{ figure
 
   const lab = makeLab('storm');
   const countFile = path.join(lab.dir, 'exportfs.calls');
-  const cfg = writeConfig(lab, { exportfs: countingWrapper(lab.dir, 'exportfs', countFile), concurrency: CONCURRENCY });
+  // the daemon runs with the config default for queue.concurrency; BENCH_QUEUE_CONCURRENCY overrides it
+  const queueConcurrency = process.env.BENCH_QUEUE_CONCURRENCY ? Number(process.env.BENCH_QUEUE_CONCURRENCY) : undefined;
+  if (queueConcurrency) log(`  daemon queue.concurrency = ${queueConcurrency}`);
+  const cfg = writeConfig(lab, { exportfs: countingWrapper(lab.dir, 'exportfs', countFile), concurrency: queueConcurrency });
   const logFile = path.join(lab.dir, 'pxebootd.log');
   const nodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const d = await startPxebootd(cfg, lab.socket, logFile, [], nodeArgs, 'debug');
@@ -103,5 +108,5 @@ export async function benchBootStorm(log: (s: string) => void): Promise<{ figure
     ...(best.value === bareConc ? [] : [figure({ bench: 'boot-storm', metric: `vs bare ${N} mounts, ${CONCURRENCY} in flight`, unit: 'x', value: total / bareConc, baseline: { what: 'ratio 1 = bare loop', value: 1 }, op: '<=', limit: 1.5 })]),
     figure({ bench: 'boot-storm', metric: 'exportfs runs', unit: 'runs', value: calls, baseline: { what: 'diy: 1 per client', value: N }, op: '<=', limit: 10 }),
   ];
-  return { figures, raw: { totalMs: total, exportfsRuns: calls, bareSerialMs: bareSerial, bareConcurrentMs: bareConc, concurrency: CONCURRENCY, mounted } };
+  return { figures, raw: { totalMs: total, exportfsRuns: calls, bareSerialMs: bareSerial, bareConcurrentMs: bareConc, concurrency: CONCURRENCY, queueConcurrency: queueConcurrency ?? 'default', mounted } };
 }

@@ -7,10 +7,11 @@ import { startDaemon, waitFor, type Daemon } from '../../test/helpers/lab.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** argv prefix that runs the CLI: the built bin when present (as installed), else the TS entry. */
+/**
+ * argv prefix that runs the CLI from the TypeScript sources of this checkout. Not bin/pxebootd.js:
+ * it prefers dist/, which may be older than the working tree when a file is run without a build.
+ */
 export function pxebootdArgv(): string[] {
-  const bin = path.join(ROOT, 'bin/pxebootd.js');
-  if (existsSync(bin) && existsSync(path.join(ROOT, 'dist'))) return [process.execPath, bin];
   return [process.execPath, path.join(ROOT, 'src/cli/main.ts')];
 }
 
