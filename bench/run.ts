@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cleanupAll, requireRoot } from '../test/helpers/lab.ts';
 import { machineInfo, printTable, writeResults, type Figure } from './lib/report.ts';
+import { distIsFresh } from './lib/daemon.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -28,6 +29,11 @@ async function main(): Promise<void> {
   for (const w of wanted) if (!BENCHES[w]) throw new Error(`unknown benchmark ${w}; known: ${Object.keys(BENCHES).join(', ')}`);
   const names = wanted.length ? wanted : Object.keys(BENCHES);
   console.log(`machine: ${JSON.stringify(machineInfo())}`);
+  // as installed (compiled, bin/pxebootd.js) when the build is current, which `npm run bench` ensures;
+  // otherwise from the sources, whose type stripping adds about 30 MB of RSS
+  const fresh = distIsFresh();
+  process.env.PXG_CLI = fresh ? 'dist' : 'src';
+  console.log(fresh ? 'pxebootd: compiled dist/ (current)' : 'pxebootd: dist/ missing or older than the sources; running src/cli/main.ts (RSS figures include type stripping; use `npm run bench`)');
   const figures: Figure[] = [];
   const raw: Record<string, unknown> = {};
   const errors: Record<string, string> = {};
@@ -49,7 +55,7 @@ async function main(): Promise<void> {
   }
   console.log('');
   printTable(figures);
-  const file = writeResults(path.join(HERE, 'results'), figures, { errors, raw });
+  const file = writeResults(path.join(HERE, 'results'), figures, { cli: process.env.PXG_CLI, errors, raw });
   console.log(`\nresults: ${path.relative(process.cwd(), file)}`);
   if (Object.keys(errors).length) {
     console.log(`benchmarks that could not run: ${Object.keys(errors).join(', ')}`);

@@ -1,5 +1,5 @@
 // Start `pxebootd run` as a child process (its own session, killed by PID at clean-up) and wait for it.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
@@ -12,7 +12,26 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
  * it prefers dist/, which may be older than the working tree when a file is run without a build.
  */
 export function pxebootdArgv(): string[] {
+  // the bench runner sets PXG_CLI=dist after checking that dist/ is newer than every source file
+  if (process.env.PXG_CLI === 'dist') return [process.execPath, path.join(ROOT, 'bin/pxebootd.js')];
   return [process.execPath, path.join(ROOT, 'src/cli/main.ts')];
+}
+
+/** True when dist/src/cli/main.js is newer than every .ts file the build compiles. */
+export function distIsFresh(): boolean {
+  const built = path.join(ROOT, 'dist/src/cli/main.js');
+  if (!existsSync(built)) return false;
+  const t = statSync(built).mtimeMs;
+  const newest = (dir: string): number => {
+    let m = 0;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) m = Math.max(m, newest(p));
+      else if (e.name.endsWith('.ts')) m = Math.max(m, statSync(p).mtimeMs);
+    }
+    return m;
+  };
+  return ['src', 'watchers', 'provisioners'].every((d) => newest(path.join(ROOT, d)) <= t);
 }
 
 /** True when the daemon's CLI entry exists in this checkout. */
