@@ -1,7 +1,7 @@
 // The pure core of config loading: text in, Config or every problem out. The file system is only
 // reached through the injected probe, so unit tests need no files.
 import path from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
+import { LineCounter, isCollection, isMap, isScalar, parseDocument, visit } from 'yaml';
 import type { ConfigProblem } from '../errors.ts';
 import type { Config } from '../types.ts';
 import { buildConfig } from './build.ts';
@@ -28,6 +28,17 @@ export function validateConfigText(text: string, file: string, probe: FsProbe): 
 
   const syntax = [...doc.errors, ...doc.warnings].map((e) => at(e.pos[0], `YAML: ${e.message}`));
   if (doc.errors.length > 0) return { problems: sortProblems(file, syntax) };
+  // a map or list used as a key (`{ kernel }: 3`) has no meaning here; say where, instead of
+  // letting toJS stringify it with a process warning
+  const badKeys: ConfigProblem[] = [];
+  visit(doc, {
+    Pair(_k, pair) {
+      const k = pair.key;
+      if (isCollection(k)) badKeys.push(at(k.range?.[0] ?? 0, `YAML: expected a plain key, found a ${isMap(k) ? 'map' : 'list'} used as a key`));
+      else if (isScalar(k) && typeof k.value === 'object' && k.value !== null) badKeys.push(at(k.range?.[0] ?? 0, 'YAML: expected a plain key, found binary data used as a key'));
+    },
+  });
+  if (badKeys.length > 0) return { problems: sortProblems(file, [...syntax, ...badKeys]) };
 
   let raw: unknown;
   try {

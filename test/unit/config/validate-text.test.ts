@@ -279,3 +279,11 @@ hosts:
     ]);
   });
 });
+
+describe('validateConfigText: keys that are not plain strings', () => {
+  test('a map or binary used as a key is a located problem, not a stringified key', () => {
+    assert.deepEqual(lines('server: 10.0.0.1\n{ kernel }: 3\n'), ['/etc/pxebootd/c.yaml:2:1: YAML: expected a plain key, found a map used as a key']);
+    assert.deepEqual(lines('server: 10.0.0.1\n? [a, b]\n: 3\n'), ['/etc/pxebootd/c.yaml:2:3: YAML: expected a plain key, found a list used as a key']);
+    assert.deepEqual(lines('server: 10.0.0.1\n!!binary aGk=: 3\n'), ['/etc/pxebootd/c.yaml:2:10: YAML: expected a plain key, found binary data used as a key']);
+  });
+});
