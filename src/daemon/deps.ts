@@ -29,25 +29,13 @@ export function noopMetrics(): Metrics {
   return { nodesByState: nop, event: nop, seenToReady: nop, queueDepth: nop, commandFailure: nop, reload: nop };
 }
 
-/** A stand-in for a module that failed to import: every use throws the import error. */
-function unavailable(what: string, err: unknown): never {
-  throw new Error(`${what} is unavailable: ${err instanceof Error ? err.message : String(err)}`);
-}
-
-/**
- * Import the production modules (lazily, so `pxebootd hook` never pays for them). Config, rules
- * and provisioners are required; a watcher-side module that fails to import degrades to an error
- * at its first use (that watcher does not start, hook requests are refused) instead of taking the
- * whole daemon down.
- */
+/** Import the production modules (lazily, so `pxebootd hook` never pays for them). */
 export async function loadRealDeps(): Promise<DaemonDeps> {
-  const [config, rules, provisioners, metrics] = await Promise.all([
+  const [config, rules, provisioners, metrics, watchers, hook, neighbour] = await Promise.all([
     import('../config/index.ts'),
     import('../rules.ts'),
     import('../../provisioners/index.ts'),
     import('../metrics.ts'),
-  ]);
-  const [watchers, hook, neighbour] = await Promise.allSettled([
     import('../../watchers/index.ts'),
     import('../../watchers/hook.ts'),
     import('../../watchers/neighbour.ts'),
@@ -56,9 +44,9 @@ export async function loadRealDeps(): Promise<DaemonDeps> {
     loadConfig: (f) => config.loadConfig(f),
     matchClient: rules.matchClient,
     createProvisioner: (ctx) => provisioners.createProvisioner(ctx),
-    createWatcher: watchers.status === 'fulfilled' ? watchers.value.createWatcher : (ctx) => unavailable(`watcher for ${ctx.source.type} (watchers/index.ts)`, watchers.reason),
-    parseHookInvocation: hook.status === 'fulfilled' ? hook.value.parseHookInvocation : () => unavailable('dnsmasq hook parser (watchers/hook.ts)', hook.reason),
-    lookupNeighbourMac: neighbour.status === 'fulfilled' ? neighbour.value.lookupNeighbourMac : async () => unavailable('neighbour lookup (watchers/neighbour.ts)', neighbour.reason),
+    createWatcher: watchers.createWatcher,
+    parseHookInvocation: hook.parseHookInvocation,
+    lookupNeighbourMac: neighbour.lookupNeighbourMac,
     createMetrics: (_log, runner) => {
       const m = metrics.createMetrics();
       m.observeRunner(() => runner.stats());
