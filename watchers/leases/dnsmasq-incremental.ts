@@ -65,6 +65,94 @@ function commonSuffix(a: string, b: string, max: number): number {
   return j;
 }
 
+/** equal chars of a from ia and b from ib, at most max (native compares in 8 KiB chunks) */
+function commonRun(a: string, ia: number, b: string, ib: number, max: number): number {
+  const CH = 8192;
+  let i = 0;
+  while (i + CH <= max && a.startsWith(b.substring(ib + i, ib + i + CH), ia + i)) i += CH;
+  for (let c = CH >> 3; c >= 16; c >>= 3) while (i + c <= max && a.startsWith(b.substring(ib + i, ib + i + c), ia + i)) i += c;
+  while (i < max && a.charCodeAt(ia + i) === b.charCodeAt(ib + i)) i++;
+  return i;
+}
+
+/** how far to look for the next equal line after a difference inside the changed middle */
+const RESYNC_LINES = 16;
+/** more separate changes than this in one rewrite: the rest is treated as one changed block */
+const MAX_HUNKS = 256;
+
+/** A run of old lines [x, y) kept as is (shifted by `shift`), or old lines [x, y) replaced by new text [ns, ne). */
+interface Piece {
+  keep: boolean;
+  x: number;
+  y: number;
+  shift: number;
+  ns: number;
+  ne: number;
+}
+
+/**
+ * Line-level alignment of old[p, sOld) (lines a..b of `starts`) with text[p, sNew): equal runs found by
+ * native compares, and after each difference the next equal line within RESYNC_LINES lines (a line
+ * deleted, inserted or replaced). Any alignment is correct (kept lines are byte-identical); a good one
+ * keeps the changed part small when a rewrite edits several places (new lease on top, renewal, removal).
+ */
+function alignMiddle(old: string, starts: number[], text: string, p: number, a: number, b: number, sOld: number, sNew: number): Piece[] {
+  const pieces: Piece[] = [];
+  let x = a;
+  let oo = p;
+  let no = p;
+  const lineEq = (ox: number, ns: number, ne: number) => {
+    const len = starts[ox + 1]! - starts[ox]!;
+    return ne - ns === len && old.startsWith(text.substring(ns, ne), starts[ox]!);
+  };
+  const newEnd = (q: number) => {
+    const e = text.indexOf('\n', q);
+    return e < 0 || e >= sNew ? sNew : e + 1;
+  };
+  while (oo < sOld && no < sNew) {
+    const max = Math.min(sOld - oo, sNew - no);
+    let run = commonRun(old, oo, text, no, max);
+    if (run > 0 && !(oo + run === sOld && no + run === sNew)) {
+      const k = old.lastIndexOf('\n', oo + run - 1);
+      run = k < oo ? 0 : k + 1 - oo;
+    }
+    if (run > 0) {
+      const y = lineAt(starts, oo + run);
+      pieces.push({ keep: true, x, y, shift: no - oo, ns: 0, ne: 0 });
+      x = y;
+      oo += run;
+      no += run;
+      if (oo >= sOld || no >= sNew) break;
+    }
+    if (pieces.length >= MAX_HUNKS) break;
+    // oo / no start different lines: find the nearest equal line pair
+    const nl = [no];
+    let found = false;
+    for (let d = 1; d <= RESYNC_LINES && !found; d++) {
+      const prevNl = nl[d - 1]!;
+      if (prevNl < sNew) nl.push(newEnd(prevNl));
+      const hasOld = x + d < b;
+      const hasNew = nl.length > d && nl[d]! < sNew;
+      let dOld = -1;
+      let dNew = -1;
+      if (hasOld && lineEq(x + d, no, newEnd(no))) [dOld, dNew] = [d, 0];
+      else if (hasNew && lineEq(x, nl[d]!, newEnd(nl[d]!))) [dOld, dNew] = [0, d];
+      else if (hasOld && hasNew && lineEq(x + d, nl[d]!, newEnd(nl[d]!))) [dOld, dNew] = [d, d];
+      if (dOld >= 0) {
+        const ne = nl[dNew]!;
+        pieces.push({ keep: false, x, y: x + dOld, shift: 0, ns: no, ne });
+        x += dOld;
+        oo = starts[x]!;
+        no = ne;
+        found = true;
+      }
+    }
+    if (!found) break;
+  }
+  if (oo < sOld || no < sNew) pieces.push({ keep: false, x, y: b, shift: 0, ns: no, ne: sNew });
+  return pieces;
+}
+
 /** index of the line starting at `off` (must be a line start) */
 function lineAt(starts: number[], off: number): number {
   let lo = 0;
@@ -104,43 +192,59 @@ export function updateDnsmasqState(state: DnsmasqState, text: string, source: st
   }
   const a = lineAt(state.starts, p);
   const b = lineAt(state.starts, sOld);
+  const pieces = alignMiddle(old, state.starts, text, p, a, b, sOld, sNew);
   const removed = new Map<string, Lease>();
-  for (let k = a; k < b; k++) {
-    const l = state.lineLeases[k];
-    if (l && state.leases.get(l.ip) === l) {
-      state.leases.delete(l.ip);
-      removed.set(l.ip, l);
-    }
-  }
-  const starts: number[] = [];
-  const lineLeases: Array<Lease | undefined> = [];
-  const updates: LeaseUpdate[] = [];
-  const v6 = state.duidAt >= 0 && state.duidAt < p;
-  let pos = p;
-  while (pos < sNew) {
-    let eol = text.indexOf('\n', pos);
-    if (eol < 0 || eol > sNew) eol = sNew;
-    starts.push(pos);
-    let l: Lease | undefined;
-    if (!v6) {
-      const r = parseDnsmasqLine(text, pos, eol, a + starts.length, source, bad);
-      if (r && r !== DUID_LINE) {
-        const before = removed.get(r.ip) ?? state.leases.get(r.ip);
-        removed.delete(r.ip);
-        l = before && sameLease(before, r) ? before : detachLease(r);
-        state.leases.set(l.ip, l);
-        if (l !== before) updates.push({ ...l, active: true, state: 'active' });
+  for (const pc of pieces) {
+    if (pc.keep) continue;
+    for (let k = pc.x; k < pc.y; k++) {
+      const l = state.lineLeases[k];
+      if (l && state.leases.get(l.ip) === l) {
+        state.leases.delete(l.ip);
+        removed.set(l.ip, l);
       }
     }
-    lineLeases.push(l);
-    pos = eol + 1;
+  }
+  const starts = state.starts.slice(0, a);
+  const lineLeases = state.lineLeases.slice(0, a);
+  const updates: LeaseUpdate[] = [];
+  const v6 = state.duidAt >= 0 && state.duidAt < p;
+  for (const pc of pieces) {
+    if (pc.keep) {
+      for (let k = pc.x; k < pc.y; k++) {
+        starts.push(state.starts[k]! + pc.shift);
+        lineLeases.push(state.lineLeases[k]);
+      }
+      continue;
+    }
+    let pos = pc.ns;
+    while (pos < pc.ne) {
+      let eol = text.indexOf('\n', pos);
+      if (eol < 0 || eol > pc.ne) eol = pc.ne;
+      starts.push(pos);
+      let l: Lease | undefined;
+      if (!v6) {
+        const r = parseDnsmasqLine(text, pos, eol, starts.length, source, bad);
+        if (r && r !== DUID_LINE) {
+          const before = removed.get(r.ip) ?? state.leases.get(r.ip);
+          removed.delete(r.ip);
+          l = before && sameLease(before, r) ? before : detachLease(r);
+          state.leases.set(l.ip, l);
+          if (l !== before) updates.push({ ...l, active: true, state: 'active' });
+        }
+      }
+      lineLeases.push(l);
+      pos = eol + 1;
+    }
   }
   for (const l of removed.values()) updates.push({ ...l, active: false, state: 'removed' });
   const shift = sNew - sOld;
-  const tailStarts = state.starts.slice(b);
-  if (shift !== 0) for (let k = 0; k < tailStarts.length; k++) tailStarts[k]! += shift;
-  state.starts = state.starts.slice(0, a).concat(starts, tailStarts);
-  state.lineLeases = state.lineLeases.slice(0, a).concat(lineLeases, state.lineLeases.slice(b));
+  const n = state.starts.length;
+  for (let k = b; k < n; k++) {
+    starts.push(state.starts[k]! + shift);
+    if (k < n - 1) lineLeases.push(state.lineLeases[k]);
+  }
+  state.starts = starts;
+  state.lineLeases = lineLeases;
   if (state.duidAt >= sOld) state.duidAt += shift;
   state.text = text;
   return updates;

@@ -21,45 +21,47 @@ function xorshift(seed: number) {
 const line = (i: number, exp: number, host: string) => `${exp} 52:54:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')} 10.9.${i >> 8}.${i & 255} ${host} *`;
 const asObj = (m: Map<string, Lease>) => Object.fromEntries([...m].map(([k, v]) => [k, { ...v }]).sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
 
-test('incremental updates agree with a full parse over 10,000 random edits', () => {
-  const r = xorshift(0xd05);
+function checkRandomEdits(seed: number, steps: number, maxEdits: number): void {
+  const r = xorshift(seed);
   let lines: string[] = Array.from({ length: 50 }, (_, i) => line(i, 1000 + i, `h${i}`));
   let text = lines.join('\n') + '\n';
   const state = buildDnsmasqState(text, 's', []);
   const tracked = new Map(state.leases);
-  for (let step = 0; step < 10_000; step++) {
-    const k = r(Math.max(lines.length, 1));
-    switch (r(9)) {
-      case 0:
-        lines.splice(0, 0, line(r(400), 2000 + step, `n${step}`)); // dnsmasq puts new leases first
-        break;
-      case 1:
-        lines.splice(k, 0, line(r(400), 2000 + step, '*'));
-        break;
-      case 2:
-        lines.splice(k, 1);
-        break;
-      case 3:
-        if (lines[k]) lines[k] = lines[k]!.replace(/^\d+/, String(3000 + step)); // renewal
-        break;
-      case 4:
-        if (lines[k]) lines[k] = lines[k]!.replace(/ (\S+) \*$/, ` x${r(9)} *`);
-        break;
-      case 5:
-        if (r(20) === 0) lines = lines.slice(0, k); // shrink
-        break;
-      case 6:
-        if (r(10) === 0) {
-          const d = lines.findIndex((l) => l.startsWith('duid '));
-          if (d >= 0) lines.splice(d, 1);
-          else lines.splice(k, 0, 'duid 00:01:00:01:2c:d5:5a:5b:52:54:00:12:34:56');
-        }
-        break;
-      case 7:
-        lines.splice(k, 0, r(2) ? 'garbage line' : `${step} 52:54:00:00:00:01 10.9.0.${r(300)} bad_host *`);
-        break;
-      default:
-        if (lines[k]) lines[k] = lines[k]!.slice(0, r(lines[k]!.length)) + lines[k]!.slice(r(lines[k]!.length)); // splice a line
+  for (let step = 0; step < steps; step++) {
+    for (let e = 1 + r(maxEdits); e > 0; e--) {
+      const k = r(Math.max(lines.length, 1));
+      switch (r(9)) {
+        case 0:
+          lines.splice(0, 0, line(r(400), 2000 + step, `n${step}`)); // dnsmasq puts new leases first
+          break;
+        case 1:
+          lines.splice(k, 0, line(r(400), 2000 + step, '*'));
+          break;
+        case 2:
+          lines.splice(k, 1);
+          break;
+        case 3:
+          if (lines[k]) lines[k] = lines[k]!.replace(/^\d+/, String(3000 + step)); // renewal
+          break;
+        case 4:
+          if (lines[k]) lines[k] = lines[k]!.replace(/ (\S+) \*$/, ` x${r(9)} *`);
+          break;
+        case 5:
+          if (r(20) === 0) lines = lines.slice(0, k); // shrink
+          break;
+        case 6:
+          if (r(10) === 0) {
+            const d = lines.findIndex((l) => l.startsWith('duid '));
+            if (d >= 0) lines.splice(d, 1);
+            else lines.splice(k, 0, 'duid 00:01:00:01:2c:d5:5a:5b:52:54:00:12:34:56');
+          }
+          break;
+        case 7:
+          lines.splice(k, 0, r(2) ? 'garbage line' : `${step} 52:54:00:00:00:01 10.9.0.${r(300)} bad_host *`);
+          break;
+        default:
+          if (lines[k]) lines[k] = lines[k]!.slice(0, r(lines[k]!.length)) + lines[k]!.slice(r(lines[k]!.length)); // splice a line
+      }
     }
     // keep IPs unique, as dnsmasq does
     const seen = new Set<string>();
@@ -81,6 +83,14 @@ test('incremental updates agree with a full parse over 10,000 random edits', () 
     assert.deepEqual(asObj(tracked), asObj(want), `updates at step ${step}`);
     assert.equal(state.starts.length, lines.length + 1);
   }
+}
+
+test('incremental updates agree with a full parse over 10,000 random edits', () => {
+  checkRandomEdits(0xd05, 10_000, 1);
+});
+
+test('several edits per rewrite (separate changed blocks) agree with a full parse, 5,000 rewrites', () => {
+  checkRandomEdits(0xbeef, 5_000, 6);
 });
 
 test('a one-line change in a 100,000-line file reports just that line', () => {
@@ -90,4 +100,17 @@ test('a one-line change in a 100,000-line file reports just that line', () => {
   lines.unshift('5 52:54:00:ff:ff:ff 10.10.0.1 fresh *');
   const updates = updateDnsmasqState(state, lines.join('\n') + '\n', 's', []);
   assert.deepEqual(updates.map((u) => `${u.ip} ${u.expires} ${u.active}`).sort(), ['10.10.0.1 5000 true', '10.9.212.49 2000000 true'].sort());
+});
+
+test('a rewrite with three separate changes (top removed, middle renewed, bottom added) reports just those', () => {
+  const lines = Array.from({ length: 100_000 }, (_, i) => line(i, 1000, `h${i}`));
+  const state = buildDnsmasqState(lines.join('\n') + '\n', 's', []);
+  lines.shift();
+  lines[500] = lines[500]!.replace(/^1000/, '2000');
+  lines.push('5 52:54:00:ff:ff:ff 10.10.0.1 fresh *');
+  const text = lines.join('\n') + '\n';
+  const updates = updateDnsmasqState(state, text, 's', []);
+  assert.deepEqual(updates.map((u) => `${u.ip} ${u.expires} ${u.active}`).sort(), ['10.10.0.1 5000 true', '10.9.0.0 1000000 false', '10.9.1.245 2000000 true'].sort());
+  assert.equal(state.starts.length, 100_001);
+  assert.equal(state.leases.size, parseDnsmasqLeases(text, 's').leases.size);
 });
