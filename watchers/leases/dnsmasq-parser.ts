@@ -2,7 +2,7 @@
 // (formats.md §5.1). Pure and offset-based: a 100,000-line file is parsed on every rewrite.
 import type { BadInput } from '../../src/types.ts';
 import type { Lease, ParseResult } from './lease.ts';
-import { badInput, checkHostname, checkIPv4, checkMac } from './parse-util.ts';
+import { badInput, checkHostname, checkIPv4At, checkMac, isLowerHostnameAt, isLowerMacAt } from './parse-util.ts';
 
 /** parseDnsmasqLine's answer for the `duid` line: the DHCPv6 section starts here */
 export const DUID_LINE = 'duid';
@@ -36,25 +36,30 @@ export function parseDnsmasqLine(text: string, lineStart: number, eol: number, l
     bad.push(badInput(source, { line: lineNo }, `expected an expiry in epoch seconds, found ${found}`, text.slice(lineStart, end)));
     return undefined;
   }
-  const rawMac = text.slice(s1 + 1, s2);
-  if (rawMac.includes('-')) {
-    bad.push(badInput(source, { line: lineNo }, 'non-Ethernet hardware address (hardware-type prefix): lease skipped', text.slice(lineStart, end)));
-    return undefined;
+  let mac: string | undefined;
+  if (isLowerMacAt(text, s1 + 1, s2)) mac = text.slice(s1 + 1, s2);
+  else {
+    const rawMac = text.slice(s1 + 1, s2);
+    if (rawMac.includes('-')) {
+      bad.push(badInput(source, { line: lineNo }, 'non-Ethernet hardware address (hardware-type prefix): lease skipped', text.slice(lineStart, end)));
+      return undefined;
+    }
+    mac = checkMac(rawMac);
+    if (mac === undefined) {
+      bad.push(badInput(source, { line: lineNo }, 'expected a 6-octet MAC address: lease skipped', text.slice(lineStart, end)));
+      return undefined;
+    }
   }
-  const mac = checkMac(rawMac);
-  if (mac === undefined) {
-    bad.push(badInput(source, { line: lineNo }, 'expected a 6-octet MAC address: lease skipped', text.slice(lineStart, end)));
-    return undefined;
-  }
-  const ip = text.slice(s2 + 1, s3);
-  if (!checkIPv4(ip)) {
+  if (!checkIPv4At(text, s2 + 1, s3)) {
     bad.push(badInput(source, { line: lineNo }, 'expected a dotted-quad IPv4 address: lease skipped', text.slice(lineStart, end)));
     return undefined;
   }
+  const ip = text.slice(s2 + 1, s3);
   let s4 = text.indexOf(' ', s3 + 1);
   if (s4 < 0 || s4 > end) s4 = end;
-  const rawHost = s4 === s3 + 2 && text.charCodeAt(s3 + 1) === 42 ? undefined : text.slice(s3 + 1, s4);
-  const hostname = rawHost === undefined ? undefined : checkHostname(rawHost, bad, { source, line: lineNo });
+  let hostname: string | undefined;
+  if (isLowerHostnameAt(text, s3 + 1, s4)) hostname = text.slice(s3 + 1, s4);
+  else if (!(s4 === s3 + 2 && text.charCodeAt(s3 + 1) === 42)) hostname = checkHostname(text.slice(s3 + 1, s4), bad, { source, line: lineNo });
   return hostname === undefined ? { ip, mac, expires: exp * 1000 } : { ip, mac, hostname, expires: exp * 1000 };
 }
 

@@ -39,27 +39,43 @@ export function sameLease(a: Lease, b: Lease): boolean {
 /**
  * prev -> next. A renewed expiry counts as changed (seen again, so the daemon refreshes last-seen);
  * an IP that moved to another MAC is gone for the old MAC and seen for the new one.
+ * Both maps usually list their leases in the same (file) order, so prev is walked alongside next and
+ * most leases are paired without a hash lookup; the first lease found out of order switches to lookups.
  */
 export function diffLeases(prev: ReadonlyMap<string, Lease>, next: ReadonlyMap<string, Lease>): LeaseDiff {
   const seen: Lease[] = [];
   const gone: Lease[] = [];
-  let added = 0;
+  const keys = prev.keys();
+  const values = prev.values();
+  let cur = keys.next();
+  let curLease = values.next();
+  let inOrder = true;
   next.forEach((n, ip) => {
-    const p = prev.get(ip);
-    if (p === undefined) {
-      seen.push(n);
-      added++;
-    } else if (p.mac !== n.mac || p.hostname !== n.hostname || p.expires !== n.expires) {
+    let p: Lease | undefined;
+    if (inOrder) {
+      // invariant: every next lease handled so far was paired with the cursor or is new, so a prev
+      // lease at the cursor that next lacks is gone, and one that next has is still ahead
+      while (!cur.done && cur.value !== ip && !next.has(cur.value)) {
+        gone.push(curLease.value!);
+        cur = keys.next();
+        curLease = values.next();
+      }
+      if (!cur.done && cur.value === ip) {
+        p = curLease.value!;
+        cur = keys.next();
+        curLease = values.next();
+      } else {
+        p = prev.get(ip);
+        if (p !== undefined) inOrder = false; // reordered: the rest of prev is checked by lookup below
+      }
+    } else p = prev.get(ip);
+    if (p === undefined) seen.push(n);
+    else if (p.mac !== n.mac || p.hostname !== n.hostname || p.expires !== n.expires) {
       if (p.mac !== n.mac) gone.push(p);
       seen.push(n);
     }
   });
-  // prev = kept + removed and next = kept + added: scan prev only when something was removed
-  if (prev.size !== next.size - added) {
-    prev.forEach((p, ip) => {
-      if (!next.has(ip)) gone.push(p);
-    });
-  }
+  for (; !cur.done; cur = keys.next(), curLease = values.next()) if (inOrder || !next.has(cur.value)) gone.push(curLease.value!);
   return { seen, gone };
 }
 

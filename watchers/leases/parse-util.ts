@@ -27,13 +27,18 @@ export function checkMac(s: string): string | undefined {
 
 /** Strict dotted quad (no leading zeros), without a regex per octet. */
 export function checkIPv4(s: string): boolean {
-  const n = s.length;
+  return checkIPv4At(s, 0, s.length);
+}
+
+/** checkIPv4 on text[start, end), without slicing it out first. */
+export function checkIPv4At(text: string, start: number, end: number): boolean {
+  const n = end - start;
   if (n < 7 || n > 15) return false;
   let dots = 0;
   let val = 0;
   let digits = 0;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
     if (c === 46) {
       if (digits === 0) return false;
       dots++;
@@ -47,6 +52,16 @@ export function checkIPv4(s: string): boolean {
     } else return false;
   }
   return dots === 3 && digits > 0;
+}
+
+/** text[start, end) is a lower-case "xx:xx:xx:xx:xx:xx" MAC (the form dnsmasq writes): no slice, no copy. */
+export function isLowerMacAt(text: string, start: number, end: number): boolean {
+  if (end - start !== 17) return false;
+  for (let i = 0; i < 17; i++) {
+    const c = text.charCodeAt(start + i);
+    if (i % 3 === 2 ? c !== 58 : !((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
 }
 
 /** Unsigned decimal integer (no sign, no exponent), or undefined. */
@@ -75,21 +90,26 @@ export function checkHostname(raw: string | undefined, bad: BadInput[], where: O
 
 /** The common case without allocation: an already lower-case RFC 1123 name is returned as is. */
 function fastHostname(s: string): string | undefined {
-  const n = s.length;
-  if (n > 253) return undefined;
+  return isLowerHostnameAt(s, 0, s.length) ? s : undefined;
+}
+
+/** text[start, end) is an already lower-case RFC 1123 name (nothing to normalise), checked in place. */
+export function isLowerHostnameAt(text: string, start: number, end: number): boolean {
+  const n = end - start;
+  if (n === 0 || n > 253) return false;
   let label = 0;
   let prev = 46;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
     if (c === 46) {
-      if (label === 0 || prev === 45) return undefined;
+      if (label === 0 || prev === 45) return false;
       label = 0;
     } else if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || (c === 45 && label > 0)) {
-      if (++label > 63) return undefined;
-    } else return undefined;
+      if (++label > 63) return false;
+    } else return false;
     prev = c;
   }
-  return label === 0 || prev === 45 ? undefined : s;
+  return !(label === 0 || prev === 45);
 }
 
 /** A BadInput with a truncated printable sample. */
