@@ -7,6 +7,18 @@ if (major < 22 || (major === 22 && minor < 22)) {
   process.exit(1);
 }
 
+// `run` is a long-lived daemon: V8's default young generation (up to 16 MB per semi-space, three
+// of them) grows during a burst of thousands of events and stays committed afterwards, which was
+// most of its RSS at 10,000 nodes (docs/performance.md). The flag only works at start-up
+// (v8.setFlagsFromString is too late), so `run` re-executes itself in place with it: same PID
+// (execve), so systemd and pid files see one process. Other commands (`hook`) start directly.
+// A --max-semi-space-size given by the caller (node flags or NODE_OPTIONS) is kept as is.
+const SEMI_SPACE_MB = 2;
+const semiSet = (s) => /--max-semi-space-size\b/.test(s);
+if (process.argv[2] === 'run' && typeof process.execve === 'function' && !process.execArgv.some(semiSet) && !semiSet(process.env.NODE_OPTIONS ?? '')) {
+  process.execve(process.execPath, [process.execPath, `--max-semi-space-size=${SEMI_SPACE_MB}`, ...process.execArgv, ...process.argv.slice(1)], process.env);
+}
+
 let cli;
 try {
   cli = await import('../dist/src/cli/main.js');
