@@ -5,7 +5,7 @@
 // Cross-checked against parseDnsmasqLeases by a fuzz test.
 import type { BadInput } from '../../src/types.ts';
 import type { Lease, LeaseUpdate } from './lease.ts';
-import { sameLease } from './lease.ts';
+import { diffLeases, sameLease } from './lease.ts';
 import { DUID_LINE, parseDnsmasqLine } from './dnsmasq-parser.ts';
 import { detachLease } from './parse-util.ts';
 
@@ -250,12 +250,11 @@ export function updateDnsmasqState(state: DnsmasqState, text: string, source: st
   return updates;
 }
 
+/** prev -> next as updates: diffLeases (file-order walk), minus the "gone" of an IP that next still has (a new MAC is an update). */
 function diffStates(prev: Map<string, Lease>, next: Map<string, Lease>): LeaseUpdate[] {
+  const d = diffLeases(prev, next);
   const out: LeaseUpdate[] = [];
-  for (const [ip, l] of next) {
-    const o = prev.get(ip);
-    if (!o || !sameLease(o, l)) out.push({ ...l, active: true, state: 'active' });
-  }
-  for (const [ip, l] of prev) if (!next.has(ip)) out.push({ ...l, active: false, state: 'removed' });
+  for (const l of d.seen) out.push({ ...l, active: true, state: 'active' });
+  for (const l of d.gone) if (!next.has(l.ip)) out.push({ ...l, active: false, state: 'removed' });
   return out;
 }

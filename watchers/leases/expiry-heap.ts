@@ -8,6 +8,8 @@ export interface ExpiryHeap {
   peek(): number;
   /** remove and return every entry with expiry <= t */
   popDue(t: number): Array<[number, string]>;
+  /** pop top entries while `stale(expires, ip)` says so (lazy deletion made visible to peek) */
+  dropStale(stale: (expires: number, ip: string) => boolean): void;
   size(): number;
   clear(): void;
 }
@@ -65,6 +67,17 @@ export function createExpiryHeap(): ExpiryHeap {
         }
       }
       return out;
+    },
+    dropStale(stale) {
+      while (at.length && stale(at[0]!, ips[0]!)) {
+        const lastAt = at.pop()!;
+        const lastIp = ips.pop()!;
+        if (at.length) {
+          at[0] = lastAt;
+          ips[0] = lastIp;
+          down(0);
+        }
+      }
     },
     size: () => at.length,
     clear() {

@@ -4,7 +4,7 @@
 // while the file sits still is gone too (a timer on the earliest expiry).
 import type { BadInput, ClientEvent, LeaseSourceType } from '../../src/types.ts';
 import type { Lease, LeaseUpdate } from './lease.ts';
-import { isCurrent, sameLease } from './lease.ts';
+import { diffLeases, isCurrent, sameLease } from './lease.ts';
 import type { ReadOutcome } from './lease-readers.ts';
 import { detachLease } from './parse-util.ts';
 import { createExpiryHeap } from './expiry-heap.ts';
@@ -102,16 +102,20 @@ export function createLeaseTracker(sourceType: LeaseSourceType, source: string, 
       const events: ClientEvent[] = [];
       const touched = new Set<string>(pending.keys());
       if (o.kind === 'full') {
-        for (const ip of known.keys()) touched.add(ip);
-        known.clear();
+        // only what changed since `known` is touched: every emitted IP is in known or pending (reconcile
+        // keeps it so), and unchanged leases keep their heap entries
+        const d = diffLeases(known, o.leases);
+        for (const l of d.gone) {
+          touched.add(l.ip);
+          if (!o.leases.has(l.ip)) known.delete(l.ip);
+        }
+        for (const l of d.seen) {
+          touched.add(l.ip);
+          known.set(l.ip, l);
+          if (l.expires !== 0) expiries.push(l.expires, l.ip);
+        }
         inactiveReason.clear();
         if (o.states) for (const [ip, st] of o.states) inactiveReason.set(ip, st);
-        for (const [ip, l] of o.leases) {
-          known.set(ip, l);
-          touched.add(ip);
-        }
-        for (const ip of emitted.keys()) touched.add(ip);
-        rebuildExpiries();
       } else if (o.kind === 'delta') {
         for (const u of o.updates) {
           touched.add(u.ip);
@@ -136,6 +140,7 @@ export function createLeaseTracker(sourceType: LeaseSourceType, source: string, 
       return Number.isFinite(next) ? next : undefined;
     },
     nextExpiry() {
+      expiries.dropStale((at, ip) => known.get(ip)?.expires !== at);
       const next = expiries.peek();
       return Number.isFinite(next) ? next : undefined;
     },

@@ -5,6 +5,8 @@ import { createLeaseTracker } from '../../../../watchers/leases/lease-tracker.ts
 import type { Lease, LeaseUpdate } from '../../../../watchers/leases/lease.ts';
 import type { ReadOutcome } from '../../../../watchers/leases/lease-readers.ts';
 import type { ClientEvent } from '../../../../src/types.ts';
+import { isCurrent } from '../../../../watchers/leases/lease.ts';
+import { xorshift32 } from '../../../helpers/prng.ts';
 
 const S = 'dnsmasq-leases:/var/lib/misc/dnsmasq.leases';
 function setup() {
@@ -118,4 +120,47 @@ test('many leases expiring one by one: each look costs only the due ones; renewe
   assert.ok(gone.every((e) => e.kind === 'gone' && e.reason === 'expired'));
   assert.equal(tr.nextExpiry(), clock.t + 1);
   assert.equal(tr.size(), 910);
+});
+
+test('full reads that change a few leases at a time: after each settled read the announced set is exactly the current leases (3,000 random reads)', () => {
+  const { tr, clock } = setup();
+  const r = xorshift32(0x7ac4);
+  const n = (k: number) => r() % k;
+  const file = new Map<string, Lease>();
+  const announced = new Map<string, string>();
+  const fold = (events: ClientEvent[], current: Map<string, Lease>) => {
+    for (const e of events) {
+      const ip = e.ip ?? '';
+      if (e.kind === 'seen') announced.set(ip, `${e.mac} ${e.hostname ?? ''} ${e.expires}`);
+      else {
+        assert.ok(announced.has(ip), `gone for ${ip}, which was never seen`);
+        const c = current.get(ip);
+        assert.ok(!c || c.mac !== e.mac || !isCurrent(c, clock.t), `gone for ${ip}, still current`);
+        announced.delete(ip);
+      }
+    }
+  };
+  for (let step = 0; step < 3_000; step++) {
+    for (let e = n(4); e > 0; e--) {
+      const i = n(40);
+      const ip = `10.0.0.${i}`;
+      if (n(3) === 0) file.delete(ip);
+      else file.set(ip, { ip, mac: `52:54:00:00:00:${n(3)}${n(10)}`, ...(n(2) ? { hostname: `h${n(5)}` } : {}), expires: n(4) === 0 ? 0 : clock.t + n(2_000) });
+    }
+    if (n(10) === 0) {
+      // re-order the file (a rewrite in another order): the diff falls back to lookups
+      const all = [...file];
+      file.clear();
+      for (const [k, v] of all.reverse()) file.set(k, v);
+    }
+    clock.t += n(100);
+    fold(tr.apply({ kind: 'full', leases: new Map(file), partial: false, bad: [] }).events, file);
+    if (n(3) === 0) {
+      clock.t += 150; // let every pending gone settle, then read the same file again
+      fold(tr.apply({ kind: 'full', leases: new Map(file), partial: false, bad: [] }).events, file);
+      const want = new Map([...file].filter(([, l]) => isCurrent(l, clock.t)).map(([ip, l]) => [ip, `${l.mac} ${l.hostname ?? ''} ${l.expires}`]));
+      assert.deepEqual(new Map([...announced].sort()), new Map([...want].sort()), `step ${step}`);
+      assert.equal(tr.size(), want.size);
+    }
+  }
 });
