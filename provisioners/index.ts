@@ -49,7 +49,9 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
       log.warn({ err: errorMessage(e), rule: r.pos }, 'ignoring a node_dir for mount bookkeeping');
     }
   }
-  const table = createMountTable(() => [...nodeDirs], tuning.readMountinfo);
+  const spawns = createLimiter(tuning.mountConcurrency ?? 16);
+  // a post-mount check waits (briefly) for the other mounts in flight, so one read verifies many
+  const table = createMountTable(() => [...nodeDirs], tuning.readMountinfo, { busy: () => spawns.busy() > 0 });
   const backend = createExportBackend(config, runner, exportsLog);
   const mounted = async (paths: string[]): Promise<Set<string>> => {
     for (const p of paths) {
@@ -74,7 +76,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
       batcher.poke();
     }
   };
-  const ov: OverlayDeps = { runner, table, log, mountCmd: config.commands.mount, umountCmd: config.commands.umount, spawns: createLimiter(tuning.mountConcurrency ?? 16) };
+  const ov: OverlayDeps = { runner, table, log, mountCmd: config.commands.mount, umountCmd: config.commands.umount, spawns };
   const orphanDeps: OrphanDeps = { config, runner, log, table, batcher, backend, nodeDirs: () => [...nodeDirs] };
 
   const fullPlan = (node: NodeRecord, rule: ResolvedRule): FullPlan => {

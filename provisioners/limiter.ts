@@ -3,6 +3,8 @@
 // without forking hundreds of mount(8) processes on a 2-core server.
 export interface Limiter {
   run<T>(fn: () => Promise<T>): Promise<T>;
+  /** runs in flight plus runs waiting for a slot */
+  busy(): number;
 }
 
 /** A limiter allowing `max` concurrent runs; the rest wait in FIFO order. */
@@ -21,5 +23,6 @@ export function createLimiter(max: number): Limiter {
         else active--;
       }
     },
+    busy: () => active + waiting.length,
   };
 }

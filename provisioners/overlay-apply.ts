@@ -51,7 +51,7 @@ export async function ensureOverlay(deps: OverlayDeps, p: NodePaths, opts: { fre
   if (state === 'ours') await unmountOverlay(deps, p);
   if (opts.fresh) await wipeLayers(deps, p, { keepMountPoint: true });
   await makeDirs(p);
-  await deps.spawns.run(() => deps.runner.run(mountArgv(deps.mountCmd, p), { mutating: true }));
+  await deps.spawns.run(() => deps.runner.run(mountArgv(deps.mountCmd, p), { mutating: true })).finally(() => deps.table.nudge());
   const after = checkOverlayMount((await deps.table.snapshot()).get(p.mountPoint), p);
   if (after.kind === 'ours') return 'mounted';
   if (after.kind !== 'absent') {
@@ -69,7 +69,7 @@ export async function unmountOverlay(deps: OverlayDeps, p: NodePaths, busyWaitMs
   if ((await overlayState(deps, p)) === 'absent') return false;
   const until = performance.now() + busyWaitMs;
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
-    const r = await deps.spawns.run(() => deps.runner.run([deps.umountCmd, p.mountPoint], { mutating: true, allowFailure: true }));
+    const r = await deps.spawns.run(() => deps.runner.run([deps.umountCmd, p.mountPoint], { mutating: true, allowFailure: true })).finally(() => deps.table.nudge());
     if (r.exitCode === 0) return true;
     if (!/busy/i.test(r.stderr) || performance.now() + delay > until) throw new RunError(r.command, r.exitCode, r.stderr);
     deps.log.debug({ node: p.node, delay }, `${p.mountPoint} is still busy (NFS server releasing it); retrying umount`);

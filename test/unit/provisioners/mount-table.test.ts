@@ -67,3 +67,40 @@ test('stale temp files: only ours, only from dead PIDs', async () => {
   assert.equal(isStaleTemp(`.x.${process.pid}.0a1b2c3d.tmp`, dead), false, 'our own, in flight');
   for (const n of ['pxebootd.exports', '.hidden', '.x.12.zz.tmp', '.x.12.0a1b2c3d.bak', '01-52-54-00-00-00-32']) assert.equal(isStaleTemp(n, dead), false, n);
 });
+
+test('mount table: while other mounts run, a read waits for them (one read verifies many), at most maxDelayMs', async () => {
+  let reads = 0;
+  let busy = true;
+  const t = createMountTable(() => ['/n'], async () => {
+    reads++;
+    return line('/n/A');
+  }, { busy: () => busy, maxDelayMs: 10_000 });
+  const a = t.snapshot();
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(reads, 0, 'waits while busy');
+  t.nudge();
+  assert.equal(reads, 0, 'a nudge while still busy does not start it');
+  busy = false;
+  t.nudge();
+  assert.ok((await a).has('/n/A'));
+  assert.equal(reads, 1);
+
+  busy = true; // never idle again: the cap starts the read anyway
+  const capped = createMountTable(() => ['/n'], async () => line('/n/B'), { busy: () => busy, maxDelayMs: 20 });
+  const t0 = performance.now();
+  assert.ok((await capped.snapshot()).has('/n/B'));
+  assert.ok(performance.now() - t0 >= 15);
+});
+
+test('mount table: not busy reads at once; limiter.busy counts running and waiting runs', async () => {
+  const lim = createLimiter(1);
+  let release!: () => void;
+  const first = lim.run(() => new Promise<void>((r) => (release = r)));
+  const second = lim.run(async () => {});
+  assert.equal(lim.busy(), 2);
+  release();
+  await Promise.all([first, second]);
+  assert.equal(lim.busy(), 0);
+  const t = createMountTable(() => ['/n'], async () => line('/n/A'), { busy: () => lim.busy() > 0 });
+  assert.ok((await t.snapshot()).has('/n/A'));
+});
