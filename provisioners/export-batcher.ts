@@ -75,8 +75,11 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
   let dirty = false;
   let flushing: Promise<void> | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
+  let idleNow: NodeJS.Immediate | undefined;
   let windowTimer: NodeJS.Timeout | undefined;
   let batchStart: number | undefined;
+  /** decided when the batch starts: a batch that starts in a storm stays a storm batch */
+  let batchBusy = false;
   let overdue = false;
   let lastBatchSize = 0;
   let mustReload = false;
@@ -107,7 +110,8 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
   function clearTimers(): void {
     if (idleTimer) clearTimeout(idleTimer);
     if (windowTimer) clearTimeout(windowTimer);
-    idleTimer = windowTimer = undefined;
+    if (idleNow) clearImmediate(idleNow);
+    idleTimer = windowTimer = idleNow = undefined;
   }
 
   // a storm: requests arrive while a flush runs, or the last batch was a crowd that ended just now;
@@ -121,14 +125,24 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
     if (closed) return;
     const now = performance.now();
     if (batchStart === undefined) {
-      window = isBusy(now) ? Math.min(o.maxWindowMs, window * 2) : o.baseWindowMs;
+      batchBusy = isBusy(now);
+      window = batchBusy ? Math.min(o.maxWindowMs, window * 2) : o.baseWindowMs;
       batchStart = now;
     }
     if (!windowTimer) windowTimer = setTimeout(trigger, Math.max(0, batchStart + window - now));
     if (idleTimer) clearTimeout(idleTimer);
-    // everyone who could add to this batch is already in it: no point waiting
-    const delay = deps.activeCallers && pending.length >= deps.activeCallers() ? 0 : isBusy(now) ? o.busyIdleMs : o.idleMs;
-    idleTimer = setTimeout(trigger, delay);
+    if (idleNow) clearImmediate(idleNow);
+    idleTimer = idleNow = undefined;
+    // everyone who could add to this batch is already in it: no point waiting (setImmediate, not
+    // setTimeout(0), which is 1 ms; requests queued in the same turn still join)
+    // In a storm batch, a pause in requests means nothing while other callers are still mounting
+    // (mounts finish at the spawn rate, often >15 ms apart under load, and 100 ms after a flush
+    // the storm is not over): flush early only when the callers in progress are all here; the
+    // window bounds the wait.
+    const active = deps.activeCallers?.();
+    if (active !== undefined && pending.length >= active) idleNow = setImmediate(trigger);
+    else if (!batchBusy) idleTimer = setTimeout(trigger, o.idleMs);
+    else if (active === undefined) idleTimer = setTimeout(trigger, o.busyIdleMs);
   }
 
   function trigger(): void {

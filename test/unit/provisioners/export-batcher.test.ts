@@ -175,6 +175,24 @@ describe('export batcher', () => {
     await b.close();
   });
 
+  test('a storm whose mounts finish slower than busyIdleMs still shares reloads while other callers are mounting', async () => {
+    const file = path.join(tmp(), 'x.exports');
+    const { backend, reloads } = fakeBackend(file, new Set(), 30);
+    let settled = 0;
+    const n = 40;
+    // every caller is in progress from the start (mounting); each reaches the batcher 25 ms after the previous
+    const b = createExportBatcher({ backend, log: silentLogger(), dryRun: false, activeCallers: () => n - settled });
+    const all: Promise<void>[] = [];
+    for (let i = 1; i <= n; i++) {
+      all.push(b.want(entry(i)).finally(() => settled++));
+      await sleep(25);
+    }
+    await Promise.all(all);
+    // with a 15 ms idle flush this took one reload per node or two; the doubling window gives a handful
+    assert.ok(reloads.length <= 10, `${reloads.length} reloads for ${n} nodes`);
+    await b.close();
+  });
+
   test('an exports file that cannot be read or written rejects the batch without a reload', async () => {
     const dir = tmp();
     writeFileSync(path.join(dir, 'notadir'), '');
