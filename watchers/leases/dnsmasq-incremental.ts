@@ -48,29 +48,25 @@ export function buildDnsmasqState(text: string, source: string, bad: BadInput[])
   return { text, starts, lineLeases, duidAt, leases };
 }
 
+// Equality of two substrings is a native memcmp (under 1 ms for 7.5 MB here, where startsWith took
+// 4-28 ms): compare big chunks, then narrow down to the first differing char.
+const CHUNKS = [1 << 16, 1 << 12, 1 << 8, 1 << 4];
+
 function commonPrefix(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  const CH = 8192;
-  let i = 0;
-  while (i + CH <= n && a.startsWith(b.substring(i, i + CH), i)) i += CH;
-  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
-  return i;
+  return commonRun(a, 0, b, 0, Math.min(a.length, b.length));
 }
 
 function commonSuffix(a: string, b: string, max: number): number {
-  const CH = 8192;
   let j = 0;
-  while (j + CH <= max && a.startsWith(b.substring(b.length - j - CH, b.length - j), a.length - j - CH)) j += CH;
+  for (const ch of CHUNKS) while (j + ch <= max && a.substring(a.length - j - ch, a.length - j) === b.substring(b.length - j - ch, b.length - j)) j += ch;
   while (j < max && a.charCodeAt(a.length - 1 - j) === b.charCodeAt(b.length - 1 - j)) j++;
   return j;
 }
 
-/** equal chars of a from ia and b from ib, at most max (native compares in 8 KiB chunks) */
+/** equal chars of a from ia and b from ib, at most max */
 function commonRun(a: string, ia: number, b: string, ib: number, max: number): number {
-  const CH = 8192;
   let i = 0;
-  while (i + CH <= max && a.startsWith(b.substring(ib + i, ib + i + CH), ia + i)) i += CH;
-  for (let c = CH >> 3; c >= 16; c >>= 3) while (i + c <= max && a.startsWith(b.substring(ib + i, ib + i + c), ia + i)) i += c;
+  for (const ch of CHUNKS) while (i + ch <= max && a.substring(ia + i, ia + i + ch) === b.substring(ib + i, ib + i + ch)) i += ch;
   while (i < max && a.charCodeAt(ia + i) === b.charCodeAt(ib + i)) i++;
   return i;
 }
