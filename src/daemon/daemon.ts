@@ -18,6 +18,7 @@ import { createIntake, type Intake, type SubmitResult } from './intake.ts';
 import { handleControl } from './control-handler.ts';
 import { reconcile, writeDefaultFile } from './reconcile.ts';
 import { describeConfigChanges, RESTART_KEYS } from './reload.ts';
+import { startHeapCompactor, type HeapCompactor } from './heap-compactor.ts';
 
 /** How long stop() waits for running jobs before abandoning them. */
 export const STOP_GRACE_MS = 10_000;
@@ -83,7 +84,10 @@ export function createDaemon(o: DaemonOptions): Daemon {
     retryBaseMs: o.config.queue.retry_base_ms,
     retryMaxMs: o.config.queue.retry_max_ms,
     merge: mergeJobs,
-    work: (name, job, attempt) => runJob(core, name, job, attempt),
+    work: (name, job, attempt) => {
+      compactor?.noteJob();
+      return runJob(core, name, job, attempt);
+    },
     onFailure: (key, _job, _err, attempt, ms) => ms > 0 && core.log.info({ node: key, attempt, retryInMs: ms }, `retrying ${key} in ${ms} ms`),
     // the gauge counts nodes waiting for or in provisioning work
     onDepth: (n) => metrics.queueDepth(n + queue.running()),
@@ -91,6 +95,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
   const intake: Intake = createIntake(core, queue, o.runner);
   const watchers: Watcher[] = [];
   let control: ControlServer | undefined;
+  let compactor: HeapCompactor | undefined;
   let unlock: (() => Promise<void>) | undefined;
   let startedAt = 0;
   let watching = false;
@@ -154,6 +159,8 @@ export function createDaemon(o: DaemonOptions): Daemon {
       core.provisioner = o.deps.createProvisioner({ config: o.config, runner: o.runner, log });
       if (o.reconcile ?? true) await reconcileNow();
       reconciled();
+      // a storm leaves the heap committed far above what stays alive: give it back once idle
+      compactor = startHeapCompactor({ idle: () => queue.depth() + queue.running() === 0, log: subsystem(log, 'memory') });
       if (o.config.metrics && metrics.listen) {
         try {
           const addr = await metrics.listen(o.config.metrics.listen);
@@ -180,6 +187,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
     async stop() {
       if (stopping) return;
       stopping = true;
+      compactor?.stop();
       await Promise.all(watchers.map((w) => w.stop().catch((e) => log.warn({ watcher: w.name, err: errorMessage(e) }, 'watcher stop failed'))));
       // running jobs get a grace period; one stuck in a hung command is abandoned (its node shows
       // pending after the restart and is provisioned again, idempotently)

@@ -1,0 +1,92 @@
+// Give memory back after a burst. A storm of thousands of clients leaves V8's old space several
+// times larger than what stays alive (73 MB committed for 30 MB live at 10,000 nodes), and V8's own
+// memory reducer shrinks it only sometimes, seconds later. So once a burst of jobs is over (the
+// queue idle for two checks in a row) and the committed heap grew a lot since the last compaction
+// (or start-up; `used` is no guide before a collection, it counts the garbage too), one memory-reducing
+// collection is run (about 150-250 ms on 2 cores at 10,000 nodes, at most once per `minGapMs`):
+// RSS drops from ~175 MB to ~105 MB. A few jobs (a single client booting) never trigger it.
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import type { Logger } from 'pino';
+
+type GcFn = (opts?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async'; flavor?: 'regular' | 'last-resort' }) => void;
+
+export interface HeapCompactorOptions {
+  /** true while no provisioning work is queued or running */
+  idle: () => boolean;
+  log: Logger;
+  /** how often idleness is checked; two idle checks in a row are needed (default 500 ms) */
+  checkMs?: number;
+  /** compact only when the committed heap grew at least this much since the last compaction (default 32 MiB) */
+  minGrowthBytes?: number;
+  /** jobs that must have run since the last compaction (default 256): only a burst triggers one */
+  minJobs?: number;
+  /** least time between two compactions (default 60 s) */
+  minGapMs?: number;
+  /** injected for tests: the collector and the heap figures */
+  gc?: GcFn;
+  heap?: () => { total: number; used: number };
+}
+
+export interface HeapCompactor {
+  /** count one finished job */
+  noteJob(): void;
+  /** compactions run so far */
+  runs(): number;
+  stop(): void;
+}
+
+/** V8's collector, exposed to a fresh context only (the main global gets no `gc`). */
+function loadGc(): GcFn | undefined {
+  const g = (globalThis as { gc?: GcFn }).gc;
+  if (typeof g === 'function') return g;
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    const f = vm.runInNewContext('gc') as unknown;
+    return typeof f === 'function' ? (f as GcFn) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const heapNow = () => {
+  const h = v8.getHeapStatistics();
+  return { total: h.total_heap_size, used: h.used_heap_size };
+};
+
+/** Start the idle checks (an unref'd timer: it never keeps the process alive). */
+export function startHeapCompactor(o: HeapCompactorOptions): HeapCompactor {
+  const gc = o.gc ?? loadGc();
+  const heap = o.heap ?? heapNow;
+  const minGrowth = o.minGrowthBytes ?? 32 * 1024 * 1024;
+  let floor = heap().total;
+  const minGap = o.minGapMs ?? 60_000;
+  let idleTicks = 0;
+  let last = -Infinity;
+  let count = 0;
+  let jobs = 0;
+  const minJobs = o.minJobs ?? 256;
+  if (!gc) o.log.debug('heap compaction unavailable (no gc function); V8 shrinks the heap on its own schedule');
+  let seenJobs = 0;
+  const timer = setInterval(() => {
+    // idle: nothing queued or running, and no job started since the last check
+    idleTicks = o.idle() && jobs === seenJobs ? idleTicks + 1 : 0;
+    seenJobs = jobs;
+    if (!gc || idleTicks < 2 || jobs < minJobs || performance.now() - last < minGap) return;
+    const before = heap();
+    const rssBefore = process.memoryUsage.rss();
+    if (before.total - floor < minGrowth) return;
+    const t0 = performance.now();
+    gc({ type: 'major', flavor: 'last-resort' });
+    last = performance.now();
+    count++;
+    jobs = 0;
+    seenJobs = 0;
+    const after = heap();
+    floor = after.total;
+    const mb = (b: number) => Math.round(b / 1048576);
+    o.log.info({ ms: Math.round(last - t0), heapMB: { before: mb(before.total), after: mb(after.total), used: mb(after.used) }, rssMB: { before: mb(rssBefore), after: mb(process.memoryUsage.rss()) } }, 'idle after a burst: heap compacted');
+  }, o.checkMs ?? 500);
+  timer.unref();
+  return { noteJob: () => void jobs++, runs: () => count, stop: () => clearInterval(timer) };
+}
