@@ -95,9 +95,45 @@ function serveConnection(sock: net.Socket, handle: (req: ControlRequest) => Prom
       // requests on one connection are answered in order
       chain = chain.then(async () => {
         const resp = await answer(line, handle);
-        if (!sock.destroyed) sock.write(JSON.stringify(resp) + '\n');
+        if (!sock.destroyed) await writeResponse(sock, resp);
       });
     }
+  });
+}
+
+/** Nodes serialised per socket write in a large answer. */
+const NODES_PER_WRITE = 200;
+
+/**
+ * Write one answer line. A `nodes` list (status at 10,000 nodes is several MB) goes out in pieces,
+ * waiting for the socket to drain, so that no multi-megabyte string or buffer is ever built: at
+ * 10,000 nodes one status call otherwise grew the daemon's RSS by tens of MB. Same bytes as
+ * JSON.stringify(resp) + '\n' with `nodes` as the last member.
+ */
+async function writeResponse(sock: net.Socket, resp: ControlResponse): Promise<void> {
+  const { nodes, ...head } = resp;
+  if (!Array.isArray(nodes) || nodes.length <= NODES_PER_WRITE) {
+    sock.write(JSON.stringify(resp) + '\n');
+    return;
+  }
+  const open = JSON.stringify(head);
+  sock.write(`${open.slice(0, -1)}${open === '{}' ? '' : ','}"nodes":[`);
+  for (let i = 0; i < nodes.length && !sock.destroyed; i += NODES_PER_WRITE) {
+    const part = nodes.slice(i, i + NODES_PER_WRITE).map((n) => JSON.stringify(n) ?? 'null');
+    if (!sock.write((i ? ',' : '') + part.join(','))) await drained(sock);
+  }
+  if (!sock.destroyed) sock.write(']}\n');
+}
+
+function drained(sock: net.Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      sock.off('drain', done);
+      sock.off('close', done);
+      resolve();
+    };
+    sock.on('drain', done);
+    sock.on('close', done);
   });
 }
 

@@ -57,6 +57,30 @@ describe('control socket', () => {
     await srv.close();
   });
 
+  test('a streamed nodes answer is byte for byte JSON.stringify of the response (with daemon info, 0/1/201/1000 nodes)', async () => {
+    for (const count of [0, 1, 201, 1000]) {
+      const sock = path.join(tempDir('pxe-ctl-'), 'c.sock');
+      const resp = { ok: true, daemon: { pid: 1, queue: { depth: 0 } }, nodes: Array.from({ length: count }, (_, i) => ({ name: `N${i}`, ip: `10.99.0.${i & 255}`, timeline: [{ what: 'a"b\\c\u2028' }] })) };
+      const srv = await startControlServer(sock, async () => resp);
+      const raw = await new Promise<string>((resolve, reject) => {
+        const c = net.createConnection(sock);
+        let buf = '';
+        c.setEncoding('utf8');
+        c.on('connect', () => c.write('{"op":"status"}\n'));
+        c.on('data', (d: string) => {
+          buf += d;
+          if (buf.endsWith('\n')) {
+            c.end();
+            resolve(buf);
+          }
+        });
+        c.on('error', reject);
+      });
+      assert.equal(raw, JSON.stringify(resp) + '\n', `${count} nodes`);
+      await srv.close();
+    }
+  });
+
   test('a handler that throws becomes an error answer', async () => {
     const sock = path.join(tempDir('pxe-ctl-'), 'c.sock');
     const srv = await startControlServer(sock, async () => {
