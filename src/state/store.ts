@@ -162,7 +162,11 @@ export function createStateStore(o: StateStoreOptions): StateStore {
     peekFsid: (name) => data.fsids.get(name) ?? data.nextFsid,
     commitFsids: () => fsids.commit(),
     async commit() {
-      await Promise.all([fsids.commit(), nodes.commit()]);
+      // both writes settle before an error is reported: a rejection must not leave the other
+      // file's write (and its temp file) still in flight
+      const r = await Promise.allSettled([fsids.commit(), nodes.commit()]);
+      const failed = r.find((x) => x.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
     },
     writes: () => ({ state: nodes.writes(), fsids: fsids.writes() }),
     async close() {
