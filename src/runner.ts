@@ -1,10 +1,9 @@
 // The one place that runs external commands: argv only (never a shell), a timeout, a logged
 // copy-pasteable command line with its duration, and errors that carry command, exit code and stderr.
+import { spawn as spawnChild } from 'node:child_process';
 import { execa, type ResultPromise } from 'execa';
 import type { Logger } from 'pino';
 import { RunError } from './errors.ts';
-import { runChild, type ChildResult } from './run-child.ts';
-import { createSpawnHelper } from './spawn-helper-client.ts';
 
 export interface RunOptions {
   /** default 30 s */
@@ -58,13 +57,8 @@ function toolName(argv: readonly string[]): string {
   return first.slice(first.lastIndexOf('/') + 1);
 }
 
-/**
- * `spawnHelper` (default: on unless PXEBOOTD_SPAWN_HELPER=0) runs commands from a small helper
- * process instead of forking the daemon itself (see src/spawn-helper.ts).
- */
-export function createRunner(log: Logger, opts: { dryRun?: boolean; spawnHelper?: boolean } = {}): Runner {
+export function createRunner(log: Logger, opts: { dryRun?: boolean } = {}): Runner {
   const dryRun = opts.dryRun ?? false;
-  const helper = (opts.spawnHelper ?? process.env.PXEBOOTD_SPAWN_HELPER !== '0') ? createSpawnHelper(log) : undefined;
   const stats = new Map<string, ToolStats>();
   const bump = (tool: string, failed: boolean) => {
     const s = stats.get(tool) ?? { runs: 0, failures: 0 };
@@ -84,7 +78,7 @@ export function createRunner(log: Logger, opts: { dryRun?: boolean; spawnHelper?
         return { command, stdout: '', stderr: '', exitCode: 0, durationMs: 0, skipped: true };
       }
       const t0 = performance.now();
-      const r = await (helper ? helper.run : runChild)(argv, o.timeoutMs ?? 30_000, o.input, o.env);
+      const r = await runChild(argv, o.timeoutMs ?? 30_000, o.input, o.env);
       const durationMs = Math.round((performance.now() - t0) * 100) / 100;
       const { stdout, stderr } = r;
       const exitCode = r.exitCode ?? -1;
@@ -109,4 +103,56 @@ export function createRunner(log: Logger, opts: { dryRun?: boolean; spawnHelper?
       return execa(argv[0]!, argv.slice(1), { buffer: false, stdin: 'ignore', reject: false });
     },
   };
+}
+
+interface ChildResult {
+  stdout: string;
+  stderr: string;
+  /** undefined when the child did not exit normally (spawn error, signal, timeout) */
+  exitCode: number | undefined;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  cause?: Error;
+}
+
+/**
+ * One child with node:child_process directly: execa's per-call option handling and stream plumbing
+ * cost ~30% more main-thread time per spawn (measured), and mount/exportfs are the hot path.
+ */
+function runChild(argv: readonly string[], timeoutMs: number, input: string | undefined, env: Record<string, string> | undefined): Promise<ChildResult> {
+  return new Promise((resolve) => {
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    let cause: Error | undefined;
+    let child;
+    try {
+      child = spawnChild(argv[0]!, argv.slice(1), {
+        stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        env: env ? { ...process.env, ...env } : process.env,
+        windowsHide: true,
+      });
+    } catch (e) {
+      resolve({ stdout, stderr, exitCode: undefined, signal: null, timedOut, cause: e as Error });
+      return;
+    }
+    let killer: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGTERM');
+      killer = setTimeout(() => child.kill('SIGKILL'), 5000); // as execa did: a command ignoring SIGTERM still ends
+    }, timeoutMs);
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', (e) => (cause ??= e)); // e.g. "spawn /x ENOENT"; 'close' still follows
+    if (child.stdin) {
+      child.stdin.on('error', () => {}); // EPIPE when the command exits without reading its input
+      child.stdin.end(input);
+    }
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (killer) clearTimeout(killer);
+      resolve({ stdout, stderr, exitCode: cause || timedOut || signal ? undefined : (code ?? undefined), signal, timedOut, cause });
+    });
+  });
 }

@@ -126,38 +126,3 @@ describe('createRunner', () => {
     assert.equal(res.signal, 'SIGTERM');
   });
 });
-
-describe('spawn helper', () => {
-  test('by default commands are forked by the helper process, not by this process', async () => {
-    const r = createRunner(captureLogger().log, { spawnHelper: true });
-    const parent = Number((await r.run(['sh', '-c', 'echo $PPID'])).stdout);
-    assert.notEqual(parent, process.pid);
-    assert.equal(Number((await r.run(['sh', '-c', 'echo $PPID'])).stdout), parent, 'one long-lived helper');
-  });
-
-  test('the same contract without the helper (spawnHelper: false): commands are our children', async () => {
-    const r = createRunner(captureLogger().log, { spawnHelper: false });
-    assert.equal(Number((await r.run(['sh', '-c', 'echo $PPID'])).stdout), process.pid);
-    await assert.rejects(r.run(['sh', '-c', 'echo no >&2; exit 4']), (e: unknown) => e instanceof RunError && e.exitCode === 4 && /no/.test(e.stderr));
-  });
-
-  test('a dead helper fails the commands in flight with a RunError and is restarted on the next call', async () => {
-    const { log, lines } = captureLogger();
-    const r = createRunner(log, { spawnHelper: true });
-    const helperPid = Number((await r.run(['sh', '-c', 'echo $PPID'])).stdout);
-    const inFlight = r.run(['sleep', '5']);
-    await new Promise((res) => setTimeout(res, 100));
-    process.kill(helperPid, 'SIGKILL');
-    await assert.rejects(inFlight, (e: unknown) => e instanceof RunError && e.exitCode === undefined && /spawn helper exited \(SIGKILL\)/.test(e.message));
-    assert.ok(lines.some((l) => l.level === 50 && /spawn helper exited/.test(String(l.msg))));
-    const again = Number((await r.run(['sh', '-c', 'echo $PPID'])).stdout);
-    assert.ok(again !== helperPid && again !== process.pid, 'a new helper');
-  });
-
-  test('timeouts, stdin and spawn errors behave the same through the helper', async () => {
-    const r = createRunner(captureLogger().log, { spawnHelper: true });
-    assert.equal((await r.run(['cat'], { input: 'abc' })).stdout, 'abc');
-    await assert.rejects(r.run(['sleep', '10'], { timeoutMs: 200 }), (e: unknown) => e instanceof RunError && /timed out after 200 ms/.test(e.message));
-    await assert.rejects(r.run(['/nonexistent/pxa-tool']), (e: unknown) => e instanceof RunError && /spawn \/nonexistent\/pxa-tool ENOENT/.test(e.message));
-  });
-});
