@@ -1,6 +1,5 @@
 // The one place that runs external commands: argv only (never a shell), a timeout, a logged
 // copy-pasteable command line with its duration, and errors that carry command, exit code and stderr.
-import { spawn as spawnChild } from 'node:child_process';
 import { execa, type ResultPromise } from 'execa';
 import type { Logger } from 'pino';
 import { RunError } from './errors.ts';
@@ -78,14 +77,24 @@ export function createRunner(log: Logger, opts: { dryRun?: boolean } = {}): Runn
         return { command, stdout: '', stderr: '', exitCode: 0, durationMs: 0, skipped: true };
       }
       const t0 = performance.now();
-      const r = await runChild(argv, o.timeoutMs ?? 30_000, o.input, o.env);
+      const r = await execa(argv[0]!, argv.slice(1), {
+        reject: false,
+        timeout: o.timeoutMs ?? 30_000,
+        input: o.input,
+        stdin: o.input === undefined ? 'ignore' : 'pipe',
+        env: o.env,
+        extendEnv: true,
+        stripFinalNewline: false,
+        windowsHide: true,
+      });
       const durationMs = Math.round((performance.now() - t0) * 100) / 100;
-      const { stdout, stderr } = r;
-      const exitCode = r.exitCode ?? -1;
-      const failed = exitCode !== 0;
+      const stdout = typeof r.stdout === 'string' ? r.stdout : '';
+      const stderr = typeof r.stderr === 'string' ? r.stderr : '';
+      const exitCode = r.exitCode ?? (r.failed ? -1 : 0);
+      const failed = r.failed || exitCode !== 0;
       bump(toolName(argv), failed);
       if (failed) {
-        const spawnError = r.exitCode === undefined && r.cause ? r.cause.message : undefined; // e.g. "spawn /x ENOENT"
+        const spawnError = r.exitCode === undefined && r.cause instanceof Error ? r.cause.message : undefined; // e.g. "spawn /x ENOENT"
         const why = r.timedOut ? `timed out after ${o.timeoutMs ?? 30_000} ms` : r.signal ? `killed by ${r.signal}` : spawnError;
         log.warn({ cmd: command, exitCode, durationMs, stderr: stderr.slice(0, 2000) }, `failed: ${command}${why ? ` (${why})` : ''}`);
         if (!o.allowFailure) {
@@ -103,56 +112,4 @@ export function createRunner(log: Logger, opts: { dryRun?: boolean } = {}): Runn
       return execa(argv[0]!, argv.slice(1), { buffer: false, stdin: 'ignore', reject: false });
     },
   };
-}
-
-interface ChildResult {
-  stdout: string;
-  stderr: string;
-  /** undefined when the child did not exit normally (spawn error, signal, timeout) */
-  exitCode: number | undefined;
-  signal: NodeJS.Signals | null;
-  timedOut: boolean;
-  cause?: Error;
-}
-
-/**
- * One child with node:child_process directly: execa's per-call option handling and stream plumbing
- * cost ~30% more main-thread time per spawn (measured), and mount/exportfs are the hot path.
- */
-function runChild(argv: readonly string[], timeoutMs: number, input: string | undefined, env: Record<string, string> | undefined): Promise<ChildResult> {
-  return new Promise((resolve) => {
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    let cause: Error | undefined;
-    let child;
-    try {
-      child = spawnChild(argv[0]!, argv.slice(1), {
-        stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-        env: env ? { ...process.env, ...env } : process.env,
-        windowsHide: true,
-      });
-    } catch (e) {
-      resolve({ stdout, stderr, exitCode: undefined, signal: null, timedOut, cause: e as Error });
-      return;
-    }
-    let killer: NodeJS.Timeout | undefined;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGTERM');
-      killer = setTimeout(() => child.kill('SIGKILL'), 5000); // as execa did: a command ignoring SIGTERM still ends
-    }, timeoutMs);
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', (e) => (cause ??= e)); // e.g. "spawn /x ENOENT"; 'close' still follows
-    if (child.stdin) {
-      child.stdin.on('error', () => {}); // EPIPE when the command exits without reading its input
-      child.stdin.end(input);
-    }
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (killer) clearTimeout(killer);
-      resolve({ stdout, stderr, exitCode: cause || timedOut || signal ? undefined : (code ?? undefined), signal, timedOut, cause });
-    });
-  });
 }
