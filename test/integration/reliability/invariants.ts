@@ -136,14 +136,4 @@ export function toStatusNodes(rows: Array<Record<string, unknown>>): StatusNode[
 }
 
 /** Deterministic PRNG (xorshift32) so a failing round can be replayed from its seed. */
-export function xorshift(seed: number): () => number {
-  let x = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}
+export { xorshiftFloat as xorshift } from '../../helpers/prng.ts';
