@@ -86,6 +86,9 @@ export function createFileFollower(o: FollowerOptions): FileFollower {
       await h.read(head, 0, hn, 0);
     }
     lastData = Date.now();
+    // reading from 0: a copytruncate before our first read leaves no trace in this fd, so the first
+    // bytes we read are checked against fresh copies exactly as after a truncation we saw
+    if (pos === 0) afterTruncate = true;
     return true;
   }
 
@@ -157,9 +160,11 @@ export function createFileFollower(o: FollowerOptions): FileFollower {
       accountedMtime = Math.max(accountedMtime, ...fresh.map((c) => c.mtimeMs));
       return;
     }
+    // the rest of our own copy first: it completes the line we may have read half of, so a missed
+    // copy is never spliced into the middle of a line
+    await readFileFrom(mine.file, pos, buf, o.onData);
     for (const c of fresh) {
-      if (c === mine) await readFileFrom(c.file, pos, buf, o.onData);
-      else if (!c.ours) await readFileFrom(c.file, 0, buf, o.onData);
+      if (c !== mine && !c.ours) await readFileFrom(c.file, 0, buf, o.onData);
       accountedMtime = Math.max(accountedMtime, c.mtimeMs);
     }
   }

@@ -124,3 +124,29 @@ describe('start position and missing files', () => {
     assert.equal(a.text(), '');
   });
 });
+
+describe('copytruncate before the first read', () => {
+  test('an era copied away and truncated before we read anything comes first, and no line is split', async () => {
+    const file = path.join(dir(), 'syslog');
+    writeFileSync(file, '');
+    const a = await collect(file, false);
+    // all synchronous, so none of it can interleave with the follower's first pass
+    const era1 = Array.from({ length: 50 }, (_, i) => `era1 line ${i}\n`).join('');
+    const era2 = Array.from({ length: 50 }, (_, i) => `era2 line ${i}\n`).join('');
+    appendFileSync(file, era1);
+    copyFileSync(file, `${file}.1`);
+    truncateSync(file, 0);
+    appendFileSync(file, era2.slice(0, 100)); // ends mid-line
+    await a.f.poll();
+    appendFileSync(file, era2.slice(100));
+    // the next copytruncate: the rest of era 2 must complete its half-read line
+    copyFileSync(file, `${file}.2`);
+    truncateSync(file, 0);
+    appendFileSync(file, 'era3 line 0\n');
+    await sleep(20);
+    await a.f.poll();
+    await a.f.poll();
+    assert.equal(a.text(), era1 + era2 + 'era3 line 0\n');
+    await a.f.stop();
+  });
+});
