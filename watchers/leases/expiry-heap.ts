@@ -47,6 +47,16 @@ export function createExpiryHeap(): ExpiryHeap {
       i = m;
     }
   };
+  /** drop the earliest entry: the last one takes its place and sinks */
+  const removeRoot = () => {
+    const lastAt = at.pop()!;
+    const lastIp = ips.pop()!;
+    if (at.length) {
+      at[0] = lastAt;
+      ips[0] = lastIp;
+      down(0);
+    }
+  };
   return {
     push(expires, ip) {
       at.push(expires);
@@ -58,25 +68,13 @@ export function createExpiryHeap(): ExpiryHeap {
       const out: Array<[number, string]> = [];
       while (at.length && at[0]! <= t) {
         out.push([at[0]!, ips[0]!]);
-        const lastAt = at.pop()!;
-        const lastIp = ips.pop()!;
-        if (at.length) {
-          at[0] = lastAt;
-          ips[0] = lastIp;
-          down(0);
-        }
+        removeRoot();
       }
       return out;
     },
     dropStale(stale) {
       while (at.length && stale(at[0]!, ips[0]!)) {
-        const lastAt = at.pop()!;
-        const lastIp = ips.pop()!;
-        if (at.length) {
-          at[0] = lastAt;
-          ips[0] = lastIp;
-          down(0);
-        }
+        removeRoot();
       }
     },
     size: () => at.length,
