@@ -12,7 +12,7 @@ import { ConfigError, errorMessage, formatProblem } from '../errors.ts';
 import { subsystem } from '../log.ts';
 import { printable } from '../validate.ts';
 import { startControlServer, type ControlRequest, type ControlResponse, type ControlServer } from '../control.ts';
-import type { DaemonDeps } from './deps.ts';
+import { noopMetrics, type DaemonDeps } from './deps.ts';
 import { mergeJobs, runJob, type Core, type Job } from './jobs.ts';
 import { createIntake, type Intake, type SubmitResult } from './intake.ts';
 import { handleControl } from './control-handler.ts';
@@ -69,7 +69,6 @@ export interface Daemon {
 export function createDaemon(o: DaemonOptions): Daemon {
   const log = o.log;
   const dryRun = o.dryRun ?? o.runner.dryRun;
-  const metrics: Metrics = o.deps.createMetrics(log, o.runner);
   const state = createStateStore({
     dir: o.config.state_dir,
     startFsid: o.config.exports.start_fsid,
@@ -78,7 +77,8 @@ export function createDaemon(o: DaemonOptions): Daemon {
     // a large state.json is not serialised while a node is on its way to ready
     busy: () => queue.running() > 0,
   });
-  const core: Core = { log: subsystem(log, 'queue'), deps: o.deps, dryRun, state, metrics, config: o.config, provisioner: undefined as unknown as Provisioner };
+  // the real metrics are made by start(); nothing is counted before it
+  const core: Core = { log: subsystem(log, 'queue'), deps: o.deps, dryRun, state, metrics: noopMetrics(), config: o.config, provisioner: undefined as unknown as Provisioner };
   const queue: KeyedQueue<Job> = createQueue<Job>({
     concurrency: o.config.queue.concurrency,
     retryBaseMs: o.config.queue.retry_base_ms,
@@ -90,7 +90,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
     },
     onFailure: (key, _job, _err, attempt, ms) => ms > 0 && core.log.info({ node: key, attempt, retryInMs: ms }, `retrying ${key} in ${ms} ms`),
     // the gauge counts nodes waiting for or in provisioning work
-    onDepth: (n) => metrics.queueDepth(n + queue.running()),
+    onDepth: (n) => core.metrics.queueDepth(n + queue.running()),
   });
   const intake: Intake = createIntake(core, queue, o.runner);
   const watchers: Watcher[] = [];
@@ -151,6 +151,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
     async start() {
       startedAt = Date.now();
       core.startedAt = startedAt;
+      const metrics: Metrics = (core.metrics = await o.deps.createMetrics(log, o.runner, o.config));
       // claim the socket first: a second daemon must stop before it touches anything
       if (o.control ?? true) control = await startControlServer(o.config.control_socket, (req) => this.request(req));
       if (!dryRun) unlock = await lockStateDir(o.config.state_dir);
@@ -208,7 +209,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
       } catch (e) {
         log.error({ err: errorMessage(e) }, 'final state write failed; the previous state file is intact');
       }
-      await metrics.close?.().catch(() => {});
+      await core.metrics.close?.().catch(() => {});
       await unlock?.();
       log.info('pxebootd stopped');
     },
@@ -221,7 +222,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
         if (e instanceof ConfigError) for (const p of e.problems) log.error({ problem: p }, `reload: ${formatProblem(p)}`);
         else log.error({ err: errorMessage(e) }, `reload: ${errorMessage(e)}`);
         log.error({ file: o.configFile }, 'reload failed; keeping the running config');
-        metrics.reload(false);
+        core.metrics.reload(false);
         return false;
       }
       const restartKeys = describeConfigChanges(core.config, next);
@@ -229,7 +230,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
       core.config = { ...next, ...pickRestartOnly(core.config) };
       intake.resetOnce();
       await writeDefault();
-      metrics.reload(true);
+      core.metrics.reload(true);
       log.info({ file: o.configFile, subnets: next.subnets.length, hosts: next.hosts.length }, 'config reloaded; nodes whose rule changed are re-provisioned on their next event');
       return true;
     },

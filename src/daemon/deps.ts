@@ -19,8 +19,11 @@ export interface DaemonDeps {
   createWatcher(ctx: WatcherContext): Watcher;
   parseHookInvocation(argv: string[], env: Record<string, string | undefined>, tftpRoot: string): { event?: ClientEvent; bad?: BadInput };
   lookupNeighbourMac(runner: Runner, ipCmd: string, ip: string): Promise<string | undefined>;
-  /** `runner` lets the metrics count every external command run and failure */
-  createMetrics(log: Logger, runner: Runner): Metrics;
+  /**
+   * Called once by start(). `runner` lets the metrics count every external command run and failure;
+   * `config` tells whether metrics are on at all (the real one loads prom-client only then).
+   */
+  createMetrics(log: Logger, runner: Runner, config: Config): Metrics | Promise<Metrics>;
 }
 
 /** A Metrics that records nothing: for tests and when metrics are off. */
@@ -29,13 +32,15 @@ export function noopMetrics(): Metrics {
   return { nodesByState: nop, event: nop, seenToReady: nop, queueDepth: nop, commandFailure: nop, reload: nop };
 }
 
-/** Import the production modules (lazily, so `pxebootd hook` never pays for them). */
+/**
+ * Import the production modules (lazily, so `pxebootd hook` never pays for them). prom-client is
+ * imported only when the config has `metrics` (it costs ~7-20 MB of RSS, docs/performance.md).
+ */
 export async function loadRealDeps(): Promise<DaemonDeps> {
-  const [config, rules, provisioners, metrics, watchers, hook, neighbour] = await Promise.all([
+  const [config, rules, provisioners, watchers, hook, neighbour] = await Promise.all([
     import('../config/index.ts'),
     import('../rules.ts'),
     import('../../provisioners/index.ts'),
-    import('../metrics.ts'),
     import('../../watchers/index.ts'),
     import('../../watchers/hook.ts'),
     import('../../watchers/neighbour.ts'),
@@ -47,8 +52,9 @@ export async function loadRealDeps(): Promise<DaemonDeps> {
     createWatcher: watchers.createWatcher,
     parseHookInvocation: hook.parseHookInvocation,
     lookupNeighbourMac: neighbour.lookupNeighbourMac,
-    createMetrics: (_log, runner) => {
-      const m = metrics.createMetrics();
+    createMetrics: async (_log, runner, cfg) => {
+      if (!cfg.metrics) return noopMetrics();
+      const m = (await import('../metrics.ts')).createMetrics();
       m.observeRunner(() => runner.stats());
       return m;
     },
