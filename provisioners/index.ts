@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { NodePlan, OrphanReport, Provisioner, ProvisionerContext, ReleasePlan } from '../src/contracts.ts';
 import { writeFileAtomic } from '../src/atomic-file.ts';
 import { renderTemplate } from '../src/template.ts';
-import type { NodeRecord, ResolvedRule } from '../src/types.ts';
+import type { MountMethod, NodeRecord, ResolvedRule } from '../src/types.ts';
 import { errorMessage } from '../src/errors.ts';
 import { safeJoin } from '../src/validate.ts';
 import { templateValues } from './boot-files.ts';
@@ -18,6 +18,7 @@ import { cleanOrphans, findOrphans, type OrphanDeps } from './orphans.ts';
 import { ensureOverlay, unmountOverlay, wipeLayers, type OverlayDeps } from './overlay-apply.ts';
 import { checkManagedDir } from './paths.ts';
 import { createLimiter } from './limiter.ts';
+import { createMounter, loadSysMount, resolveMountMethod } from './mounter.ts';
 import { planNode, planNodeRelease, type FullPlan } from './plan.ts';
 
 /** The pure planners, for callers that want the typed plan (explain). */
@@ -30,6 +31,8 @@ export interface ProvisionerTuning {
   restoreConcurrency?: number;
   /** mount/umount processes in flight at once (default 16) */
   mountConcurrency?: number;
+  /** overrides mount_method resolution (unit tests with a fake runner pass command) */
+  mountMethod?: { method: MountMethod; why: string };
   /** where the mount table comes from (unit tests pass a fake); default /proc/self/mountinfo */
   readMountinfo?: () => Promise<string>;
 }
@@ -49,6 +52,8 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
       log.warn({ err: errorMessage(e), rule: r.pos }, 'ignoring a node_dir for mount bookkeeping');
     }
   }
+  const mountMethod = tuning.mountMethod ?? resolveMountMethod(config.mount_method ?? 'auto', config.commands, loadSysMount());
+  log.info({ mountMethod: mountMethod.method, why: mountMethod.why }, `overlays are mounted by ${mountMethod.method === 'syscall' ? 'mount(2) inside pxebootd' : config.commands.mount} (${mountMethod.why})`);
   const spawns = createLimiter(tuning.mountConcurrency ?? 16);
   // a post-mount check waits (briefly) for the other mounts in flight, so one read verifies many
   const table = createMountTable(() => [...nodeDirs], tuning.readMountinfo, { busy: () => spawns.busy() > 0 });
@@ -76,11 +81,12 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
       batcher.poke();
     }
   };
-  const ov: OverlayDeps = { runner, table, log, mountCmd: config.commands.mount, umountCmd: config.commands.umount, spawns };
-  const orphanDeps: OrphanDeps = { config, runner, log, table, batcher, backend, nodeDirs: () => [...nodeDirs] };
+  const mounter = createMounter(mountMethod.method, runner, config.commands);
+  const ov: OverlayDeps = { mounter, table, log, spawns };
+  const orphanDeps: OrphanDeps = { config, runner, mounter, log, table, batcher, backend, nodeDirs: () => [...nodeDirs] };
 
   const fullPlan = (node: NodeRecord, rule: ResolvedRule): FullPlan => {
-    const p = planNode(node, rule, config);
+    const p = planNode(node, rule, config, mounter.method);
     nodeDirs.add(p.paths.nodeDir);
     return p;
   };
@@ -123,7 +129,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
 
   const provisioner: Provisioner = {
     plan: (node, rule) => stripPlan(fullPlan(node, rule)),
-    planRelease: (node, rule, policy) => planNodeRelease(node, rule, config, policy),
+    planRelease: (node, rule, policy) => planNodeRelease(node, rule, config, policy, mounter.method),
 
     async provision(node, rule) {
       const plan = fullPlan(node, rule);
@@ -144,7 +150,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     async release(node, rule, policy) {
       const plan = fullPlan(node, rule);
       if (policy === 'keep') return;
-      if (dryRun) return logPlan(`would release (${policy})`, planNodeRelease(node, rule, config, policy));
+      if (dryRun) return logPlan(`would release (${policy})`, planNodeRelease(node, rule, config, policy, mounter.method));
       await tracked(async () => {
         await removeBootFiles(plan.specs, node.name);
         await batcher.drop(plan.entry.path);

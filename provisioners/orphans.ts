@@ -13,12 +13,15 @@ import { findStaleTemps, isStaleTemp } from './stale-temp.ts';
 import type { ExportBackend } from './export-backends.ts';
 import type { ExportBatcher } from './export-batcher.ts';
 import type { MountTable } from './mount-table.ts';
+import type { Mounter } from './mounter.ts';
+import { RunError } from '../src/errors.ts';
 import { isSafeNodeName } from '../src/validate.ts';
 
 /** Shared pieces of the provisioner that orphan handling uses. */
 export interface OrphanDeps {
   config: Config;
   runner: Runner;
+  mounter: Mounter;
   log: Logger;
   table: MountTable;
   batcher: ExportBatcher;
@@ -85,6 +88,7 @@ export async function cleanOrphans(deps: OrphanDeps, report: OrphanReport): Prom
   for (const m of report.mounts) {
     const e = table.get(m);
     if (!e || e.fstype !== 'overlay' || !nodeDirs.has(path.dirname(m)) || !isSafeNodeName(path.basename(m))) continue;
-    await deps.runner.run([deps.config.commands.umount, m], { mutating: true });
+    const r = await deps.mounter.umount(m);
+    if (r.exitCode !== 0) throw new RunError(r.command, r.exitCode, r.stderr);
   }
 }

@@ -1,22 +1,20 @@
-// Mounting and unmounting a node's overlay through the Runner, with the mountinfo check before
+// Mounting and unmounting a node's overlay through the Mounter, with the mountinfo check before
 // (already ours: no-op; someone else's: conflict) and after (nfs_export really on, else undo).
 import { mkdir, rm, rmdir, stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { Runner } from '../src/runner.ts';
 import { ConflictError, RunError } from '../src/errors.ts';
 import type { MountTable } from './mount-table.ts';
-import { checkOverlayMount, DIR_MODES, mountArgv } from './overlay.ts';
+import type { Mounter } from './mounter.ts';
+import { checkOverlayMount, DIR_MODES } from './overlay.ts';
 import type { NodePaths } from './paths.ts';
 import type { Limiter } from './limiter.ts';
 
-/** What mounting needs: the Runner, the mount table and the commands from config. */
+/** What mounting needs: the Mounter (mount(2) or commands) and the mount table. */
 export interface OverlayDeps {
-  runner: Runner;
+  mounter: Mounter;
   table: MountTable;
   log: Logger;
-  mountCmd: string;
-  umountCmd: string;
-  /** bounds concurrent mount/umount processes */
+  /** bounds concurrent mounts/umounts */
   spawns: Limiter;
 }
 
@@ -51,11 +49,11 @@ export async function ensureOverlay(deps: OverlayDeps, p: NodePaths, opts: { fre
   if (state === 'ours') await unmountOverlay(deps, p);
   if (opts.fresh) await wipeLayers(deps, p, { keepMountPoint: true });
   await makeDirs(p);
-  await deps.spawns.run(() => deps.runner.run(mountArgv(deps.mountCmd, p), { mutating: true })).finally(() => deps.table.nudge());
+  await deps.spawns.run(() => deps.mounter.mount(p)).finally(() => deps.table.nudge());
   const after = checkOverlayMount((await deps.table.snapshot()).get(p.mountPoint), p);
   if (after.kind === 'ours') return 'mounted';
   if (after.kind !== 'absent') {
-    await deps.spawns.run(() => deps.runner.run([deps.umountCmd, p.mountPoint], { mutating: true, allowFailure: true }));
+    await deps.spawns.run(() => deps.mounter.umount(p.mountPoint));
   }
   throw new Error(after.kind === 'absent' ? `mount reported success but ${p.mountPoint} is not in /proc/self/mountinfo` : `${after.reason}; unmounted it again`);
 }
@@ -69,7 +67,7 @@ export async function unmountOverlay(deps: OverlayDeps, p: NodePaths, busyWaitMs
   if ((await overlayState(deps, p)) === 'absent') return false;
   const until = performance.now() + busyWaitMs;
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
-    const r = await deps.spawns.run(() => deps.runner.run([deps.umountCmd, p.mountPoint], { mutating: true, allowFailure: true })).finally(() => deps.table.nudge());
+    const r = await deps.spawns.run(() => deps.mounter.umount(p.mountPoint)).finally(() => deps.table.nudge());
     if (r.exitCode === 0) return true;
     if (!/busy/i.test(r.stderr) || performance.now() + delay > until) throw new RunError(r.command, r.exitCode, r.stderr);
     deps.log.debug({ node: p.node, delay }, `${p.mountPoint} is still busy (NFS server releasing it); retrying umount`);

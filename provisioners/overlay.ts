@@ -2,6 +2,7 @@
 // is the one we asked for (nfs_export=on can silently fall back to off; see formats.md §1.1).
 import path from 'node:path';
 import type { PlanStep } from '../src/contracts.ts';
+import type { MountMethod } from '../src/types.ts';
 import { formatCommand } from '../src/runner.ts';
 import type { MountEntry } from './mountinfo.ts';
 import type { NodePaths } from './paths.ts';
@@ -24,7 +25,7 @@ export function mountArgv(mountCmd: string, p: NodePaths): string[] {
 }
 
 /** Plan steps for the overlay: directories, (ephemeral) fresh layer, mount, mountinfo check. */
-export function planOverlay(p: NodePaths, mountCmd: string, ephemeral: boolean): PlanStep[] {
+export function planOverlay(p: NodePaths, mount: { method: MountMethod; cmd: string }, ephemeral: boolean): PlanStep[] {
   const mode = (m: number) => `0${m.toString(8)}`;
   const steps: PlanStep[] = [
     { op: 'mkdir', path: p.upper, mode: DIR_MODES.upper, describe: `mkdir -p ${p.layerDir} (${mode(DIR_MODES.layerDir)}) ${p.upper} (${mode(DIR_MODES.upper)}) ${p.work} (${mode(DIR_MODES.work)}) ${p.mountPoint} (${mode(DIR_MODES.mountPoint)})` },
@@ -32,8 +33,9 @@ export function planOverlay(p: NodePaths, mountCmd: string, ephemeral: boolean):
   if (ephemeral) {
     steps.push({ op: 'reset-layer', path: p.layerDir, describe: `ephemeral: if the node is not exported now (first boot, or a boot after release): umount ${p.mountPoint} if mounted, rm -rf ${p.upper} ${p.work}, recreate them` });
   }
-  const argv = mountArgv(mountCmd, p);
-  steps.push({ op: 'mount', argv, path: p.mountPoint, describe: formatCommand(argv) });
+  const argv = mountArgv(mount.method === 'syscall' ? 'mount' : mount.cmd, p);
+  const how = mount.method === 'syscall' ? '  (as mount(2) inside pxebootd)' : '';
+  steps.push({ op: 'mount', argv, path: p.mountPoint, describe: formatCommand(argv) + how });
   steps.push({ op: 'verify-mount', path: p.mountPoint, describe: `check /proc/self/mountinfo: overlay at ${p.mountPoint} with these layers and nfs_export=on (else umount and fail)` });
   return steps;
 }

@@ -1,7 +1,7 @@
 // The pure plan for one node (what `explain` and `--dry-run` print) and for its release:
 // overlay, then export, then boot files — config last.
 import type { NodePlan, PlanStep, ReleasePlan } from '../src/contracts.ts';
-import type { Config, NodeRecord, ReleasePolicy, ResolvedRule } from '../src/types.ts';
+import type { Config, MountMethod, NodeRecord, ReleasePolicy, ResolvedRule } from '../src/types.ts';
 import { safeJoin } from '../src/validate.ts';
 import { planBootFiles, type BootFileSpec } from './boot-files.ts';
 import type { ExportEntry } from './export-entry.ts';
@@ -60,12 +60,12 @@ function bootSteps(specs: BootFileSpec[]): PlanStep[] {
 }
 
 /** Pure: everything provision() would do for this node. Throws on unsafe names or paths. */
-export function planNode(node: NodeRecord, rule: ResolvedRule, config: Config): FullPlan {
+export function planNode(node: NodeRecord, rule: ResolvedRule, config: Config, mountMethod: MountMethod = 'command'): FullPlan {
   const paths = nodePaths(node.name, rule);
   const entry = exportEntryFor(node, paths, config);
   const exportEntry = renderEntry(config, entry);
   const specs = planBootFiles(node, rule, config);
-  const steps = [...planOverlay(paths, config.commands.mount, rule.overlay === 'ephemeral'), ...exportSteps(config, entry, exportEntry), ...bootSteps(specs)];
+  const steps = [...planOverlay(paths, { method: mountMethod, cmd: config.commands.mount }, rule.overlay === 'ephemeral'), ...exportSteps(config, entry, exportEntry), ...bootSteps(specs)];
   const plan: FullPlan = {
     node: node.name,
     ip: node.ip,
@@ -83,8 +83,8 @@ export function planNode(node: NodeRecord, rule: ResolvedRule, config: Config): 
 }
 
 /** Pure: what release() does under each policy (boot files first, then the export, then the mount). */
-export function planNodeRelease(node: NodeRecord, rule: ResolvedRule, config: Config, policy: ReleasePolicy): ReleasePlan {
-  const full = planNode(node, rule, config);
+export function planNodeRelease(node: NodeRecord, rule: ResolvedRule, config: Config, policy: ReleasePolicy, mountMethod: MountMethod = 'command'): ReleasePlan {
+  const full = planNode(node, rule, config, mountMethod);
   const steps: PlanStep[] = [];
   if (policy === 'keep') {
     steps.push({ op: 'keep', describe: `keep ${full.paths.mountPoint}, its export and boot files as they are` });
@@ -93,7 +93,7 @@ export function planNodeRelease(node: NodeRecord, rule: ResolvedRule, config: Co
   for (const s of full.specs) for (const f of [...s.links, s.canonical]) steps.push({ op: 'unlink', path: f, describe: `rm ${f}` });
   steps.push({ op: 'unexport', path: full.entry.path, describe: `remove ${full.entry.path} from ${config.exports.file}, then ${config.exports.backend === 'ganesha' ? 'SIGHUP ganesha' : `${config.commands.exportfs} -r`} (batched)` });
   if (policy === 'remove') {
-    steps.push({ op: 'umount', path: full.paths.mountPoint, describe: `${config.commands.umount} ${full.paths.mountPoint}` });
+    steps.push({ op: 'umount', path: full.paths.mountPoint, describe: mountMethod === 'syscall' ? `umount ${full.paths.mountPoint}  (as umount2(2) inside pxebootd)` : `${config.commands.umount} ${full.paths.mountPoint}` });
     steps.push({ op: 'wipe', path: full.paths.layerDir, describe: `rm -rf ${full.paths.layerDir}  (upper + work)` });
   }
   return { node: node.name, policy, steps };

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pxebootd's tests and demo use: the real daemons (dnsmasq, tftpd-hpa,
 # rsyslog, NFS-Ganesha, rpcbind, ISC dhcpd, Kea), the real clients (udhcpc, dhclient, tftp, libnfs)
-# and QEMU with the iPXE ROM for the end-to-end boot. Needs root. Safe to re-run: it only calls
+# and QEMU with the iPXE ROM for the end-to-end boot; gcc builds the mount(2) addon. Needs root. Safe to re-run: it only calls
 # apt-get when something is missing. Services are not started (tests start what they need).
 set -euo pipefail
 PKGS=(
@@ -9,6 +9,7 @@ PKGS=(
   nfs-kernel-server nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils
   qemu-system-x86 ipxe-qemu pxelinux syslinux-common qemu-utils kmod cpio
   iproute2 procps util-linux systemd isc-dhcp-server kea-dhcp4-server
+  gcc libc6-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do

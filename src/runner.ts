@@ -1,5 +1,7 @@
 // The one place that runs external commands: argv only (never a shell), a timeout, a logged
 // copy-pasteable command line with its duration, and errors that carry command, exit code and stderr.
+// System calls made in-process instead of a command (mount(2)) go through here too, with the same
+// dry-run, logging and per-tool counts.
 import { execa, type ResultPromise } from 'execa';
 import type { Logger } from 'pino';
 import { RunError } from './errors.ts';
@@ -33,6 +35,12 @@ export interface ToolStats {
 export interface Runner {
   readonly dryRun: boolean;
   run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
+  /**
+   * An in-process system call standing in for `equivalent` (logged as that command line): skipped
+   * in dry-run mode when mutating, timed and counted under `tool`; a rejection becomes a RunError
+   * (or, with allowFailure, exitCode 1 and its message as stderr).
+   */
+  call(tool: string, equivalent: readonly string[], fn: () => Promise<void>, opts?: Pick<RunOptions, 'mutating' | 'allowFailure'>): Promise<RunResult>;
   /** a long-running child (e.g. `journalctl -f`); the caller owns its lifetime */
   spawn(argv: readonly string[]): ResultPromise<{ buffer: false; stdin: 'ignore'; reject: false }>;
   /** runs and failures per tool basename, for metrics and benchmarks */
@@ -104,6 +112,27 @@ export function createRunner(log: Logger, opts: { dryRun?: boolean } = {}): Runn
         log.debug({ cmd: command, durationMs }, `ran: ${command}`);
       }
       return { command, stdout, stderr, exitCode, durationMs, skipped: false };
+    },
+    async call(tool, equivalent, fn, o = {}) {
+      const command = formatCommand(equivalent);
+      if (dryRun && o.mutating) {
+        log.info({ cmd: command, dryRun: true }, `would run: ${command}`);
+        return { command, stdout: '', stderr: '', exitCode: 0, durationMs: 0, skipped: true };
+      }
+      const t0 = performance.now();
+      let error: Error | undefined;
+      await fn().catch((e: unknown) => {
+        error = e instanceof Error ? e : new Error(String(e));
+      });
+      const durationMs = Math.round((performance.now() - t0) * 100) / 100;
+      bump(tool, error !== undefined);
+      if (error) {
+        log.warn({ cmd: command, syscall: tool, durationMs, err: error.message }, `failed: ${command} (${error.message})`);
+        if (!o.allowFailure) throw new RunError(command, undefined, error.message, error);
+        return { command, stdout: '', stderr: error.message, exitCode: 1, durationMs, skipped: false };
+      }
+      log.debug({ cmd: command, syscall: tool, durationMs }, `ran: ${command}`);
+      return { command, stdout: '', stderr: '', exitCode: 0, durationMs, skipped: false };
     },
     spawn(argv) {
       if (argv.length === 0) throw new Error('runner: empty argv');

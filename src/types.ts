@@ -163,6 +163,11 @@ export interface HostRule extends RuleFields {
   pos?: string;
 }
 
+/** How overlays are mounted: mount(2) in-process, or the commands.mount/umount tools. */
+export type MountMethod = 'syscall' | 'command';
+/** The `mount_method` key: `auto` picks syscall when the addon is built and the commands are the stock ones. */
+export type MountMethodSetting = 'auto' | MountMethod;
+
 export interface Config {
   /** absolute path of the file this came from */
   file: string;
@@ -182,6 +187,8 @@ export interface Config {
     journalctl: string;
     ip: string;
   };
+  /** default auto */
+  mount_method?: MountMethodSetting;
   /** program tags whose log lines are trusted (TFTP and DHCP daemons) */
   trusted_programs: string[];
   control_socket: string;

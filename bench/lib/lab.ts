@@ -87,6 +87,8 @@ export function writeConfig(lab: BenchLab, extra: ConfigExtra = {}): string {
     `  options: rw,no_root_squash,no_subtree_check,sync`,
     `  start_fsid: 10000`,
     `commands: { mount: ${extra.mount ?? 'mount'}, umount: umount, exportfs: ${extra.exportfs ?? 'exportfs'} }`,
+    // BENCH_MOUNT_METHOD=command|syscall compares the two ways of mounting (default: the config default, auto)
+    ...(process.env.BENCH_MOUNT_METHOD ? [`mount_method: ${process.env.BENCH_MOUNT_METHOD}`] : []),
     ...(q.length ? [`queue: { ${q.join(', ')} }`] : []),
     ...(extra.metrics ? [`metrics: { listen: "${extra.metrics}" }`] : []),
     `subnets:`,

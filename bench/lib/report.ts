@@ -16,12 +16,18 @@ export interface Figure {
   /** e.g. "<= 30 ms" */
   target: string;
   met: boolean;
+  /** a figure shown for context, with no target of its own */
+  info?: boolean;
   notes?: string;
 }
 
 /** Build a Figure, computing the ratio and whether `value` meets `op limit`. */
-export function figure(f: Omit<Figure, 'ratio' | 'met' | 'target'> & { op: '<=' | '>=' | '~'; limit: number; tolerance?: number }): Figure {
+export function figure(f: Omit<Figure, 'ratio' | 'met' | 'target' | 'info'> & { op: '<=' | '>=' | '~' | 'info'; limit: number; tolerance?: number }): Figure {
   const ratio = f.baseline.value === 0 ? Number.NaN : f.value / f.baseline.value;
+  if (f.op === 'info') {
+    const { op: _o, limit: _l, tolerance: _t, ...rest } = f;
+    return { ...rest, ratio, target: '(context)', met: true, info: true };
+  }
   let met: boolean;
   let target: string;
   if (f.op === '~') {
@@ -83,7 +89,7 @@ export function printTable(figs: Figure[]): void {
     `${fmt(f.baseline.value)} ${f.unit} (${f.baseline.what})`,
     `${fmt(f.ratio)}x`,
     f.target,
-    f.met ? 'met' : 'MISSED',
+    f.info ? '' : f.met ? 'met' : 'MISSED',
   ]);
   const head = ['bench', 'metric', 'value', 'baseline (same run)', 'ratio', 'target', ''];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

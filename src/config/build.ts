@@ -84,6 +84,7 @@ export function buildConfig(raw: RawConfig, file: string, loc: Locator): Config 
       journalctl: resolveCommand(base, raw.commands.journalctl),
       ip: resolveCommand(base, raw.commands.ip),
     },
+    mount_method: raw.mount_method,
     trusted_programs: [...trusted],
     control_socket: abs(raw.control_socket),
     queue: { ...raw.queue },

@@ -118,6 +118,10 @@ export const configSchema = z
     grub_dir: fmt(checkTftpSubdir, 'GRUB per-node files, relative to tftp_root').default('grub'),
     ipxe_dir: fmt(checkTftpSubdir, 'iPXE per-node scripts, relative to tftp_root').default('ipxe'),
     commands: commandsSchema.default(commandsSchema.parse({})),
+    mount_method: z
+      .enum(['auto', 'syscall', 'command'])
+      .default('auto')
+      .meta({ description: 'how overlays are mounted: syscall = mount(2) inside pxebootd (no process per node), command = commands.mount/umount; auto = syscall when its addon is built and commands.mount/umount are the stock tools' }),
     trusted_programs: z.array(fmt(checkProgram, 'program tag')).default(DEFAULT_TRUSTED_PROGRAMS),
     control_socket: path('local control socket (hook, provision, release)').default('/run/pxebootd/control.sock'),
     queue: queueSchema.default(queueSchema.parse({})),

@@ -34,6 +34,23 @@ export function createFakeRunner(handler: FakeHandler = () => {}, dryRun = false
       }
       return res;
     },
+    async call(tool, equivalent, _fn, opts = {}) {
+      const a = [...equivalent];
+      calls.push({ argv: a, opts });
+      const s = stats.get(tool) ?? { runs: 0, failures: 0 };
+      s.runs++;
+      stats.set(tool, s);
+      const command = formatCommand(a);
+      if (dryRun && opts.mutating) return { command, stdout: '', stderr: '', exitCode: 0, durationMs: 0, skipped: true };
+      const r = (await handler(a)) ?? {};
+      // like run(): the handler answers for the system call, which is never made
+      const res: RunResult = { command, stdout: '', stderr: '', exitCode: 0, durationMs: 0, skipped: false, ...r };
+      if (res.exitCode !== 0) {
+        s.failures++;
+        if (!opts.allowFailure) throw new RunError(command, undefined, res.stderr);
+      }
+      return res;
+    },
     spawn() {
       throw new Error('fake runner: spawn not supported');
     },

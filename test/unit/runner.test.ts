@@ -126,3 +126,51 @@ describe('createRunner', () => {
     assert.equal(res.signal, 'SIGTERM');
   });
 });
+
+describe('createRunner().call: in-process system calls', () => {
+  const EQUIV = ['mount', '-t', 'overlay', 'overlay', '-o', 'lowerdir=/a,upperdir=/b,workdir=/c', '/n/x'];
+
+  test('runs fn, logs the equivalent command line at debug and counts it under the tool', async () => {
+    const { log, lines } = captureLogger();
+    const r = createRunner(log);
+    let ran = 0;
+    const res = await r.call('mount', EQUIV, async () => void ran++, { mutating: true });
+    assert.equal(ran, 1);
+    assert.equal(res.exitCode, 0);
+    assert.equal(res.command, formatCommand(EQUIV));
+    assert.deepEqual(r.stats().get('mount'), { runs: 1, failures: 0 });
+    assert.ok(lines.some((l) => l.level === 20 && l.cmd === res.command && l.syscall === 'mount'));
+  });
+
+  test('a rejection becomes a RunError carrying the errno message, and counts as a failure', async () => {
+    const { log, lines } = captureLogger();
+    const r = createRunner(log);
+    const boom = Object.assign(new Error('mount /n/x: No such file or directory'), { code: 'ENOENT' });
+    await assert.rejects(r.call('mount', EQUIV, () => Promise.reject(boom)), (e: unknown) => {
+      assert.ok(e instanceof RunError);
+      assert.equal(e.command, formatCommand(EQUIV));
+      assert.equal(e.stderr, boom.message);
+      assert.equal(e.cause, boom);
+      return true;
+    });
+    assert.deepEqual(r.stats().get('mount'), { runs: 1, failures: 1 });
+    assert.ok(lines.some((l) => l.level === 40 && String(l.msg).includes('No such file or directory')));
+  });
+
+  test('allowFailure: exit code 1 and the message as stderr', async () => {
+    const r = createRunner(captureLogger().log);
+    const res = await r.call('umount', ['umount', '/n/x'], () => Promise.reject(new Error('umount2 /n/x: Device or resource busy')), { allowFailure: true });
+    assert.equal(res.exitCode, 1);
+    assert.match(res.stderr, /busy/);
+  });
+
+  test('dry-run: a mutating call is logged as "would run" and never made', async () => {
+    const { log, lines } = captureLogger();
+    const r = createRunner(log, { dryRun: true });
+    let ran = 0;
+    const res = await r.call('mount', EQUIV, async () => void ran++, { mutating: true });
+    assert.equal(ran, 0);
+    assert.equal(res.skipped, true);
+    assert.ok(lines.some((l) => l.dryRun === true && l.msg === `would run: ${formatCommand(EQUIV)}`));
+  });
+});

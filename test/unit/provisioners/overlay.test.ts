@@ -38,9 +38,16 @@ describe('overlay mount', () => {
   });
 
   test('plan: mkdir, (ephemeral reset), mount, verify', () => {
-    assert.deepEqual(planOverlay(P, 'mount', false).map((s) => s.op), ['mkdir', 'mount', 'verify-mount']);
-    assert.deepEqual(planOverlay(P, 'mount', true).map((s) => s.op), ['mkdir', 'reset-layer', 'mount', 'verify-mount']);
-    assert.equal(planOverlay(P, 'mount', false)[1]!.describe, 'mount -t overlay overlay -o lowerdir=/netboot/root,upperdir=/netboot/overlay/0A630032/upper,workdir=/netboot/overlay/0A630032/work,index=on,nfs_export=on /netboot/node/0A630032');
+    const cmd = { method: 'command', cmd: '/sbin/mount' } as const;
+    assert.deepEqual(planOverlay(P, cmd, false).map((s) => s.op), ['mkdir', 'mount', 'verify-mount']);
+    assert.deepEqual(planOverlay(P, cmd, true).map((s) => s.op), ['mkdir', 'reset-layer', 'mount', 'verify-mount']);
+    assert.equal(planOverlay(P, cmd, false)[1]!.describe, '/sbin/mount -t overlay overlay -o lowerdir=/netboot/root,upperdir=/netboot/overlay/0A630032/upper,workdir=/netboot/overlay/0A630032/work,index=on,nfs_export=on /netboot/node/0A630032');
+  });
+
+  test('plan with mount(2): the equivalent mount(8) line, marked as done in-process', () => {
+    const step = planOverlay(P, { method: 'syscall', cmd: '/sbin/mount' }, false)[1]!;
+    assert.deepEqual((step.argv as string[]).slice(0, 4), ['mount', '-t', 'overlay', 'overlay']);
+    assert.equal(step.describe, 'mount -t overlay overlay -o lowerdir=/netboot/root,upperdir=/netboot/overlay/0A630032/upper,workdir=/netboot/overlay/0A630032/work,index=on,nfs_export=on /netboot/node/0A630032  (as mount(2) inside pxebootd)');
   });
 
   const line = (fs: string, opts: string) => `50 27 0:40 / /netboot/node/0A630032 rw,relatime - ${fs} ${fs} ${opts}\n`;

@@ -65,7 +65,8 @@ function setup(over: Partial<Config> = {}, dryRun = false): Sim {
 function provisionerFor(sim: Sim) {
   return createProvisioner(
     { config: sim.config, runner: sim.runner, log: silentLogger() },
-    { readMountinfo: async () => [...sim.mounts.values()].join('\n') + '\n' },
+    // the fake runner answers mount(2) calls like commands; pinned so the result is the same with or without the addon
+    { readMountinfo: async () => [...sim.mounts.values()].join('\n') + '\n', mountMethod: { method: 'command', why: 'unit test' } },
   );
 }
 
