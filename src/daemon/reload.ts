@@ -13,6 +13,7 @@ export const RESTART_KEYS = [
   'grub_dir',
   'ipxe_dir',
   'commands',
+  'mount_method',
   'trusted_programs',
   'control_socket',
   'queue',
