@@ -7,6 +7,7 @@
 export type JobOutcome = { ok: true } | { ok: false; error: Error; willRetry: boolean };
 
 type Waiter = (o: JobOutcome) => void;
+const OK: JobOutcome = Object.freeze({ ok: true });
 
 export interface QueueOptions<T> {
   concurrency: number;
@@ -26,7 +27,8 @@ export interface QueueOptions<T> {
 interface Slot<T> {
   /** the job waiting to run (merged) */
   next?: T;
-  nextWaiters: Waiter[];
+  /** who waits for the next job's first attempt (often nobody) */
+  nextWaiters?: Waiter[];
   running: boolean;
   /** a failed job waiting for its retry timer */
   retry?: { job: T; attempt: number; timer: NodeJS.Timeout };
@@ -38,6 +40,8 @@ interface Slot<T> {
 export interface KeyedQueue<T> {
   /** add a job; resolves after the first attempt of the job it was merged into */
   push(key: string, job: T): Promise<JobOutcome>;
+  /** add a job nobody waits for (no promise is made: a burst of thousands of events stays cheap) */
+  add(key: string, job: T): void;
   /** jobs waiting to run (not running, not in retry back-off) */
   depth(): number;
   running(): number;
@@ -71,7 +75,7 @@ export function createQueue<T>(opts: QueueOptions<T>): KeyedQueue<T> {
   const slotFor = (key: string): Slot<T> => {
     let s = slots.get(key);
     if (!s) {
-      s = { nextWaiters: [], running: false, nextAttempt: 0 };
+      s = { running: false, nextAttempt: 0 };
       slots.set(key, s);
     }
     return s;
@@ -97,7 +101,7 @@ export function createQueue<T>(opts: QueueOptions<T>): KeyedQueue<T> {
       s.next = opts.merge(s.next, job);
       s.nextAttempt = 0;
     }
-    s.nextWaiters.push(...waiters);
+    if (waiters.length) (s.nextWaiters ??= []).push(...waiters);
     report();
   }
 
@@ -110,7 +114,7 @@ export function createQueue<T>(opts: QueueOptions<T>): KeyedQueue<T> {
       const waiters = s.nextWaiters;
       const attempt = s.nextAttempt + 1;
       s.next = undefined;
-      s.nextWaiters = [];
+      s.nextWaiters = undefined;
       s.running = true;
       queued--;
       active++;
@@ -120,11 +124,11 @@ export function createQueue<T>(opts: QueueOptions<T>): KeyedQueue<T> {
     checkIdle();
   }
 
-  async function runOne(key: string, s: Slot<T>, job: T, waiters: Waiter[], attempt: number): Promise<void> {
+  async function runOne(key: string, s: Slot<T>, job: T, waiters: Waiter[] | undefined, attempt: number): Promise<void> {
     let outcome: JobOutcome;
     try {
       await opts.work(key, job, attempt);
-      outcome = { ok: true };
+      outcome = OK;
     } catch (e) {
       const error = e instanceof Error ? e : new Error(String(e));
       outcome = { ok: false, error, willRetry: !closed };
@@ -148,27 +152,33 @@ export function createQueue<T>(opts: QueueOptions<T>): KeyedQueue<T> {
     s.running = false;
     active--;
     report();
-    waiters.forEach((w) => w(outcome));
+    if (waiters) for (const w of waiters) w(outcome);
     if (s.next !== undefined && !closed) ready.push(key);
     forget(key, s);
     pump();
   }
 
+  function add(key: string, job: T, waiters: Waiter[]): void {
+    const s = slotFor(key);
+    let j = job;
+    if (s.retry) {
+      // a newer event supersedes the back-off: run now, with the failed job's data merged in
+      clearTimeout(s.retry.timer);
+      j = opts.merge(s.retry.job, job);
+      s.retry = undefined;
+    }
+    enqueue(key, s, j, waiters, 0);
+    pump();
+  }
+  const noWaiters: Waiter[] = [];
+
   return {
     push(key, job) {
       if (closed) return Promise.resolve({ ok: false, error: new Error('queue is closed'), willRetry: false });
-      return new Promise<JobOutcome>((resolve) => {
-        const s = slotFor(key);
-        let j = job;
-        if (s.retry) {
-          // a newer event supersedes the back-off: run now, with the failed job's data merged in
-          clearTimeout(s.retry.timer);
-          j = opts.merge(s.retry.job, job);
-          s.retry = undefined;
-        }
-        enqueue(key, s, j, [resolve], 0);
-        pump();
-      });
+      return new Promise<JobOutcome>((resolve) => add(key, job, [resolve]));
+    },
+    add(key, job) {
+      if (!closed) add(key, job, noWaiters);
     },
     depth: () => queued,
     running: () => active,
@@ -187,8 +197,8 @@ export function createQueue<T>(opts: QueueOptions<T>): KeyedQueue<T> {
         if (s.next !== undefined) {
           queued--;
           s.next = undefined;
-          s.nextWaiters.forEach((w) => w({ ok: false, error: dropped, willRetry: false }));
-          s.nextWaiters = [];
+          s.nextWaiters?.forEach((w) => w({ ok: false, error: dropped, willRetry: false }));
+          s.nextWaiters = undefined;
         }
         forget(key, s);
       }

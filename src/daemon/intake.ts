@@ -1,6 +1,8 @@
 // From a typed event to queued work: enrich the client (MAC from leases or the neighbour table),
-// match it against the rules (no match / ignored: logged once per client, never provisioned),
-// update its record, and enqueue a provision or release when something has to change.
+// match it against the rules (no match / ignored: never provisioned, see skip-log.ts), update its
+// record, and enqueue a provision or release when something has to change. The common case (an
+// event with IP and MAC) is handled synchronously, without a promise: in a burst of thousands of
+// events every promise and closure kept in flight ends up promoted to the old space.
 import type { Runner } from '../runner.ts';
 import type { ClientGone, ClientSeen, NodeRecord, ReleasePolicy } from '../types.ts';
 import type { KeyedQueue, JobOutcome } from '../queue.ts';
@@ -9,6 +11,7 @@ import { errorMessage } from '../errors.ts';
 import { applySeen, extendTimeline, needsProvision, ruleKeyOf } from './records.ts';
 import { reportCounts, ruleFor, type Core, type Job } from './jobs.ts';
 import { BOOT_GUARD_MS, isNewBoot } from './boot-detect.ts';
+import { createSkipLog } from './skip-log.ts';
 
 /** What happened to one submitted event (the control socket returns it). */
 export interface SubmitResult {
@@ -18,30 +21,34 @@ export interface SubmitResult {
   why?: string[];
 }
 
-/** Bounded "log once" memory: a client that matches nothing is logged at its first sighting. */
+/** Bounded "log once" memory for clients whose node name cannot be derived. */
 const ONCE_MAX = 50_000;
 /** How long an IP the neighbour table did not know is not looked up again. */
 const NEIGHBOUR_RETRY_MS = 5000;
-/** Bounded ip -> mac memory from lease events. */
+/** Bounded ip -> mac memory of clients that are not nodes (a node's record knows its MAC). */
 const IPMAC_MAX = 200_000;
 
-/** The immediate result of taking an event in, and the settled one when a job was queued. */
+/** The immediate result of taking an event in, and the settled one when a job was queued and `wait` asked. */
 export interface Accepted {
   now: SubmitResult;
   settled?: Promise<SubmitResult>;
 }
 
 export interface Intake {
-  seen(e: ClientSeen): Promise<Accepted>;
-  gone(e: ClientGone, opts?: { policy?: ReleasePolicy }): Promise<Accepted>;
+  /** synchronous unless the MAC has to be looked up in the neighbour table */
+  seen(e: ClientSeen, wait?: boolean): Accepted | Promise<Accepted>;
+  gone(e: ClientGone, opts?: { policy?: ReleasePolicy }, wait?: boolean): Accepted;
   /** forget which clients were already logged as unmatched (after a reload) */
   resetOnce(): void;
+  /** write pending log summaries (at stop) */
+  flush(): void;
 }
 
 export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner): Intake {
   const logged = new Set<string>();
   const ipToMac = new Map<string, string>();
   const log = core.log;
+  const skipped = createSkipLog(log);
 
   const logOnce = (key: string, fn: () => void) => {
     if (logged.has(key)) return;
@@ -54,26 +61,32 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
     ipToMac.set(ip, mac);
   };
 
-  function settle(name: string, p: Promise<JobOutcome>): Accepted {
-    const settled = p.then((o): SubmitResult => {
+  /** Queue a job; with `wait`, also a promise of the node's state after the job's first attempt. */
+  function enqueue(name: string, job: Job, wait: boolean): Accepted {
+    const now: SubmitResult = { outcome: 'queued', node: core.state.get(name) };
+    if (!wait) {
+      queue.add(name, job);
+      return { now };
+    }
+    const settled = queue.push(name, job).then((o: JobOutcome): SubmitResult => {
       const node = core.state.get(name);
       if (o.ok) return { outcome: node?.state === 'released' ? 'released' : 'ready', node };
       return { outcome: 'failed', node, error: o.error.message };
     });
-    return { now: { outcome: 'queued', node: core.state.get(name) }, settled };
+    return { now, settled };
   }
   const done = (r: SubmitResult): Accepted => ({ now: r });
 
   // a client the neighbour table does not know is not asked about again for a while: a chatty
   // log must not spawn `ip neigh` per line
   const missed = new Map<string, number>();
-  async function findMac(ip: string): Promise<string | undefined> {
-    const known = ipToMac.get(ip) ?? core.state.findByIp(ip)?.mac;
-    if (known) return known;
+  function lookupWorthwhile(ip: string): boolean {
     const until = missed.get(ip);
-    if (until !== undefined && until > Date.now()) return undefined;
+    if (until !== undefined && until > Date.now()) return false;
     // outside every subnet nothing can match, whatever the MAC: no lookup
-    if (core.deps.matchClient({ ip }, core.config).kind === 'none') return undefined;
+    return core.deps.matchClient({ ip }, core.config).kind !== 'none';
+  }
+  async function lookupMac(ip: string): Promise<string | undefined> {
     let mac: string | undefined;
     try {
       mac = await core.deps.lookupNeighbourMac(runner, core.config.commands.ip, ip);
@@ -100,52 +113,67 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
     return ephemeral;
   }
 
-  return {
-    resetOnce: () => logged.clear(),
+  /** The seen event once its IP and (when it can be known) MAC are. */
+  function seenClient(e: ClientSeen, ip: string, mac: string | undefined, wait: boolean): Accepted {
+    const hostname = e.hostname ?? core.state.findByIp(ip)?.hostname;
+    const m = core.deps.matchClient({ ip, mac, hostname }, core.config);
+    if (m.kind !== 'match') {
+      if (mac) remember(ip, mac);
+      skipped.note({ kind: m.kind, why: m.why, ip, mac, hostname, source: e.source });
+      return done({ outcome: 'skipped', why: m.why });
+    }
+    let name: string;
+    try {
+      name = nodeNameFor(m.rule.node_name, ip, mac);
+    } catch (err) {
+      if (mac) remember(ip, mac);
+      logOnce(`name:${ip}`, () => log.warn({ input: { ip, mac }, source: e.source }, `client ${ip}: ${errorMessage(err)}; not provisioned yet`));
+      return done({ outcome: 'skipped', why: [errorMessage(err)] });
+    }
+    // from here on the node's record knows this IP's MAC
+    if (ipToMac.size) ipToMac.delete(ip);
+    const prev = core.state.get(name);
+    const next = applySeen(prev, e, { name, ip, mac, hostname, subnet: m.rule.subnet.cidr });
+    const busy = queue.has(name);
+    // the rule fingerprint only matters for a ready node that stays where it is
+    const need = needsProvision(prev, next, () => ruleKeyOf(m.rule), busy) || e.sourceType === 'cli';
+    // a ready node fetching its NBP again is booting again: ephemeral nodes get a fresh layer
+    // (a syslog source with from_start replays old NBP requests at start-up: none of them is a boot)
+    const guard = core.config.boot_guard_ms ?? BOOT_GUARD_MS;
+    const reset = !need && e.time - (core.startedAt ?? 0) >= guard && isNewBoot(prev, e.file, e.time, busy, guard) && bootSeen(next, m.rule.overlay === 'ephemeral', e);
+    if ((need || reset) && next.state !== 'failed') next.state = 'pending';
+    core.state.put(next);
+    reportCounts(core);
+    if (!need && !reset) return done({ outcome: 'unchanged', node: next });
+    const job: Job = { kind: 'provision', seenAt: e.time, sources: [e.source] };
+    if (reset) job.reset = true;
+    return enqueue(name, job, wait);
+  }
 
-    async seen(e) {
+  return {
+    resetOnce() {
+      logged.clear();
+      skipped.reset();
+    },
+    flush: () => skipped.flush(),
+
+    seen(e, wait = false) {
       core.metrics.event(e.sourceType);
       let ip = e.ip;
-      let mac = e.mac;
-      if (ip && mac) remember(ip, mac);
+      const mac = e.mac;
       if (!ip && mac) ip = core.state.findByMac(mac)?.ip;
       if (!ip) {
         log.debug({ input: { mac }, source: e.source }, 'client seen without an IP yet; waiting for its lease');
         return done({ outcome: 'skipped', why: ['no IP address known for this client yet'] });
       }
-      if (!mac) mac = await findMac(ip);
-      const hostname = e.hostname ?? core.state.findByIp(ip)?.hostname;
-      const m = core.deps.matchClient({ ip, mac, hostname }, core.config);
-      if (m.kind !== 'match') {
-        logOnce(`${m.kind}:${ip}:${mac ?? ''}`, () =>
-          log.info({ input: { ip, mac, hostname }, source: e.source, why: m.why }, m.kind === 'ignored' ? `client ${ip} ignored by rule` : `client ${ip} matches no subnet rule; not provisioned`),
-        );
-        return done({ outcome: 'skipped', why: m.why });
-      }
-      let name: string;
-      try {
-        name = nodeNameFor(m.rule.node_name, ip, mac);
-      } catch (err) {
-        logOnce(`name:${ip}`, () => log.warn({ input: { ip, mac }, source: e.source }, `client ${ip}: ${errorMessage(err)}; not provisioned yet`));
-        return done({ outcome: 'skipped', why: [errorMessage(err)] });
-      }
-      const prev = core.state.get(name);
-      const next = applySeen(prev, e, { name, ip, mac, hostname, subnet: m.rule.subnet.cidr });
-      const key = ruleKeyOf(m.rule);
-      const busy = queue.has(name);
-      const need = needsProvision(prev, next, key, busy) || e.sourceType === 'cli';
-      // a ready node fetching its NBP again is booting again: ephemeral nodes get a fresh layer
-      // (a syslog source with from_start replays old NBP requests at start-up: none of them is a boot)
-      const guard = core.config.boot_guard_ms ?? BOOT_GUARD_MS;
-      const reset = !need && e.time - (core.startedAt ?? 0) >= guard && isNewBoot(prev, e.file, e.time, busy, guard) && bootSeen(next, m.rule.overlay === 'ephemeral', e);
-      if ((need || reset) && next.state !== 'failed') next.state = 'pending';
-      core.state.put(next);
-      reportCounts(core);
-      if (!need && !reset) return done({ outcome: 'unchanged', node: next });
-      return settle(name, queue.push(name, { kind: 'provision', seenAt: e.time, sources: [e.source], ...(reset ? { reset: true } : {}) }));
+      if (mac) return seenClient(e, ip, mac, wait);
+      const known = ipToMac.get(ip) ?? core.state.findByIp(ip)?.mac;
+      if (known || !lookupWorthwhile(ip)) return seenClient(e, ip, known, wait);
+      const at = ip;
+      return lookupMac(at).then((found) => seenClient(e, at, found, wait));
     },
 
-    async gone(e, opts = {}) {
+    gone(e, opts = {}, wait = false) {
       core.metrics.event(e.sourceType);
       const rec = (e.ip ? core.state.findByIp(e.ip) : undefined) ?? (e.mac ? core.state.findByMac(e.mac) : undefined);
       if (!rec) return done({ outcome: 'skipped', why: ['no node known for this client'] });
@@ -159,7 +187,7 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
         log.info({ node: rec.name, ip: rec.ip, reason }, `client ${rec.ip} gone; node ${rec.name} kept (on_release: keep)`);
         return done({ outcome: 'unchanged', node: core.state.get(rec.name) });
       }
-      return settle(rec.name, queue.push(rec.name, { kind: 'release', policy, reason }));
+      return enqueue(rec.name, { kind: 'release', policy, reason }, wait);
     },
   };
 }

@@ -2,7 +2,7 @@
 // boot files via the provisioner, then ready) or release (per policy). A failure marks the node
 // failed with its error and rethrows, so the queue retries it with backoff.
 import type { Logger } from 'pino';
-import type { Metrics, Provisioner } from '../contracts.ts';
+import type { Metrics, NodePlan, Provisioner, ReleasePlan } from '../contracts.ts';
 import type { Config, NodeRecord, ReleasePolicy, ResolvedRule } from '../types.ts';
 import type { StateStore } from '../state/store.ts';
 import type { DaemonDeps } from './deps.ts';
@@ -72,25 +72,26 @@ function updateRecord(core: Core, name: string, change: (r: NodeRecord) => NodeR
 export async function runJob(core: Core, name: string, job: Job, attempt: number): Promise<void> {
   const rec = core.state.get(name);
   if (!rec) return;
-  const log = core.log.child({ node: name });
+  // no child logger per job: each line names its node (a child per job is thousands in a burst)
   try {
-    if (job.kind === 'provision') await provision(core, log, rec, job);
-    else await release(core, log, rec, job);
+    if (job.kind === 'provision') await provision(core, rec, job);
+    else await release(core, rec, job);
   } catch (e) {
     const msg = errorMessage(e);
     if (e instanceof RunError) core.metrics.commandFailure(e.command.split(' ')[0]!.replace(/^.*\//, ''));
     updateRecord(core, name, (r) => ({ ...r, state: 'failed', lastError: msg, timeline: extendTimeline(r.timeline, { time: Date.now(), what: `failed: ${msg.slice(0, 200)}` }) }));
-    log.error({ err: msg, attempt, job: job.kind }, `${job.kind} of ${name} failed (attempt ${attempt}); will retry`);
+    core.log.error({ node: name, err: msg, attempt, job: job.kind }, `${job.kind} of ${name} failed (attempt ${attempt}); will retry`);
     throw e;
   }
 }
 
-async function provision(core: Core, log: Logger, rec: NodeRecord, job: Extract<Job, { kind: 'provision' }>): Promise<void> {
+async function provision(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 'provision' }>): Promise<void> {
+  const log = core.log;
   const rule = ruleFor(core, rec);
   if (!rule) {
     const why = 'no rule gives this client this node name any more (config changed); not provisioned';
     updateRecord(core, rec.name, (r) => ({ ...r, state: 'failed', lastError: why }));
-    log.warn({ ip: rec.ip }, `node ${rec.name}: ${why}`);
+    log.warn({ node: rec.name, ip: rec.ip }, `node ${rec.name}: ${why}`);
     return;
   }
   const t0 = Date.now();
@@ -104,9 +105,9 @@ async function provision(core: Core, log: Logger, rec: NodeRecord, job: Extract<
   // then mount -> export with the same fsid -> boot files (provision); serial per node in the queue
   const reset = job.reset === true && rule.overlay === 'ephemeral';
   if (core.dryRun) {
-    if (reset) log.info({ plan: core.provisioner.planRelease(node, rule, 'remove').steps.map((s) => s.describe) }, `dry run: ephemeral reset of ${node.name} first`);
-    const plan = core.provisioner.plan(node, rule);
-    log.info({ plan: plan.steps.map((s) => s.describe), exportEntry: plan.exportEntry, bootFiles: plan.bootFiles }, `dry run: plan for ${node.name} (${node.ip})`);
+    // the plan is made (it checks every path) even when the info line that shows it is not written
+    if (reset) logPlan(log, node, core.provisioner.planRelease(node, rule, 'remove'), `dry run: ephemeral reset of ${node.name} first`);
+    logPlan(log, node, core.provisioner.plan(node, rule), `dry run: plan for ${node.name} (${node.ip})`);
   } else {
     if (reset) await core.provisioner.release(node, rule, 'remove');
     await core.provisioner.provision(node, rule);
@@ -120,11 +121,20 @@ async function provision(core: Core, log: Logger, rec: NodeRecord, job: Extract<
   // the record is written lazily: after a crash a ready node that shows pending is provisioned
   // again (idempotently) at start-up, so a ready node never waits for a large state.json write
   // where the time went: waiting (intake + queue), making the fsid durable, the provisioner
+  if (!log.isLevelEnabled('info')) return;
   const ms = { total: now - job.seenAt, wait: t0 - job.seenAt, fsid: t1 - t0, provision: now - t1 };
-  log.info({ ip: node.ip, mac: node.mac, fsid, ms: ms.total, timing: ms, ...(reset ? { reset } : {}) }, reset ? `node ${node.name} ready with a fresh ephemeral layer` : `node ${node.name} ready`);
+  log.info({ node: node.name, ip: node.ip, mac: node.mac, fsid, ms: ms.total, timing: ms, ...(reset ? { reset } : {}) }, reset ? `node ${node.name} ready with a fresh ephemeral layer` : `node ${node.name} ready`);
 }
 
-async function release(core: Core, log: Logger, rec: NodeRecord, job: Extract<Job, { kind: 'release' }>): Promise<void> {
+/** Log a dry-run plan at info; the step list is built only when the line is written. */
+function logPlan(log: Logger, node: NodeRecord, plan: NodePlan | ReleasePlan, msg: string): void {
+  if (!log.isLevelEnabled('info')) return;
+  const extra = 'exportEntry' in plan ? { exportEntry: plan.exportEntry, bootFiles: plan.bootFiles } : {};
+  log.info({ node: node.name, plan: plan.steps.map((s) => s.describe), ...extra }, msg);
+}
+
+async function release(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 'release' }>): Promise<void> {
+  const log = core.log;
   const rule = ruleFor(core, rec);
   if (!rule) {
     throw new Error(`node ${rec.name} (${rec.ip}) matches no rule under the current config, so its paths are unknown; release it by hand`);
@@ -132,12 +142,12 @@ async function release(core: Core, log: Logger, rec: NodeRecord, job: Extract<Jo
   const policy = job.policy ?? rule.on_release;
   if (core.dryRun) {
     const plan = core.provisioner.planRelease(rec, rule, policy);
-    log.info({ plan: plan.steps.map((s) => s.describe) }, `dry run: release plan for ${rec.name} (${policy})`);
+    if (log.isLevelEnabled('info')) log.info({ node: rec.name, plan: plan.steps.map((s) => s.describe) }, `dry run: release plan for ${rec.name} (${policy})`);
   } else {
     await core.provisioner.release(rec, rule, policy);
   }
   const now = Date.now();
   updateRecord(core, rec.name, (r) => ({ ...r, state: policy === 'keep' ? r.state : 'released', timeline: extendTimeline(r.timeline, { time: now, what: `released (${policy}): ${job.reason}` }) }));
-  log.info({ ip: rec.ip, policy, reason: job.reason }, `node ${rec.name} released (${policy})`);
+  log.info({ node: rec.name, ip: rec.ip, policy, reason: job.reason }, `node ${rec.name} released (${policy})`);
   await core.state.commit();
 }

@@ -86,11 +86,13 @@ export function applySeen(
  * or whose rule changed since it became ready, and an unfinished node with no work in the queue.
  * A repeat sighting of a node whose job is queued, running or backing off after a failure adds
  * nothing: it must not defeat the backoff or make a storm provision every node twice.
+ * `ruleKey` may be a function: it is then called only when the answer depends on it.
  */
-export function needsProvision(prev: NodeRecord | undefined, next: NodeRecord, ruleKey: string, busy: boolean): boolean {
+export function needsProvision(prev: NodeRecord | undefined, next: NodeRecord, ruleKey: string | (() => string), busy: boolean): boolean {
   if (!prev) return true;
   if (prev.ip !== next.ip || prev.mac !== next.mac || prev.hostname !== next.hostname) return true;
-  if (prev.state === 'ready') return prev.ruleKey !== ruleKey;
+  // the key is computed (a JSON string of the rule) only here, where it is compared
+  if (prev.state === 'ready') return prev.ruleKey !== (typeof ruleKey === 'function' ? ruleKey() : ruleKey);
   return !busy;
 }
 

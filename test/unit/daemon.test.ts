@@ -71,10 +71,15 @@ describe('daemon', () => {
     }
     await d.idle();
     await new Promise((r) => setTimeout(r, 20));
-    assert.equal(lines.filter((l) => String(l.msg).includes('matches no subnet rule')).length, 1);
-    assert.equal(lines.filter((l) => String(l.msg).includes('ignored by rule')).length, 1);
+    // per client: one debug line, however often it is seen
+    assert.deepEqual(lines.filter((l) => String(l.msg).includes('matches no subnet rule')).map((l) => l.level), [20]);
+    assert.deepEqual(lines.filter((l) => String(l.msg).includes('ignored by rule')).map((l) => l.level), [20]);
     assert.equal(h.provisioner.calls.filter((c) => c.op === 'provision').length, 0);
     assert.equal(d.nodes().length, 0);
+    // per rule: one info summary with the count (written at the latest at stop)
+    await d.stop();
+    const summaries = lines.filter((l) => l.level === 30 && l.skipped).map((l) => [l.rule, l.clients]);
+    assert.deepEqual(summaries.sort(), [['no subnet rule', 1], ['subnet 10.99.9.0/24 at cfg:20:5', 1]]);
   });
 
   test('a provision failure shows as failed with its error, is retried, and recovers', async () => {
@@ -138,6 +143,40 @@ describe('daemon', () => {
     await d.start();
     h.sink().event(seen('10.99.0.77', undefined, { source: 'syslog:x', sourceType: 'syslog', file: 'pxelinux.0' } as never));
     await until('ready', () => nodeOf(d, '52-54-00-00-00-77')?.state === 'ready');
+  });
+
+  test('events of one client behind a neighbour lookup stay in order; other clients do not wait for it', async () => {
+    const dir = tempDir('pxe-daemon-');
+    const config = makeConfig(dir, { subnets: [{ cidr: '10.99.0.0/24', root_dir: '/r', node_dir: '/n', overlay_dir: '/o', node_name: 'mac' }] });
+    const h = harness(config.state_dir);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const deps = { ...h.deps, lookupNeighbourMac: async () => (await gate, '52:54:00:00:00:78') };
+    const d = createDaemon({ configFile: config.file, config, log: memoryLogger().log, runner: createFakeRunner(), deps, control: false });
+    running.push(d);
+    await d.start();
+    h.sink().event(seen('10.99.0.78', undefined, { source: 'syslog:x', sourceType: 'syslog', file: 'pxelinux.0' } as never));
+    h.sink().event(seen('10.99.0.78', '52:54:00:00:00:78', { hostname: 'late' } as never));
+    h.sink().event(seen('10.99.0.79', '52:54:00:00:00:79'));
+    await until('the other client is ready', () => nodeOf(d, '52-54-00-00-00-79')?.state === 'ready');
+    assert.equal(nodeOf(d, '52-54-00-00-00-78'), undefined, 'the waiting client was not taken out of order');
+    release();
+    await until('ready', () => nodeOf(d, '52-54-00-00-00-78')?.state === 'ready');
+    await d.idle();
+    const n = nodeOf(d, '52-54-00-00-00-78')!;
+    assert.equal(n.hostname, 'late', 'the later event was applied after the earlier one');
+    assert.deepEqual(n.timeline?.slice(0, 2).map((t) => t.what), ['tftp pxelinux.0', 'dnsmasq-leases seen']);
+  });
+
+  test('a burst of 250 new clients through the sink is taken in slices; all get ready and a request made meanwhile is answered', async () => {
+    const { d, h } = await boot();
+    const hex = (i: number) => i.toString(16).padStart(2, '0');
+    for (let i = 1; i <= 250; i++) h.sink().event(seen(`10.99.0.${i}`, `52:54:00:00:01:${hex(i)}`));
+    const r = await d.submit({ kind: 'seen', ip: '10.99.0.251', mac: '52:54:00:00:01:fb', source: 'cli:provision', sourceType: 'cli', time: Date.now() }, { wait: true });
+    assert.equal(r.outcome, 'ready');
+    await d.idle();
+    await until('all ready', () => d.nodes().filter((n) => n.state === 'ready').length === 251);
+    assert.equal(h.provisioner.calls.filter((c) => c.op === 'provision').length, 251, 'each node provisioned once');
   });
 
   test('neighbour lookups: none outside every subnet, and a miss is not repeated per log line', async () => {

@@ -221,4 +221,28 @@ describe('queue', () => {
     const late = await q.push('x', { v: 3, src: [] });
     assert.equal(late.ok, false, 'a closed queue refuses new jobs');
   });
+
+  test('add: a job nobody waits for merges and runs like a pushed one, and its merge partner still gets its answer', async () => {
+    const gate = deferred();
+    const ran: Array<[string, J]> = [];
+    const q = createQueue<J>(
+      opts(async (k, j) => {
+        ran.push([k, j]);
+        if (k === 'hold') await gate.p;
+      }, { concurrency: 1 }),
+    );
+    q.add('hold', { v: 0, src: [] });
+    q.add('a', { v: 1, src: ['x'] });
+    const waited = q.push('a', { v: 2, src: ['y'] });
+    q.add('a', { v: 3, src: ['z'] });
+    assert.equal(q.depth(), 1, 'three jobs for one waiting key are one');
+    assert.equal(q.has('a'), true);
+    gate.resolve();
+    assert.deepEqual(await waited, { ok: true });
+    await q.drain();
+    assert.deepEqual(ran, [['hold', { v: 0, src: [] }], ['a', { v: 3, src: ['x', 'y', 'z'] }]]);
+    await q.close();
+    q.add('late', { v: 4, src: [] });
+    assert.equal(q.has('late'), false, 'a closed queue takes nothing');
+  });
 });
