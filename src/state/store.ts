@@ -112,7 +112,7 @@ export function createStateStore(o: StateStoreOptions): StateStore {
       byMac.clear();
       jsonCache.clear();
       for (const r of data.nodes.values()) index(r);
-      fsidMembers = [...data.fsids].map(([k, v]) => fsidMember(k, v)).join(',');
+      fsidMembers = off ? '' : [...data.fsids].map(([k, v]) => fsidMember(k, v)).join(',');
       if (!off) {
         await mkdir(o.dir, { recursive: true, mode: 0o755 });
         // temp files of a write that a crash interrupted: the renamed-in files are the truth
@@ -135,10 +135,16 @@ export function createStateStore(o: StateStoreOptions): StateStore {
     },
     put(rec) {
       const old = data.nodes.get(rec.name);
-      if (old) unindex(old);
-      jsonCache.delete(rec.name);
+      // only keys that change are touched: a delete + set of the same key leaves a deleted slot in
+      // the hash table, and three puts per new node doubled both indexes (0.9 MB each at 10,000)
+      if (old) {
+        if (old.ip !== rec.ip && byIp.get(old.ip) === old.name) byIp.delete(old.ip);
+        if (old.mac && old.mac !== rec.mac && byMac.get(old.mac) === old.name) byMac.delete(old.mac);
+      }
+      if (jsonCache.size) jsonCache.delete(rec.name);
       data.nodes.set(rec.name, rec);
-      index(rec);
+      if (byIp.get(rec.ip) !== rec.name) byIp.set(rec.ip, rec.name);
+      if (rec.mac && byMac.get(rec.mac) !== rec.name) byMac.set(rec.mac, rec.name);
       nodes.changed();
     },
     remove(name) {
@@ -154,7 +160,8 @@ export function createStateStore(o: StateStoreOptions): StateStore {
       if (have !== undefined) return have;
       const fsid = data.nextFsid++;
       data.fsids.set(name, fsid);
-      fsidMembers += (fsidMembers ? ',' : '') + fsidMember(name, fsid);
+      // the members text only feeds the files: a dry run (nothing written) keeps none
+      if (!off) fsidMembers += (fsidMembers ? ',' : '') + fsidMember(name, fsid);
       fsids.changed();
       nodes.changed();
       return fsid;

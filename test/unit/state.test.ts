@@ -41,6 +41,29 @@ describe('state store', () => {
     await s2.close();
   });
 
+  test('ip and mac indexes follow a record that moves, and never point at a node that lost the address', async () => {
+    const s = open(tempDir('pxe-state-'), { memoryOnly: true });
+    await s.load();
+    s.put({ ...node('A', '10.99.0.1'), mac: '52:54:00:00:00:01' });
+    s.put({ ...node('A', '10.99.0.1'), mac: '52:54:00:00:00:01', state: 'ready' });
+    assert.equal(s.findByIp('10.99.0.1')?.state, 'ready', 'the index gives the current record');
+    s.put({ ...node('A', '10.99.0.2'), mac: '52:54:00:00:00:02' });
+    assert.equal(s.findByIp('10.99.0.1'), undefined);
+    assert.equal(s.findByMac('52:54:00:00:00:01'), undefined);
+    assert.equal(s.findByIp('10.99.0.2')?.name, 'A');
+    assert.equal(s.findByMac('52:54:00:00:00:02')?.name, 'A');
+    // B takes A's address; A then moves away: B keeps it
+    s.put({ ...node('B', '10.99.0.2'), mac: '52:54:00:00:00:02' });
+    assert.equal(s.findByIp('10.99.0.2')?.name, 'B');
+    s.put({ ...node('A', '10.99.0.3'), mac: '52:54:00:00:00:03' });
+    assert.equal(s.findByIp('10.99.0.2')?.name, 'B');
+    assert.equal(s.findByMac('52:54:00:00:00:02')?.name, 'B');
+    s.remove('B');
+    assert.equal(s.findByIp('10.99.0.2'), undefined);
+    assert.equal(s.findByIp('10.99.0.3')?.name, 'A');
+    await s.close();
+  });
+
   test('a removed node keeps its fsid reserved and gets it back; it is never reused', async () => {
     const dir = tempDir('pxe-state-');
     const s = open(dir);
