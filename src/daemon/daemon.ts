@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import type { Metrics, Provisioner } from '../contracts.ts';
 import type { Runner } from '../runner.ts';
-import type { ClientEvent, Config, NodeRecord, ReleasePolicy, Watcher, WatcherSink } from '../types.ts';
+import type { ClientEvent, Config, NodeRecord, Watcher, WatcherSink } from '../types.ts';
 import { createQueue, type KeyedQueue } from '../queue.ts';
 import { createStateStore, type StateStore } from '../state/store.ts';
 import { lockStateDir } from '../state/lock.ts';
@@ -14,8 +14,8 @@ import { printable } from '../validate.ts';
 import { startControlServer, type ControlRequest, type ControlResponse, type ControlServer } from '../control.ts';
 import { noopMetrics, type DaemonDeps } from './deps.ts';
 import { mergeJobs, runJob, type Core, type Job } from './jobs.ts';
-import { createIntake, type Accepted, type Intake, type SubmitResult } from './intake.ts';
-import { createAdmission } from './admission.ts';
+import { createIntake, type Intake, type SubmitResult } from './intake.ts';
+import { createEntry, type Entry, type SubmitOptions } from './entry.ts';
 import { handleControl } from './control-handler.ts';
 import { reconcile, writeDefaultFile } from './reconcile.ts';
 import { describeConfigChanges, RESTART_KEYS } from './reload.ts';
@@ -50,11 +50,7 @@ export interface DaemonInfo {
   queue: { depth: number; running: number; retrying: number };
 }
 
-/** `wait`: answer once the queued job's first attempt is over; `policy`: a release's policy. */
-export interface SubmitOptions {
-  wait?: boolean;
-  policy?: ReleasePolicy;
-}
+export type { SubmitOptions } from './entry.ts';
 
 /** A running (or startable) daemon. */
 export interface Daemon {
@@ -108,62 +104,17 @@ export function createDaemon(o: DaemonOptions): Daemon {
   let watching = false;
   let stopping = false;
 
-  // every event goes through the admission in arrival order, a slice per event-loop turn
-  // (admission.ts); one that someone waits for carries its answer's resolvers
-  type Waiting = { e: ClientEvent; opts: SubmitOptions; resolve: (r: SubmitResult | Promise<SubmitResult>) => void; reject: (err: unknown) => void };
-  const admission = createAdmission<ClientEvent | Waiting>(take);
-
+  // watcher events and control requests enter through one door, a slice per event-loop turn
+  const entry: Entry = createEntry(intake, log);
   const sink: WatcherSink = {
     event(e) {
-      if (!stopping) admission.add(e);
+      if (!stopping) entry.event(e);
     },
     bad(b) {
       log.warn({ source: b.source, line: b.line, offset: b.offset, input: printable(b.sample) }, `skipped bad input from ${b.source}${b.line ? `:${b.line}` : ''}: ${b.reason}`);
     },
   };
-
-  function submit(e: ClientEvent, opts: SubmitOptions = {}): Promise<SubmitResult> {
-    return new Promise((resolve, reject) => admission.add({ e, opts, resolve, reject }));
-  }
-
-  // events for one client are taken strictly in order (an IP-only event may wait for a neighbour
-  // lookup: later events of that client wait behind it); different clients do not wait for each other
-  const chains = new Map<string, Promise<void>>();
-  function take(item: ClientEvent | Waiting): void {
-    const e = 'kind' in item ? item : item.e;
-    const w = 'kind' in item ? undefined : item;
-    const key = e.ip ?? e.mac ?? '';
-    const prev = chains.get(key);
-    if (prev) return void chain(key, prev.then(() => handle(e, w)));
-    const r = handle(e, w);
-    if (r) chain(key, r);
-  }
-  function chain(key: string, p: Promise<void>): void {
-    chains.set(key, p);
-    void p.then(() => {
-      if (chains.get(key) === p) chains.delete(key);
-    });
-  }
-  /** Take one event; a promise only when it has to wait (a neighbour lookup). Never rejects. */
-  function handle(e: ClientEvent, w: Waiting | undefined): Promise<void> | undefined {
-    const wait = w?.opts.wait === true;
-    let accepted: Accepted | Promise<Accepted>;
-    try {
-      accepted = e.kind === 'seen' ? intake.seen(e, wait) : intake.gone(e, w?.opts, wait);
-    } catch (err) {
-      failed(e, w, err);
-      return undefined;
-    }
-    if (!(accepted instanceof Promise)) return void answer(accepted, w);
-    return accepted.then((a) => answer(a, w), (err: unknown) => failed(e, w, err));
-  }
-  function answer(a: Accepted, w: Waiting | undefined): void {
-    if (w) w.resolve(w.opts.wait && a.settled ? a.settled : a.now);
-  }
-  function failed(e: ClientEvent, w: Waiting | undefined, err: unknown): void {
-    if (w) w.reject(err);
-    else log.error({ err: errorMessage(err), source: e.source }, 'event handling failed');
-  }
+  const submit = (e: ClientEvent, opts?: SubmitOptions): Promise<SubmitResult> => entry.submit(e, opts);
 
   const reconcileNow = () => reconcile(core, queue, log, writeDefault);
   const writeDefault = () => writeDefaultFile(core, log);
@@ -194,7 +145,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
       core.provisioner = o.deps.createProvisioner({ config: o.config, runner: o.runner, log });
       if (o.reconcile ?? true) await reconcileNow();
       // events that arrived during start-up are taken from here on
-      admission.open();
+      entry.open();
       // a storm leaves the heap committed far above what stays alive: give it back once idle
       compactor = startHeapCompactor({ idle: () => queue.depth() + queue.running() === 0, log: subsystem(log, 'memory') });
       if (o.config.metrics && metrics.listen) {
@@ -224,7 +175,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
       if (stopping) return;
       stopping = true;
       // events not taken yet are dropped; whoever waits for one is told
-      for (const item of admission.drop()) if (!('kind' in item)) item.resolve({ outcome: 'failed', error: 'pxebootd is stopping; the request was not taken' });
+      entry.drop();
       intake.flush();
       compactor?.stop();
       await Promise.all(watchers.map((w) => w.stop().catch((e) => log.warn({ watcher: w.name, err: errorMessage(e) }, 'watcher stop failed'))));
