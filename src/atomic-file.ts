@@ -13,7 +13,8 @@ export interface AtomicWriteOptions {
   mkdirp?: boolean;
 }
 
-export async function writeFileAtomic(file: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {
+/** `data` may be a sequence of pieces: they are written one after the other, never joined in memory. */
+export async function writeFileAtomic(file: string, data: string | Uint8Array | Iterable<string> | AsyncIterable<string>, opts: AtomicWriteOptions = {}): Promise<void> {
   const dir = path.dirname(file);
   if (opts.mkdirp) await mkdir(dir, { recursive: true, mode: 0o755 });
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);

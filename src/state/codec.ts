@@ -17,24 +17,35 @@ export interface StateData {
 
 const STATES: readonly NodeState[] = ['pending', 'ready', 'failed', 'released'];
 
+/** Records per piece of state.json text. */
+const RECORDS_PER_PIECE = 200;
+
 /**
- * JSON text for state.json. `cache` holds each record's JSON until the record is replaced, so a
- * write at 10,000 nodes re-serialises only the nodes that changed (the event loop is not blocked
- * for the whole file while a node is being provisioned). `fsidMembers` is the store's
- * incrementally kept fsid list (see serializeFsids).
+ * state.json text in pieces: the head (version, fsids), then the records 200 at a time, then the
+ * end. The store writes the pieces one by one into the temp file, so that a write at 10,000 nodes
+ * never holds the whole ~5 MB text (nor its Buffer copy), and no record's JSON is kept between
+ * writes (a per-record cache held 7 MB at 10,000 nodes, measured). The records are read as the
+ * pieces are made: a record replaced meanwhile is written in its newer version. `fsidMembers` is
+ * the store's incrementally kept fsid list (see serializeFsids).
  */
-export function serializeState(d: StateData, cache?: Map<string, string>, fsidMembers?: string): string {
-  const parts: string[] = [];
-  for (const [name, rec] of d.nodes) {
-    let j = cache?.get(name);
-    if (j === undefined) {
-      j = JSON.stringify(rec);
-      cache?.set(name, j);
-    }
-    parts.push(j);
-  }
+export function* stateText(d: StateData, fsidMembers?: string): Generator<string> {
   const members = fsidMembers ?? [...d.fsids].map(([k, v]) => fsidMember(k, v)).join(',');
-  return `{"version":${STATE_VERSION},"nextFsid":${d.nextFsid},"fsids":{${members}},"nodes":[${parts.join(',')}]}\n`;
+  let piece: string[] = [`{"version":${STATE_VERSION},"nextFsid":${d.nextFsid},"fsids":{${members}},"nodes":[`];
+  let n = 0;
+  for (const rec of d.nodes.values()) {
+    piece.push((n++ === 0 ? '' : ',') + JSON.stringify(rec));
+    if (piece.length >= RECORDS_PER_PIECE) {
+      yield piece.join('');
+      piece = [];
+    }
+  }
+  piece.push(']}\n');
+  yield piece.join('');
+}
+
+/** The whole state.json text as one string (for tests and small states). */
+export function serializeState(d: StateData, fsidMembers?: string): string {
+  return [...stateText(d, fsidMembers)].join('');
 }
 
 function fail(file: string, what: string): never {

@@ -1,7 +1,7 @@
 // Node state with durable fsids, in two files written atomically by group commit:
 //   fsids.json  every fsid ever handed out + the high-water mark. Small (about 25 bytes a node),
 //               and written before a new node's export goes live (commitFsids).
-//   state.json  the node records (state, timeline, ...). Large at 10,000 nodes, so written lazily
+//   state.json  the node records (state, timeline, ...). Large at 10,000 nodes, so written lazily, in pieces,
 //               and coalesced; losing the last few changes in a crash only means a node that was
 //               ready shows pending and is provisioned again (idempotent).
 // One write serves every change made before it started. A failed write (full disk) keeps the old
@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { NodeRecord } from '../types.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
-import { emptyState, fsidMember, mergeFsids, parseFsids, parseState, serializeFsids, serializeState, type StateData } from './codec.ts';
+import { emptyState, fsidMember, mergeFsids, parseFsids, parseState, serializeFsids, stateText, type StateData } from './codec.ts';
 import { createCommitter, type Committer } from './committer.ts';
 
 export interface StateStoreOptions {
@@ -24,8 +24,8 @@ export interface StateStoreOptions {
   lazyMs?: number;
   /** delay before retrying a failed write (default 1000 ms) */
   retryMs?: number;
-  /** injected for tests: the atomic writer */
-  write?: (file: string, text: string) => Promise<void>;
+  /** injected for tests: the atomic writer (state.json comes as a sequence of pieces) */
+  write?: (file: string, text: string | Iterable<string>) => Promise<void>;
   /** while this says busy (nodes being provisioned), unawaited state.json writes wait (up to 5 s) */
   busy?: () => boolean;
 }
@@ -62,14 +62,13 @@ export interface StateStore {
 export function createStateStore(o: StateStoreOptions): StateStore {
   const file = path.join(o.dir, 'state.json');
   const fsidFile = path.join(o.dir, 'fsids.json');
-  const write = o.write ?? ((f: string, t: string) => writeFileAtomic(f, t, { mode: 0o600 }));
+  const write = o.write ?? ((f: string, t: string | Iterable<string>) => writeFileAtomic(f, t, { mode: 0o600 }));
   const minLazy = o.lazyMs ?? 200;
   let data: StateData = emptyState(o.startFsid);
   const byIp = new Map<string, string>();
   const byMac = new Map<string, string>();
   const off = !!o.memoryOnly;
   let fsidMembers = '';
-  const jsonCache = new Map<string, string>();
 
   const fsids: Committer = createCommitter({ off, retryMs: o.retryMs, log: o.log, what: fsidFile, write: () => write(fsidFile, serializeFsids(data.nextFsid, fsidMembers)) });
   const nodes: Committer = createCommitter({
@@ -79,7 +78,7 @@ export function createStateStore(o: StateStoreOptions): StateStore {
     what: file,
     lazyMs: minLazy,
     deferWhile: o.busy,
-    write: () => write(file, serializeState(data, jsonCache, fsidMembers)),
+    write: () => write(file, stateText(data, fsidMembers)),
   });
 
   const index = (r: NodeRecord) => {
@@ -110,7 +109,6 @@ export function createStateStore(o: StateStoreOptions): StateStore {
       if (fsidText !== undefined) data = mergeFsids(data, parseFsids(fsidFile, fsidText));
       byIp.clear();
       byMac.clear();
-      jsonCache.clear();
       for (const r of data.nodes.values()) index(r);
       fsidMembers = off ? '' : [...data.fsids].map(([k, v]) => fsidMember(k, v)).join(',');
       if (!off) {
@@ -141,7 +139,6 @@ export function createStateStore(o: StateStoreOptions): StateStore {
         if (old.ip !== rec.ip && byIp.get(old.ip) === old.name) byIp.delete(old.ip);
         if (old.mac && old.mac !== rec.mac && byMac.get(old.mac) === old.name) byMac.delete(old.mac);
       }
-      if (jsonCache.size) jsonCache.delete(rec.name);
       data.nodes.set(rec.name, rec);
       if (byIp.get(rec.ip) !== rec.name) byIp.set(rec.ip, rec.name);
       if (rec.mac && byMac.get(rec.mac) !== rec.name) byMac.set(rec.mac, rec.name);
@@ -151,7 +148,6 @@ export function createStateStore(o: StateStoreOptions): StateStore {
       const old = data.nodes.get(name);
       if (!old) return;
       unindex(old);
-      jsonCache.delete(name);
       data.nodes.delete(name);
       nodes.changed();
     },

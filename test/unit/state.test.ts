@@ -114,6 +114,46 @@ describe('state store', () => {
     await assert.rejects(s.load(), (e: Error) => /state\.json: nodes\[0\]\.fsid: expected an integer/.test(e.message));
   });
 
+  test('state.json is written in pieces of at most 200 records (no whole-file string), and reads back whole', async () => {
+    const dir = tempDir('pxe-state-');
+    let pieces: string[] = [];
+    let replaced = false;
+    const s = open(dir, {
+      write: async (f, t) => {
+        if (f.endsWith('state.json') && typeof t !== 'string') {
+          pieces = [];
+          for (const p of t) {
+            pieces.push(p);
+            // a record replaced while the file is being written goes out in its newer version
+            if (pieces.length === 2 && !replaced) {
+              replaced = true;
+              s.put({ ...s.get('N999')!, state: 'ready' });
+            }
+          }
+          return writeFileAtomic(f, pieces.join(''));
+        }
+        return writeFileAtomic(f, t);
+      },
+    });
+    await s.load();
+    for (let i = 0; i < 1000; i++) s.put({ ...node(`N${i}`, `10.99.${i >> 8}.${i & 255}`), fsid: s.fsidFor(`N${i}`) });
+    await s.commit();
+    assert.equal(pieces.length, 6, '1,000 records: the head with 200, four more of 200, the end');
+    const text = readFileSync(path.join(dir, 'state.json'), 'utf8');
+    assert.equal(pieces.join(''), text);
+    assert.ok(pieces.every((p) => p.length < text.length / 3), 'no piece holds the whole file');
+    const back = parseState('state.json', text, 100);
+    assert.equal(back.nodes.size, 1000);
+    assert.equal(back.nodes.get('N999')?.state, 'ready');
+    assert.equal(back.fsids.get('N500'), 600);
+    await s.close();
+    const s2 = open(dir, { memoryOnly: true });
+    await s2.load();
+    assert.equal(s2.get('N999')?.state, 'ready', 'the closing write has the newer record too');
+    assert.equal(s2.size(), 1000);
+    await s2.close();
+  });
+
   test('group commit: many concurrent commits share a few writes', async () => {
     const dir = tempDir('pxe-state-');
     let writes = 0;
