@@ -5,6 +5,11 @@
 // (or start-up; `used` is no guide before a collection, it counts the garbage too), one memory-reducing
 // collection is run (about 150-250 ms on 2 cores at 10,000 nodes, at most once per `minGapMs`):
 // RSS drops from ~175 MB to ~105 MB. A few jobs (a single client booting) never trigger it.
+// The collection itself costs memory for a moment: it evacuates live objects into fresh pages before
+// the old ones are unmapped (old space seen at 78 MB committed for 22 MB used right after one, RSS
+// +20-60 MB over the burst's own peak when a `status` call overlapped it). Since a 10,000-node burst
+// grows the heap by only ~35-45 MB (bounded intake, docs/performance.md finding 5), the default
+// threshold is 64 MiB: that burst is left to V8 (RSS stays ~105-128 MB), a much larger growth is not.
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { Logger } from 'pino';
@@ -17,7 +22,7 @@ export interface HeapCompactorOptions {
   log: Logger;
   /** how often idleness is checked; two idle checks in a row are needed (default 500 ms) */
   checkMs?: number;
-  /** compact only when the committed heap grew at least this much since the last compaction (default 32 MiB) */
+  /** compact only when the committed heap grew at least this much since the last compaction (default 64 MiB) */
   minGrowthBytes?: number;
   /** jobs that must have run since the last compaction (default 256): only a burst triggers one */
   minJobs?: number;
@@ -58,7 +63,7 @@ const heapNow = () => {
 export function startHeapCompactor(o: HeapCompactorOptions): HeapCompactor {
   const gc = o.gc ?? loadGc();
   const heap = o.heap ?? heapNow;
-  const minGrowth = o.minGrowthBytes ?? 32 * 1024 * 1024;
+  const minGrowth = o.minGrowthBytes ?? 64 * 1024 * 1024;
   let floor = heap().total;
   const minGap = o.minGapMs ?? 60_000;
   let idleTicks = 0;
