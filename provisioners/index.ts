@@ -118,12 +118,14 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     log.info({ node: plan.node, steps: plan.steps.map((s) => s.describe) }, `dry-run: ${what} ${plan.node}`);
   }
 
-  async function mountAndExport(plan: FullPlan, rule: ResolvedRule): Promise<void> {
+  async function mountAndExport(plan: FullPlan, rule: ResolvedRule, exportGate?: Promise<void>): Promise<void> {
     const exported = (await batcher.entries()).has(plan.entry.path);
     // ephemeral: fresh layers whenever the node comes up while not exported (first boot, or a
     // boot after release); a ready, exported node is left alone (provisioning again changes nothing)
     const fresh = rule.overlay === 'ephemeral' && !exported;
     await ensureOverlay(ov, plan.paths, { fresh });
+    // the export carries the fsid: it waits until the fsid is on disk
+    if (exportGate) await exportGate;
     await batcher.want(plan.entry);
   }
 
@@ -131,13 +133,13 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     plan: (node, rule) => stripPlan(fullPlan(node, rule)),
     planRelease: (node, rule, policy) => planNodeRelease(node, rule, config, policy, mounter.method),
 
-    async provision(node, rule) {
+    async provision(node, rule, opts = {}) {
       const plan = fullPlan(node, rule);
       if (dryRun) return logPlan('would provision', plan);
       await tracked(async () => {
         const rendered = renderBoot(plan, node, rule);
         try {
-          await mountAndExport(plan, rule);
+          await mountAndExport(plan, rule, opts.exportGate);
         } catch (e) {
           // config last: no boot files for a node whose root is not mounted and exported
           await dropBootFiles(plan, node.name, `mount/export failed: ${errorMessage(e)}`);

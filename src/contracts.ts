@@ -57,8 +57,12 @@ export interface Provisioner {
   /** pure: what provision() would do */
   plan(node: NodeRecord, rule: ResolvedRule): NodePlan;
   planRelease(node: NodeRecord, rule: ResolvedRule, policy: 'keep' | 'unexport' | 'remove'): ReleasePlan;
-  /** mount -> export (batched with other nodes) -> boot files. Idempotent. Throws on failure. */
-  provision(node: NodeRecord, rule: ResolvedRule): Promise<void>;
+  /**
+   * mount -> export (batched with other nodes) -> boot files. Idempotent. Throws on failure.
+   * `exportGate` (the fsid being made durable) is awaited after the mount and before the export,
+   * so the fsync overlaps the mount instead of preceding it.
+   */
+  provision(node: NodeRecord, rule: ResolvedRule, opts?: { exportGate?: Promise<void> }): Promise<void>;
   /** apply the release policy: keep | unexport (boot files, then export) | remove (also umount, wipe upper) */
   release(node: NodeRecord, rule: ResolvedRule, policy: 'keep' | 'unexport' | 'remove'): Promise<void>;
   /** start-up reconciliation: re-mount and re-export every ready node with its fsid, in one export reload */

@@ -100,6 +100,33 @@ describe('provision', () => {
     await p.close();
   });
 
+  test('exportGate: the mount runs at once, the export waits for the gate (the fsid on disk), then boot files', async () => {
+    const p = provisionerFor(sim);
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const done = p.provision(makeNode(48), makeRule(sim.base), { exportGate: gate });
+    for (let i = 0; i < 50 && runs(sim, 'mount') === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(runs(sim, 'mount'), 1, 'mounted before the gate opened');
+    assert.equal(runs(sim, 'exportfs'), 0, 'not exported before the gate opened');
+    assert.equal(existsSync(`${sim.base}/tftp/pxelinux.cfg/01-52-54-00-00-00-32`), false);
+    open();
+    await done;
+    assert.equal(runs(sim, 'exportfs'), 1);
+    assert.ok(existsSync(`${sim.base}/tftp/pxelinux.cfg/01-52-54-00-00-00-32`));
+    await p.close();
+  });
+
+  test('exportGate rejecting (fsid write failed): no export, no boot files, the error is thrown', async () => {
+    const p = provisionerFor(sim);
+    const gate = Promise.reject(new Error('ENOSPC: fsids.json'));
+    gate.catch(() => {}); // as the daemon does: the caller also awaits it, later
+    await assert.rejects(p.provision(makeNode(48), makeRule(sim.base), { exportGate: gate }), /ENOSPC/);
+    assert.equal(runs(sim, 'exportfs'), 0);
+    assert.equal(existsSync(`${sim.base}/tftp/pxelinux.cfg/01-52-54-00-00-00-32`), false);
+    await p.close();
+  });
+
   test('provisioning again changes nothing: no mount, no exportfs, same file inode', async () => {
     const p = provisionerFor(sim);
     const node = makeNode(48);
