@@ -1,6 +1,6 @@
-// Queue jobs and what running one means: provision (fsid made durable first, then mount -> export ->
-// boot files via the provisioner, then ready) or release (per policy). A failure marks the node
-// failed with its error and rethrows, so the queue retries it with backoff.
+// Queue jobs and what running one means: provision (the fsid made durable while the overlay is
+// mounted and before the export, then boot files, via the provisioner; then ready) or release (per
+// policy). A failure marks the node failed with its error and rethrows, so the queue retries it.
 import type { Logger } from 'pino';
 import type { Metrics, NodePlan, Provisioner, ReleasePlan } from '../contracts.ts';
 import type { Config, NodeRecord, ReleasePolicy, ResolvedRule } from '../types.ts';
@@ -98,9 +98,11 @@ async function provision(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 
   let node = rec;
   const fsid = core.state.fsidFor(rec.name);
   if (node.fsid !== fsid) node = updateRecord(core, rec.name, (r) => ({ ...r, fsid }))!;
-  // the fsid must be on disk before any export carries it (a no-op when it already is)
-  await core.state.commitFsids();
-  const t1 = Date.now();
+  // the fsid must be on disk before any export carries it (a no-op when it already is): the
+  // provisioner awaits this after the mount, so the fsync overlaps the mount instead of preceding it
+  let t1 = t0;
+  const durable = core.state.commitFsids().then(() => void (t1 = Date.now()));
+  durable.catch(() => {}); // awaited below, and by the provisioner; never an unhandled rejection meanwhile
   // a new boot of an ephemeral node: boot files -> unexport -> umount -> wipe (release 'remove'),
   // then mount -> export with the same fsid -> boot files (provision); serial per node in the queue
   const reset = job.reset === true && rule.overlay === 'ephemeral';
@@ -110,8 +112,9 @@ async function provision(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 
     logPlan(log, node, core.provisioner.plan(node, rule), `dry run: plan for ${node.name} (${node.ip})`);
   } else {
     if (reset) await core.provisioner.release(node, rule, 'remove');
-    await core.provisioner.provision(node, rule);
+    await core.provisioner.provision(node, rule, { exportGate: durable });
   }
+  await durable;
   const now = Date.now();
   updateRecord(core, rec.name, (r) => {
     const { lastError: _e, ...rest } = r;
@@ -120,9 +123,9 @@ async function provision(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 
   core.metrics.seenToReady(Math.max(0, now - job.seenAt));
   // the record is written lazily: after a crash a ready node that shows pending is provisioned
   // again (idempotently) at start-up, so a ready node never waits for a large state.json write
-  // where the time went: waiting (intake + queue), making the fsid durable, the provisioner
+  // where the time went: waiting (intake + queue), then the provisioner, which overlaps making the fsid durable
   if (!log.isLevelEnabled('info')) return;
-  const ms = { total: now - job.seenAt, wait: t0 - job.seenAt, fsid: t1 - t0, provision: now - t1 };
+  const ms = { total: now - job.seenAt, wait: t0 - job.seenAt, fsid: t1 - t0, provision: now - t0 };
   log.info({ node: node.name, ip: node.ip, mac: node.mac, fsid, ms: ms.total, timing: ms, ...(reset ? { reset } : {}) }, reset ? `node ${node.name} ready with a fresh ephemeral layer` : `node ${node.name} ready`);
 }
 

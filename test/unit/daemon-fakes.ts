@@ -38,7 +38,7 @@ export interface Call {
   node?: string;
   fsid?: number;
   policy?: string;
-  /** fsid found in fsids.json on disk at the moment of the call */
+  /** provision: fsid found in fsids.json on disk when the export would go live (after exportGate) */
   fsidOnDisk?: number;
   nodes?: string[];
 }
@@ -72,9 +72,13 @@ export function fakeProvisioner(stateDir: string, order: string[]): FakeProvisio
     failures,
     plan,
     planRelease: (node, _r, policy): ReleasePlan => ({ node: node.name, policy, steps: [] }),
-    async provision(node: NodeRecord, _rule: ResolvedRule) {
-      calls.push({ op: 'provision', node: node.name, fsid: node.fsid, fsidOnDisk: onDisk(node.name) });
+    async provision(node: NodeRecord, _rule: ResolvedRule, opts: { exportGate?: Promise<void> } = {}) {
+      const call: Call = { op: 'provision', node: node.name, fsid: node.fsid };
+      calls.push(call);
       order.push(`provision ${node.name}`);
+      // like the real provisioner: the export (here, this point) waits for the gate
+      await opts.exportGate;
+      call.fsidOnDisk = onDisk(node.name);
       const left = failures.get(node.name) ?? 0;
       if (left > 0) {
         failures.set(node.name, left - 1);
