@@ -29,9 +29,9 @@ export function countingWrapper(dir: string, tool: string, countFile: string): s
   return p;
 }
 
-/** Mount n overlays with `concurrency` spawns in flight; returns ms. */
-async function bareMounts(lab: ReturnType<typeof makeLab>, n: number, concurrency: number): Promise<number> {
-  const names = Array.from({ length: n }, (_, i) => `m${i}`);
+/** Mount n overlays (names `${prefix}${i}`) with `concurrency` in flight, each by `mountOne`; returns ms. */
+async function bareLoop(lab: ReturnType<typeof makeLab>, n: number, concurrency: number, prefix: string, mountOne: (target: string, options: string) => Promise<unknown>): Promise<number> {
+  const names = Array.from({ length: n }, (_, i) => `${prefix}${i}`);
   for (const x of names) {
     for (const sub of ['upper', 'work']) mkdirSync(path.join(lab.overlayDir, x, sub), { recursive: true });
     mkdirSync(path.join(lab.nodeDir, x), { recursive: true });
@@ -43,7 +43,7 @@ async function bareMounts(lab: ReturnType<typeof makeLab>, n: number, concurrenc
       while (next < names.length) {
         const x = names[next++]!;
         const o = path.join(lab.overlayDir, x);
-        await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lab.lower},upperdir=${o}/upper,workdir=${o}/work,index=on,nfs_export=on`, path.join(lab.nodeDir, x)]);
+        await mountOne(path.join(lab.nodeDir, x), `lowerdir=${lab.lower},upperdir=${o}/upper,workdir=${o}/work,index=on,nfs_export=on`);
       }
     }),
   );
@@ -54,31 +54,16 @@ async function bareMounts(lab: ReturnType<typeof makeLab>, n: number, concurrenc
   return ms;
 }
 
-/** The same mounts as mount(2) calls through the addon, `concurrency` in flight; returns ms. */
-async function bareSyscallMounts(lab: ReturnType<typeof makeLab>, n: number, concurrency: number): Promise<number> {
+/** The bare loop of mount(8) processes, spawned from Node as the daemon spawned them. */
+function bareMounts(lab: ReturnType<typeof makeLab>, n: number, concurrency: number): Promise<number> {
+  return bareLoop(lab, n, concurrency, 'm', (target, options) => run('mount', ['-t', 'overlay', 'overlay', '-o', options, target]));
+}
+
+/** The same mounts as mount(2) calls through the addon. */
+function bareSyscallMounts(lab: ReturnType<typeof makeLab>, n: number, concurrency: number): Promise<number> {
   const sys = loadSysMount();
   if (!('mod' in sys)) throw new Error(sys.why);
-  const names = Array.from({ length: n }, (_, i) => `s${i}`);
-  for (const x of names) {
-    for (const sub of ['upper', 'work']) mkdirSync(path.join(lab.overlayDir, x, sub), { recursive: true });
-    mkdirSync(path.join(lab.nodeDir, x), { recursive: true });
-  }
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < names.length) {
-        const x = names[next++]!;
-        const o = path.join(lab.overlayDir, x);
-        await sys.mod.mount('overlay', path.join(lab.nodeDir, x), 'overlay', 0, `lowerdir=${lab.lower},upperdir=${o}/upper,workdir=${o}/work,index=on,nfs_export=on`);
-      }
-    }),
-  );
-  const ms = performance.now() - t0;
-  const mounted = mountsUnder(lab.nodeDir).length;
-  if (mounted !== n) throw new Error(`bare mount(2) loop: expected ${n} mounts under ${lab.nodeDir}, found ${mounted}`);
-  unmountAll(lab.nodeDir);
-  return ms;
+  return bareLoop(lab, n, concurrency, 's', (target, options) => sys.mod.mount('overlay', target, 'overlay', 0, options));
 }
 
 export async function benchBootStorm(log: (s: string) => void): Promise<{ figures: Figure[]; raw: unknown }> {

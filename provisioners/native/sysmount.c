@@ -121,18 +121,25 @@ static int get_flags(napi_env env, napi_value v, unsigned long *out) {
   return 1;
 }
 
-// mount(source, target, fstype, flags, data): Promise<void>
-static napi_value js_mount(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+// A new request for `op` with exactly `want` arguments in argv, or NULL with a TypeError thrown.
+static request *new_request(napi_env env, napi_callback_info info, int op, size_t want, napi_value *argv, const char *usage) {
+  size_t argc = want;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != 5) {
-    napi_throw_type_error(env, "ERR_MISSING_ARGS", "mount(source, target, fstype, flags, data)");
+  if (argc != want) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", usage);
     return NULL;
   }
   request *r = calloc(1, sizeof *r);
+  if (r == NULL) napi_throw_error(env, "ENOMEM", "out of memory");
+  else r->op = op;
+  return r;
+}
+
+// mount(source, target, fstype, flags, data): Promise<void>
+static napi_value js_mount(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  request *r = new_request(env, info, OP_MOUNT, 5, argv, "mount(source, target, fstype, flags, data)");
   if (r == NULL) return NULL;
-  r->op = OP_MOUNT;
   if (!(r->source = copy_string(env, argv[0], "source")) || !(r->target = copy_string(env, argv[1], "target")) ||
       !(r->fstype = copy_string(env, argv[2], "fstype")) || !get_flags(env, argv[3], &r->flags) ||
       !(r->data = copy_string(env, argv[4], "data"))) {
@@ -144,16 +151,9 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
 
 // umount(target, flags): Promise<void>
 static napi_value js_umount(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != 2) {
-    napi_throw_type_error(env, "ERR_MISSING_ARGS", "umount(target, flags)");
-    return NULL;
-  }
-  request *r = calloc(1, sizeof *r);
+  request *r = new_request(env, info, OP_UMOUNT, 2, argv, "umount(target, flags)");
   if (r == NULL) return NULL;
-  r->op = OP_UMOUNT;
   if (!(r->target = copy_string(env, argv[0], "target")) || !get_flags(env, argv[1], &r->flags)) {
     free_request(r);
     return NULL;
