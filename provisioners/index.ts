@@ -66,7 +66,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
         /* not a path we could have mounted; it will show as unmounted */
       }
     }
-    const snap = await table.snapshot();
+    const snap = await table.snapshot(paths);
     return new Set(paths.filter((p) => snap.get(p)?.fstype === 'overlay'));
   };
   let active = 0;

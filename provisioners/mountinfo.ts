@@ -70,3 +70,31 @@ export function parseMountinfo(text: string, under?: readonly string[]): Map<str
   }
   return out;
 }
+
+/**
+ * Like parseMountinfo, but over the raw bytes and unpacking only the lines whose (unescaped)
+ * mount point `keep` accepts. At 10,000 overlays the file is ~4 MB: decoding it whole into one
+ * string, or caching its lines, kept megabytes alive per read (a slice of a string pins the whole
+ * string), while this decodes a short mount point per line and a fresh string per kept line.
+ */
+export function scanMountinfo(buf: Uint8Array, keep: (mountPoint: string) => boolean): Map<string, MountEntry> {
+  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const out = new Map<string, MountEntry>();
+  let start = 0;
+  while (start < b.length) {
+    let end = b.indexOf(0x0a, start);
+    if (end < 0) end = b.length;
+    // fields: id parent maj:min root mountpoint ...; the mount point is between the 4th and 5th space
+    let p = start;
+    for (let i = 0; i < 4 && p >= 0; i++) {
+      const s = b.indexOf(0x20, p);
+      p = s < 0 || s >= end ? -1 : s + 1;
+    }
+    const mpEnd = p < 0 ? -1 : b.indexOf(0x20, p);
+    if (p >= 0 && mpEnd >= 0 && mpEnd < end && keep(unescapeMountinfo(b.toString('utf8', p, mpEnd)))) {
+      for (const [mp, e] of parseMountinfo(b.toString('utf8', start, end))) out.set(mp, e); // topmost wins
+    }
+    start = end + 1;
+  }
+  return out;
+}

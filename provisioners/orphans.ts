@@ -84,7 +84,7 @@ export async function cleanOrphans(deps: OrphanDeps, report: OrphanReport): Prom
   const paths = report.exports.flatMap((s) => deps.backend.parse(s).entries.map((e) => e.path));
   if (!deps.runner.dryRun) await Promise.all(paths.map((p) => deps.batcher.drop(p)));
   const nodeDirs = new Set(deps.nodeDirs());
-  const table = await deps.table.snapshot();
+  const table = await deps.table.snapshot(report.mounts);
   for (const m of report.mounts) {
     const e = table.get(m);
     if (!e || e.fstype !== 'overlay' || !nodeDirs.has(path.dirname(m)) || !isSafeNodeName(path.basename(m))) continue;

@@ -34,7 +34,7 @@ function ignoreExists(e: NodeJS.ErrnoException): void {
 
 /** Is the node's overlay mounted as we need it? Throws ConflictError for anything else at that point. */
 export async function overlayState(deps: OverlayDeps, p: NodePaths): Promise<'absent' | 'ours'> {
-  const check = checkOverlayMount((await deps.table.snapshot()).get(p.mountPoint), p);
+  const check = checkOverlayMount((await deps.table.snapshot([p.mountPoint])).get(p.mountPoint), p);
   if (check.kind === 'absent' || check.kind === 'ours') return check.kind;
   throw new ConflictError(`${check.reason}; not reusing it (unmount it by hand if it is stale)`);
 }
@@ -50,7 +50,7 @@ export async function ensureOverlay(deps: OverlayDeps, p: NodePaths, opts: { fre
   if (opts.fresh) await wipeLayers(deps, p, { keepMountPoint: true });
   await makeDirs(p);
   await deps.spawns.run(() => deps.mounter.mount(p)).finally(() => deps.table.nudge());
-  const after = checkOverlayMount((await deps.table.snapshot()).get(p.mountPoint), p);
+  const after = checkOverlayMount((await deps.table.snapshot([p.mountPoint])).get(p.mountPoint), p);
   if (after.kind === 'ours') return 'mounted';
   if (after.kind !== 'absent') {
     await deps.spawns.run(() => deps.mounter.umount(p.mountPoint));
@@ -77,7 +77,7 @@ export async function unmountOverlay(deps: OverlayDeps, p: NodePaths, busyWaitMs
 
 /** Delete upper and work (and the layer dir); refuses while anything is mounted at the node's point. */
 export async function wipeLayers(deps: OverlayDeps, p: NodePaths, opts: { keepMountPoint: boolean }): Promise<void> {
-  if ((await deps.table.snapshot()).has(p.mountPoint)) throw new Error(`refusing to delete ${p.upper}: ${p.mountPoint} is still mounted`);
+  if ((await deps.table.snapshot([p.mountPoint])).has(p.mountPoint)) throw new Error(`refusing to delete ${p.upper}: ${p.mountPoint} is still mounted`);
   const existed = await stat(p.layerDir).then(
     () => true,
     () => false,

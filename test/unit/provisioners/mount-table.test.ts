@@ -104,3 +104,16 @@ test('mount table: not busy reads at once; limiter.busy counts running and waiti
   const t = createMountTable(() => ['/n'], async () => line('/n/A'), { busy: () => lim.busy() > 0 });
   assert.ok((await t.snapshot()).has('/n/A'));
 });
+
+test('mount table: snapshot(points) unpacks only those points; a caller without points in the same read gets all', async () => {
+  const text = line('/n/A') + line('/n/B') + line('/n/C') + line('/x/D');
+  const t = createMountTable(() => ['/n'], async () => Buffer.from(text));
+  const [a, b] = await Promise.all([t.snapshot(['/n/A']), t.snapshot(['/n/B', '/n/Z'])]);
+  assert.equal(t.reads(), 1);
+  assert.strictEqual(a, b, 'one read, one result');
+  assert.deepEqual([...a.keys()].sort(), ['/n/A', '/n/B']);
+  const [c, all] = await Promise.all([t.snapshot(['/n/A']), t.snapshot()]);
+  assert.strictEqual(c, all);
+  assert.deepEqual([...all.keys()].sort(), ['/n/A', '/n/B', '/n/C']);
+  assert.deepEqual([...(await t.snapshot(['/n/C'])).keys()], ['/n/C'], 'the wanted set starts empty again after a read');
+});

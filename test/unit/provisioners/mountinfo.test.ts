@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseMountinfo, unescapeMountinfo } from '../../../provisioners/mountinfo.ts';
+import { parseMountinfo, scanMountinfo, unescapeMountinfo } from '../../../provisioners/mountinfo.ts';
 import { hostileString, xorshift } from './prng.ts';
 
 // captured on this machine (kernel 6.18): a root mount and an overlay with a space in its mount point
@@ -67,6 +67,37 @@ describe('parseMountinfo', () => {
     for (let i = 0; i < 100_000; i++) {
       const line = rnd() < 0.5 ? hostileString(rnd, 120) : `1 0 0:1 / ${hostileString(rnd, 20)} rw - ${hostileString(rnd, 30)}`;
       parsed += parseMountinfo(line, rnd() < 0.5 ? ['/srv'] : undefined).size;
+    }
+    assert.ok(parsed > 0, 'some generated lines parse');
+  });
+});
+
+describe('scanMountinfo', () => {
+  test('unpacks only the lines whose unescaped mount point is kept; same entries as parseMountinfo', () => {
+    const buf = Buffer.from(REAL);
+    const m = scanMountinfo(buf, (mp) => mp === '/tmp/pxd-probe-rroD/m x' || mp === '/nowhere');
+    assert.deepEqual([...m.keys()], ['/tmp/pxd-probe-rroD/m x']);
+    assert.deepEqual(m.get('/tmp/pxd-probe-rroD/m x'), parseMountinfo(REAL).get('/tmp/pxd-probe-rroD/m x'));
+    assert.deepEqual(scanMountinfo(buf, () => true), parseMountinfo(REAL));
+    assert.equal(scanMountinfo(buf, () => false).size, 0);
+  });
+
+  test('the topmost of two mounts at one point wins; a last line without newline is read', () => {
+    const text = '1 0 0:1 / /n/A rw - tmpfs t rw\n2 1 0:2 / /n/A rw - overlay overlay rw,nfs_export=on';
+    const e = scanMountinfo(Buffer.from(text), () => true).get('/n/A');
+    assert.equal(e?.fstype, 'overlay');
+    assert.equal(e?.superOptions.get('nfs_export'), 'on');
+  });
+
+  test('fuzz: 100,000 hostile inputs never throw and agree with parseMountinfo', () => {
+    const rnd = xorshift(0x5eed2);
+    let parsed = 0;
+    for (let i = 0; i < 100_000; i++) {
+      const line = rnd() < 0.5 ? hostileString(rnd, 120) : `1 0 0:1 / ${hostileString(rnd, 20)} rw - ${hostileString(rnd, 30)}`;
+      const got = scanMountinfo(Buffer.from(line), () => true);
+      const want = parseMountinfo(Buffer.from(line).toString('utf8'));
+      assert.deepEqual([...got.keys()], [...want.keys()]);
+      parsed += got.size;
     }
     assert.ok(parsed > 0, 'some generated lines parse');
   });
