@@ -10,6 +10,9 @@
 // +20-60 MB over the burst's own peak when a `status` call overlapped it). Since a 10,000-node burst
 // grows the heap by only ~35-45 MB (bounded intake, docs/performance.md finding 5), the default
 // threshold is 64 MiB: that burst is left to V8 (RSS stays ~105-128 MB), a much larger growth is not.
+// The committed heap is not the whole story: pages V8 frees after a burst stay mapped in its page
+// pool, outside total_heap_size (a real 10,000-node burst, with mounts and exports, ended at RSS
+// ~250 MB for a 64 MB committed heap, measured), so RSS growth of 96 MiB or more triggers it too.
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { Logger } from 'pino';
@@ -24,13 +27,15 @@ export interface HeapCompactorOptions {
   checkMs?: number;
   /** compact only when the committed heap grew at least this much since the last compaction (default 64 MiB) */
   minGrowthBytes?: number;
+  /** ... or RSS grew at least this much (default 96 MiB) */
+  minRssGrowthBytes?: number;
   /** jobs that must have run since the last compaction (default 256): only a burst triggers one */
   minJobs?: number;
   /** least time between two compactions (default 60 s) */
   minGapMs?: number;
   /** injected for tests: the collector and the heap figures */
   gc?: GcFn;
-  heap?: () => { total: number; used: number };
+  heap?: () => { total: number; used: number; rss?: number };
 }
 
 export interface HeapCompactor {
@@ -56,7 +61,7 @@ function loadGc(): GcFn | undefined {
 
 const heapNow = () => {
   const h = v8.getHeapStatistics();
-  return { total: h.total_heap_size, used: h.used_heap_size };
+  return { total: h.total_heap_size, used: h.used_heap_size, rss: process.memoryUsage.rss() };
 };
 
 /** Start the idle checks (an unref'd timer: it never keeps the process alive). */
@@ -64,7 +69,10 @@ export function startHeapCompactor(o: HeapCompactorOptions): HeapCompactor {
   const gc = o.gc ?? loadGc();
   const heap = o.heap ?? heapNow;
   const minGrowth = o.minGrowthBytes ?? 64 * 1024 * 1024;
-  let floor = heap().total;
+  const minRssGrowth = o.minRssGrowthBytes ?? 96 * 1024 * 1024;
+  const start = heap();
+  let floor = start.total;
+  let rssFloor = start.rss;
   const minGap = o.minGapMs ?? 60_000;
   let idleTicks = 0;
   let last = -Infinity;
@@ -79,8 +87,9 @@ export function startHeapCompactor(o: HeapCompactorOptions): HeapCompactor {
     seenJobs = jobs;
     if (!gc || idleTicks < 2 || jobs < minJobs || performance.now() - last < minGap) return;
     const before = heap();
-    const rssBefore = process.memoryUsage.rss();
-    if (before.total - floor < minGrowth) return;
+    const rssBefore = before.rss ?? process.memoryUsage.rss();
+    const rssGrew = before.rss !== undefined && rssFloor !== undefined && before.rss - rssFloor >= minRssGrowth;
+    if (before.total - floor < minGrowth && !rssGrew) return;
     const t0 = performance.now();
     gc({ type: 'major', flavor: 'last-resort' });
     last = performance.now();
@@ -89,6 +98,7 @@ export function startHeapCompactor(o: HeapCompactorOptions): HeapCompactor {
     seenJobs = 0;
     const after = heap();
     floor = after.total;
+    rssFloor = after.rss;
     const mb = (b: number) => Math.round(b / 1048576);
     o.log.info({ ms: Math.round(last - t0), heapMB: { before: mb(before.total), after: mb(after.total), used: mb(after.used) }, rssMB: { before: mb(rssBefore), after: mb(process.memoryUsage.rss()) } }, 'idle after a burst: heap compacted');
   }, o.checkMs ?? 500);

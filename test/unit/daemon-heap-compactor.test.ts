@@ -6,8 +6,8 @@ import { silentLogger } from '../../src/log.ts';
 const MB = 1024 * 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function setup(o: { idle: boolean; grown: number; jobs: number; minGapMs?: number }) {
-  const state = { idle: o.idle, total: 40 * MB };
+function setup(o: { idle: boolean; grown: number; jobs: number; minGapMs?: number; rssGrown?: number }) {
+  const state = { idle: o.idle, total: 40 * MB, rss: o.rssGrown === undefined ? undefined : 80 * MB };
   const calls: unknown[] = [];
   const c = startHeapCompactor({
     idle: () => state.idle,
@@ -17,11 +17,13 @@ function setup(o: { idle: boolean; grown: number; jobs: number; minGapMs?: numbe
     gc: (opts) => {
       calls.push(opts);
       state.total = 40 * MB;
+      if (state.rss !== undefined) state.rss = 100 * MB;
     },
     // `used` counts garbage until a collection: only the growth of the committed heap matters
-    heap: () => ({ total: state.total, used: state.total }),
+    heap: () => ({ total: state.total, used: state.total, rss: state.rss }),
   });
   state.total += o.grown;
+  if (state.rss !== undefined) state.rss += o.rssGrown!;
   for (let i = 0; i < o.jobs; i++) c.noteJob();
   return { c, calls, state };
 }
@@ -32,6 +34,18 @@ test('compacts once, memory-reducing, after a burst of jobs when idle with much 
   c.stop();
   assert.deepEqual(calls, [{ type: 'major', flavor: 'last-resort' }]);
   assert.equal(c.runs(), 1);
+});
+
+test('RSS growth alone triggers it (freed pages V8 keeps pooled are outside the committed heap); a dry-run-sized growth does not', async () => {
+  // measured, real 10,000-node burst: heap total +43 MB, RSS +170 MB
+  const real = setup({ idle: true, grown: 43 * MB, rssGrown: 170 * MB, jobs: 10_000 });
+  // dry-run burst: RSS +30-50 MB
+  const dry = setup({ idle: true, grown: 45 * MB, rssGrown: 50 * MB, jobs: 10_000 });
+  await sleep(80);
+  real.c.stop();
+  dry.c.stop();
+  assert.equal(real.calls.length, 1);
+  assert.equal(dry.calls.length, 0);
 });
 
 test('never compacts while work is queued or running', async () => {
