@@ -7,7 +7,7 @@ import type { Runner } from '../src/runner.ts';
 import type { Config } from '../src/types.ts';
 import { RunError } from '../src/errors.ts';
 import type { ExportEntry } from './export-entry.ts';
-import { etabState, indexEtab, parseEtab, parseKernelExports, pathsNamedIn, renderKernelExports } from './exports-kernel.ts';
+import { createLineCache, etabState, indexEtab, parseEtab, parseKernelExports, pathsNamedIn, renderKernelExports } from './exports-kernel.ts';
 import { GANESHA_MAX_ID, parseGaneshaExports, renderGaneshaExports } from './exports-ganesha.ts';
 
 /** What the batcher needs from a backend. */
@@ -32,9 +32,12 @@ export function createExportBackend(config: Config, runner: Runner, log: Logger)
 
 function kernelBackend(config: Config, runner: Runner, log: Logger): ExportBackend {
   const { options, etab } = config.exports;
+  const lineOf = createLineCache(options);
   const check = async (live: ExportEntry[], gone: ExportEntry[], stderr: string, command: string, exitCode: number) => {
     const errors = new Map<string, Error>();
-    const index = indexEtab(parseEtab(await readFile(etab, 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? '' : Promise.reject(e)))));
+    const text = await readFile(etab, 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? '' : Promise.reject(e)));
+    // only this batch's paths: etab holds every export on the machine (10,000+ lines at scale)
+    const index = indexEtab(parseEtab(text, new Set([...live, ...gone].map((e) => e.path))));
     const named = exitCode === 0 ? new Set<string>() : pathsNamedIn(stderr, [...live, ...gone].map((e) => e.path));
     for (const e of live) {
       const st = etabState(index, e);
@@ -51,7 +54,7 @@ function kernelBackend(config: Config, runner: Runner, log: Logger): ExportBacke
     name: 'kernel',
     file: config.exports.file,
     maxFsid: 0xffffffff,
-    render: (entries) => renderKernelExports(entries, options),
+    render: (entries) => renderKernelExports(entries, options, lineOf),
     parse: parseKernelExports,
     async reload(live, gone, verifyOnly) {
       if (verifyOnly) {

@@ -96,7 +96,7 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
     const { entries, bad } = backend.parse(text);
     for (const b of bad) log.warn({ file: backend.file, input: printable(b) }, `dropping a line of ${backend.file} that pxebootd did not write`);
     if (!desired) {
-      desired = new Map(entries.map((e) => [e.path, e]));
+      desired = new Map(entries.map((e) => [e.path, Object.freeze(e)]));
       for (const e of entries) unconfirmed.add(e.path);
       onDisk = text;
       if (!deps.dryRun) {
@@ -294,7 +294,7 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
       } catch (e) {
         return Promise.reject(e as Error);
       }
-      return enqueue((resolve, reject) => ({ kind: 'want', entry: { ...entry }, force: opts.force ?? false, resolve, reject }));
+      return enqueue((resolve, reject) => ({ kind: 'want', entry: Object.freeze({ ...entry }), force: opts.force ?? false, resolve, reject }));
     },
     drop(path) {
       return enqueue((resolve, reject) => ({ kind: 'drop', path, resolve, reject }));

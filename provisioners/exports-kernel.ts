@@ -29,10 +29,28 @@ export function buildExportLine(e: ExportEntry, options: string): string {
   return line;
 }
 
-/** The whole file: header, then entries sorted by path (stable output, so no-op rewrites are skipped). */
-export function renderKernelExports(entries: Iterable<ExportEntry>, options: string): string {
-  const lines = [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)).map((e) => buildExportLine(e, options));
-  return KERNEL_HEADER + lines.map((l) => l + '\n').join('');
+/**
+ * The whole file: header, then entries sorted by path (stable output, so no-op rewrites are skipped).
+ * `lineOf` may return a line built earlier by buildExportLine for the same (frozen) entry: at
+ * 10,000 nodes, re-checking every line on every flush was most of a burst's garbage.
+ */
+export function renderKernelExports(entries: Iterable<ExportEntry>, options: string, lineOf: (e: ExportEntry) => string = (e) => buildExportLine(e, options)): string {
+  const lines = [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)).map(lineOf);
+  return KERNEL_HEADER + lines.join('\n') + (lines.length ? '\n' : '');
+}
+
+/** buildExportLine, remembered per entry object; only frozen entries are remembered (they cannot change). */
+export function createLineCache(options: string): (e: ExportEntry) => string {
+  checkExportOptions(options);
+  const lines = new WeakMap<ExportEntry, string>();
+  return (e) => {
+    let l = lines.get(e);
+    if (l === undefined) {
+      l = buildExportLine(e, options);
+      if (Object.isFrozen(e)) lines.set(e, l);
+    }
+    return l;
+  };
 }
 
 /** Parse our own file back (start-up, orphans). Lines that do not match our grammar are returned as `bad`. */
@@ -66,16 +84,27 @@ export interface EtabEntry {
   options: string;
 }
 
-/** Parse /var/lib/nfs/etab (paths there use \ooo escapes for odd characters; ours have none). */
-export function parseEtab(text: string): EtabEntry[] {
+/**
+ * Parse /var/lib/nfs/etab (paths there use \\ooo escapes for odd characters; ours have none).
+ * With `only`, lines for other paths are skipped unparsed: a batch checks its own few paths
+ * against an etab of 10,000+ lines.
+ */
+export function parseEtab(text: string, only?: ReadonlySet<string>): EtabEntry[] {
   const out: EtabEntry[] = [];
-  for (const line of text.split('\n')) {
-    const tab = line.indexOf('\t');
-    if (tab <= 0) continue;
-    const rest = line.slice(tab + 1);
-    const open = rest.indexOf('(');
-    if (open <= 0 || !rest.endsWith(')')) continue;
-    out.push({ path: line.slice(0, tab), client: rest.slice(0, open), options: rest.slice(open + 1, -1) });
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const tab = text.indexOf('\t', start);
+    if (tab > start && tab < end) {
+      const p = text.slice(start, tab);
+      if (!only || only.has(p)) {
+        const rest = text.slice(tab + 1, end);
+        const open = rest.indexOf('(');
+        if (open > 0 && rest.endsWith(')')) out.push({ path: p, client: rest.slice(0, open), options: rest.slice(open + 1, -1) });
+      }
+    }
+    start = end + 1;
   }
   return out;
 }

@@ -157,3 +157,19 @@ describe('etab', () => {
     assert.equal(pathsNamedIn('exportfs: Failed to stat /elsewhere/x: No such file\n', ['/netboot/node/0A630032']).size, 0);
   });
 });
+
+test('parseEtab with `only` skips other paths; the line cache reuses lines of frozen entries only', async () => {
+  const { createLineCache } = await import('../../../provisioners/exports-kernel.ts');
+  const text = '/n/A\t10.0.0.1(rw,fsid=1)\n/n/B\t10.0.0.2(rw,fsid=2)\n/n/B\t10.0.0.3(rw,fsid=2)\n';
+  assert.deepEqual(parseEtab(text, new Set(['/n/B'])), parseEtab(text).filter((e) => e.path === '/n/B'));
+  assert.deepEqual(parseEtab(text, new Set()), []);
+  const lineOf = createLineCache('rw');
+  const frozen = Object.freeze({ node: 'A', path: '/n/A', ip: '10.0.0.1', fsid: 1 });
+  assert.equal(lineOf(frozen), '/n/A 10.0.0.1(rw,fsid=1)');
+  const open = { node: 'B', path: '/n/B', ip: '10.0.0.2', fsid: 2 };
+  assert.equal(lineOf(open), '/n/B 10.0.0.2(rw,fsid=2)');
+  open.fsid = 3; // not frozen: rendered afresh
+  assert.equal(lineOf(open), '/n/B 10.0.0.2(rw,fsid=3)');
+  assert.equal(renderKernelExports([open, frozen], 'rw', lineOf), renderKernelExports([open, frozen], 'rw'));
+  assert.throws(() => lineOf({ node: 'C', path: '/n/C', ip: '10.0.0.0/8', fsid: 4 }), /dotted-quad/);
+});
