@@ -19,7 +19,7 @@ import { createEntry, type Entry, type SubmitOptions } from './entry.ts';
 import { handleControl } from './control-handler.ts';
 import { reconcile, writeDefaultFile } from './reconcile.ts';
 import { describeConfigChanges, RESTART_KEYS } from './reload.ts';
-import { startHeapCompactor, type HeapCompactor } from './heap-compactor.ts';
+import { limitHeapGrowth, startHeapCompactor, type HeapCompactor } from './heap-compactor.ts';
 
 /** How long stop() waits for running jobs before abandoning them. */
 export const STOP_GRACE_MS = 10_000;
@@ -147,6 +147,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
       // events that arrived during start-up are taken from here on
       entry.open();
       // a storm leaves the heap committed far above what stays alive: give it back once idle
+      limitHeapGrowth();
       compactor = startHeapCompactor({ idle: () => queue.depth() + queue.running() === 0, log: subsystem(log, 'memory') });
       if (o.config.metrics && metrics.listen) {
         try {
