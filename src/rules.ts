@@ -88,8 +88,9 @@ export function compileRules(config: Config): RuleMatcher {
       );
       const ignore = host?.ignore ?? subnet.ignore ?? false;
       if (ignore) {
-        const by = host?.ignore === true ? 'the host rule' : 'the subnet';
-        return { kind: 'ignored', why: [`${by} says "ignore: true"`, ...why] };
+        const byHost = host?.ignore === true;
+        const by = byHost ? `host rule at ${host!.pos ?? '?'}` : `subnet ${subnet.cidr} at ${subnet.pos ?? '?'}`;
+        return { kind: 'ignored', why: [`${byHost ? 'the host rule' : 'the subnet'} says "ignore: true"`, ...why], by };
       }
       return resolve(subnet, host, why);
     },

@@ -220,5 +220,6 @@ export interface ResolvedRule {
 
 export type MatchResult =
   | { kind: 'match'; rule: ResolvedRule }
-  | { kind: 'ignored'; why: string[] }
+  /** `by`: the rule that says ignore, named without client data ("subnet CIDR at FILE:L:C", "host rule at FILE:L:C") */
+  | { kind: 'ignored'; why: string[]; by: string }
   | { kind: 'none'; why: string[] };

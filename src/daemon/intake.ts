@@ -119,7 +119,7 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
     const m = core.deps.matchClient({ ip, mac, hostname }, core.config);
     if (m.kind !== 'match') {
       if (mac) remember(ip, mac);
-      skipped.note({ kind: m.kind, why: m.why, ip, mac, hostname, source: e.source });
+      skipped.note({ kind: m.kind, why: m.why, by: m.kind === 'ignored' ? m.by : undefined, ip, mac, hostname, source: e.source });
       return done({ outcome: 'skipped', why: m.why });
     }
     let name: string;

@@ -13,6 +13,8 @@ const ONCE_MAX = 50_000;
 export interface SkippedClient {
   kind: 'ignored' | 'none';
   why: string[];
+  /** for `ignored`: the rule that says so (MatchResult.by) */
+  by?: string;
   ip: string;
   mac?: string;
   hostname?: string;
@@ -28,18 +30,9 @@ export interface SkipLog {
   flush(): void;
 }
 
-/**
- * The rule that skipped a client, named without client data: "host rule at FILE:L:C" when a host
- * rule says ignore, "subnet CIDR at FILE:L:C" otherwise, from the explanation the matcher gives.
- */
-export function skippingRule(kind: 'ignored' | 'none', why: string[]): string {
-  if (kind === 'none') return 'no subnet rule';
-  const byHost = why[0]?.startsWith('the host rule');
-  for (const w of why) {
-    const m = byHost ? /^(host rule at \S+) matches/.exec(w) : /^(subnet \S+ at \S+) is the longest prefix/.exec(w);
-    if (m) return m[1]!;
-  }
-  return why[0] ?? 'an ignore rule';
+/** The rule that skipped a client, named without client data: the matcher's `by`, or "no subnet rule". */
+export function skippingRule(c: Pick<SkippedClient, 'kind' | 'by'>): string {
+  return c.kind === 'none' ? 'no subnet rule' : (c.by ?? 'an ignore rule');
 }
 
 export function createSkipLog(log: Logger, windowMs: number = SKIP_SUMMARY_MS): SkipLog {
@@ -65,7 +58,7 @@ export function createSkipLog(log: Logger, windowMs: number = SKIP_SUMMARY_MS): 
       if (logged.size >= ONCE_MAX) logged.clear();
       logged.add(key);
       log.debug({ input: { ip: c.ip, mac: c.mac, hostname: c.hostname }, source: c.source, why: c.why }, c.kind === 'ignored' ? `client ${c.ip} ignored by rule` : `client ${c.ip} matches no subnet rule; not provisioned`);
-      const rule = skippingRule(c.kind, c.why);
+      const rule = skippingRule(c);
       const p = pending.get(rule);
       if (p) p.count++;
       else pending.set(rule, { kind: c.kind, count: 1, example: c.ip });

@@ -20,16 +20,16 @@ const config = makeConfig('/tmp/x', {
 const skipped = (ip: string, mac?: string) => {
   const m = matchClient({ ip, mac }, config) as Exclude<MatchResult, { kind: 'match' }>;
   assert.notEqual(m.kind, 'match');
-  return { kind: m.kind, why: m.why, ip, mac, source: 'dnsmasq-leases:/l' };
+  return { kind: m.kind, why: m.why, by: m.kind === 'ignored' ? m.by : undefined, ip, mac, source: 'dnsmasq-leases:/l' };
 };
 const ipOf = (i: number) => `10.98.${i >> 8}.${i & 255}`;
 
 describe('skipped clients log', () => {
   test('the rule that skipped a client is named without client data', () => {
-    assert.equal(skippingRule('ignored', skipped('10.98.1.2').why), 'subnet 10.98.0.0/16 at cfg:20:5');
-    assert.equal(skippingRule('ignored', skipped('10.98.1.3', '52:54:00:00:00:99').why), 'subnet 10.98.0.0/16 at cfg:20:5');
-    assert.equal(skippingRule('ignored', skipped('10.99.0.7', '52:54:00:00:00:aa').why), 'host rule at cfg:40:3');
-    assert.equal(skippingRule('none', skipped('192.168.0.1').why), 'no subnet rule');
+    assert.equal(skippingRule(skipped('10.98.1.2')), 'subnet 10.98.0.0/16 at cfg:20:5');
+    assert.equal(skippingRule(skipped('10.98.1.3', '52:54:00:00:00:99')), 'subnet 10.98.0.0/16 at cfg:20:5');
+    assert.equal(skippingRule(skipped('10.99.0.7', '52:54:00:00:00:aa')), 'host rule at cfg:40:3');
+    assert.equal(skippingRule(skipped('192.168.0.1')), 'no subnet rule');
   });
 
   test('10,000 clients of an ignored subnet: one debug line each, one info summary per rule with the count', async () => {
