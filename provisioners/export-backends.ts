@@ -7,15 +7,17 @@ import type { Runner } from '../src/runner.ts';
 import type { Config } from '../src/types.ts';
 import { RunError } from '../src/errors.ts';
 import type { ExportEntry } from './export-entry.ts';
-import { createLineCache, etabState, indexEtab, parseEtab, parseKernelExports, pathsNamedIn, renderKernelExports } from './exports-kernel.ts';
-import { GANESHA_MAX_ID, parseGaneshaExports, renderGaneshaExports } from './exports-ganesha.ts';
+import { createLineCache, etabState, type EtabEntry, indexEtab, kernelExportsPieces, parseKernelExports, pathsNamedIn, scanEtab } from './exports-kernel.ts';
+import { GANESHA_MAX_ID, ganeshaExportsPieces, parseGaneshaExports } from './exports-ganesha.ts';
+import { createLineChunkReader } from './line-chunks.ts';
 
 /** What the batcher needs from a backend. */
 export interface ExportBackend {
   readonly name: 'kernel' | 'ganesha';
   readonly file: string;
   readonly maxFsid: number;
-  render(entries: Iterable<ExportEntry>): string;
+  /** the whole file, as one string or as pieces to be written one after the other */
+  render(entries: Iterable<ExportEntry>): string | Iterable<string>;
   parse(text: string): { entries: ExportEntry[]; bad: string[] };
   /**
    * Make the file live (unless `verifyOnly` and the backend can check without reloading) and
@@ -23,6 +25,12 @@ export interface ExportBackend {
    * entries that still are. Throws only when nothing could be checked at all.
    */
   reload(live: ExportEntry[], gone: ExportEntry[], verifyOnly: boolean): Promise<Map<string, Error>>;
+}
+
+/** A backend's rendering as one string (small sets: start-up comparison, orphan lines). */
+export function renderedText(backend: Pick<ExportBackend, 'render'>, entries: Iterable<ExportEntry>): string {
+  const r = backend.render(entries);
+  return typeof r === 'string' ? r : [...r].join('');
 }
 
 /** The backend named by exports.backend. */
@@ -33,11 +41,21 @@ export function createExportBackend(config: Config, runner: Runner, log: Logger)
 function kernelBackend(config: Config, runner: Runner, log: Logger): ExportBackend {
   const { options, etab } = config.exports;
   const lineOf = createLineCache(options);
+  const readEtab = createLineChunkReader(etab);
   const check = async (live: ExportEntry[], gone: ExportEntry[], stderr: string, command: string, exitCode: number) => {
     const errors = new Map<string, Error>();
-    const text = await readFile(etab, 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? '' : Promise.reject(e)));
-    // only this batch's paths: etab holds every export on the machine (10,000+ lines at scale)
-    const index = indexEtab(parseEtab(text, new Set([...live, ...gone].map((e) => e.path))));
+    // only this batch's paths: etab holds every export on the machine (10,000+ lines at scale),
+    // so it is scanned in pieces and only these paths' lines are decoded
+    const paths = new Set([...live, ...gone].map((e) => e.path));
+    const found: EtabEntry[] = [];
+    try {
+      readEtab((piece) => {
+        for (const e of scanEtab(piece, paths)) found.push(e);
+      });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    const index = indexEtab(found);
     const named = exitCode === 0 ? new Set<string>() : pathsNamedIn(stderr, [...live, ...gone].map((e) => e.path));
     for (const e of live) {
       const st = etabState(index, e);
@@ -54,7 +72,7 @@ function kernelBackend(config: Config, runner: Runner, log: Logger): ExportBacke
     name: 'kernel',
     file: config.exports.file,
     maxFsid: 0xffffffff,
-    render: (entries) => renderKernelExports(entries, options, lineOf),
+    render: (entries) => kernelExportsPieces(entries, options, lineOf),
     parse: parseKernelExports,
     async reload(live, gone, verifyOnly) {
       if (verifyOnly) {
@@ -80,7 +98,7 @@ function ganeshaBackend(config: Config, log: Logger): ExportBackend {
     name: 'ganesha',
     file: config.exports.file,
     maxFsid: GANESHA_MAX_ID,
-    render: renderGaneshaExports,
+    render: ganeshaExportsPieces,
     parse: parseGaneshaExports,
     async reload(_live, _gone, verifyOnly) {
       if (verifyOnly) return new Map(); // no way to ask Ganesha without DBus; the file is unchanged

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { writeFileAtomic } from '../src/atomic-file.ts';
 import { ConflictError } from '../src/errors.ts';
 import { printable } from '../src/validate.ts';
-import type { ExportBackend } from './export-backends.ts';
+import { renderedText, type ExportBackend } from './export-backends.ts';
 import { checkExportEntry, type ExportEntry } from './export-entry.ts';
 
 /** Batching windows (ms); see the top comment. */
@@ -70,7 +70,10 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
   const o = { ...DEFAULT_BATCHER_OPTIONS, ...options };
   const { backend, log } = deps;
   let desired: Map<string, ExportEntry> | undefined;
-  let onDisk: string | undefined;
+  /** who holds each fsid in `desired` (kept with it: rebuilding it per batch cost a 10,000-entry map) */
+  const byFsid = new Map<number, string>();
+  /** `desired` differs from our file: the next batch rewrites it */
+  let fileStale = false;
   let pending: Request[] = [];
   let dirty = false;
   let flushing: Promise<void> | undefined;
@@ -97,14 +100,38 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
     for (const b of bad) log.warn({ file: backend.file, input: printable(b) }, `dropping a line of ${backend.file} that pxebootd did not write`);
     if (!desired) {
       desired = new Map(entries.map((e) => [e.path, Object.freeze(e)]));
-      for (const e of entries) unconfirmed.add(e.path);
-      onDisk = text;
+      for (const e of entries) {
+        unconfirmed.add(e.path);
+        byFsid.set(e.fsid, e.path);
+      }
+      // once: from here on every change to `desired` marks the file stale (see put/remove)
+      fileStale = renderedText(backend, desired.values()) !== text;
       if (!deps.dryRun) {
         const stale = await removeStaleTemps(path.dirname(backend.file), path.basename(backend.file));
         if (stale.length) log.info({ files: stale }, `removed ${stale.length} temp file(s) left by a killed pxebootd`);
       }
     }
     return desired;
+  }
+
+  /** Set or replace an entry, keeping byFsid and fileStale; returns the entry it replaced. */
+  function put(map: Map<string, ExportEntry>, e: ExportEntry): ExportEntry | undefined {
+    const old = map.get(e.path);
+    if (old && byFsid.get(old.fsid) === old.path) byFsid.delete(old.fsid);
+    map.set(e.path, e);
+    byFsid.set(e.fsid, e.path);
+    if (!old || !sameEntry(old, e)) fileStale = true;
+    return old;
+  }
+
+  /** Remove an entry, keeping byFsid and fileStale; returns it. */
+  function remove(map: Map<string, ExportEntry>, p: string): ExportEntry | undefined {
+    const old = map.get(p);
+    if (!old) return undefined;
+    map.delete(p);
+    if (byFsid.get(old.fsid) === old.path) byFsid.delete(old.fsid);
+    fileStale = true;
+    return old;
   }
 
   function clearTimers(): void {
@@ -175,15 +202,15 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
       for (const r of batch) r.reject(e as Error);
       return;
     }
-    const before = new Map(map);
+    // what this batch replaced, to put back if the file cannot be written
+    const undo: Array<[string, ExportEntry | undefined]> = [];
+    const staleBefore = fileStale;
     const live: ExportEntry[] = [];
     const gone: ExportEntry[] = [];
     const wants: Array<Extract<Request, { kind: 'want' }>> = [];
     const drops: Array<Extract<Request, { kind: 'drop' }>> = [];
     let force = dirty || mustReload;
     dirty = false;
-    const byFsid = new Map<number, string>();
-    for (const e of map.values()) byFsid.set(e.fsid, e.path);
     for (const r of batch) {
       if (r.kind === 'want') {
         const holder = byFsid.get(r.entry.fsid);
@@ -191,18 +218,15 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
           r.reject(new ConflictError(`fsid ${r.entry.fsid} for ${r.entry.path} is already used by ${holder}`));
           continue;
         }
-        const old = map.get(r.entry.path);
+        const old = put(map, r.entry);
+        undo.push([r.entry.path, old]);
         // unchanged and not forced: the backend only checks (kernel: etab) and reloads if that fails
         if (!old || !sameEntry(old, r.entry) || r.force) force = true;
-        if (old && byFsid.get(old.fsid) === old.path) byFsid.delete(old.fsid);
-        map.set(r.entry.path, r.entry);
-        byFsid.set(r.entry.fsid, r.entry.path);
         wants.push(r);
       } else {
-        const old = map.get(r.path);
+        const old = remove(map, r.path);
         if (old) {
-          map.delete(r.path);
-          if (byFsid.get(old.fsid) === old.path) byFsid.delete(old.fsid);
+          undo.push([r.path, old]);
           gone.push(old);
           force = true;
         }
@@ -220,8 +244,8 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
           unconfirmed.delete(p);
           if (have.has(p) || !map.has(p)) continue;
           log.warn({ path: p }, `dropping the export of ${p}: no overlay is mounted there`);
-          const old = map.get(p)!;
-          map.delete(p);
+          const old = remove(map, p)!;
+          undo.push([p, old]);
           gone.push(old);
           force = true;
         }
@@ -231,20 +255,23 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
     }
     // a drop and a want for the same path in one batch: the later request wins
     for (const w of wants) if (map.get(w.entry.path) === w.entry) live.push(w.entry);
-    let text: string;
-    try {
-      text = backend.render(map.values());
-      if (text !== onDisk) {
+    if (fileStale) {
+      try {
         // no fsync: rename is atomic, and restore() rewrites the file from state after a crash
-        if (!deps.dryRun) await writeFileAtomic(backend.file, text, { mode: 0o644, mkdirp: true, noSync: true });
+        if (!deps.dryRun) await writeFileAtomic(backend.file, backend.render(map.values()), { mode: 0o644, mkdirp: true, noSync: true });
         else log.info({ file: backend.file }, `dry-run: would rewrite ${backend.file} (${map.size} exports)`);
-        onDisk = text;
+        fileStale = false;
         force = true;
+      } catch (e) {
+        for (let i = undo.length - 1; i >= 0; i--) {
+          const [p, old] = undo[i]!;
+          if (old) put(map, old);
+          else remove(map, p);
+        }
+        fileStale = staleBefore;
+        for (const r of batch) r.reject(e as Error);
+        return;
       }
-    } catch (e) {
-      desired = before;
-      for (const r of batch) r.reject(e as Error);
-      return;
     }
     let errors: Map<string, Error>;
     try {
@@ -264,7 +291,7 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
       }
       const err = errors.get(w.entry.path);
       if (err) {
-        map.delete(w.entry.path); // never leave a broken line behind for everyone's next exportfs
+        remove(map, w.entry.path); // never leave a broken line behind for everyone's next exportfs
         dirty = true;
         w.reject(err);
       } else {

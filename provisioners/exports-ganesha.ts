@@ -24,10 +24,21 @@ export function buildGaneshaBlock(e: ExportEntry): string {
   );
 }
 
-/** The whole file, blocks sorted by path. */
-export function renderGaneshaExports(entries: Iterable<ExportEntry>): string {
+/** Blocks per piece of a rendered file (see ganeshaExportsPieces). */
+const BLOCKS_PER_PIECE = 100;
+
+/** The whole file in pieces, blocks sorted by path (as kernelExportsPieces, for the same reason). */
+export function ganeshaExportsPieces(entries: Iterable<ExportEntry>): Iterable<string> {
   const sorted = [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return GANESHA_HEADER + sorted.map(buildGaneshaBlock).join('');
+  return (function* () {
+    yield GANESHA_HEADER;
+    for (let i = 0; i < sorted.length; i += BLOCKS_PER_PIECE) yield sorted.slice(i, i + BLOCKS_PER_PIECE).map(buildGaneshaBlock).join('');
+  })();
+}
+
+/** The whole file as one string. */
+export function renderGaneshaExports(entries: Iterable<ExportEntry>): string {
+  return [...ganeshaExportsPieces(entries)].join('');
 }
 
 const BLOCK_RE =

@@ -29,14 +29,30 @@ export function buildExportLine(e: ExportEntry, options: string): string {
   return line;
 }
 
+/** Lines per piece of a rendered exports file (see kernelExportsPieces). */
+export const LINES_PER_PIECE = 200;
+
+const byPath = (a: ExportEntry, b: ExportEntry): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+
 /**
- * The whole file: header, then entries sorted by path (stable output, so no-op rewrites are skipped).
- * `lineOf` may return a line built earlier by buildExportLine for the same (frozen) entry: at
- * 10,000 nodes, re-checking every line on every flush was most of a burst's garbage.
+ * The whole file in pieces: the header, then the entries sorted by path (stable output), 200 lines
+ * a piece. The writer writes the pieces one after the other: at 10,000 nodes the file is ~1 MB and
+ * a storm rewrites it once per batch, so it is never joined into one string. The entries are
+ * sorted now; the lines are built as the pieces are taken. `lineOf` may return a line built
+ * earlier by buildExportLine for the same (frozen) entry: at 10,000 nodes, re-checking every line
+ * on every flush was most of a burst's garbage.
  */
-export function renderKernelExports(entries: Iterable<ExportEntry>, options: string, lineOf: (e: ExportEntry) => string = (e) => buildExportLine(e, options)): string {
-  const lines = [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)).map(lineOf);
-  return KERNEL_HEADER + lines.join('\n') + (lines.length ? '\n' : '');
+export function kernelExportsPieces(entries: Iterable<ExportEntry>, options: string, lineOf: (e: ExportEntry) => string = (e) => buildExportLine(e, options)): Iterable<string> {
+  const sorted = [...entries].sort(byPath);
+  return (function* () {
+    yield KERNEL_HEADER;
+    for (let i = 0; i < sorted.length; i += LINES_PER_PIECE) yield sorted.slice(i, i + LINES_PER_PIECE).map(lineOf).join('\n') + '\n';
+  })();
+}
+
+/** The whole file as one string (start-up comparison, orphans, tests). */
+export function renderKernelExports(entries: Iterable<ExportEntry>, options: string, lineOf?: (e: ExportEntry) => string): string {
+  return [...kernelExportsPieces(entries, options, lineOf)].join('');
 }
 
 /** buildExportLine, remembered per entry object; only frozen entries are remembered (they cannot change). */
@@ -90,16 +106,26 @@ export interface EtabEntry {
  * against an etab of 10,000+ lines.
  */
 export function parseEtab(text: string, only?: ReadonlySet<string>): EtabEntry[] {
+  return scanEtab(Buffer.from(text, 'utf8'), only);
+}
+
+/**
+ * parseEtab over etab's raw bytes: per line only the path is decoded, and the rest only for the
+ * paths in `only`. At 10,000 exports etab is ~2.4 MB and every batch reads it; decoding it whole
+ * made a 2.4 MB string per batch, and the slices taken from it (options) pinned all of it.
+ */
+export function scanEtab(buf: Uint8Array, only?: ReadonlySet<string>): EtabEntry[] {
+  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const out: EtabEntry[] = [];
   let start = 0;
-  while (start < text.length) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    const tab = text.indexOf('\t', start);
+  while (start < b.length) {
+    let end = b.indexOf(0x0a, start);
+    if (end < 0) end = b.length;
+    const tab = b.indexOf(0x09, start);
     if (tab > start && tab < end) {
-      const p = text.slice(start, tab);
+      const p = b.toString('utf8', start, tab);
       if (!only || only.has(p)) {
-        const rest = text.slice(tab + 1, end);
+        const rest = b.toString('utf8', tab + 1, end);
         const open = rest.indexOf('(');
         if (open > 0 && rest.endsWith(')')) out.push({ path: p, client: rest.slice(0, open), options: rest.slice(open + 1, -1) });
       }

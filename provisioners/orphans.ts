@@ -10,7 +10,7 @@ import type { Config, NodeRecord } from '../src/types.ts';
 import { bootDirs, looksLikeOurName, markerNode } from './boot-files.ts';
 import { readHead } from './boot-files-apply.ts';
 import { findStaleTemps, isStaleTemp } from './stale-temp.ts';
-import type { ExportBackend } from './export-backends.ts';
+import { renderedText, type ExportBackend } from './export-backends.ts';
 import type { ExportBatcher } from './export-batcher.ts';
 import type { MountTable } from './mount-table.ts';
 import type { Mounter } from './mounter.ts';
@@ -39,7 +39,7 @@ export async function findOrphans(deps: OrphanDeps, known: NodeRecord[]): Promis
     .sort();
   const exports = [...(await deps.batcher.entries()).values()]
     .filter((e) => !names.has(e.node))
-    .map((e) => deps.backend.render([e]).split('\n').filter((l) => l && !l.startsWith('#')).join('\n'))
+    .map((e) => renderedText(deps.backend, [e]).split('\n').filter((l) => l && !l.startsWith('#')).join('\n'))
     .sort();
   const bootFiles: string[] = [];
   for (const dir of new Set(Object.values(bootDirs(deps.config)))) {

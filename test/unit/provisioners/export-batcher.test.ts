@@ -203,6 +203,58 @@ describe('export batcher', () => {
     assert.equal(reloads.length, 0);
   });
 
+  test('a file it wrote earlier is not rewritten by a new batcher while the set stays the same', async () => {
+    const file = path.join(tmp(), 'x.exports');
+    const first = fakeBackend(file);
+    const a = createExportBatcher({ backend: first.backend, log: silentLogger(), dryRun: false });
+    await Promise.all([a.want(entry(1)), a.want(entry(2))]);
+    await a.close();
+    const { statSync } = await import('node:fs');
+    const ino = statSync(file).ino;
+    const second = fakeBackend(file);
+    const b = createExportBatcher({ backend: second.backend, log: silentLogger(), dryRun: false });
+    await b.want(entry(2));
+    assert.equal(statSync(file).ino, ino, 'same set: no rewrite');
+    assert.deepEqual(second.reloads.map((r) => r.verifyOnly), [true]);
+    await b.want(entry(3));
+    assert.notEqual(statSync(file).ino, ino, 'a new entry: rewritten');
+    assert.deepEqual(parseKernelExports(readFileSync(file, 'utf8')).entries.map((e) => e.fsid), [1001, 1002, 1003]);
+    await b.close();
+  });
+
+  test('a batch whose file cannot be written is undone: its entries and fsids are as before', async () => {
+    const file = path.join(tmp(), 'x.exports');
+    const { backend, reloads } = fakeBackend(file);
+    const poisoned = entry(9).path;
+    // the pieces are rendered while the file is written: a throw there fails the write itself
+    backend.render = (entries) => {
+      const list = [...entries];
+      return (function* () {
+        for (const e of list) {
+          if (e.path === poisoned) throw new Error('render failed');
+          yield renderKernelExports([e], 'rw');
+        }
+      })();
+    };
+    const b = createExportBatcher({ backend, log: silentLogger(), dryRun: false });
+    await b.want(entry(1));
+    const before = readFileSync(file, 'utf8');
+    const replaced = { ...entry(1), ip: '10.99.7.7' };
+    const results = await Promise.allSettled([b.want(entry(9)), b.want(replaced), b.drop(entry(1).path)]);
+    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected', 'rejected']);
+    assert.equal(readFileSync(file, 'utf8'), before, 'the old file is intact');
+    assert.deepEqual([...(await b.entries()).values()], [entry(1)], 'the set is as before the batch');
+    // entry 9's fsid was never taken: another path may have it
+    const other = { ...entry(10), fsid: entry(9).fsid };
+    await b.want(other);
+    assert.deepEqual(parseKernelExports(readFileSync(file, 'utf8')).entries.map((e) => [e.path, e.fsid]), [
+      [entry(1).path, 1001],
+      [other.path, 1009],
+    ]);
+    assert.equal(reloads.at(-1)!.live.length, 1);
+    await b.close();
+  });
+
   test('dry-run writes nothing and reloads nothing', async () => {
     const file = path.join(tmp(), 'x.exports');
     const { backend, reloads } = fakeBackend(file);

@@ -5,6 +5,8 @@ import {
   checkExportOptions,
   etabState,
   indexEtab,
+  KERNEL_HEADER,
+  kernelExportsPieces,
   parseEtab,
   parseKernelExports,
   pathsNamedIn,
@@ -110,6 +112,29 @@ describe('exports file', () => {
     assert.deepEqual(parseKernelExports(text), { entries: [E, B], bad: [] });
   });
 
+  test('in pieces: the header, then at most 200 lines a piece, the same bytes as one string', () => {
+    const many: ExportEntry[] = Array.from({ length: 450 }, (_, i) => {
+      const node = (0x0a630000 + 449 - i).toString(16).toUpperCase();
+      return { node, path: `/netboot/node/${node}`, ip: `10.99.${i >> 7}.${(i & 127) + 1}`, fsid: 20000 + i };
+    });
+    const pieces = [...kernelExportsPieces(many, OPTS)];
+    assert.equal(pieces[0], KERNEL_HEADER);
+    assert.deepEqual(pieces.slice(1).map((p) => p.split('\n').length - 1), [200, 200, 50]);
+    assert.ok(pieces.slice(1).every((p) => p.endsWith('\n')));
+    const text = pieces.join('');
+    assert.equal(text, renderKernelExports(many, OPTS));
+    const paths = parseKernelExports(text).entries.map((e) => e.path);
+    assert.deepEqual(paths, [...paths].sort(), 'sorted by path across pieces');
+    assert.equal(paths.length, 450);
+    assert.equal([...kernelExportsPieces([], OPTS)].join(''), KERNEL_HEADER);
+    const bad = [...many.slice(0, 300), { ...E, ip: '10.0.0.0/8' }];
+    const it = kernelExportsPieces(bad, OPTS)[Symbol.iterator]();
+    assert.equal(it.next().value, KERNEL_HEADER);
+    assert.throws(() => {
+      for (let r = it.next(); !r.done; r = it.next());
+    }, /dotted-quad/, 'an unsafe entry fails the rendering (and so the write) instead of being emitted');
+  });
+
   test('lines we did not write come back as bad', () => {
     const r = parseKernelExports('/x *(rw)\n/n/0A630032 10.0.0.0/8(rw,fsid=1)\n/n/0A630032 10.99.0.5(rw)\n/n/0A630032 10.99.0.5(rw,fsid=3)\n');
     assert.equal(r.bad.length, 3);
@@ -156,6 +181,19 @@ describe('etab', () => {
     assert.deepEqual([...pathsNamedIn(stderr, ['/netboot/node/0A630032', '/netboot/node/0A63003', '/netboot/node/0A630033'])], ['/netboot/node/0A630032']);
     assert.equal(pathsNamedIn('exportfs: Failed to stat /elsewhere/x: No such file\n', ['/netboot/node/0A630032']).size, 0);
   });
+});
+
+test('scanEtab over bytes equals parseEtab over text, with and without `only`', async () => {
+  const { scanEtab } = await import('../../../provisioners/exports-kernel.ts');
+  const text = '/n/A\t10.0.0.1(rw,fsid=1)\n/n/B\t10.0.0.2(rw,fsid=2)\nno tab here\n/n/C\tbroken\n/n/B\t10.0.0.3(rw,fsid=2)';
+  const bytes = new Uint8Array(Buffer.from(text));
+  assert.deepEqual(scanEtab(bytes), parseEtab(text));
+  assert.equal(scanEtab(bytes).length, 3);
+  assert.deepEqual(scanEtab(bytes, new Set(['/n/B'])), [
+    { path: '/n/B', client: '10.0.0.2', options: 'rw,fsid=2' },
+    { path: '/n/B', client: '10.0.0.3', options: 'rw,fsid=2' },
+  ]);
+  assert.deepEqual(scanEtab(new Uint8Array(0)), []);
 });
 
 test('parseEtab with `only` skips other paths; the line cache reuses lines of frozen entries only', async () => {
