@@ -97,6 +97,35 @@ describe('pxebootd CLI', () => {
     assert.match(r.stdout, /^pxebootd /);
   });
 
+  test('bin/pxebootd.js run re-executes itself in place (same PID) with its memory profile, keeping what the caller set', async () => {
+    const procArgs = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const procEnv = (pid: number) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    const start = async (nodeFlags: string[], env: NodeJS.ProcessEnv) => {
+      const lab = makeLab();
+      const logFile = path.join(lab.dir, `bin-${++runs}.log`);
+      const d = startDaemon('pxebootd', [process.execPath, ...nodeFlags, path.join(REPO, 'bin', 'pxebootd.js'), 'run', '-c', lab.config, '--dry-run'], { logFile, env: { ...process.env, ...env } });
+      await waitStarted(lab, () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''));
+      return d;
+    };
+    const plain = { ...process.env };
+    delete plain.MALLOC_ARENA_MAX;
+    delete plain.NODE_OPTIONS;
+    const d = await start([], plain);
+    const args = procArgs(d.pid);
+    assert.deepEqual(args.slice(1, 3), ['--max-semi-space-size=2', '--optimize-for-size'], `cmdline of pid ${d.pid}: ${args.join(' ')}`);
+    assert.ok(procEnv(d.pid).includes('MALLOC_ARENA_MAX=1'));
+    d.child.kill('SIGTERM');
+    assert.equal(await d.exited, 0);
+
+    const own = await start(['--max-semi-space-size=8', '--no-optimize-for-size'], { ...plain, MALLOC_ARENA_MAX: '4' });
+    const ownArgs = procArgs(own.pid);
+    assert.ok(ownArgs.includes('--max-semi-space-size=8') && !ownArgs.includes('--max-semi-space-size=2'), ownArgs.join(' '));
+    assert.ok(!ownArgs.includes('--optimize-for-size'), ownArgs.join(' '));
+    assert.ok(procEnv(own.pid).includes('MALLOC_ARENA_MAX=4'));
+    own.child.kill('SIGTERM');
+    assert.equal(await own.exited, 0);
+  });
+
   test('bin/pxebootd.js refuses a Node older than 22.22 with a clear message', () => {
     const fake = `Object.defineProperty(process, 'versions', { value: { ...process.versions, node: '20.11.1' } }); await import(${JSON.stringify(path.join(REPO, 'bin', 'pxebootd.js'))});`;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', fake], { encoding: 'utf8' });
