@@ -4,8 +4,8 @@
 // many; a lone mount is read at once. Callers name the mount points they need and a read unpacks
 // only those lines (see scanMountinfo): at 10,000 overlays the file is ~4 MB, and turning all of it
 // into strings and entries on every read is what grew pxebootd's heap by ~300 MB in a real burst.
-import { closeSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
+import { createLineChunkReader } from './line-chunks.ts';
 import { scanMountinfo, type MountEntry } from './mountinfo.ts';
 
 /** A coalescing view of the mount table, limited to the managed directories. */
@@ -31,53 +31,37 @@ export interface MountTableOptions {
 }
 
 /**
- * Reads a procfs file into one buffer kept between reads (grown by doubling, never shrunk: ~4 MB
- * at 10,000 overlays). readFileSync would allocate 64 KB pieces plus their concatenation on every
- * read of a size-0 procfs file. The bytes returned are valid until the next call, which is why
- * the table parses them before anything else can start a read.
+ * `under` is re-evaluated per read, so node dirs registered later are included. `read` replaces
+ * /proc/self/mountinfo (unit tests); by default the file is read in 64 KB pieces of whole lines
+ * through one small buffer (at 10,000 overlays it is ~4 MB: a buffer for all of it would stay
+ * that big), synchronously (one syscall per piece instead of thread-pool round trips, measured
+ * faster), and only the lines a read needs are decoded.
  */
-export function createProcReader(file: string): () => Promise<Uint8Array> {
-  let buf = Buffer.allocUnsafeSlow(64 * 1024);
-  return async () => {
-    const fd = openSync(file, 'r');
-    try {
-      let n = 0;
-      for (;;) {
-        if (n === buf.length) {
-          const bigger = Buffer.allocUnsafeSlow(buf.length * 2);
-          buf.copy(bigger, 0, 0, n);
-          buf = bigger;
-        }
-        const got = readSync(fd, buf, n, buf.length - n, null);
-        if (got === 0) return buf.subarray(0, n);
-        n += got;
-      }
-    } finally {
-      closeSync(fd);
-    }
-  };
-}
-
-/** `under` is re-evaluated per read, so node dirs registered later are included. */
-export function createMountTable(
-  under: () => readonly string[],
-  // procfs: a sync read is one syscall loop instead of several thread-pool round trips (measured
-  // faster); bytes, not a string: only the lines a read needs are decoded
-  read: () => Promise<string | Uint8Array> = createProcReader('/proc/self/mountinfo'),
-  opts: MountTableOptions = {},
-): MountTable {
+export function createMountTable(under: () => readonly string[], read?: () => Promise<string | Uint8Array>, opts: MountTableOptions = {}): MountTable {
   const busy = opts.busy ?? (() => false);
   const maxDelayMs = opts.maxDelayMs ?? 50;
+  const pieces = read ? undefined : createLineChunkReader('/proc/self/mountinfo');
   let next: Promise<Map<string, MountEntry>> | undefined;
   /** what the read being collected must unpack: these points, or everything under `under` */
   let wanted: Set<string> | 'all' = new Set();
   let startNow: (() => void) | undefined;
   let count = 0;
-  const parse = (data: string | Uint8Array, want: Set<string> | 'all'): Map<string, MountEntry> => {
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    if (want !== 'all') return scanMountinfo(bytes, (mp) => want.has(mp));
+  const keeper = (want: Set<string> | 'all'): ((mountPoint: string) => boolean) => {
+    if (want !== 'all') return (mp) => want.has(mp);
     const prefixes = under().map((d) => path.resolve(d));
-    return scanMountinfo(bytes, (mp) => prefixes.some((d) => mp === d || mp.startsWith(d === '/' ? d : d + '/')));
+    return (mp) => prefixes.some((d) => mp === d || mp.startsWith(d === '/' ? d : d + '/'));
+  };
+  const readTable = async (want: Set<string> | 'all'): Promise<Map<string, MountEntry>> => {
+    const keep = keeper(want);
+    if (!pieces) {
+      const data = await read!();
+      return scanMountinfo(typeof data === 'string' ? Buffer.from(data) : data, keep);
+    }
+    const out = new Map<string, MountEntry>();
+    pieces((piece) => {
+      for (const [mp, e] of scanMountinfo(piece, keep)) out.set(mp, e); // topmost (later line) wins
+    });
+    return out;
   };
   return {
     snapshot(points) {
@@ -97,8 +81,7 @@ export function createMountTable(
           const want = wanted;
           wanted = new Set();
           count++;
-          // parsed in the read's own continuation: the reader's buffer is reused by the next read
-          read().then((data) => resolve(parse(data, want)), reject);
+          readTable(want).then(resolve, reject);
         };
         // start on the next turn so that callers in this burst join; later if other mounts are running
         setImmediate(() => {
