@@ -15,15 +15,13 @@ if (major < 22 || (major === 22 && minor < 22)) {
 // environment) is kept as is.
 //  - --max-semi-space-size=2: V8's default young generation (up to 16 MB per semi-space, three of
 //    them) grows during a burst of thousands of events and stays committed afterwards.
-//  - --optimize-for-size: V8 favours a small heap over speed (its heap grows in smaller steps).
 //  - MALLOC_ARENA_MAX=1: glibc gives each thread that allocates (V8's GC and compiler threads,
 //    libuv's pool) its own arena, and each kept several MB after a burst; one arena for all.
-// Measured at 10,000 nodes, real mounts and exports: peak RSS 151-162 MB without the last two,
-// 136-139 MB with them (docs/performance.md).
-const PROFILE_FLAGS = [['--max-semi-space-size', '--max-semi-space-size=2'], ['--optimize-for-size', '--optimize-for-size']];
+// (--optimize-for-size would save a few MB more but parses a 100,000-lease file 2.2x slower.)
+const PROFILE_FLAGS = [['--max-semi-space-size', '--max-semi-space-size=2']];
 const PROFILE_ENV = { MALLOC_ARENA_MAX: '1' };
 const given = (name) => process.execArgv.some((a) => a.startsWith(name)) || (process.env.NODE_OPTIONS ?? '').includes(name);
-const flags = PROFILE_FLAGS.filter(([name]) => !given(name) && !given(name.replace('--', '--no-'))).map(([, flag]) => flag);
+const flags = PROFILE_FLAGS.filter(([name]) => !given(name)).map(([, flag]) => flag);
 const env = Object.entries(PROFILE_ENV).filter(([k]) => process.env[k] === undefined);
 if (process.argv[2] === 'run' && typeof process.execve === 'function' && (flags.length || env.length)) {
   process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, ...Object.fromEntries(env) });
