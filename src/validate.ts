@@ -81,12 +81,22 @@ export function isSafeNodeName(s: string): boolean {
   return /^[0-9A-Fa-f][0-9A-Fa-f-]{0,63}$/.test(s);
 }
 
+/** An absolute path with no empty, `.` or `..` segment and no trailing slash: path.resolve would return it as is. */
+const NORMAL_ABSOLUTE = /^(?:\/[^/]+)+$/;
+/** Relative names made of plain segments (no empty, `.` or `..` one): joining them needs no resolving. */
+const PLAIN_RELATIVE = /^[^/]+(?:\/[^/]+)*$/;
+const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$)/;
+
 /**
  * Join `name` under `root`, refusing anything that would land outside it: absolute names,
  * `..` segments, NUL bytes, newlines. Every path built from client data goes through here.
+ * The result is path.resolve(root, ...names); when root is already normal and the names are plain
+ * segments (the common case: several calls per node in a storm) it is built by concatenation,
+ * since path.resolve's work was a measurable share of a 10,000-node burst's garbage.
  */
 export function safeJoin(root: string, ...names: string[]): string {
-  const base = path.resolve(root);
+  const base = NORMAL_ABSOLUTE.test(root) && !DOT_SEGMENT.test(root) ? root : path.resolve(root);
+  let plain = true;
   for (const n of names) {
     if (n.length === 0 || /[\0\n\r]/.test(n) || path.isAbsolute(n)) {
       throw new Error(`unsafe path component ${JSON.stringify(printable(n))} under ${base}`);
@@ -94,8 +104,10 @@ export function safeJoin(root: string, ...names: string[]): string {
     if (n.split('/').some((seg) => seg === '..')) {
       throw new Error(`unsafe path component ${JSON.stringify(printable(n))} under ${base}`);
     }
+    if (plain && (!PLAIN_RELATIVE.test(n) || DOT_SEGMENT.test(n))) plain = false;
   }
-  const joined = path.resolve(base, ...names);
+  if (names.length === 0) return base;
+  const joined = plain ? `${base === '/' ? '' : base}/${names.join('/')}` : path.resolve(base, ...names);
   if (joined !== base && !joined.startsWith(base + path.sep)) {
     throw new Error(`path ${joined} escapes ${base}`);
   }

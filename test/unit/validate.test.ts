@@ -90,6 +90,30 @@ describe('safeJoin', () => {
 
 const xorshift = xorshiftFloat;
 
+test('safeJoin gives exactly path.resolve(root, ...names) or throws, for 100,000 generated roots and names', () => {
+  const rnd = xorshiftFloat(0x5afe);
+  const parts = ['a', 'b.c', '.', '..', '', '/', '//', 'x y', '\0', '\n', '...', '.hidden', 'é'];
+  const gen = (max: number) => Array.from({ length: Math.floor(rnd() * max) }, () => parts[Math.floor(rnd() * parts.length)]).join('');
+  let fast = 0;
+  for (let i = 0; i < 100_000; i++) {
+    const root = (rnd() < 0.9 ? '/' : '') + gen(6);
+    const names = Array.from({ length: Math.floor(rnd() * 3) }, () => gen(5));
+    let got: string | undefined;
+    try {
+      got = safeJoin(root, ...names);
+    } catch {
+      continue;
+    }
+    const want = path.resolve(root, ...names);
+    assert.equal(got, want, JSON.stringify({ root, names }));
+    const base = path.resolve(root);
+    assert.ok(got === base || got.startsWith(base === '/' ? '/' : base + '/'), JSON.stringify({ root, names, got }));
+    if (!names.some((n) => n.includes('.') || n.includes('//'))) fast++;
+  }
+  assert.ok(fast > 1000, `the concatenation path was exercised (${fast} times)`);
+});
+
+
 test('fuzz: 100000 hostile strings never escape the validators', () => {
   const rnd = xorshift(0xc0ffee);
   const alphabet = ['a', 'F', '0', '9', ':', '-', '.', '/', '..', '\\', ' ', '\n', '\r', '\0', '*', '(', ')', ';', '$', '`', "'", '"', 'ff', '::ffff:', '255', '256', '10', 'é', '\u202e'];
