@@ -29,9 +29,33 @@ export async function readHead(file: string, bytes = 512): Promise<string | unde
   }
 }
 
+/**
+ * A template reader for renderBootFile: reads of the same file that overlap share one read. A storm
+ * renders the same few templates for thousands of nodes at once; reading each for each node queued
+ * tens of thousands of file reads. Nothing is kept once a read is done, so an edited template is
+ * used by every render that starts after the edit.
+ */
+export function createTemplateReader(): (file: string) => Promise<string> {
+  const reading = new Map<string, Promise<string>>();
+  return (file) => {
+    let p = reading.get(file);
+    if (!p) {
+      p = readFile(file, 'utf8').finally(() => reading.delete(file));
+      reading.set(file, p);
+    }
+    return p;
+  };
+}
+
 /** Render one loader's file for a node; template problems name the template, node and cause. */
-export async function renderBootFile(spec: BootFileSpec, values: Record<string, string | undefined>, node: string, ip: string): Promise<string> {
-  const text = await readFile(spec.template, 'utf8').catch((e: Error) => {
+export async function renderBootFile(
+  spec: BootFileSpec,
+  values: Record<string, string | undefined>,
+  node: string,
+  ip: string,
+  read: (file: string) => Promise<string> = (f) => readFile(f, 'utf8'),
+): Promise<string> {
+  const text = await read(spec.template).catch((e: Error) => {
     throw new Error(`${TEMPLATE_KEY[spec.loader]} ${spec.template}: cannot read it: ${e.message}`);
   });
   try {

@@ -10,7 +10,7 @@ import type { MountMethod, NodeRecord, ResolvedRule } from '../src/types.ts';
 import { errorMessage } from '../src/errors.ts';
 import { safeJoin } from '../src/validate.ts';
 import { templateValues } from './boot-files.ts';
-import { ensureFile, ensureLink, removeBootFiles, renderBootFile } from './boot-files-apply.ts';
+import { createTemplateReader, ensureFile, ensureLink, removeBootFiles, renderBootFile } from './boot-files-apply.ts';
 import { createExportBackend } from './export-backends.ts';
 import { createExportBatcher, type BatcherOptions } from './export-batcher.ts';
 import { createMountTable } from './mount-table.ts';
@@ -55,6 +55,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
   const mountMethod = tuning.mountMethod ?? resolveMountMethod(config.mount_method ?? 'auto', config.commands, loadSysMount());
   log.info({ mountMethod: mountMethod.method, why: mountMethod.why }, `overlays are mounted by ${mountMethod.method === 'syscall' ? 'mount(2) inside pxebootd' : config.commands.mount} (${mountMethod.why})`);
   const spawns = createLimiter(tuning.mountConcurrency ?? 16);
+  const readTemplate = createTemplateReader();
   // a post-mount check waits (briefly) for the other mounts in flight, so one read verifies many
   const table = createMountTable(() => [...nodeDirs], tuning.readMountinfo, { busy: () => spawns.busy() > 0 });
   const backend = createExportBackend(config, runner, exportsLog);
@@ -94,7 +95,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
   /** Read and render the templates (no writes): started early, it overlaps the mount and export. */
   function renderBoot(plan: FullPlan, node: NodeRecord, rule: ResolvedRule): Promise<string[]> {
     const values = templateValues(node, rule, config.server, plan.nfsPath);
-    const p = Promise.all(plan.specs.map((s) => renderBootFile(s, values, node.name, node.ip)));
+    const p = Promise.all(plan.specs.map((s) => renderBootFile(s, values, node.name, node.ip, readTemplate)));
     p.catch(() => {}); // awaited (and reported) later; never an unhandled rejection meanwhile
     return p;
   }

@@ -90,3 +90,30 @@ test('fuzz: markerNode and looksLikeOurName on 100,000 hostile inputs never thro
     if (looksLikeOurName(s)) assert.ok(!s.includes('/') && !s.includes('\0'));
   }
 });
+
+test('template reader: overlapping reads of one template share a read; a read after an edit sees the edit', async () => {
+  const { createTemplateReader } = await import('../../../provisioners/boot-files-apply.ts');
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const dir = mkdtempSync('/tmp/pxg-templates-');
+  try {
+    const file = `${dir}/pxelinux.cfg.template`;
+    writeFileSync(file, 'KERNEL one\n');
+    const read = createTemplateReader();
+    const a = read(file);
+    const b = read(file);
+    assert.strictEqual(a, b, 'one read for both');
+    writeFileSync(`${dir}/other`, 'KERNEL other\n');
+    const other = read(`${dir}/other`);
+    assert.notStrictEqual(other, a, 'another file is another read');
+    assert.equal(await other, 'KERNEL other\n');
+    assert.equal(await a, 'KERNEL one\n');
+    writeFileSync(file, 'KERNEL two\n');
+    const c = read(file);
+    assert.notStrictEqual(c, a, 'nothing is kept after a read');
+    assert.equal(await c, 'KERNEL two\n');
+    await assert.rejects(read(`${dir}/missing`), { code: 'ENOENT' });
+    await assert.rejects(read(`${dir}/missing`), { code: 'ENOENT' }, 'a failed read is not kept either');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
