@@ -101,7 +101,7 @@ export const commandsSchema = z.strictObject({
 
 /** Work queue bounds and retry backoff. */
 export const queueSchema = z.strictObject({
-  concurrency: z.number().int().min(1).max(65536).default(1024),
+  concurrency: z.number().int().min(1).max(65536).default(512),
   retry_base_ms: z.number().int().min(1).default(500),
   retry_max_ms: z.number().int().min(1).default(30000),
 });

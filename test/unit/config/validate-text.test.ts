@@ -27,7 +27,7 @@ describe('validateConfigText: a valid config', () => {
     assert.deepEqual(c.commands, { mount: 'mount', umount: 'umount', exportfs: 'exportfs', journalctl: 'journalctl', ip: 'ip' });
     assert.deepEqual(c.trusted_programs, ['in.tftpd', 'atftpd', 'dnsmasq-tftp', 'dnsmasq-dhcp']);
     assert.equal(c.control_socket, '/run/pxebootd/control.sock');
-    assert.deepEqual(c.queue, { concurrency: 1024, retry_base_ms: 500, retry_max_ms: 30000 });
+    assert.deepEqual(c.queue, { concurrency: 512, retry_base_ms: 500, retry_max_ms: 30000 });
     assert.equal(c.metrics, undefined);
     assert.equal(c.default_template, undefined);
     assert.deepEqual(c.sources, []);
@@ -115,7 +115,7 @@ hosts:
     assert.deepEqual(r.config!.sources, []);
     assert.deepEqual(r.config!.subnets[0]!.vars, {});
     assert.equal(r.config!.exports.start_fsid, 10000);
-    assert.equal(r.config!.queue.concurrency, 1024);
+    assert.equal(r.config!.queue.concurrency, 512);
     // but an empty value where a value is required stays an error
     assert.deepEqual(lines(BASE_YAML.replace('root_dir: /img/root', 'root_dir:')), ['/etc/pxebootd/c.yaml:4:14: subnets[0].root_dir: expected a string, found nothing']);
   });
