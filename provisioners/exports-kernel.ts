@@ -116,6 +116,7 @@ export function parseEtab(text: string, only?: ReadonlySet<string>): EtabEntry[]
  */
 export function scanEtab(buf: Uint8Array, only?: ReadonlySet<string>): EtabEntry[] {
   const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (only && only.size <= FEW_PATHS) return findEtabLines(b, only);
   const out: EtabEntry[] = [];
   let start = 0;
   while (start < b.length) {
@@ -131,6 +132,27 @@ export function scanEtab(buf: Uint8Array, only?: ReadonlySet<string>): EtabEntry
       }
     }
     start = end + 1;
+  }
+  return out;
+}
+
+/** Up to this many paths, scanEtab searches for each path's bytes instead of decoding every line's path. */
+const FEW_PATHS = 16;
+
+/** scanEtab for a few paths (one lease: one path): a native byte search per path, lines in file order per path. */
+function findEtabLines(b: Buffer, only: ReadonlySet<string>): EtabEntry[] {
+  const out: EtabEntry[] = [];
+  for (const p of only) {
+    if (p.includes('\t') || p.includes('\n')) continue; // a path ends at the first tab: no line has this one
+    const needle = Buffer.from(p + '\t', 'utf8');
+    for (let at = b.indexOf(needle); at >= 0; at = b.indexOf(needle, at + 1)) {
+      if (at > 0 && b[at - 1] !== 0x0a) continue; // inside another line
+      let end = b.indexOf(0x0a, at);
+      if (end < 0) end = b.length;
+      const rest = b.toString('utf8', at + needle.length, end);
+      const open = rest.indexOf('(');
+      if (open > 0 && rest.endsWith(')')) out.push({ path: p, client: rest.slice(0, open), options: rest.slice(open + 1, -1) });
+    }
   }
   return out;
 }

@@ -196,6 +196,28 @@ test('scanEtab over bytes equals parseEtab over text, with and without `only`', 
   assert.deepEqual(scanEtab(new Uint8Array(0)), []);
 });
 
+test('scanEtab finds the same lines for a few paths (byte search) as for many (decoding each line), on 2,000 generated etabs', async () => {
+  const { scanEtab } = await import('../../../provisioners/exports-kernel.ts');
+  const rnd = xorshift(0xe7ab);
+  const paths = ['/n/A', '/n/AB', '/n/B', '/x/n/A', '/n/A\tx', '/n/Ä'];
+  const pick = <T,>(xs: T[]) => xs[Math.floor(rnd() * xs.length)]!;
+  for (let i = 0; i < 2000; i++) {
+    const lines = Array.from({ length: Math.floor(rnd() * 12) }, () => {
+      const r = rnd();
+      if (r < 0.1) return 'garbage';
+      if (r < 0.2) return `${pick(paths)}\t10.0.0.1(rw`; // no closing parenthesis
+      return `${r < 0.3 ? ' ' : ''}${pick(paths)}\t10.0.0.${Math.floor(rnd() * 9)}(rw,fsid=${Math.floor(rnd() * 5)})`;
+    });
+    const text = lines.join('\n') + (rnd() < 0.5 ? '\n' : '');
+    const bytes = Buffer.from(text);
+    const want = new Set(paths.filter(() => rnd() < 0.4));
+    // more than 16 paths forces the line-by-line decoder: pad the set with paths that never occur
+    const many = new Set([...want, ...Array.from({ length: 17 }, (_, k) => `/none/${k}`)]);
+    const byPath = (es: ReturnType<typeof scanEtab>) => [...es].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    assert.deepEqual(byPath(scanEtab(bytes, want)), byPath(scanEtab(bytes, many)), JSON.stringify({ text, want: [...want] }));
+  }
+});
+
 test('parseEtab with `only` skips other paths; the line cache reuses lines of frozen entries only', async () => {
   const { createLineCache } = await import('../../../provisioners/exports-kernel.ts');
   const text = '/n/A\t10.0.0.1(rw,fsid=1)\n/n/B\t10.0.0.2(rw,fsid=2)\n/n/B\t10.0.0.3(rw,fsid=2)\n';
