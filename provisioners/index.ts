@@ -137,17 +137,17 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     async provision(node, rule, opts = {}) {
       const plan = fullPlan(node, rule);
       if (dryRun) return logPlan('would provision', plan);
-      await tracked(async () => {
-        const rendered = renderBoot(plan, node, rule);
-        try {
-          await mountAndExport(plan, rule, opts.exportGate);
-        } catch (e) {
-          // config last: no boot files for a node whose root is not mounted and exported
-          await dropBootFiles(plan, node.name, `mount/export failed: ${errorMessage(e)}`);
-          throw e;
-        }
-        await writeBoot(plan, await rendered);
-      });
+      const rendered = renderBoot(plan, node, rule);
+      try {
+        // tracked up to its export only: a node writing its boot files will not join a batch
+        // again, so the batcher must not wait for it
+        await tracked(() => mountAndExport(plan, rule, opts.exportGate));
+      } catch (e) {
+        // config last: no boot files for a node whose root is not mounted and exported
+        await dropBootFiles(plan, node.name, `mount/export failed: ${errorMessage(e)}`);
+        throw e;
+      }
+      await writeBoot(plan, await rendered);
     },
 
     async release(node, rule, policy) {
