@@ -1,7 +1,7 @@
 // NFS-Ganesha backend, pure part: the file of EXPORT blocks that the admin's ganesha.conf pulls
 // in with %include. Export-level Access_Type is None, so only the CLIENT block (the node's IP)
 // gets RW: any other address is refused (MNT3ERR_ACCES), as ganesha-export-config(8) describes.
-import { checkExportEntry, type ExportEntry } from './export-entry.ts';
+import { checkExportEntry, sortedPieces, type ExportEntry } from './export-entry.ts';
 
 /** Top of our Ganesha file: says it is generated and how to pull it in. */
 export const GANESHA_HEADER =
@@ -27,13 +27,9 @@ export function buildGaneshaBlock(e: ExportEntry): string {
 /** Blocks per piece of a rendered file (see ganeshaExportsPieces). */
 const BLOCKS_PER_PIECE = 100;
 
-/** The whole file in pieces, blocks sorted by path (as kernelExportsPieces, for the same reason). */
+/** The whole file in pieces (see sortedPieces), blocks sorted by path. */
 export function ganeshaExportsPieces(entries: Iterable<ExportEntry>): Iterable<string> {
-  const sorted = [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return (function* () {
-    yield GANESHA_HEADER;
-    for (let i = 0; i < sorted.length; i += BLOCKS_PER_PIECE) yield sorted.slice(i, i + BLOCKS_PER_PIECE).map(buildGaneshaBlock).join('');
-  })();
+  return sortedPieces(GANESHA_HEADER, entries, BLOCKS_PER_PIECE, buildGaneshaBlock);
 }
 
 /** The whole file as one string. */

@@ -1,7 +1,7 @@
 // Kernel NFS backend, pure part: the exports(5) drop-in pxebootd owns (one line per node, one
 // client per line) and the etab that `exportfs -r` writes, which tells us what is really exported.
 import { printable } from '../src/validate.ts';
-import { checkExportEntry, type ExportEntry } from './export-entry.ts';
+import { checkExportEntry, sortedPieces, type ExportEntry } from './export-entry.ts';
 
 /** Top of our exports(5) drop-in: says it is generated. */
 export const KERNEL_HEADER =
@@ -32,22 +32,14 @@ export function buildExportLine(e: ExportEntry, options: string): string {
 /** Lines per piece of a rendered exports file (see kernelExportsPieces). */
 export const LINES_PER_PIECE = 200;
 
-const byPath = (a: ExportEntry, b: ExportEntry): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
-
 /**
- * The whole file in pieces: the header, then the entries sorted by path (stable output), 200 lines
- * a piece. The writer writes the pieces one after the other: at 10,000 nodes the file is ~1 MB and
- * a storm rewrites it once per batch, so it is never joined into one string. The entries are
- * sorted now; the lines are built as the pieces are taken. `lineOf` may return a line built
- * earlier by buildExportLine for the same (frozen) entry: at 10,000 nodes, re-checking every line
- * on every flush was most of a burst's garbage.
+ * The whole file in pieces (see sortedPieces): the header, then the entries sorted by path
+ * (stable output), 200 lines a piece. `lineOf` may return a line built earlier by buildExportLine
+ * for the same (frozen) entry: at 10,000 nodes, re-checking every line on every flush was most of
+ * a burst's garbage.
  */
 export function kernelExportsPieces(entries: Iterable<ExportEntry>, options: string, lineOf: (e: ExportEntry) => string = (e) => buildExportLine(e, options)): Iterable<string> {
-  const sorted = [...entries].sort(byPath);
-  return (function* () {
-    yield KERNEL_HEADER;
-    for (let i = 0; i < sorted.length; i += LINES_PER_PIECE) yield sorted.slice(i, i + LINES_PER_PIECE).map(lineOf).join('\n') + '\n';
-  })();
+  return sortedPieces(KERNEL_HEADER, entries, LINES_PER_PIECE, (e) => lineOf(e) + '\n');
 }
 
 /** The whole file as one string (start-up comparison, orphans, tests). */
@@ -126,14 +118,18 @@ export function scanEtab(buf: Uint8Array, only?: ReadonlySet<string>): EtabEntry
     if (tab > start && tab < end) {
       const p = b.toString('utf8', start, tab);
       if (!only || only.has(p)) {
-        const rest = b.toString('utf8', tab + 1, end);
-        const open = rest.indexOf('(');
-        if (open > 0 && rest.endsWith(')')) out.push({ path: p, client: rest.slice(0, open), options: rest.slice(open + 1, -1) });
+        pushEtabEntry(out, p, b.toString('utf8', tab + 1, end));
       }
     }
     start = end + 1;
   }
   return out;
+}
+
+/** `client(options)`, the part of an etab line after the tab; anything else is skipped. */
+function pushEtabEntry(out: EtabEntry[], path: string, rest: string): void {
+  const open = rest.indexOf('(');
+  if (open > 0 && rest.endsWith(')')) out.push({ path, client: rest.slice(0, open), options: rest.slice(open + 1, -1) });
 }
 
 /** Up to this many paths, scanEtab searches for each path's bytes instead of decoding every line's path. */
@@ -149,9 +145,7 @@ function findEtabLines(b: Buffer, only: ReadonlySet<string>): EtabEntry[] {
       if (at > 0 && b[at - 1] !== 0x0a) continue; // inside another line
       let end = b.indexOf(0x0a, at);
       if (end < 0) end = b.length;
-      const rest = b.toString('utf8', at + needle.length, end);
-      const open = rest.indexOf('(');
-      if (open > 0 && rest.endsWith(')')) out.push({ path: p, client: rest.slice(0, open), options: rest.slice(open + 1, -1) });
+      pushEtabEntry(out, p, b.toString('utf8', at + needle.length, end));
     }
   }
   return out;
