@@ -1,10 +1,7 @@
 // How overlays are mounted and unmounted: mount(2)/umount2(2) in-process through the native addon
 // (provisioners/native/sysmount.c), or commands.mount/commands.umount as child processes. Either way
 // through the Runner, so dry-run, the logged command line and the per-tool counts are the same.
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadAddon, type Addon } from '../src/native.ts';
 import type { Runner, RunResult } from '../src/runner.ts';
 import type { MountMethod, MountMethodSetting } from '../src/types.ts';
 import { mountArgv, overlayOptions } from './overlay.ts';
@@ -25,28 +22,9 @@ export interface Mounter {
   umount(target: string): Promise<RunResult>;
 }
 
-/** Where scripts/build-native.sh puts the addon: build/ at the package root (this file is in provisioners/ or dist/provisioners/). */
-const ADDON = (() => {
-  const parent = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-  return path.join(path.basename(parent) === 'dist' ? path.dirname(parent) : parent, 'build', 'sysmount.node');
-})();
-
-let loaded: { mod: SysMount } | { why: string } | undefined;
-
-/** Load the addon once; the reason it is unusable otherwise. */
-export function loadSysMount(): { mod: SysMount } | { why: string } {
-  if (loaded) return loaded;
-  const file = ADDON;
-  if (!existsSync(file)) {
-    loaded = { why: `the mount(2) addon is not built (no ${file}; npm run build makes it, with a C compiler and Node's headers)` };
-    return loaded;
-  }
-  try {
-    loaded = { mod: createRequire(import.meta.url)(file) as SysMount };
-  } catch (e) {
-    loaded = { why: `the mount(2) addon ${file} does not load: ${e instanceof Error ? e.message : String(e)}` };
-  }
-  return loaded;
+/** Load the mount(2) addon once; the reason it is unusable otherwise. */
+export function loadSysMount(): Addon<SysMount> {
+  return loadAddon<SysMount>('sysmount', 'mount(2)');
 }
 
 /**
