@@ -110,6 +110,8 @@ export function parseIscLeaseBlock(text: string, offset: number, source: string,
     else if (tk.t === 'sym' && tk.v === ';') {
       const w = stmt.map((s) => s.v);
       if (w[0] === 'binding' && w[1] === 'state') state = w[2] ?? '';
+      // the older, bare form that ISC's own reader still takes (and OpenBSD's dhcpd writes)
+      else if (w[0] === 'abandoned' && w.length === 1) state = 'abandoned';
       else if (w[0] === 'ends') expires = parseIscTime(w.slice(1));
       else if (w[0] === 'hardware') {
         if (w[1] !== 'ethernet') macProblem = `non-Ethernet hardware type ${JSON.stringify(w[1] ?? '')}: lease skipped`;

@@ -1,4 +1,5 @@
-// Kea memfile CSV (formats.md §5.4), read by its header: Kea 2.2 writes 11 columns, 2.4+ adds pool_id.
+// Kea memfile CSV (formats.md §5.4), read by its header: Kea 2.2 writes 11 columns, 2.4+ adds pool_id;
+// rows with more columns than the header (a newer Kea appending to an older file) are read as Kea does.
 // Rows are appended; the last row per address wins; valid_lifetime 0 deletes; state 0 = assigned.
 // Pure and incremental: feed appended text, get the rows it completed.
 import type { BadInput } from '../../src/types.ts';
@@ -60,8 +61,10 @@ function readHeader(line: string): KeaColumns | string {
 function readRow(cols: KeaColumns, line: string, lineNo: number, source: string, bad: BadInput[]): LeaseUpdate | undefined {
   const f = line.split(',');
   const at = { line: lineNo };
-  if (f.length !== cols.count) {
-    bad.push(badInput(source, at, `expected ${cols.count} columns (per the header), found ${f.length}: row skipped`, line));
+  // a newer Kea appends rows with more columns under an older header (its mixed-schema load keeps
+  // them); the header's columns are still where it says. Fewer columns than the header is a cut row.
+  if (f.length < cols.count) {
+    bad.push(badInput(source, at, `expected at least ${cols.count} columns (per the header), found ${f.length}: row skipped`, line));
     return undefined;
   }
   const ip = f[cols.address]!;
