@@ -3,7 +3,9 @@
 
 export const BUILTIN_VARS = ['node', 'ip', 'ip_hex', 'mac', 'mac_hyphen', 'hostname', 'server', 'nfs_path'] as const;
 
-const VAR_RE = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
+// anything between `{{` and `}}` on one line is a variable reference: `{{mac-hyphen}}` is an unknown
+// variable (a `check` error), never literal text left in a boot file
+const VAR_RE = /\{\{([^{}\n]*)\}\}/g;
 
 export interface TemplateVarUse {
   name: string;
@@ -17,9 +19,17 @@ export function templateVariables(text: string): TemplateVarUse[] {
   const out: TemplateVarUse[] = [];
   const lines = text.split('\n');
   lines.forEach((l, i) => {
-    for (const m of l.matchAll(VAR_RE)) out.push({ name: m[1]!, line: i + 1, col: (m.index ?? 0) + 1 });
+    for (const m of l.matchAll(VAR_RE)) out.push({ name: m[1]!.trim(), line: i + 1, col: (m.index ?? 0) + 1 });
   });
   return out;
+}
+
+/** The known name a misspelt one most likely meant (`mac-hyphen` -> `mac_hyphen`, `IP` -> `ip`). */
+export function suggestVariable(name: string, known: Iterable<string>): string | undefined {
+  const norm = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
+  const want = norm(name);
+  for (const k of known) if (norm(k) === want) return k;
+  return undefined;
 }
 
 /** Uses of variables that are neither built in nor in `vars`. */
@@ -48,5 +58,5 @@ export function renderTemplate(text: string, values: Record<string, string | und
     if (/[\r\n\0]/.test(v)) throw new TemplateError(`template variable {{${name}}} holds a line break or NUL`);
     return v;
   };
-  return text.replace(/<NODE>/g, () => check('node')).replace(VAR_RE, (_m, name: string) => check(name));
+  return text.replace(/<NODE>/g, () => check('node')).replace(VAR_RE, (_m, name: string) => check(name.trim()));
 }

@@ -2,7 +2,7 @@
 // (root_dir, templates), paths that must be directories when present, and template variables.
 // Templates: an unknown {{var}} is reported at TEMPLATE_FILE:LINE:COL.
 import type { ConfigProblem } from '../errors.ts';
-import { BUILTIN_VARS, templateVariables, unknownVariables } from '../template.ts';
+import { BUILTIN_VARS, suggestVariable, templateVariables, unknownVariables } from '../template.ts';
 import type { KeyPath, Locator } from './positions.ts';
 import { asObj, asStr, candidateSubnets, rawHosts, rawSubnets, resolveConfigPath, type Obj } from './raw.ts';
 import { TEMPLATE_KEYS } from './semantics.ts';
@@ -55,6 +55,10 @@ export function checkFiles(raw: Obj, baseDir: string, probe: FsProbe, loc: Locat
   };
 
   const seenUses = new Set<string>();
+  const hint = (name: string, known: string[]) => {
+    const s = suggestVariable(name, known);
+    return s ? `: did you mean {{${s}}}?` : '';
+  };
   const checkVars = (p: KeyPath, v: unknown, known: string[], context: string, builtins = true) => {
     const t = readTemplate(p, v);
     if (!t) return;
@@ -67,7 +71,7 @@ export function checkFiles(raw: Obj, baseDir: string, probe: FsProbe, loc: Locat
       const all = builtins ? [...BUILTIN_VARS, ...own] : known;
       out.push({
         file: t.file, line: u.line, col: u.col, path: loc.problem(p, '').path,
-        message: `unknown template variable {{${u.name}}} (${context}; known: ${all.join(', ')})`,
+        message: `unknown template variable {{${u.name}}}${hint(u.name, all)} (${context}; known: ${all.join(', ')})`,
       });
     }
   };

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { BUILTIN_VARS, renderTemplate, templateVariables, TemplateError, unknownVariables } from '../../src/template.ts';
+import { BUILTIN_VARS, renderTemplate, suggestVariable, templateVariables, TemplateError, unknownVariables } from '../../src/template.ts';
 
 const NODE_VALUES = {
   node: '0A000005', ip: '10.0.0.5', ip_hex: '0A000005', mac: '52:54:00:12:34:56', mac_hyphen: '52-54-00-12-34-56',
@@ -20,9 +20,10 @@ describe('renderTemplate', () => {
     assert.equal(out, '10.0.0.1:/netboot/node/0A000005 vmlinuz 52-54-00-12-34-56 0A000005 bench-1');
   });
 
-  test('text that only looks like a variable is left alone', () => {
-    const t = '{{ 9x }} {x} {{a-b}} <node> ${mac} {{}}';
+  test('text that only looks like a variable is left alone; anything in {{ }} is not', () => {
+    const t = '{x} <node> ${mac} { {ip} } {{ip}';
     assert.equal(renderTemplate(t, NODE_VALUES), t);
+    for (const bad of ['{{ 9x }}', '{{a-b}}', '{{}}']) assert.throws(() => renderTemplate(bad, NODE_VALUES), TemplateError);
   });
 
   test('an unknown variable is an error, never an empty string', () => {
@@ -66,5 +67,18 @@ describe('templateVariables / unknownVariables', () => {
       { name: 'nope', line: 2, col: 1 },
     ]);
     assert.deepEqual(unknownVariables('{{kernel}}', new Set(['kernel'])), []);
+  });
+});
+
+describe('anything in {{ }} is a variable reference', () => {
+  test('{{mac-hyphen}} is an unknown variable, not literal text', () => {
+    assert.deepEqual(unknownVariables('APPEND x={{mac-hyphen}}\n', []), [{ name: 'mac-hyphen', line: 1, col: 10 }]);
+    assert.deepEqual(unknownVariables('{{ }} {{a.b}} {{$x}}', []).map((u) => u.name), ['', 'a.b', '$x']);
+    assert.throws(() => renderTemplate('x={{mac-hyphen}}', NODE_VALUES), /unknown template variable \{\{mac-hyphen\}\}/);
+  });
+  test('the likely meant variable is suggested', () => {
+    assert.equal(suggestVariable('mac-hyphen', BUILTIN_VARS), 'mac_hyphen');
+    assert.equal(suggestVariable('IP_HEX', BUILTIN_VARS), 'ip_hex');
+    assert.equal(suggestVariable('rootdev', BUILTIN_VARS), undefined);
   });
 });

@@ -151,6 +151,21 @@ exprots: { start_fsid: 1 }
     assert.equal(check(text, probe).config, undefined);
   });
 
+  test('a misspelt variable such as {{mac-hyphen}} is an error with a suggestion', () => {
+    const text = `server: 10.0.0.1
+subnets:
+  - cidr: 10.0.0.0/24
+    root_dir: /img/root
+    node_dir: /netboot/node
+    overlay_dir: /netboot/overlay
+    pxe_template: /tpl/t
+`;
+    const probe = memProbe({ '/tpl/t': 'LABEL x\n  APPEND BOOTIF={{mac-hyphen}}\n' }, BASE_DIRS);
+    assert.deepEqual(lines(text, probe), [
+      '/tpl/t:2:17: subnets[0].pxe_template: unknown template variable {{mac-hyphen}}: did you mean {{mac_hyphen}}? (subnet 10.0.0.0/24; known: node, ip, ip_hex, mac, mac_hyphen, hostname, server, nfs_path)',
+    ]);
+  });
+
   test('every YAML syntax error is reported with its position', () => {
     assert.deepEqual(lines('server: 1\nserver: 2\nsubnets: [\n'), [
       '/etc/pxebootd/c.yaml:2:1: YAML: Map keys must be unique',
