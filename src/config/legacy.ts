@@ -8,11 +8,16 @@ import { checkCidr, checkServer } from './formats.ts';
 
 /** What a fuse_pxebootfs config cannot say by itself. */
 export interface LegacyOptions {
-  /** subnet the converted rule applies to; default 0.0.0.0/0 (every client, as fuse_pxebootfs) */
+  /** the boot subnet the converted rule applies to: required, since fuse_pxebootfs served every client */
   cidr?: string;
   /** this server's address on the boot network ({{server}}); fuse_pxebootfs had no such key */
   server?: string;
+  /** whether the syslog file exists on this machine (Debian 12 without rsyslog has none): else journal */
+  syslogPath?: string;
 }
+
+/** Where fuse_pxebootfs itself read its config (besides ./pxebootfs.cfg and ~/.pxebootfs.cfg). */
+export const LEGACY_CONFIG_PATH = '/etc/pxebootfs/pxebootfs.cfg';
 
 interface IniValue {
   value: string;
@@ -73,14 +78,23 @@ const KNOWN = ['pxe_template', 'node_dir', 'root_dir', 'overlay_dir', 'start_fsi
 
 const scalar = (v: string | number) => stringify(v).trimEnd();
 
-/** Convert fuse_pxebootfs's pxebootfs.cfg text into pxebootd YAML (printed by `pxebootd import-legacy`). */
-export function convertLegacyConfig(iniText: string, file: string, opts: LegacyOptions | string = {}): { yaml: string; problems: ConfigProblem[] } {
+/**
+ * Convert fuse_pxebootfs's pxebootfs.cfg text into pxebootd YAML (printed by `pxebootd import-legacy`).
+ * Relative paths are resolved against `file`'s directory and written absolute. `fatal` is set when the
+ * YAML could not work at all (not a [PXEBOOTFS] config, a required key or the cidr missing).
+ */
+export function convertLegacyConfig(iniText: string, file: string, opts: LegacyOptions | string = {}): { yaml: string; problems: ConfigProblem[]; fatal: boolean } {
   const o: LegacyOptions = typeof opts === 'string' ? { cidr: opts } : opts;
   const problems: ConfigProblem[] = [];
+  let fatal = false;
+  const baseDir = path.dirname(path.resolve(file));
   const sections = parseIni(iniText, file, problems);
   const secName = [...sections.keys()].find((k) => k.toUpperCase() === 'PXEBOOTFS');
   const sec = secName === undefined ? new Map<string, IniValue>() : sections.get(secName)!;
-  if (secName === undefined) problems.push({ file, line: 1, col: 1, path: 'PXEBOOTFS', message: 'no [PXEBOOTFS] section: is this a fuse_pxebootfs config?' });
+  if (secName === undefined) {
+    problems.push({ file, line: 1, col: 1, path: 'PXEBOOTFS', message: 'no [PXEBOOTFS] section: is this a fuse_pxebootfs config?' });
+    fatal = true;
+  }
   const defaults = sections.get('DEFAULT');
 
   const get = (key: string): string | undefined => {
@@ -97,11 +111,16 @@ export function convertLegacyConfig(iniText: string, file: string, opts: LegacyO
   const required = (key: string): string => {
     const v = get(key);
     if (v === undefined || v === '') {
+      fatal = true;
       if (secName !== undefined && !sec.has(key)) problems.push({ file, line: 1, col: 1, path: `PXEBOOTFS.${key}`, message: `missing key "${key}"` });
+      else if (v === '') problems.push({ file, line: sec.get(key)!.line, col: sec.get(key)!.col, path: `PXEBOOTFS.${key}`, message: `"${key}" is empty` });
       return '';
     }
-    if (!path.isAbsolute(v)) notes.push(`${key} was relative (${v}); pxebootd resolves it against this YAML file's directory`);
-    return v;
+    if (path.isAbsolute(v)) return v;
+    // fuse_pxebootfs was run from its config's directory; the YAML may live elsewhere
+    const absolute = path.resolve(baseDir, v);
+    notes.push(`${key} was relative (${v}) in ${file}; written as ${absolute}`);
+    return absolute;
   };
 
   const root = required('root_dir');
@@ -119,9 +138,14 @@ export function convertLegacyConfig(iniText: string, file: string, opts: LegacyO
     }
   }
 
-  const cidr = o.cidr ?? '0.0.0.0/0';
-  const cidrProblem = checkCidr(cidr);
-  if (cidrProblem) problems.push({ file, line: 1, col: 1, path: 'cidr', message: cidrProblem });
+  const cidr = o.cidr ?? '';
+  const cidrProblem = o.cidr === undefined
+    ? 'fuse_pxebootfs served every client that asked; name the boot subnet pxebootd serves with --cidr (e.g. --cidr 10.0.0.0/24)'
+    : checkCidr(cidr);
+  if (cidrProblem) {
+    problems.push({ file, line: 1, col: 1, path: 'cidr', message: cidrProblem });
+    fatal = true;
+  }
   const server = o.server ?? '';
   if (o.server === undefined) problems.push({ file, line: 1, col: 1, path: 'server', message: 'fuse_pxebootfs had no "server" key: set server: in the YAML to this host\'s address on the boot network' });
   else if (checkServer(o.server)) problems.push({ file, line: 1, col: 1, path: 'server', message: checkServer(o.server)! });
@@ -149,7 +173,12 @@ export function convertLegacyConfig(iniText: string, file: string, opts: LegacyO
     'sources:',
     '  # fuse_pxebootfs reacted to TFTP reads; run tftpd-hpa with -v and point pxebootd at its log.',
     '  # Add your DHCP server\'s lease file as well (dnsmasq-leases, isc-leases or kea-leases).',
-    '  - { type: syslog, path: /var/log/syslog }',
+    ...(o.syslogPath
+      ? [`  - { type: syslog, path: ${scalar(o.syslogPath)} }`]
+      : ['  # no syslog file on this machine (no rsyslog): tftpd-hpa\'s lines are read from journald', '  - { type: journal }']),
+    '# A client that asks before its node is ready gets pxelinux.cfg/default rendered from this',
+    '# template, which waits a few seconds and asks again (etc/default.template in the package):',
+    '# default_template: /etc/pxebootd/default.template',
   ];
   if (startFsid !== undefined) out.push('exports:', `  start_fsid: ${startFsid}`);
   out.push(
@@ -167,5 +196,5 @@ export function convertLegacyConfig(iniText: string, file: string, opts: LegacyO
   for (const name of sections.keys()) {
     if (name !== secName && name !== 'DEFAULT') out.push(`# WARNING: section [${name}] of ${file} was ignored`);
   }
-  return { yaml: out.join('\n') + '\n', problems };
+  return { yaml: out.join('\n') + '\n', problems, fatal };
 }

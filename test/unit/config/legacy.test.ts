@@ -24,7 +24,7 @@ describe('convertLegacyConfig', () => {
     mkdirSync(path.join(dir, 'etc/pxebootfs'), { recursive: true });
     writeFileSync(path.join(dir, 'etc/pxebootfs/pxelinux.cfg.template'), fixture('pxelinux.cfg.template'));
 
-    const { yaml, problems } = convertLegacyConfig(ini, 'pxebootfs.cfg', { server: '10.0.0.1' });
+    const { yaml, problems } = convertLegacyConfig(ini, 'pxebootfs.cfg', { server: '10.0.0.1', cidr: '0.0.0.0/0' });
     assert.deepEqual(problems, []);
     const file = path.join(dir, 'pxebootd.yaml');
     writeFileSync(file, yaml);
@@ -67,7 +67,8 @@ describe('convertLegacyConfig', () => {
   });
 
   test('what the user must supply is a problem; the YAML then fails check too', () => {
-    const { yaml, problems } = convertLegacyConfig(fixture('pxebootfs.cfg'), 'p.cfg');
+    const { yaml, problems, fatal } = convertLegacyConfig(fixture('pxebootfs.cfg'), 'p.cfg', { cidr: '10.0.0.0/24' });
+    assert.equal(fatal, false);
     assert.deepEqual(problems.map(formatProblem), [`p.cfg:1:1: server: fuse_pxebootfs had no "server" key: set server: in the YAML to this host's address on the boot network`]);
     assert.match(yaml, /^server: ""/m);
     const checked = validateConfigText(yaml, '/x/pxebootd.yaml', { kind: () => 'dir', read: () => '' });
@@ -75,9 +76,11 @@ describe('convertLegacyConfig', () => {
   });
 
   test('missing section, missing keys, bad start_fsid, bad cidr', () => {
-    assert.deepEqual(convertLegacyConfig('[OTHER]\nx = 1\n', 'p.cfg', { server: 's' }).problems.map(formatProblem), [
+    const other = convertLegacyConfig('[OTHER]\nx = 1\n', 'p.cfg', { server: 's', cidr: '10.0.0.0/24' });
+    assert.deepEqual(other.problems.map(formatProblem), [
       'p.cfg:1:1: PXEBOOTFS: no [PXEBOOTFS] section: is this a fuse_pxebootfs config?',
     ]);
+    assert.equal(other.fatal, true);
     const r = convertLegacyConfig('[PXEBOOTFS]\nroot_dir = /r\nstart_fsid = ten\n', 'p.cfg', { server: '10.0.0.1', cidr: '10.0.0.1/24' });
     assert.deepEqual(r.problems.map(formatProblem), [
       'p.cfg:1:1: PXEBOOTFS.node_dir: missing key "node_dir"',
@@ -86,6 +89,14 @@ describe('convertLegacyConfig', () => {
       'p.cfg:3:14: PXEBOOTFS.start_fsid: expected a whole number >= 1, found "ten"',
       'p.cfg:1:1: cidr: host bits set in 10.0.0.1/24: expected the network address 10.0.0.0/24',
     ]);
+    assert.equal(r.fatal, true);
+  });
+
+  test('without a cidr nothing is converted: fuse_pxebootfs served everyone, pxebootd serves a subnet', () => {
+    const r = convertLegacyConfig(fixture('pxebootfs.cfg'), 'p.cfg', { server: '10.0.0.1' });
+    assert.equal(r.fatal, true);
+    assert.deepEqual(r.problems.map((p) => p.path), ['cidr']);
+    assert.match(r.problems[0]!.message, /--cidr/);
   });
 
   test('ConfigParser syntax: ":" separators, comments, upper-case keys, %(x)s interpolation, continuation lines', () => {
@@ -101,7 +112,7 @@ extra = one
   two
 bad = %(nope)s
 `;
-    const r = convertLegacyConfig(ini, 'p.cfg', { server: '10.0.0.1' });
+    const r = convertLegacyConfig(ini, 'p.cfg', { server: '10.0.0.1', cidr: '10.0.0.0/24' });
     assert.deepEqual(r.problems.map(formatProblem), []);
     assert.match(r.yaml, /^    root_dir: \/export\/root$/m);
     assert.match(r.yaml, /^    node_dir: \/export\/node$/m);
@@ -113,5 +124,51 @@ bad = %(nope)s
   test('a template path with YAML-special characters is quoted safely', () => {
     const r = convertLegacyConfig('[PXEBOOTFS]\nroot_dir=/r\nnode_dir=/n\noverlay_dir=/o\npxe_template=/t/a: #b\n', 'p.cfg', { server: '10.0.0.1' });
     assert.match(r.yaml, /^    pxe_template: "\/t\/a: #b"$/m);
+  });
+});
+
+describe('the original fuse_pxebootfs syntax (key: value, a relative template, interpolation)', () => {
+  const ORIG = new URL('../../fixtures/config/legacy-original/', import.meta.url);
+  const orig = (name: string) => readFileSync(new URL(name, ORIG), 'utf8');
+
+  test('relative paths resolve against the old config\'s directory and are written absolute; the YAML loads from elsewhere', async () => {
+    const dir = tempDir('pxa-legacy-orig-');
+    const oldDir = path.join(dir, 'etc/pxebootfs');
+    const newDir = path.join(dir, 'etc/pxebootd');
+    mkdirSync(oldDir, { recursive: true });
+    mkdirSync(newDir, { recursive: true });
+    mkdirSync(path.join(dir, 'netboot/root'), { recursive: true });
+    // the files as they were, but for the absolute /netboot paths moved under the temp dir
+    const cfg = path.join(oldDir, 'pxebootfs.cfg');
+    writeFileSync(cfg, orig('pxebootfs.cfg').replaceAll('/netboot/', `${dir}/netboot/`));
+    writeFileSync(path.join(oldDir, 'pxelinux.cfg.template'), orig('pxelinux.cfg.template'));
+
+    const r = convertLegacyConfig(readFileSync(cfg, 'utf8'), cfg, { server: '10.0.0.1', cidr: '10.0.0.0/24', syslogPath: '/var/log/syslog' });
+    assert.deepEqual(r.problems, []);
+    assert.equal(r.fatal, false);
+    assert.ok(r.yaml.includes(`    pxe_template: ${oldDir}/pxelinux.cfg.template\n`), r.yaml);
+    assert.ok(r.yaml.includes(`    overlay_dir: ${dir}/netboot/root/../overlay\n`), r.yaml);
+    assert.match(r.yaml, /^  start_fsid: 10000$/m);
+    assert.match(r.yaml, /^  - \{ type: syslog, path: \/var\/log\/syslog \}$/m);
+    assert.match(r.yaml, /^# default_template: /m);
+    const file = path.join(newDir, 'pxebootd.yaml');
+    writeFileSync(file, r.yaml);
+    const config = await loadConfig(file);
+    assert.equal(config.subnets[0]!.pxe_template, path.join(oldDir, 'pxelinux.cfg.template'));
+    const text = readFileSync(config.subnets[0]!.pxe_template!, 'utf8');
+    const out = renderTemplate(text, { node: '0A000005', ip: '10.0.0.5', ip_hex: '0A000005', mac: undefined, mac_hyphen: undefined, hostname: undefined, server: '10.0.0.1', nfs_path: '' });
+    assert.ok(out.includes(' nfsroot=10.0.0.1:/netboot/node/0A000005,v3 '));
+  });
+
+  test('no syslog file on this machine: the converted config reads journald instead', () => {
+    const r = convertLegacyConfig(orig('pxebootfs.cfg'), '/etc/pxebootfs/pxebootfs.cfg', { server: '10.0.0.1', cidr: '10.0.0.0/24' });
+    assert.match(r.yaml, /^  - \{ type: journal \}$/m);
+    assert.doesNotMatch(r.yaml, /type: syslog/);
+  });
+
+  test('an empty required key is named', () => {
+    const r = convertLegacyConfig('[PXEBOOTFS]\nroot_dir:\nnode_dir: /n\noverlay_dir: /o\npxe_template: /t\n', 'p.cfg', { cidr: '10.0.0.0/24' });
+    assert.equal(r.fatal, true);
+    assert.ok(r.problems.some((p) => p.path === 'PXEBOOTFS.root_dir' && /empty/.test(p.message)), JSON.stringify(r.problems));
   });
 });
