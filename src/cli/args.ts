@@ -14,9 +14,30 @@ export const COMMON_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const satisfies Options;
 
-/** A usage mistake (unknown option, missing argument): exit code 2. */
-export function usageError(message: string): PxeError {
-  return new PxeError('USAGE', message);
+/** A usage mistake (unknown option, missing argument) of `command` when known: exit code 2, that command's usage shown. */
+export class UsageError extends PxeError {
+  readonly command: string | undefined;
+  constructor(message: string, command?: string) {
+    super('USAGE', message);
+    this.command = command;
+    this.name = 'UsageError';
+  }
+}
+
+/** A usage mistake: exit code 2. */
+export function usageError(message: string, command?: string): UsageError {
+  return new UsageError(message, command);
+}
+
+/** node:util's parse errors in our words: "unknown option --bogus for check". */
+function parseArgsMessage(command: string, e: Error & { code?: string }): string {
+  const opt = /'(-[^' ]+)/.exec(e.message)?.[1];
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && opt) return `unknown option ${opt} for ${command}`;
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && opt) {
+    return /argument missing/.test(e.message) ? `option ${opt} of ${command} needs a value` : `option ${opt} of ${command} takes no value`;
+  }
+  if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return `${command}: unexpected argument`;
+  return `${command}: ${e.message}`;
 }
 
 /** Parse a command's arguments; the config path falls back to $PXEBOOTD_CONFIG, then the default. */
@@ -25,12 +46,12 @@ export function parseCommand<O extends Options>(command: string, args: string[],
   try {
     parsed = parseArgs({ args, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
   } catch (e) {
-    throw usageError(`${command}: ${(e as Error).message}`);
+    throw usageError(parseArgsMessage(command, e as Error & { code?: string }), command);
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
   const n = parsed.positionals.length;
   if (!values.help && (n < positionals.min || n > positionals.max)) {
-    throw usageError(`${command}: expected ${positionals.names || 'no arguments'}, found ${n === 0 ? 'none' : parsed.positionals.map((p) => JSON.stringify(p)).join(' ')}`);
+    throw usageError(`${command}: expected ${positionals.names || 'no arguments'}, found ${n === 0 ? 'none' : parsed.positionals.map((p) => JSON.stringify(p)).join(' ')}`, command);
   }
   const config = (values.config as string | undefined) ?? process.env.PXEBOOTD_CONFIG ?? DEFAULT_CONFIG;
   return { values, positionals: parsed.positionals, config };

@@ -3,7 +3,8 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, PxeError, formatProblem } from '../errors.ts';
-import { USAGE } from './usage.ts';
+import { COMMAND_USAGE, USAGE } from './usage.ts';
+import { UsageError } from './args.ts';
 import { DNSMASQ_ACTIONS } from './hook-command.ts';
 
 /** Read the version from package.json, whether running from src/ or dist/src/. */
@@ -50,13 +51,26 @@ export function reportError(e: unknown): number {
     return 1;
   }
   if (e instanceof PxeError && e.code === 'USAGE') {
-    process.stderr.write(`pxebootd: ${e.message}\nRun "pxebootd --help" for usage.\n`);
+    const own = e instanceof UsageError && e.command !== undefined ? COMMAND_USAGE[e.command] : undefined;
+    process.stderr.write(`pxebootd: ${e.message}\n${own ? `\n${own}` : 'Run "pxebootd --help" for usage.\n'}`);
     return 2;
   }
   const msg = e instanceof Error ? e.message : String(e);
   process.stderr.write(`pxebootd: ${msg}\n`);
   if (process.env.PXEBOOTD_DEBUG && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
   return 1;
+}
+
+/**
+ * `pxebootd CMD --help` (or -h) shows that command's usage. For `hook` only a first argument counts:
+ * what follows the action is dnsmasq's data (a hostname may be anything) and goes to the daemon.
+ */
+export function wantsHelp(cmd: string, rest: string[]): boolean {
+  if (COMMAND_USAGE[cmd] === undefined) return false;
+  const isHelp = (a: string | undefined) => a === '--help' || a === '-h';
+  if (cmd === 'hook') return isHelp(rest[0]);
+  const end = rest.indexOf('--');
+  return (end < 0 ? rest : rest.slice(0, end)).some(isHelp);
 }
 
 /** Run the CLI with `argv` (without node and script); resolves to the exit code. */
@@ -70,7 +84,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`pxebootd ${readVersion()}\n`);
     return 0;
   }
+  if (wantsHelp(cmd, rest)) {
+    process.stdout.write(COMMAND_USAGE[cmd]!);
+    return 0;
+  }
   try {
+    if (cmd === 'hook' && rest.length === 0) throw new UsageError('hook: expected an action (add, old, del, tftp) and its arguments', 'hook');
     // dnsmasq calls the script as `SCRIPT add MAC IP [HOST]`: accept that directly too
     if (DNSMASQ_ACTIONS.includes(cmd)) return await dispatch('hook', argv);
     return await dispatch(cmd, rest);

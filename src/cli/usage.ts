@@ -29,3 +29,108 @@ Options:
 
 Exit codes: 0 ok, 1 error (config problems print as FILE:LINE:COL: message), 2 usage.
 `;
+
+/** Each command's own --help: its synopsis, options and an example, shown for `pxebootd CMD --help` and on a usage mistake. */
+export const COMMAND_USAGE: Record<string, string> = {
+  run: `Usage: pxebootd run [-c FILE] [--dry-run]
+
+Run the daemon in the foreground, JSON logs on stdout. SIGTERM/SIGINT stop it, SIGHUP reloads
+rules and templates.
+
+Options:
+  --dry-run           change nothing on the system; log the plan for each client instead
+  -c, --config FILE   config file (default ${DEFAULT_CONFIG})
+
+Example:
+  pxebootd run --dry-run -c /etc/pxebootd/pxebootd.yaml
+`,
+  check: `Usage: pxebootd check [-c FILE]
+
+Validate the config and every template it names. Problems print as FILE:LINE:COL: message;
+the exit code is 1 when there is any.
+
+Options:
+  -c, --config FILE   config file (default ${DEFAULT_CONFIG})
+
+Example:
+  pxebootd check -c /etc/pxebootd/pxebootd.yaml
+`,
+  status: `Usage: pxebootd status [NODE|IP|MAC] [-c FILE] [--json] [--watch]
+
+List the nodes (from the running daemon, else the state file), or one node with its last-boot
+timeline. Exit 1 when the node named is not known.
+
+Options:
+  --json              machine-readable output
+  --watch             redraw every second until interrupted
+  -c, --config FILE   config file (default ${DEFAULT_CONFIG})
+
+Examples:
+  pxebootd status
+  pxebootd status 10.0.0.23 --json
+`,
+  explain: `Usage: pxebootd explain <mac|ip> [-c FILE] [--mac M] [--hostname H] [--json]
+
+Which rule matches the client and why, and the exact plan (files, mount, export line).
+Nothing is applied.
+
+Options:
+  --mac M             the client's MAC, when explaining by IP
+  --hostname H        the client's DHCP hostname (host rules may match on it)
+  --json              machine-readable output
+  -c, --config FILE   config file (default ${DEFAULT_CONFIG})
+
+Example:
+  pxebootd explain 52:54:00:12:34:56
+`,
+  provision: `Usage: pxebootd provision <ip> [-c FILE] [--mac M] [--hostname H] [--json]
+
+Provision one node now, through the running daemon's queue (or in-process when none runs).
+
+Options:
+  --mac M             the client's MAC (needed for 01-<mac> boot files)
+  --hostname H        the client's hostname ({{hostname}})
+  --json              machine-readable result
+  -c, --config FILE   config file (default ${DEFAULT_CONFIG})
+
+Example:
+  pxebootd provision 10.0.0.23 --mac 52:54:00:12:34:56
+`,
+  release: `Usage: pxebootd release <ip|mac> [-c FILE] [--policy keep|unexport|remove] [--json]
+
+Release one node now. The default policy from the command line is unexport; only
+--policy remove deletes the node's writable layer.
+
+Options:
+  --policy P          keep | unexport | remove
+  --json              machine-readable result
+  -c, --config FILE   config file (default ${DEFAULT_CONFIG})
+
+Example:
+  pxebootd release 10.0.0.23 --policy unexport
+`,
+  hook: `Usage: pxebootd hook add|old|del|tftp ARGS... [-c FILE]
+
+The entry point for dnsmasq's --dhcp-script: passes the event (with the DNSMASQ_* variables)
+to the running daemon over its control socket and returns at once. dnsmasq calls it as
+SCRIPT add|old|del MAC IP [HOSTNAME] or SCRIPT tftp SIZE IP FILE.
+
+Options:
+  -c, --config FILE   config file, for the control socket's path (default ${DEFAULT_CONFIG})
+
+Example (dnsmasq.conf):
+  dhcp-script=/usr/local/bin/pxebootd-hook
+`,
+  'import-legacy': `Usage: pxebootd import-legacy <pxebootfs.cfg> --cidr C [--server IP]
+
+Print a pxebootd.yaml converted from a fuse_pxebootfs config. Relative paths are resolved
+against the old config's directory. Exit 2, printing no YAML, when it cannot be converted.
+
+Options:
+  --cidr C            the boot subnet (required: fuse_pxebootfs served every client)
+  --server IP         this server's address on the boot network ({{server}})
+
+Example:
+  pxebootd import-legacy /etc/pxebootfs/pxebootfs.cfg --cidr 10.0.0.0/24 --server 10.0.0.1 > /etc/pxebootd/pxebootd.yaml
+`,
+};
