@@ -64,6 +64,10 @@ export function createMetrics(opts: MetricsOptions = {}): PromMetrics {
   const reloads = new Counter({ name: `${p}reloads_total`, help: 'Config reloads (SIGHUP), by result', labelNames: ['result'], registers: [registry] });
   const reloadOk = new Gauge({ name: `${p}last_reload_success`, help: '1 if the last config reload succeeded, 0 if it failed', registers: [registry] });
   const reloadTime = new Gauge({ name: `${p}last_reload_timestamp_seconds`, help: 'Unix time of the last config reload attempt', registers: [registry] });
+  // metrics are made once the config has loaded and validated: a start is a successful load, so a
+  // "last reload failed" alert must not fire on every start
+  reloadOk.set(1);
+  reloadTime.set(Date.now() / 1000);
 
   let server: Server | undefined;
   let runnerStats: (() => ReadonlyMap<string, { runs: number; failures: number }>) | undefined;

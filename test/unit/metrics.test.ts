@@ -53,6 +53,13 @@ describe('createMetrics', () => {
     assert.ok(Math.abs(sample(t, 'pxebootd_seen_to_ready_seconds_sum')! - 0.174) < 1e-9);
   });
 
+  test('a fresh registry says the last load succeeded, at its creation time (a start is a load)', async () => {
+    const before = Date.now() / 1000;
+    const t = await createMetrics({ defaultMetrics: false }).render();
+    assert.equal(sample(t, 'pxebootd_last_reload_success'), 1);
+    assert.ok(sample(t, 'pxebootd_last_reload_timestamp_seconds')! >= before - 1);
+  });
+
   test('queue depth and reload result', async () => {
     const m = createMetrics({ defaultMetrics: false });
     m.queueDepth(42);

@@ -51,7 +51,14 @@ describe('pxebootd run with metrics.listen', () => {
     const cfg = writeConfig(lab, { metrics: `127.0.0.1:${port}`, mount: wrapper, retryBaseMs: 100, retryMaxMs: 400 });
     const d = await startPxebootd(cfg, lab.socket, path.join(lab.dir, 'pxebootd.log'));
     const url = `http://127.0.0.1:${port}/metrics`;
+    const startedAt = Date.now() / 1000;
     await waitFor('metrics endpoint', () => scrape(url).then((r) => r.status === 200), 10_000, 100);
+    // a clean start is a successful config load: a "last reload failed" alert must not fire
+    const first = await scrape(url);
+    assert.equal(value(first.body, 'pxebootd_last_reload_success'), 1);
+    const loadedAt = value(first.body, 'pxebootd_last_reload_timestamp_seconds')!;
+    assert.ok(loadedAt >= startedAt - 5 && loadedAt <= Date.now() / 1000 + 1, `start time ${loadedAt} vs ${startedAt}`);
+    assert.equal(value(first.body, 'pxebootd_reloads_total{result="error"}') ?? 0, 0);
 
     const expiry = Math.floor(Date.now() / 1000) + 3600;
     const a = client(99, 1);
