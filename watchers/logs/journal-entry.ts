@@ -57,14 +57,23 @@ export function trustedProgramOf(e: JournalEntry, trusted: ReadonlySet<string>):
   return undefined;
 }
 
+/** `--since` value for a time in ms since the epoch (journalctl takes `@seconds.fraction`). */
+export function sinceArg(ms: number): string {
+  const t = Math.max(0, Math.floor(ms));
+  return `--since=@${Math.floor(t / 1000)}.${String(t % 1000).padStart(3, '0')}`;
+}
+
 /**
- * journalctl argv: follow JSON from now (or after `cursor`, so a restart loses nothing), matching
- * SYSLOG_IDENTIFIER=x OR _COMM=x for each x. journalctl ORs matches of the same field and ANDs
- * different fields, so the two groups are joined with "+" (a disjunction of groups).
+ * journalctl argv: follow JSON from now, or after `cursor` (a restart after lines were seen), or
+ * from `sinceMs` (a restart before any line was seen: the lines logged while journalctl was down
+ * are read, not skipped as `-n 0` would). Matches SYSLOG_IDENTIFIER=x OR _COMM=x for each x:
+ * journalctl ORs matches of the same field and ANDs different fields, so the two groups are
+ * joined with "+" (a disjunction of groups).
  */
-export function journalctlArgv(cmd: string, identifiers: readonly string[], directory?: string, cursor?: string): string[] {
+export function journalctlArgv(cmd: string, identifiers: readonly string[], directory?: string, cursor?: string, sinceMs?: number): string[] {
   const argv = [cmd, '-f', '-o', 'json', '--no-pager'];
   if (cursor) argv.push(`--after-cursor=${cursor}`);
+  else if (sinceMs !== undefined) argv.push(sinceArg(sinceMs));
   else argv.push('-n', '0');
   if (directory) argv.push('-D', directory);
   for (const id of identifiers) argv.push(`SYSLOG_IDENTIFIER=${id}`);

@@ -1,6 +1,7 @@
 // Watcher for journald: runs `journalctl -f -o json` through the Runner, turns trusted entries into
-// events with the same message parsers as the syslog file, and restarts journalctl with backoff
-// (resuming after the last cursor) if it exits.
+// events with the same message parsers as the syslog file, and restarts journalctl with backoff if
+// it exits: after the last cursor, or (when no line was seen yet) from the first start's time, so
+// lines logged while journalctl was down are read, never skipped.
 import { createInterface } from 'node:readline';
 import type { WatcherContext } from '../../src/contracts.ts';
 import type { Watcher } from '../../src/types.ts';
@@ -12,6 +13,8 @@ const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 /** a journalctl that ran this long was healthy: the next failure starts the backoff afresh */
 const HEALTHY_MS = 10_000;
+/** stop() waits this long for journalctl to exit on SIGTERM before it sends SIGKILL */
+const KILL_AFTER_MS = 2000;
 
 /** The `journal` source: `{ type: 'journal', identifiers, directory? }`. */
 export function createJournalWatcher(ctx: WatcherContext): Watcher {
@@ -23,6 +26,8 @@ export function createJournalWatcher(ctx: WatcherContext): Watcher {
   const opts = { source, sourceType: 'journal' as const, tftpRoot: ctx.config.tftp_root };
   let child: ReturnType<WatcherContext['runner']['spawn']> | undefined;
   let cursor: string | undefined;
+  /** when the first journalctl started (with -n 0): a restart without a cursor reads from here */
+  let firstLaunchAt: number | undefined;
   let stopped = true;
   let failures = 0;
   let restartTimer: NodeJS.Timeout | undefined;
@@ -46,8 +51,9 @@ export function createJournalWatcher(ctx: WatcherContext): Watcher {
 
   const launch = () => {
     if (stopped) return;
-    const argv = journalctlArgv(ctx.config.commands.journalctl, ids, src.directory, cursor);
     const startedAt = Date.now();
+    const argv = journalctlArgv(ctx.config.commands.journalctl, ids, src.directory, cursor, firstLaunchAt);
+    firstLaunchAt ??= startedAt;
     let sub: NonNullable<typeof child>;
     try {
       sub = ctx.runner.spawn(argv);
@@ -90,7 +96,9 @@ export function createJournalWatcher(ctx: WatcherContext): Watcher {
       child = undefined;
       if (c) {
         c.kill('SIGTERM');
+        const hard = setTimeout(() => c.kill('SIGKILL'), KILL_AFTER_MS);
         await c;
+        clearTimeout(hard);
       }
     },
   };

@@ -47,6 +47,9 @@ test('journalctlArgv: identifiers ORed within a field, the two fields joined wit
   ]);
   assert.ok(journalctlArgv('journalctl', ['a'], undefined, 's=1;i=2').includes('--after-cursor=s=1;i=2'));
   assert.ok(!journalctlArgv('journalctl', ['a'], undefined, 's=1;i=2').includes('-n'));
+  // a restart before any line was seen reads from the first start's time, not from now
+  assert.deepEqual(journalctlArgv('journalctl', ['a'], undefined, undefined, 1_700_000_000_042).slice(4, 6), ['--no-pager', '--since=@1700000000.042']);
+  assert.ok(journalctlArgv('journalctl', ['a'], undefined, 's=1', 1_700_000_000_042).includes('--after-cursor=s=1'));
 });
 
 test('fuzz: 100,000 mutated journal JSON lines, no throw', async () => {
