@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileAtomic } from '../src/atomic-file.ts';
 import { ConflictError } from '../src/errors.ts';
 import { renderTemplate, TemplateError } from '../src/template.ts';
+import { readTemplateFile } from '../src/safe-open.ts';
 import { addMarker, looksLikeOurName, markerNode, type BootFileSpec } from './boot-files.ts';
 
 const TEMPLATE_KEY: Record<BootFileSpec['loader'], string> = { pxelinux: 'pxe_template', grub: 'grub_template', ipxe: 'ipxe_template' };
@@ -40,7 +41,7 @@ export function createTemplateReader(): (file: string) => Promise<string> {
   return (file) => {
     let p = reading.get(file);
     if (!p) {
-      p = readFile(file, 'utf8').finally(() => reading.delete(file));
+      p = readTemplateFile(file).finally(() => reading.delete(file));
       reading.set(file, p);
     }
     return p;
@@ -53,7 +54,7 @@ export async function renderBootFile(
   values: Record<string, string | undefined>,
   node: string,
   ip: string,
-  read: (file: string) => Promise<string> = (f) => readFile(f, 'utf8'),
+  read: (file: string) => Promise<string> = readTemplateFile,
 ): Promise<string> {
   const text = await read(spec.template).catch((e: Error) => {
     throw new Error(`${TEMPLATE_KEY[spec.loader]} ${spec.template}: cannot read it: ${e.message}`);

@@ -1,7 +1,7 @@
 // createProvisioner: mount -> export (batched with other nodes) -> boot files, and back.
 // Config last: a node's boot files are written only after its overlay is mounted with
 // nfs_export=on and its export is verified live, and they are removed before its export goes.
-import { readFile } from 'node:fs/promises';
+import { readTemplateFile } from '../src/safe-open.ts';
 import path from 'node:path';
 import type { NodePlan, OrphanReport, Provisioner, ProvisionerContext, ReleasePlan } from '../src/contracts.ts';
 import { writeFileAtomic } from '../src/atomic-file.ts';
@@ -212,7 +212,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     async writeDefault() {
       if (!config.default_template) return;
       const file = safeJoin(config.tftp_root, 'pxelinux.cfg', 'default');
-      const text = renderTemplate(await readFile(config.default_template, 'utf8'), { server: config.server });
+      const text = renderTemplate(await readTemplateFile(config.default_template), { server: config.server });
       if (dryRun) return void log.info({ file, template: config.default_template }, `dry-run: would write ${file}`);
       await writeFileAtomic(file, text, { mode: 0o644, mkdirp: true });
     },

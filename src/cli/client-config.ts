@@ -1,12 +1,12 @@
 // Commands that talk to a running daemon (status, provision, release) need only its socket.
 // When the config file is broken (say, mid-edit before a SIGHUP) they still reach the daemon,
 // which runs on the last good config; only without a daemon is the config error fatal.
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config/index.ts';
 import { ConfigError, formatProblem } from '../errors.ts';
 import type { Config } from '../types.ts';
 import { socketFromConfigText } from './hook-command.ts';
+import { readRegularSync, READ_LIMITS } from '../safe-open.ts';
 
 export type ClientConfig = { config: Config; socket: string } | { config?: undefined; socket: string; error: ConfigError };
 
@@ -21,10 +21,10 @@ export async function loadClientConfig(file: string): Promise<ClientConfig> {
     if (!(e instanceof ConfigError)) throw e;
     let socket = DEFAULT_SOCKET;
     try {
-      const found = socketFromConfigText(readFileSync(file, 'utf8'));
+      const found = socketFromConfigText(readRegularSync(file, READ_LIMITS.configBytes, 'a config file').toString('utf8'));
       if (found) socket = path.resolve(path.dirname(path.resolve(file)), found);
     } catch {
-      /* unreadable: the default socket */
+      /* unreadable or refused (safe-open.ts): the default socket */
     }
     return { socket, error: e };
   }

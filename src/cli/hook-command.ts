@@ -2,9 +2,9 @@
 // waits for it, so this forwards argv and the DNSMASQ_* environment to the daemon and returns at
 // once; with no daemon (or any trouble) it warns on stderr and still exits 0.
 // Start-up cost matters here: no YAML parser, no config validation, nothing heavy is imported.
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { sendControl } from '../control.ts';
+import { readRegularSync, READ_LIMITS, RefusedFileError } from '../safe-open.ts';
 import { DEFAULT_CONFIG } from './args.ts';
 
 /** The actions dnsmasq passes as the script's first argument. */
@@ -38,11 +38,12 @@ export async function hookCommand(args: string[]): Promise<number> {
   let socket = given;
   if (!socket) {
     try {
-      const found = socketFromConfigText(readFileSync(config, 'utf8'));
+      const found = socketFromConfigText(readRegularSync(config, READ_LIMITS.configBytes, 'a config file').toString('utf8'));
       // relative paths in the config are relative to the config file, as in the full loader
       if (found) socket = path.resolve(path.dirname(path.resolve(config)), found);
     } catch (e) {
-      process.stderr.write(`pxebootd hook: cannot read ${config} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); trying ${DEFAULT_SOCKET}\n`);
+      const why = e instanceof RefusedFileError ? e.reason : ((e as NodeJS.ErrnoException).code ?? (e as Error).message);
+      process.stderr.write(`pxebootd hook: cannot read ${config} (${why}); trying ${DEFAULT_SOCKET}\n`);
     }
   }
   const env: Record<string, string> = {};

@@ -1,12 +1,12 @@
 // `pxebootd import-legacy <pxebootfs.cfg> [--cidr C] [--server IP]`: print a pxebootd.yaml converted from a
 // fuse_pxebootfs config, with anything that could not be carried over reported on stderr.
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { statSync } from 'node:fs';
 import { convertLegacyConfig, type LegacyOptions } from '../config/index.ts';
 import { formatProblem } from '../errors.ts';
 import { parseCommand } from './args.ts';
 import { USAGE } from './usage.ts';
+import { readRegular, READ_LIMITS } from '../safe-open.ts';
 
 /** The syslog file the converted config reads tftpd-hpa's lines from, when rsyslog writes one. */
 const SYSLOG = '/var/log/syslog';
@@ -26,7 +26,7 @@ export async function importLegacyCommand(args: string[]): Promise<number> {
     return 0;
   }
   const file = path.resolve(positionals[0]!);
-  const text = await readFile(file, 'utf8');
+  const text = (await readRegular(file, READ_LIMITS.configBytes, 'a config file')).toString('utf8');
   // fuse_pxebootfs had no `server` key: without --server the YAML says so and `check` flags it
   const opts: LegacyOptions = {};
   if (values.cidr !== undefined) opts.cidr = values.cidr as string;

@@ -1,8 +1,8 @@
 // The I/O edge of config loading: read the file, probe the real file system, hand both to the
 // pure core. `checkConfig` is for `pxebootd check`; `loadConfig` for the daemon (throws).
-import { readFileSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
+import { readRegular, readRegularSync, READ_LIMITS, RefusedFileError } from '../safe-open.ts';
 import type { Config } from '../types.ts';
 import type { FsProbe } from './files-check.ts';
 import { validateConfigText, type CheckResult } from './validate-text.ts';
@@ -19,7 +19,7 @@ export const nodeFsProbe: FsProbe = {
   },
   read(p) {
     try {
-      return readFileSync(p, 'utf8');
+      return readRegularSync(p, READ_LIMITS.templateBytes, 'a template').toString('utf8');
     } catch {
       return undefined;
     }
@@ -30,10 +30,12 @@ export const nodeFsProbe: FsProbe = {
 export async function checkConfig(file: string, probe: FsProbe = nodeFsProbe): Promise<CheckResult> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    // a FIFO, device or /dev/zero symlink here must not block or fill memory, at start or on SIGHUP
+    text = (await readRegular(file, READ_LIMITS.configBytes, 'a config file')).toString('utf8');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    return { problems: [{ file, line: 1, col: 1, path: '', message: `cannot read config file: ${err.code ?? err.message}` }] };
+    const why = e instanceof RefusedFileError ? `the config file ${e.reason}; not read` : `cannot read config file: ${err.code ?? err.message}`;
+    return { problems: [{ file, line: 1, col: 1, path: '', message: why }] };
   }
   return validateConfigText(text, file, probe);
 }

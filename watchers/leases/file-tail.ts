@@ -1,7 +1,7 @@
 // Read what was appended to a file since last time, or all of it when the path now names another
 // inode (rename rewrite) or the file shrank (truncation). Chunked, so a 100 MB journal never sits
 // in memory whole, and an append costs the size of the append, not of the file.
-import { open } from 'node:fs/promises';
+import { openRegular } from '../../src/safe-open.ts';
 
 /** Where we stopped reading, and which inode that offset belongs to. */
 export interface TailState {
@@ -22,15 +22,15 @@ export async function readAppended(
   onChunk: (text: string) => void,
   onReset: () => void,
 ): Promise<{ state: TailState; reset: boolean } | undefined> {
-  let fh;
+  let fh, st;
   try {
-    fh = await open(path, 'r');
+    // a FIFO, device or refused symlink throws RefusedFileError (safe-open.ts), never blocks
+    ({ fh, st } = await openRegular(path));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
   try {
-    const st = await fh.stat();
     const reset = !prev || prev.ino !== st.ino || prev.dev !== st.dev || st.size < prev.offset;
     let offset = reset ? 0 : prev.offset;
     if (reset) onReset();

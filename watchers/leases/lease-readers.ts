@@ -2,7 +2,6 @@
 // outcome, absorbing that flavour's write pattern (formats.md §5): dnsmasq's in-place truncate-and-
 // rewrite, ISC's append journal with an hourly rename, Kea's append CSV with LFC rotation.
 // (No push(...spread): a 4 MiB chunk of garbage can hold 100,000s of bad blocks.)
-import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { BadInput } from '../../src/types.ts';
 import type { Lease, LeaseUpdate } from './lease.ts';
@@ -11,6 +10,7 @@ import { buildDnsmasqState, updateDnsmasqState, type DnsmasqState } from './dnsm
 import { createIscParser, feedIscParser, type IscParser } from './isc-parser.ts';
 import { createKeaParser, feedKeaParser, type KeaParser } from './kea-parser.ts';
 import { readAppended, type TailState } from './file-tail.ts';
+import { openRegular, readOpened, READ_LIMITS } from '../../src/safe-open.ts';
 
 /** What a read found: the file is missing, a full set of current leases, or updates since the last read. */
 export type ReadOutcome =
@@ -45,13 +45,21 @@ export function createDnsmasqReader(file: string, source: string): LeaseReader {
   return {
     relevant: (name) => name === base,
     async read(poll) {
+      let opened;
       try {
-        const st = await stat(file);
+        // only a regular file, never blocking (a FIFO) and never endless (/dev/zero): safe-open.ts
+        opened = await openRegular(file);
+      } catch (e) {
+        if (enoent(e)) return { kind: 'missing' };
+        throw e;
+      }
+      try {
+        const st = opened.st;
         const s = `${st.ino}:${st.size}:${st.mtimeMs}`;
         if (poll && s === sig && partialSince === 0) return { kind: 'unchanged' };
         // one decode of the whole buffer: readFile(file, 'latin1') decodes per chunk into a cons string that
         // the first charCodeAt then flattens (two extra passes over a 7.5 MB file)
-        const text = (await readFile(file)).toString('latin1');
+        const text = (await readOpened(file, opened.fh, st, READ_LIMITS.leaseFileBytes, 'a dnsmasq leases file')).toString('latin1');
         const now = Date.now();
         let c = completeLines(text);
         if (c.partial && s === sig && partialSince !== 0 && now - partialSince >= STALE_PARTIAL_MS) c = { text, partial: false };
@@ -65,9 +73,8 @@ export function createDnsmasqReader(file: string, source: string): LeaseReader {
         }
         const updates = updateDnsmasqState(state, c.text, source, bad);
         return { kind: 'delta', updates, partial: c.partial, bad };
-      } catch (e) {
-        if (enoent(e)) return { kind: 'missing' };
-        throw e;
+      } finally {
+        await opened.fh.close().catch(() => {});
       }
     },
   };

@@ -10,6 +10,7 @@ import type { WatcherContext } from '../../src/contracts.ts';
 import type { LeaseSourceType, Watcher } from '../../src/types.ts';
 import { createDnsmasqReader, createIscReader, createKeaReader, type LeaseReader } from './lease-readers.ts';
 import { createLeaseTracker } from './lease-tracker.ts';
+import { RefusedFileError } from '../../src/safe-open.ts';
 
 /** Tunables (tests shorten them); the defaults are for production. */
 export interface LeaseWatcherOptions {
@@ -29,6 +30,8 @@ const SLOW_PARTIAL_MS = 250;
 const EXPIRY_BATCH_MS = 50;
 /** remembered bad-input keys, so a bad line re-read on every rewrite is reported once */
 const MAX_BAD_KEYS = 10_000;
+/** a refused file (FIFO, device, foreign symlink, too big) is looked at again this often until it is readable */
+const REFUSED_RETRY_MS = 1000;
 
 function createReader(type: LeaseSourceType, file: string, source: string): LeaseReader {
   if (type === 'dnsmasq-leases') return createDnsmasqReader(file, source);
@@ -66,6 +69,8 @@ export function createLeaseWatcher(ctx: WatcherContext, options: LeaseWatcherOpt
   let lastExpiryCheck = 0;
   let partialStreak = 0;
   let missingLogged = false;
+  /** the refusal last logged: each one is logged once, not on every retry */
+  let refused: string | undefined;
   let idle: Promise<void> = Promise.resolve();
 
   function wakeAt(at: number): void {
@@ -112,9 +117,18 @@ export function createLeaseWatcher(ctx: WatcherContext, options: LeaseWatcherOpt
     try {
       outcome = await reader.read(poll);
     } catch (e) {
+      if (e instanceof RefusedFileError) {
+        // nothing is read and nothing is taken as gone: the leases stay as last read until a regular file is back
+        if (refused !== e.reason) log.warn({ file, reason: e.reason }, `lease file ${e.message}; not read, waiting for a regular file`);
+        refused = e.reason;
+        wakeAt(Date.now() + REFUSED_RETRY_MS);
+        return;
+      }
       log.warn({ err: (e as Error).message, file }, 'lease file read failed; will retry on the next change');
       return;
     }
+    if (refused !== undefined) log.info({ file }, 'lease file is a regular file again; reading it');
+    refused = undefined;
     if (stopped) return;
     if (outcome.kind === 'missing') {
       if (!missingLogged) log.info({ file }, 'lease file not there (yet); waiting for it');

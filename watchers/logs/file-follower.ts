@@ -6,8 +6,9 @@
 // ("<name>.1") is read first, then reading restarts at 0. A missing file is waited for.
 // Chosen over @logdna/tail-file after the comparison in test/unit/watchers/logs/follower-compare.ts.
 import { watch, type FSWatcher } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { openRegular, RefusedFileError } from '../../src/safe-open.ts';
 import { findFreshCopies, readFileFrom } from './rotated-copies.ts';
 
 /** What to follow and where its bytes go. */
@@ -19,6 +20,11 @@ export interface FollowerOptions {
   /** the stream restarts: 'rotated' (new file), 'truncated' (same file, from 0) */
   onReset(why: 'rotated' | 'truncated'): void;
   onError?(e: Error): void;
+  /**
+   * the path is not a regular file we may read (FIFO, device, foreign symlink: safe-open.ts): called
+   * once per reason, then with undefined once a regular file is back. Nothing is read meanwhile.
+   */
+  onRefused?(reason: string | undefined, e?: RefusedFileError): void;
   pollMs?: number;
   idleSwitchMs?: number;
   chunkBytes?: number;
@@ -58,18 +64,26 @@ export function createFileFollower(o: FollowerOptions): FileFollower {
   /** rotated copies with an mtime up to this were read already, or predate us */
   let accountedMtime = 0;
   let afterTruncate = false;
+  let refused: string | undefined;
 
   const fail = (e: unknown) => o.onError?.(e instanceof Error ? e : new Error(String(e)));
 
   async function openCurrent(fromEnd: boolean): Promise<boolean> {
     let h: FileHandle;
+    let st;
     try {
-      h = await open(o.path, 'r');
+      ({ fh: h, st } = await openRegular(o.path));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      if (e instanceof RefusedFileError) {
+        if (refused !== e.reason) (o.onRefused ? o.onRefused(e.reason, e) : fail(e));
+        refused = e.reason;
+        return false;
+      }
       throw e;
     }
-    const st = await h.stat();
+    if (refused !== undefined) o.onRefused?.(undefined);
+    refused = undefined;
     fh = h;
     ino = st.ino;
     dev = st.dev;
@@ -210,11 +224,11 @@ export function createFileFollower(o: FollowerOptions): FileFollower {
     // A new file is in place: open it now, so that even if it is rotated away again before we get to
     // it, we still hold it. Its data is read only once the old fd is done (line order is kept).
     if (st && replaced && (!next || next.ino !== st.ino || next.dev !== st.dev)) {
-      const h = await open(o.path, 'r').catch(() => undefined);
-      if (h) {
-        const hs = await h.stat();
+      // not a regular file (refused): the old fd is drained and closed, then openCurrent reports it
+      const n = await openRegular(o.path).catch(() => undefined);
+      if (n) {
         if (next) await swapTo(next); // rotated twice before the old fd went idle: finish the middle one
-        next = { fh: h, ino: hs.ino, dev: hs.dev };
+        next = { fh: n.fh, ino: n.st.ino, dev: n.st.dev };
       }
     }
     await drain();

@@ -1,7 +1,8 @@
 // The copies logrotate leaves next to a log (syslog.1, syslog-20261122): after a copytruncate the
 // lines we had not read yet are only there. Used by the file follower to recover them.
-import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { readdir, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { openRegular } from '../../src/safe-open.ts';
 
 /** a rotated copy older than this is not one just made by copytruncate */
 const COPY_MAX_AGE_MS = 10 * 60_000;
@@ -39,8 +40,9 @@ export async function findFreshCopies(logPath: string, sinceMs: number, head: Bu
   return out.sort((a, b) => a.mtimeMs - b.mtimeMs);
 }
 
+// a copy that is not a regular file, or a symlink the rule refuses, throws here and is skipped
 async function startsWith(file: string, want: Buffer): Promise<boolean> {
-  const h = await open(file, 'r');
+  const { fh: h } = await openRegular(file);
   try {
     const t = Buffer.alloc(want.length);
     const { bytesRead } = await h.read(t, 0, t.length, 0);
@@ -54,7 +56,7 @@ async function startsWith(file: string, want: Buffer): Promise<boolean> {
 export async function readFileFrom(file: string, from: number, buf: Buffer, onData: (b: Buffer) => void): Promise<void> {
   let h: FileHandle | undefined;
   try {
-    h = await open(file, 'r');
+    h = (await openRegular(file)).fh;
     let at = from;
     for (;;) {
       const { bytesRead } = await h.read(buf, 0, buf.length, at);
@@ -63,7 +65,7 @@ export async function readFileFrom(file: string, from: number, buf: Buffer, onDa
       onData(Buffer.from(buf.subarray(0, bytesRead)));
     }
   } catch {
-    /* vanished: nothing more to recover */
+    /* vanished or refused (safe-open.ts): nothing more to recover */
   } finally {
     await h?.close().catch(() => {});
   }

@@ -20,6 +20,10 @@ export function createSyslogWatcher(ctx: WatcherContext): Watcher {
       ctx.log.info({ path: src.path, why }, `syslog source ${src.path} ${why}; reading it from the start`);
     },
     onError: (e) => ctx.log.warn({ path: src.path, err: e.message }, `syslog source ${src.path}: ${e.message}`),
+    onRefused(reason, e) {
+      if (reason === undefined) ctx.log.info({ path: src.path }, `syslog source ${src.path} is a regular file again; reading it`);
+      else ctx.log.warn({ path: src.path, reason }, `syslog source ${e?.message ?? src.path}; not read, waiting for a regular file`);
+    },
   });
   return {
     name: `syslog:${src.path}`,
