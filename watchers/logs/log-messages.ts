@@ -25,8 +25,37 @@ export type MessageResult = TftpRequest | DhcpLogEvent | { kind: 'bad'; reason: 
 
 const RRQ = /^RRQ from (\S+) filename (.*?)(?: remapped to .*)?$/s;
 const SERVING = /^Serving (.*) to (\S+):(\d{1,5})$/s;
-const SENT = /^sent (.*) to (\S+)$/s;
-const NOT_FOUND = /^file (.*) not found for (\S+)$/s;
+/**
+ * dnsmasq translates its TFTP lines (po/*.po) when it runs under a non-C locale. These are the forms
+ * of "sent %s to %s" and "file %s not found for %s" in dnsmasq's catalogs; in each, the file comes
+ * first and the client second. A test checks them against the catalogs of the installed dnsmasq.
+ */
+export const DNSMASQ_TFTP_FORMATS: { sent: string[]; notFound: string[] } = {
+  sent: [
+    'sent %s to %s', // C
+    '%s an %s verschickt', // de
+    'envoyé %s à %s', // fr
+    '%s გაგზავნილია %s-სთან', // ka
+    'plik %s przesłano do %s', // pl
+  ],
+  notFound: [
+    'file %s not found for %s', // C
+    'Datei %s nicht gefunden für %s', // de
+    'fichier %s non trouvé pour %s', // fr
+    'ფაილი %s ვერ ვიპოვე %s_სთვის', // ka
+    'plik %s nie został znaleziony dla %s', // pl
+  ],
+};
+
+/** A printf format with two %s (file, then client) as an anchored regex: the file may hold spaces, the client not. */
+function formatRegex(format: string): RegExp {
+  const [a, b, c] = format.split('%s').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return new RegExp(`^${a}(.*)${b}(\\S+?)${c}$`, 's');
+}
+const SENT = DNSMASQ_TFTP_FORMATS.sent.map(formatRegex);
+const NOT_FOUND = DNSMASQ_TFTP_FORMATS.notFound.map(formatRegex);
+/** A dnsmasq-tftp line naming an absolute path and an IPv4 address: a transfer line, in some language. */
+const LOOKS_LIKE_TRANSFER = /(^|\s)\/\S*.*(^|[\s(])\d{1,3}(\.\d{1,3}){3}/s;
 const DHCP = /^(?:\d+ )?(DHCPACK|DHCPRELEASE)\(([^)\s]*)\) (\S+) (\S+)(?: (.*))?$/s;
 
 function bad(reason: string): { kind: 'bad'; reason: string } {
@@ -70,18 +99,28 @@ export function relativeToRoot(full: string, tftpRoot: string): string | undefin
   return rel.length ? rel : undefined;
 }
 
-/** dnsmasq-tftp: "sent <path> to <ip>" and "file <path> not found for <ip>" */
+const firstMatch = (res: RegExp[], text: string): RegExpExecArray | null => {
+  for (const re of res) {
+    const m = re.exec(text);
+    if (m) return m;
+  }
+  return null;
+};
+
+/** The reason logged for a dnsmasq-tftp transfer line in a language we do not know. */
+export const DNSMASQ_LOCALE_HINT =
+  'dnsmasq-tftp line looks like a transfer in a language pxebootd does not read: run dnsmasq with LANG=C (e.g. Environment=LANG=C in its unit) so its TFTP lines are in English';
+
+/** dnsmasq-tftp: "sent <path> to <ip>" and "file <path> not found for <ip>", in English or a translation dnsmasq ships */
 export function parseDnsmasqTftpMessage(msg: string, tftpRoot: string): MessageResult {
-  let m: RegExpExecArray | null = null;
-  let what = '';
-  if (msg.startsWith('sent ')) {
-    m = SENT.exec(msg.trimEnd());
-    what = 'dnsmasq-tftp sent';
-  } else if (msg.startsWith('file ')) {
-    m = NOT_FOUND.exec(msg.trimEnd());
+  const text = msg.trimEnd();
+  let what = 'dnsmasq-tftp sent';
+  let m = firstMatch(SENT, text);
+  if (!m) {
+    m = firstMatch(NOT_FOUND, text);
     what = 'dnsmasq-tftp not found';
   }
-  if (!m) return undefined;
+  if (!m) return LOOKS_LIKE_TRANSFER.test(text) && text.includes(tftpRoot) ? bad(DNSMASQ_LOCALE_HINT) : undefined;
   const rel = relativeToRoot(m[1]!, tftpRoot);
   if (rel === undefined) return undefined; // another TFTP root (or a hostile path): not ours
   return tftp(m[2]!, rel, what);
