@@ -11,6 +11,9 @@
 //   3. The host's fields override the subnet's field by field; `vars` are merged, host keys winning.
 //   4. `ignore: true` on the host, or on the subnet when the host does not set `ignore`, -> `ignored`.
 //      A host with `ignore: false` provisions a client of an ignored subnet.
+// Before any of this, an address that is never a client's -> `reserved`, whatever the rules say:
+// 0.0.0.0, 255.255.255.255, the `server` address, and the network and broadcast addresses of the
+// subnet found in step 1 (prefixes up to /30; a /31 or /32 has neither, RFC 3021).
 // Matching is O(number of distinct prefix lengths) per client: a compiled matcher (one per Config
 // object, cached) keeps one Map per prefix length and one Map per host key kind.
 import type { Config, HostRule, MatchResult, ResolvedRule, SubnetRule } from './types.ts';
@@ -57,23 +60,28 @@ export function compileRules(config: Config): RuleMatcher {
     if (name && !byName.has(name)) byName.set(name, h);
   }
 
-  const findSubnet = (ip: string): { subnet?: SubnetRule; others: string[] } => {
-    const n = ipToInt(ip);
+  const findSubnet = (n: number): { subnet?: SubnetRule; prefix: number; others: string[] } => {
     let subnet: SubnetRule | undefined;
+    let prefix = 0;
     const others: string[] = [];
     for (const t of ordered) {
       const s = t.byNetwork.get((n & t.mask) >>> 0);
       if (!s) continue;
-      if (!subnet) subnet = s;
+      if (!subnet) (subnet = s), (prefix = t.prefix);
       else others.push(s.cidr);
     }
-    return { subnet, others };
+    return { subnet, prefix, others };
   };
+  // `server` may be a DNS name: only an address can be compared
+  const server = isIPv4(config.server) ? ipToInt(config.server) : undefined;
 
   return {
     match(c) {
       if (!isIPv4(c.ip)) return { kind: 'none', why: [`${JSON.stringify(c.ip)} is not an IPv4 address`] };
-      const { subnet, others } = findSubnet(c.ip);
+      const n = ipToInt(c.ip);
+      const { subnet, prefix, others } = findSubnet(n);
+      const reserved = reservedWhy(n, subnet, prefix, server);
+      if (reserved) return { kind: 'reserved', why: [`${c.ip} is ${reserved}: never provisioned`] };
       if (!subnet) return { kind: 'none', why: [`no subnet contains ${c.ip}: it is never provisioned`] };
       const why: string[] = [];
       const mac = c.mac === undefined ? undefined : normalizeMac(c.mac);
@@ -95,6 +103,22 @@ export function compileRules(config: Config): RuleMatcher {
       return resolve(subnet, host, why);
     },
   };
+}
+
+/** Largest prefix whose subnets have a network and a broadcast address (a /31 or /32 has neither). */
+const MAX_BROADCAST_PREFIX = 30;
+
+/** Why address `n` is never a client's (an export for it would serve a whole subnet or this host), or undefined. */
+function reservedWhy(n: number, subnet: SubnetRule | undefined, prefix: number, server: number | undefined): string | undefined {
+  if (n === 0) return 'the unspecified address 0.0.0.0';
+  if (n === 0xffffffff) return 'the limited broadcast address 255.255.255.255';
+  if (n === server) return `the server address (the \`server\` key of the config)`;
+  if (!subnet || prefix > MAX_BROADCAST_PREFIX) return undefined;
+  const mask = prefixMask(prefix);
+  const at = `subnet ${subnet.cidr}${subnet.pos ? ` at ${subnet.pos}` : ''}`;
+  if (((n & ~mask) >>> 0) === 0) return `the network address of ${at}`;
+  if (((n | mask) >>> 0) === 0xffffffff) return `the broadcast address of ${at}`;
+  return undefined;
 }
 
 function resolve(subnet: SubnetRule, host: HostRule | undefined, why: string[]): MatchResult {

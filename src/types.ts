@@ -222,4 +222,6 @@ export type MatchResult =
   | { kind: 'match'; rule: ResolvedRule }
   /** `by`: the rule that says ignore, named without client data ("subnet CIDR at FILE:L:C", "host rule at FILE:L:C") */
   | { kind: 'ignored'; why: string[]; by: string }
-  | { kind: 'none'; why: string[] };
+  | { kind: 'none'; why: string[] }
+  /** an address that is never a client's (0.0.0.0, a broadcast, a network address, the server): never provisioned */
+  | { kind: 'reserved'; why: string[] };

@@ -46,7 +46,7 @@ export async function explainCommand(args: string[]): Promise<number> {
   const m = matchClient({ ip, mac, hostname }, config);
   const out: Record<string, unknown> = { client: { ip, mac, hostname }, match: m.kind, why: m.kind === 'match' ? m.rule.why : m.why };
   const lines: string[] = [`client:  ip ${ip}${mac ? `, mac ${mac}` : ', mac unknown'}${hostname ? `, hostname ${hostname}` : ''}`];
-  lines.push(`result:  ${m.kind === 'match' ? 'provisioned' : m.kind === 'ignored' ? 'ignored (never provisioned)' : 'no matching subnet (never provisioned)'}`);
+  lines.push(`result:  ${m.kind === 'match' ? 'provisioned' : m.kind === 'ignored' ? 'ignored (never provisioned)' : m.kind === 'reserved' ? 'reserved address (never provisioned)' : 'no matching subnet (never provisioned)'}`);
   lines.push('why:', ...(m.kind === 'match' ? m.rule.why : m.why).map((w) => `  - ${w}`));
   if (!mac) lines.push('note:    the MAC is unknown (not in state); host rules by MAC were not considered and the 01-<mac> boot file is left out: pass --mac');
   if (m.kind === 'match') {

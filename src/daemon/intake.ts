@@ -8,10 +8,12 @@ import type { ClientGone, ClientSeen, NodeRecord, ReleasePolicy } from '../types
 import type { KeyedQueue, JobOutcome } from '../queue.ts';
 import { nodeNameFor } from '../naming.ts';
 import { errorMessage } from '../errors.ts';
-import { applySeen, extendTimeline, needsProvision, ruleKeyOf } from './records.ts';
+import { applySeen, extendTimeline, matchRelease, needsProvision, ruleKeyOf } from './records.ts';
 import { reportCounts, ruleFor, type Core, type Job } from './jobs.ts';
 import { BOOT_GUARD_MS, isNewBoot } from './boot-detect.ts';
 import { createSkipLog } from './skip-log.ts';
+import { createBurstLog, type BurstLine } from './burst-log.ts';
+import { isAuthoritative } from '../trust.ts';
 
 /** What happened to one submitted event (the control socket returns it). */
 export interface SubmitResult {
@@ -44,11 +46,42 @@ export interface Intake {
   flush(): void;
 }
 
+/** The example a summary of gone events names. */
+export interface GoneExample {
+  ip: string;
+  mac?: string;
+  node: string;
+  reason: string;
+  source: string;
+  why?: string;
+}
+
+/**
+ * One info line per outcome per window for gone events that change nothing (thousands of leases
+ * removed at once): `kept` (on_release: keep), `released` (already), `mismatch` (an identifier
+ * does not match the node), `untrusted:TYPE` (a source that never releases). Releases themselves
+ * are logged by the job.
+ */
+export function renderGone(group: string, count: number, ex: GoneExample): BurstLine {
+  const one = count === 1;
+  const fields = { outcome: group, clients: count, node: ex.node, ip: ex.ip, reason: ex.reason, source: ex.source };
+  const eg = `e.g. ${ex.ip} (node ${ex.node}, ${ex.reason})`;
+  if (group === 'kept') return { fields, msg: one ? `client ${ex.ip} gone (${ex.reason}); node ${ex.node} kept (on_release: keep)` : `${count} clients gone; their nodes kept (on_release: keep), ${eg}` };
+  if (group === 'released') return { fields, msg: one ? `client ${ex.ip} gone (${ex.reason}); node ${ex.node} was already released` : `${count} clients gone whose nodes were already released, ${eg}` };
+  if (group === 'mismatch') {
+    const what = `${ex.ip}${ex.mac ? ` ${ex.mac}` : ''} from ${ex.source}`;
+    return { fields: { ...fields, why: ex.why }, msg: one ? `release of ${what} not taken: ${ex.why}` : `${count} releases not taken: their identifiers do not all match one node, e.g. ${what}: ${ex.why}` };
+  }
+  const type = group.slice(group.indexOf(':') + 1);
+  return { fields, msg: one ? `client ${ex.ip} gone per ${type}; node ${ex.node} not released (${type} is not an authoritative source)` : `${count} clients gone per ${type}; no node released (${type} is not an authoritative source), ${eg}` };
+}
+
 export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner): Intake {
   const logged = new Set<string>();
   const ipToMac = new Map<string, string>();
   const log = core.log;
   const skipped = createSkipLog(log);
+  const goneLog = createBurstLog<GoneExample>(log, renderGone);
 
   const logOnce = (key: string, fn: () => void) => {
     if (logged.has(key)) return;
@@ -84,7 +117,8 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
     const until = missed.get(ip);
     if (until !== undefined && until > Date.now()) return false;
     // outside every subnet nothing can match, whatever the MAC: no lookup
-    return core.deps.matchClient({ ip }, core.config).kind !== 'none';
+    const kind = core.deps.matchClient({ ip }, core.config).kind;
+    return kind !== 'none' && kind !== 'reserved';
   }
   async function lookupMac(ip: string): Promise<string | undefined> {
     let mac: string | undefined;
@@ -155,7 +189,10 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
       logged.clear();
       skipped.reset();
     },
-    flush: () => skipped.flush(),
+    flush() {
+      skipped.flush();
+      goneLog.flush();
+    },
 
     seen(e, wait = false) {
       core.metrics.event(e.sourceType);
@@ -175,16 +212,32 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
 
     gone(e, opts = {}, wait = false) {
       core.metrics.event(e.sourceType);
-      const rec = (e.ip ? core.state.findByIp(e.ip) : undefined) ?? (e.mac ? core.state.findByMac(e.mac) : undefined);
-      if (!rec) return done({ outcome: 'skipped', why: ['no node known for this client'] });
-      if (e.ip && e.mac && rec.mac && rec.mac !== e.mac) return done({ outcome: 'skipped', why: [`${e.ip} now belongs to ${rec.mac}, not ${e.mac}`] });
+      const found = matchRelease(e, core.state);
+      const reason = e.reason ?? e.source;
+      if (!found.rec) {
+        if (found.named) {
+          log.debug({ node: found.named.name, input: { ip: e.ip, mac: e.mac }, source: e.source, why: found.why }, `release of ${e.ip} ${e.mac} not taken: ${found.why}`);
+          goneLog.add('mismatch', { ip: e.ip ?? found.named.ip, mac: e.mac, node: found.named.name, reason, source: e.source, why: found.why });
+        }
+        return done({ outcome: 'skipped', why: [found.why] });
+      }
+      const rec = found.rec;
+      const ex: GoneExample = { ip: rec.ip, mac: rec.mac, node: rec.name, reason, source: e.source };
+      if (!isAuthoritative(e.sourceType)) {
+        // what an unauthenticated source says goes into the timeline, and nothing else
+        core.state.put({ ...rec, timeline: extendTimeline(rec.timeline, { time: e.time, what: `gone: ${reason} (not released: ${e.sourceType} is not authoritative)`, source: e.source }) });
+        log.debug({ node: rec.name, ip: rec.ip, reason, source: e.source }, `client ${rec.ip} gone per ${e.sourceType}; node ${rec.name} not released (not an authoritative source)`);
+        goneLog.add(`untrusted:${e.sourceType}`, ex);
+        return done({ outcome: 'unchanged', node: core.state.get(rec.name), why: [`${e.sourceType} is not an authoritative source: it never releases a node`] });
+      }
       const rule = ruleFor(core, rec);
       let policy = opts.policy ?? rule?.on_release ?? 'keep';
       if (e.sourceType === 'cli' && policy === 'keep') policy = 'unexport';
-      const reason = e.reason ?? e.source;
       core.state.put({ ...rec, timeline: extendTimeline(rec.timeline, { time: e.time, what: `gone: ${reason}`, source: e.source }) });
       if (policy === 'keep' || (rec.state === 'released' && e.sourceType !== 'cli')) {
-        log.info({ node: rec.name, ip: rec.ip, reason }, `client ${rec.ip} gone; node ${rec.name} kept (on_release: keep)`);
+        const group = policy === 'keep' ? 'kept' : 'released';
+        log.debug({ node: rec.name, ip: rec.ip, reason }, `client ${rec.ip} gone; node ${rec.name} ${group === 'kept' ? 'kept (on_release: keep)' : 'already released'}`);
+        goneLog.add(group, ex);
         return done({ outcome: 'unchanged', node: core.state.get(rec.name) });
       }
       return enqueue(rec.name, { kind: 'release', policy, reason }, wait);

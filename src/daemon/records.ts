@@ -1,6 +1,6 @@
 // Pure bookkeeping on node records: what an event changes in a record, the last-boot timeline,
-// and the rule fingerprint that tells a rule change after a reload.
-import type { ClientSeen, NodeRecord, ResolvedRule, TimelineEntry } from '../types.ts';
+// the rule fingerprint that tells a rule change after a reload, and which node a release names.
+import type { ClientGone, ClientSeen, NodeRecord, ResolvedRule, TimelineEntry } from '../types.ts';
 
 /** Timeline entries kept per node (the last boot only). */
 export const TIMELINE_MAX = 24;
@@ -118,4 +118,28 @@ export function countStates(nodes: Iterable<NodeRecord>): Record<NodeRecord['sta
   const c = { pending: 0, ready: 0, failed: 0, released: 0 };
   for (const n of nodes) c[n.state]++;
   return c;
+}
+
+/** The node a gone event names, or why none: `rec` only when it matches every identifier given. */
+export type ReleaseMatch =
+  | { rec: NodeRecord; why?: undefined; named?: undefined }
+  /** `named`: a node one identifier of the event names while another does not match it */
+  | { rec?: undefined; why: string; named?: NodeRecord };
+
+/**
+ * Find the node a gone event is about. The IP decides when the event has one (a release of an IP
+ * no node holds names no node, whatever its MAC), else the MAC; then every identifier the event
+ * carries must equal the record's: a release that names a node's MAC with another IP, or its IP
+ * with another MAC (or a MAC the record does not know), releases nothing.
+ */
+export function matchRelease(e: Pick<ClientGone, 'ip' | 'mac'>, find: { findByIp(ip: string): NodeRecord | undefined; findByMac(mac: string): NodeRecord | undefined }): ReleaseMatch {
+  const rec = e.ip !== undefined ? find.findByIp(e.ip) : e.mac !== undefined ? find.findByMac(e.mac) : undefined;
+  if (!rec) {
+    const other = e.ip !== undefined && e.mac !== undefined ? find.findByMac(e.mac) : undefined;
+    if (other) return { why: `${e.mac} belongs to node ${other.name} at ${other.ip}, not ${e.ip}`, named: other };
+    return { why: 'no node known for this client' };
+  }
+  if (e.ip !== undefined && rec.ip !== e.ip) return { why: `node ${rec.name} is at ${rec.ip}, not ${e.ip}`, named: rec };
+  if (e.mac !== undefined && rec.mac !== e.mac) return { why: `${rec.ip} belongs to ${rec.mac ?? 'a node whose MAC is not known'}, not ${e.mac}`, named: rec };
+  return { rec };
 }

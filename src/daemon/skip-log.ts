@@ -2,8 +2,10 @@
 // A lease file with 10,000 leases in an ignored subnet used to write 10,000 info lines at start-up.
 // Now each client is logged once at debug level, and at info level each rule gets one summary line
 // per window with the number of new clients it skipped and an example: a burst (the initial read)
-// costs one line per rule, a trickle at most one per rule per window.
+// costs one line per rule, a trickle at most one per rule per window (burst-log.ts). A reserved
+// address (0.0.0.0, a broadcast or network address, the server) is a warning, once per address.
 import type { Logger } from 'pino';
+import { createBurstLog } from './burst-log.ts';
 
 /** Summaries are written at most this often per rule (ms). */
 export const SKIP_SUMMARY_MS = 1000;
@@ -11,7 +13,8 @@ export const SKIP_SUMMARY_MS = 1000;
 const ONCE_MAX = 50_000;
 
 export interface SkippedClient {
-  kind: 'ignored' | 'none';
+  /** `reserved`: an address that is never a client's (rules.ts): a warning once per address, no summary */
+  kind: 'ignored' | 'none' | 'reserved';
   why: string[];
   /** for `ignored`: the rule that says so (MatchResult.by) */
   by?: string;
@@ -32,42 +35,38 @@ export interface SkipLog {
 
 /** The rule that skipped a client, named without client data: the matcher's `by`, or "no subnet rule". */
 export function skippingRule(c: Pick<SkippedClient, 'kind' | 'by'>): string {
+  if (c.kind === 'reserved') return 'reserved address';
   return c.kind === 'none' ? 'no subnet rule' : (c.by ?? 'an ignore rule');
 }
 
 export function createSkipLog(log: Logger, windowMs: number = SKIP_SUMMARY_MS): SkipLog {
   const logged = new Set<string>();
-  const pending = new Map<string, { kind: 'ignored' | 'none'; count: number; example: string }>();
-  let timer: NodeJS.Timeout | undefined;
-
-  function flush(): void {
-    if (timer) clearTimeout(timer);
-    timer = undefined;
-    for (const [rule, p] of pending) {
-      const clients = p.count === 1 ? `1 client (${p.example})` : `${p.count} clients (e.g. ${p.example})`;
-      const msg = p.kind === 'ignored' ? `${clients} ignored by ${rule}` : `${clients} in no subnet rule; not provisioned`;
-      log.info({ rule, clients: p.count, example: p.example, skipped: p.kind }, msg);
-    }
-    pending.clear();
-  }
+  const summary = createBurstLog<{ kind: SkippedClient['kind']; ip: string }>(
+    log,
+    (rule, count, ex) => {
+      const clients = count === 1 ? `1 client (${ex.ip})` : `${count} clients (e.g. ${ex.ip})`;
+      const msg = ex.kind === 'ignored' ? `${clients} ignored by ${rule}` : `${clients} in no subnet rule; not provisioned`;
+      return { fields: { rule, clients: count, example: ex.ip, skipped: ex.kind }, msg };
+    },
+    windowMs,
+  );
 
   return {
     note(c) {
-      const key = `${c.kind}:${c.ip}:${c.mac ?? ''}`;
+      // a reserved address is one line whatever MACs claim it (a flood of DISCOVERs for 0.0.0.0)
+      const key = c.kind === 'reserved' ? `reserved:${c.ip}` : `${c.kind}:${c.ip}:${c.mac ?? ''}`;
       if (logged.has(key)) return;
       if (logged.size >= ONCE_MAX) logged.clear();
       logged.add(key);
-      log.debug({ input: { ip: c.ip, mac: c.mac, hostname: c.hostname }, source: c.source, why: c.why }, c.kind === 'ignored' ? `client ${c.ip} ignored by rule` : `client ${c.ip} matches no subnet rule; not provisioned`);
-      const rule = skippingRule(c);
-      const p = pending.get(rule);
-      if (p) p.count++;
-      else pending.set(rule, { kind: c.kind, count: 1, example: c.ip });
-      if (!timer) {
-        timer = setTimeout(flush, windowMs);
-        timer.unref();
+      const input = { ip: c.ip, mac: c.mac, hostname: c.hostname };
+      if (c.kind === 'reserved') {
+        log.warn({ input, source: c.source, why: c.why }, c.why[0] ?? `${c.ip} is a reserved address: never provisioned`);
+        return;
       }
+      log.debug({ input, source: c.source, why: c.why }, c.kind === 'ignored' ? `client ${c.ip} ignored by rule` : `client ${c.ip} matches no subnet rule; not provisioned`);
+      summary.add(skippingRule(c), { kind: c.kind, ip: c.ip });
     },
     reset: () => logged.clear(),
-    flush,
+    flush: () => summary.flush(),
   };
 }

@@ -15,7 +15,7 @@ export function makeConfig(dir: string, over: Partial<Config> = {}): Config {
     file: path.join(dir, 'pxebootd.yaml'),
     state_dir: path.join(dir, 'state'),
     tftp_root: path.join(dir, 'tftp'),
-    server: '10.99.0.1',
+    server: '10.99.0.254', // a client address would be reserved (rules.ts): the tests' clients start at .1
     sources: [{ type: 'dnsmasq-leases', path: path.join(dir, 'leases') }],
     exports: { backend: 'kernel', file: path.join(dir, 'exports'), options: 'rw,no_root_squash', start_fsid: 1000, etab: path.join(dir, 'etab') },
     grub_dir: 'grub',

@@ -146,10 +146,13 @@ describe('scale', () => {
       const ip = intToIp((172 << 24 >>> 0) + (16 << 16) + i * 97);
       const mac = i % 2 ? `52:54:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}` : undefined;
       const m = matcher.match({ ip, mac });
-      assert.equal(m.kind, 'match');
-      if (m.kind !== 'match') continue;
       const third = Number(ip.split('.')[1]) - 16;
       const expected = third * 256 + Number(ip.split('.')[2]) < 1000 ? `${ip.split('.').slice(0, 3).join('.')}.0/24` : '172.16.0.0/12';
+      // the network and broadcast addresses of a /24 (and the /12's own) are never clients
+      const last = Number(ip.split('.')[3]);
+      const special = (expected !== '172.16.0.0/12' && (last === 0 || last === 255)) || ip === '172.16.0.0';
+      assert.equal(m.kind, special ? 'reserved' : 'match', ip);
+      if (m.kind !== 'match') continue;
       assert.equal(m.rule.subnet.cidr, expected, ip);
       assert.equal(m.rule.root_dir, mac ? `/h${i}` : expected === '172.16.0.0/12' ? '/r12' : '/r');
     }
@@ -165,5 +168,58 @@ describe('scale', () => {
     const c = matchClient({ ip: '10.0.5.5' }, reloaded);
     assert.ok(c.kind === 'match');
     assert.equal(c.rule.root_dir, '/img/new');
+  });
+});
+
+// Addresses that are never a client's, whatever the rules say (PRODUCT.md: never provision them).
+describe('reserved addresses', () => {
+  const RTEXT = `server: 10.7.0.1
+subnets:
+  - { cidr: 0.0.0.0/0, root_dir: /img/a, node_dir: /n, overlay_dir: /o, ${T} }
+  - { cidr: 10.7.0.0/24, root_dir: /img/a, node_dir: /n, overlay_dir: /o, ${T} }
+  - { cidr: 10.7.1.0/30, root_dir: /img/a, node_dir: /n, overlay_dir: /o, ${T} }
+  - { cidr: 10.7.2.0/31, root_dir: /img/a, node_dir: /n, overlay_dir: /o, ${T} }
+  - { cidr: 10.7.3.9/32, root_dir: /img/a, node_dir: /n, overlay_dir: /o, ${T} }
+  - { cidr: 10.8.0.0/16, ignore: true }
+hosts:
+  - { ip: 10.7.0.255, ignore: false, root_dir: /img/a }
+  - { mac: "52:54:00:00:00:77", root_dir: /img/a }
+`;
+  const r = validateConfigText(RTEXT, F, memProbe({ '/t/pxe': 'x' }, ['/img/a']));
+  assert.deepEqual(r.problems, []);
+  const rc = r.config!;
+  const RF = (line: number) => `${F}:${line}:5`;
+  const table: Array<[string, { ip: string; mac?: string }, MatchResult['kind'], RegExp?]> = [
+    ['0.0.0.0 (inside 0.0.0.0/0)', { ip: '0.0.0.0' }, 'reserved', /^0\.0\.0\.0 is the unspecified address 0\.0\.0\.0: never provisioned$/],
+    ['255.255.255.255 (inside 0.0.0.0/0)', { ip: '255.255.255.255' }, 'reserved', /limited broadcast address/],
+    ['the server address', { ip: '10.7.0.1' }, 'reserved', /^10\.7\.0\.1 is the server address/],
+    ['the server address with a host rule naming its MAC', { ip: '10.7.0.1', mac: '52:54:00:00:00:77' }, 'reserved', /server address/],
+    ['network of the /24', { ip: '10.7.0.0' }, 'reserved', new RegExp(`^10\\.7\\.0\\.0 is the network address of subnet 10\\.7\\.0\\.0/24 at ${RF(4).replace(/\./g, '\\.')}: never provisioned$`)],
+    ['broadcast of the /24, even with a host rule (ignore: false) naming it', { ip: '10.7.0.255' }, 'reserved', /broadcast address of subnet 10\.7\.0\.0\/24/],
+    ['a host of the /24', { ip: '10.7.0.254' }, 'match'],
+    ['network of a /30', { ip: '10.7.1.0' }, 'reserved', /network address of subnet 10\.7\.1\.0\/30/],
+    ['first host of a /30', { ip: '10.7.1.1' }, 'match'],
+    ['second host of a /30', { ip: '10.7.1.2' }, 'match'],
+    ['broadcast of a /30', { ip: '10.7.1.3' }, 'reserved', /broadcast address of subnet 10\.7\.1\.0\/30/],
+    ['a /31 has no network address (RFC 3021)', { ip: '10.7.2.0' }, 'match'],
+    ['a /31 has no broadcast address (RFC 3021)', { ip: '10.7.2.1' }, 'match'],
+    ['a /32 is one host', { ip: '10.7.3.9' }, 'match'],
+    ['network of an ignored subnet: reserved comes first', { ip: '10.8.0.0' }, 'reserved'],
+    ['an address of the /0 that is no subnet edge', { ip: '192.168.7.0' }, 'match'],
+  ];
+  for (const [name, client, kind, why] of table) {
+    test(name, () => {
+      const m = matchClient(client, rc);
+      assert.equal(m.kind, kind, JSON.stringify(m));
+      if (why) assert.match((m as { why: string[] }).why[0]!, why);
+    });
+  }
+
+  test('a server given as a DNS name reserves no address; outside every subnet 0.0.0.0 is still reserved', () => {
+    const named: Config = { ...rc, server: 'boot.example', subnets: [rc.subnets[1]!], hosts: [] };
+    assert.equal(matchClient({ ip: '10.7.0.1' }, named).kind, 'match');
+    assert.equal(matchClient({ ip: '0.0.0.0' }, named).kind, 'reserved');
+    assert.equal(matchClient({ ip: '255.255.255.255' }, named).kind, 'reserved');
+    assert.equal(matchClient({ ip: '10.9.0.0' }, named).kind, 'none');
   });
 });
