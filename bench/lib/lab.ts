@@ -75,7 +75,7 @@ export function writeConfig(lab: BenchLab, extra: ConfigExtra = {}): string {
   const y = [
     `state_dir: ${extra.stateDir ?? lab.stateDir}`,
     `tftp_root: ${lab.tftpRoot}`,
-    `server: 10.99.0.1`,
+    `server: 10.99.255.254`, // not a client: client(99, i) starts at 10.99.0.1, and the server address is never provisioned
     `control_socket: ${lab.socket}`,
     `sources:`,
     `  - { type: dnsmasq-leases, path: ${lab.leases} }`,
