@@ -61,10 +61,13 @@ export function isValidHostname(s: string): boolean {
   return s.toLowerCase().split('.').every((l) => LABEL_RE.test(l));
 }
 
-/** Lower-cased hostname if valid, else undefined. The caller logs the rejection. */
+/**
+ * Lower-cased hostname if valid, else undefined. The caller logs the rejection. Trailing NULs are
+ * dropped first, as dnsmasq does: Windows and some routers send option 12 NUL-terminated (`DIR-809\0`).
+ */
 export function normalizeHostname(s: string | undefined): string | undefined {
   if (s === undefined) return undefined;
-  const t = s.trim();
+  const t = s.replace(/\0+$/, '').trim();
   if (t === '' || t === '*') return undefined;
   return isValidHostname(t) ? t.toLowerCase() : undefined;
 }

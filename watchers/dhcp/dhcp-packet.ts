@@ -174,7 +174,9 @@ function decodeKnownOptions(p: DhcpPacket): void {
   want(50, (v) => v.length === 4, (v) => (p.requestedIp = ip4(v, 0)));
   want(54, (v) => v.length === 4, (v) => (p.serverId = ip4(v, 0)));
   want(12, (v) => v.length >= 1, (v) => {
-    const h = normalizeHostname(text(v));
+    let n = v.length;
+    while (n > 0 && v[n - 1] === 0) n--; // NUL-terminated (Windows, some routers): dnsmasq drops it too
+    const h = normalizeHostname(text(v.subarray(0, n)));
     if (h) p.hostname = h;
     else p.warnings.push('option 12 (hostname) is not a valid RFC 1123 name');
   });

@@ -112,6 +112,25 @@ export function isLowerHostnameAt(text: string, start: number, end: number): boo
   return !(label === 0 || prev === 45);
 }
 
+/** Bad lines of one read that carry their own entry; a file of garbage costs a count, not 200,000 samples. */
+export const BAD_LINES_PER_READ = 100;
+
+const overflow = new WeakMap<BadInput[], number>();
+
+/** Adds the BadInput that `make` builds, or only counts it once `bad` holds BAD_LINES_PER_READ entries. */
+export function reportBad(bad: BadInput[], make: () => BadInput): void {
+  if (bad.length < BAD_LINES_PER_READ) bad.push(make());
+  else overflow.set(bad, (overflow.get(bad) ?? 0) + 1);
+}
+
+/** Ends a read: the lines reportBad only counted become one last entry with their number. */
+export function closeBad(bad: BadInput[], source: string): void {
+  const n = overflow.get(bad);
+  if (n === undefined) return;
+  overflow.delete(bad);
+  bad.push({ source, reason: `${n} more bad lines in this read (only the first ${BAD_LINES_PER_READ} are shown one by one)`, sample: '' });
+}
+
 /** A BadInput with a truncated printable sample. */
 export function badInput(source: string, at: { line?: number; offset?: number }, reason: string, sample: string): BadInput {
   return { source, ...at, reason, sample: printable(sample) };
