@@ -1,30 +1,39 @@
 // How overlays are mounted and unmounted: mount(2)/umount2(2) in-process through the native addon
 // (provisioners/native/sysmount.c), or commands.mount/commands.umount as child processes. Either way
 // through the Runner, so dry-run, the logged command line and the per-tool counts are the same.
+// mount(2) mounts through the directory descriptors openLayerDirs holds, so no symlink swapped in
+// can redirect it; a command gets paths, checked again just before it runs (a residual race).
 import { loadAddon, type Addon } from '../src/native.ts';
 import type { Runner, RunResult } from '../src/runner.ts';
 import type { MountMethod, MountMethodSetting } from '../src/types.ts';
-import { mountArgv, overlayOptions } from './overlay.ts';
+import { recheckLayerDirs, type LayerDirs } from './layer-dirs.ts';
+import { mountArgv } from './overlay.ts';
 import type { NodePaths } from './paths.ts';
+
+/** umount2(2): do not follow a symlink at the target (<linux/fs.h> UMOUNT_NOFOLLOW). */
+const UMOUNT_NOFOLLOW = 8;
 
 /** The addon's functions (both validate their arguments and reject with an errno Error). */
 interface SysMount {
   mount(source: string, target: string, fstype: string, flags: number, data: string): Promise<void>;
   umount(target: string, flags: number): Promise<void>;
+  mountOverlay(targetFd: number, lowerdir: string, upperFd: number, workFd: number, upperPath: string, workPath: string, label: string): Promise<void>;
 }
 
 /** Mounting and unmounting one node's overlay. */
 export interface Mounter {
   readonly method: MountMethod;
-  /** throws RunError when the mount fails */
-  mount(p: NodePaths): Promise<void>;
+  /** mounts onto `dirs` (opened by openLayerDirs); throws RunError when the mount fails */
+  mount(p: NodePaths, dirs: LayerDirs): Promise<void>;
   /** never throws for a failed umount: exitCode and stderr say what happened ("busy" is retried by the caller) */
   umount(target: string): Promise<RunResult>;
 }
 
 /** Load the mount(2) addon once; the reason it is unusable otherwise. */
 export function loadSysMount(): Addon<SysMount> {
-  return loadAddon<SysMount>('sysmount', 'mount(2)');
+  const a = loadAddon<SysMount>('sysmount', 'mount(2)');
+  if ('mod' in a && typeof a.mod.mountOverlay !== 'function') return { why: 'the mount(2) addon build/sysmount.node is out of date (no mountOverlay); npm run build rebuilds it' };
+  return a;
 }
 
 /**
@@ -53,7 +62,10 @@ export function createMounter(method: MountMethod, runner: Runner, commands: { m
   if (method === 'command') {
     return {
       method,
-      mount: async (p) => void (await runner.run(mountArgv(commands.mount, p), { mutating: true })),
+      mount: async (p, dirs) => {
+        await recheckLayerDirs(p, dirs);
+        await runner.run(mountArgv(commands.mount, p), { mutating: true });
+      },
       umount: (target) => runner.run([commands.umount, target], { mutating: true, allowFailure: true }),
     };
   }
@@ -63,7 +75,8 @@ export function createMounter(method: MountMethod, runner: Runner, commands: { m
   return {
     method,
     // logged as the equivalent mount(8) line, which an admin can paste to do the same by hand
-    mount: async (p) => void (await runner.call('mount', mountArgv('mount', p), () => mod.mount('overlay', p.mountPoint, 'overlay', 0, overlayOptions(p)), { mutating: true })),
-    umount: (target) => runner.call('umount', ['umount', target], () => mod.umount(target, 0), { mutating: true, allowFailure: true }),
+    mount: async (p, dirs) =>
+      void (await runner.call('mount', mountArgv('mount', p), () => mod.mountOverlay(dirs.target.fd, p.lower, dirs.upper.fd, dirs.work.fd, p.upper, p.work, p.mountPoint), { mutating: true })),
+    umount: (target) => runner.call('umount', ['umount', target], () => mod.umount(target, UMOUNT_NOFOLLOW), { mutating: true, allowFailure: true }),
   };
 }

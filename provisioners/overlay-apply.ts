@@ -1,11 +1,15 @@
 // Mounting and unmounting a node's overlay through the Mounter, with the mountinfo check before
 // (already ours: no-op; someone else's: conflict) and after (nfs_export really on, else undo).
-import { mkdir, rm, rmdir, stat } from 'node:fs/promises';
+// The node's directories are opened without following links (layer-dirs.ts) and mounted through
+// those descriptors; deleting a layer never follows a link either.
+import { realpath, rmdir } from 'node:fs/promises';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import { ConflictError, RunError } from '../src/errors.ts';
+import { openLayerDirs, removeLayerDir } from './layer-dirs.ts';
 import type { MountTable } from './mount-table.ts';
 import type { Mounter } from './mounter.ts';
-import { checkOverlayMount, DIR_MODES } from './overlay.ts';
+import { checkOverlayMount, type MountCheck } from './overlay.ts';
 import type { NodePaths } from './paths.ts';
 import type { Limiter } from './limiter.ts';
 
@@ -18,23 +22,27 @@ export interface OverlayDeps {
   spawns: Limiter;
 }
 
-async function makeDirs(p: NodePaths): Promise<void> {
-  // mkdir's mode applies only to directories it creates; existing ones keep the admin's modes
-  await Promise.all([
-    mkdir(p.layerDir, { recursive: true, mode: DIR_MODES.layerDir }).then(() =>
-      Promise.all([mkdir(p.upper, { mode: DIR_MODES.upper }).catch(ignoreExists), mkdir(p.work, { mode: DIR_MODES.work }).catch(ignoreExists)]),
-    ),
-    mkdir(p.mountPoint, { recursive: true, mode: DIR_MODES.mountPoint }),
-  ]);
+/** p's upper and work with the symlinks of the configured overlay_dir resolved; undefined when it has none. */
+async function realLayers(p: NodePaths): Promise<Pick<NodePaths, 'upper' | 'work'> | undefined> {
+  const root = path.dirname(p.layerDir);
+  const real = await realpath(root).catch(() => root);
+  if (real === root) return undefined;
+  return { upper: path.join(real, p.node, 'upper'), work: path.join(real, p.node, 'work') };
 }
 
-function ignoreExists(e: NodeJS.ErrnoException): void {
-  if (e.code !== 'EEXIST') throw e;
+/** What is mounted at the node's point, judged against its layers (either spelling of them). */
+async function checkMountPoint(deps: OverlayDeps, p: NodePaths): Promise<MountCheck> {
+  const entry = (await deps.table.snapshot([p.mountPoint])).get(p.mountPoint);
+  const check = checkOverlayMount(entry, p);
+  // the kernel shows layers mounted by descriptor as resolved paths (only differs with a symlinked overlay_dir)
+  if (check.kind !== 'conflict' || entry?.fstype !== 'overlay') return check;
+  const real = await realLayers(p);
+  return real ? checkOverlayMount(entry, p, real) : check;
 }
 
 /** Is the node's overlay mounted as we need it? Throws ConflictError for anything else at that point. */
 export async function overlayState(deps: OverlayDeps, p: NodePaths): Promise<'absent' | 'ours'> {
-  const check = checkOverlayMount((await deps.table.snapshot([p.mountPoint])).get(p.mountPoint), p);
+  const check = await checkMountPoint(deps, p);
   if (check.kind === 'absent' || check.kind === 'ours') return check.kind;
   throw new ConflictError(`${check.reason}; not reusing it (unmount it by hand if it is stale)`);
 }
@@ -48,9 +56,18 @@ export async function ensureOverlay(deps: OverlayDeps, p: NodePaths, opts: { fre
   if (state === 'ours' && !opts.fresh) return 'present';
   if (state === 'ours') await unmountOverlay(deps, p);
   if (opts.fresh) await wipeLayers(deps, p, { keepMountPoint: true });
-  await makeDirs(p);
-  await deps.spawns.run(() => deps.mounter.mount(p)).finally(() => deps.table.nudge());
-  const after = checkOverlayMount((await deps.table.snapshot([p.mountPoint])).get(p.mountPoint), p);
+  await deps.spawns
+    .run(async () => {
+      // opened in the limiter, so a storm holds descriptors only for the mounts in flight
+      const dirs = await openLayerDirs(p);
+      try {
+        await deps.mounter.mount(p, dirs);
+      } finally {
+        await dirs.close();
+      }
+    })
+    .finally(() => deps.table.nudge());
+  const after = await checkMountPoint(deps, p);
   if (after.kind === 'ours') return 'mounted';
   if (after.kind !== 'absent') {
     await deps.spawns.run(() => deps.mounter.umount(p.mountPoint));
@@ -75,14 +92,10 @@ export async function unmountOverlay(deps: OverlayDeps, p: NodePaths, busyWaitMs
   }
 }
 
-/** Delete upper and work (and the layer dir); refuses while anything is mounted at the node's point. */
+/** Delete upper and work (and the layer dir), never through a link; refuses while anything is mounted at the node's point. */
 export async function wipeLayers(deps: OverlayDeps, p: NodePaths, opts: { keepMountPoint: boolean }): Promise<void> {
   if ((await deps.table.snapshot([p.mountPoint])).has(p.mountPoint)) throw new Error(`refusing to delete ${p.upper}: ${p.mountPoint} is still mounted`);
-  const existed = await stat(p.layerDir).then(
-    () => true,
-    () => false,
-  );
-  await rm(p.layerDir, { recursive: true, force: true });
+  const existed = await removeLayerDir(p);
   if (!opts.keepMountPoint) await rmdir(p.mountPoint).catch(() => {});
   // logged only when there was a layer: a first boot (or a reset's second pass) deletes nothing
   if (existed) deps.log.info({ node: p.node, layer: p.layerDir }, `deleted the writable layer of ${p.node}`);

@@ -48,21 +48,25 @@ export type MountCheck =
   | { kind: 'no-export'; reason: string }
   | { kind: 'conflict'; reason: string };
 
-/** Compare a mountinfo entry with the overlay this node needs. */
-export function checkOverlayMount(entry: MountEntry | undefined, p: NodePaths): MountCheck {
+/**
+ * Compare a mountinfo entry with the overlay this node needs. A mount through descriptors shows
+ * its layers as the kernel resolves them, so `real` (p's upper and work with overlay_dir's symlinks
+ * resolved, when it has any) is accepted too.
+ */
+export function checkOverlayMount(entry: MountEntry | undefined, p: NodePaths, real?: Pick<NodePaths, 'upper' | 'work'>): MountCheck {
   if (!entry) return { kind: 'absent' };
   if (entry.fstype !== 'overlay') {
     return { kind: 'conflict', reason: `${p.mountPoint} has a ${entry.fstype} mount (${entry.source}), expected our overlay` };
   }
   const o = entry.superOptions;
-  const want: Array<[string, string]> = [
+  const want: Array<[string, string, string?]> = [
     ['lowerdir', p.lower],
-    ['upperdir', p.upper],
-    ['workdir', p.work],
+    ['upperdir', p.upper, real?.upper],
+    ['workdir', p.work, real?.work],
   ];
-  const bad = want.filter(([k, v]) => {
+  const bad = want.filter(([k, v, alt]) => {
     const got = o.get(k);
-    return got === undefined || path.resolve(got) !== v;
+    return got === undefined || (path.resolve(got) !== v && path.resolve(got) !== alt);
   });
   if (bad.length) {
     const found = bad.map(([k]) => `${k}=${o.get(k) ?? '(none)'}`).join(',');

@@ -11,6 +11,7 @@ import { createLogger, silentLogger } from '../../../src/log.ts';
 import { RunError } from '../../../src/errors.ts';
 import { createMounter, loadSysMount } from '../../../provisioners/mounter.ts';
 import { nodePaths, type NodePaths } from '../../../provisioners/paths.ts';
+import { openLayerDirs } from '../../../provisioners/layer-dirs.ts';
 import { parseMountinfo } from '../../../provisioners/mountinfo.ts';
 import { checkOverlayMount } from '../../../provisioners/overlay.ts';
 import { createProvisioner } from '../../../provisioners/index.ts';
@@ -50,7 +51,8 @@ describe('mount(2) addon', () => {
   test('mounts the overlay exactly as the mount(8) line would: our layers, index=on, nfs_export=on; umount2 removes it', async () => {
     const p = layers('0A630010');
     const m = createMounter('syscall', createRunner(silentLogger()), { mount: 'mount', umount: 'umount' });
-    await m.mount(p);
+    const dirs = await openLayerDirs(p);
+    await m.mount(p, dirs).finally(() => dirs.close());
     assert.deepEqual(checkOverlayMount(mountinfoAt(p.mountPoint), p), { kind: 'ours' });
     assert.equal(readFileSync(`${p.mountPoint}/etc/issue`, 'utf8'), 'base image\n');
     writeFileSync(`${p.mountPoint}/etc/hostname`, 'node10\n');
@@ -63,7 +65,8 @@ describe('mount(2) addon', () => {
   test('a busy mount fails with EBUSY ("busy", which unmountOverlay retries), and goes once released', async () => {
     const p = layers('0A630011');
     const m = createMounter('syscall', createRunner(silentLogger()), { mount: 'mount', umount: 'umount' });
-    await m.mount(p);
+    const dirs = await openLayerDirs(p);
+    await m.mount(p, dirs).finally(() => dirs.close());
     const fd = openSync(`${p.mountPoint}/etc/issue`, 'r');
     try {
       const r = await m.umount(p.mountPoint);
@@ -80,10 +83,11 @@ describe('mount(2) addon', () => {
     const p = layers('0A630012');
     const m = createMounter('syscall', createRunner(silentLogger()), { mount: 'mount', umount: 'umount' });
     const bad = { ...p, lower: `${base}/no-such-image` };
-    await assert.rejects(m.mount(bad), (e: unknown) => {
+    const dirs = await openLayerDirs(p);
+    await assert.rejects(m.mount(bad, dirs).finally(() => dirs.close()), (e: unknown) => {
       assert.ok(e instanceof RunError);
       assert.match(e.command, /^mount -t overlay overlay -o lowerdir=.*no-such-image,.* .*0A630012$/);
-      assert.match(e.stderr, /^mount .*0A630012: No such file or directory$/);
+      assert.match(e.stderr, /^mount .*0A630012: lowerdir: No such file or directory$/);
       return true;
     });
     assert.equal(mountinfoAt(p.mountPoint), undefined);
@@ -107,7 +111,8 @@ describe('mount(2) addon', () => {
     const p = layers('0A630013');
     const lines: Array<Record<string, unknown>> = [];
     const log = createLogger({ level: 'debug', destination: { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) }, pretty: false });
-    await createMounter('syscall', createRunner(log, { dryRun: true }), { mount: 'mount', umount: 'umount' }).mount(p);
+    const dirs = await openLayerDirs(p);
+    await createMounter('syscall', createRunner(log, { dryRun: true }), { mount: 'mount', umount: 'umount' }).mount(p, dirs).finally(() => dirs.close());
     assert.equal(mountinfoAt(p.mountPoint), undefined);
     assert.ok(lines.some((l) => String(l.msg).startsWith('would run: mount -t overlay overlay -o lowerdir=')));
   });

@@ -1,6 +1,10 @@
-import { test, describe } from 'node:test';
+import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMounter, resolveMountMethod } from '../../../provisioners/mounter.ts';
+import { mkdtempSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { openLayerDirs } from '../../../provisioners/layer-dirs.ts';
 import { nodePaths } from '../../../provisioners/paths.ts';
 import { createFakeRunner } from '../../helpers/fake-runner.ts';
 
@@ -35,16 +39,35 @@ describe('resolveMountMethod', () => {
 });
 
 describe('createMounter(command)', () => {
-  const P = nodePaths('0A630032', { root_dir: '/netboot/root', node_dir: '/netboot/node', overlay_dir: '/netboot/overlay' });
+  const base = mkdtempSync(path.join(tmpdir(), 'pxd-mounter-'));
+  after(() => rmSync(base, { recursive: true, force: true }));
+  const P = nodePaths('0A630032', { root_dir: `${base}/root`, node_dir: `${base}/node`, overlay_dir: `${base}/overlay` });
 
   test('runs commands.mount with the overlay argv, and commands.umount without throwing on failure', async () => {
     const runner = createFakeRunner((argv) => (argv[0] === '/w/umount' ? { exitCode: 32, stderr: 'umount: target is busy.' } : {}));
     const m = createMounter('command', runner, { mount: '/w/mount', umount: '/w/umount' });
-    await m.mount(P);
-    assert.deepEqual(runner.calls[0]!.argv, ['/w/mount', '-t', 'overlay', 'overlay', '-o', `lowerdir=/netboot/root,upperdir=${P.upper},workdir=${P.work},index=on,nfs_export=on`, P.mountPoint]);
+    const dirs = await openLayerDirs(P);
+    await m.mount(P, dirs).finally(() => dirs.close());
+    assert.deepEqual(runner.calls[0]!.argv, ['/w/mount', '-t', 'overlay', 'overlay', '-o', `lowerdir=${base}/root,upperdir=${P.upper},workdir=${P.work},index=on,nfs_export=on`, P.mountPoint]);
     assert.equal(runner.calls[0]!.opts.mutating, true);
     const r = await m.umount(P.mountPoint);
     assert.equal(r.exitCode, 32);
     assert.deepEqual(runner.calls[1]!.argv, ['/w/umount', P.mountPoint]);
+  });
+
+  test('a directory swapped for a link after it was opened: the command is not run', async () => {
+    const runner = createFakeRunner(() => ({}));
+    const m = createMounter('command', runner, { mount: '/w/mount', umount: '/w/umount' });
+    const dirs = await openLayerDirs(P);
+    try {
+      renameSync(P.upper, `${P.upper}.aside`);
+      symlinkSync(`${P.upper}.aside`, P.upper);
+      await assert.rejects(m.mount(P, dirs), /^UnsafePathError: upper .*\/upper is now a symbolic link since pxebootd checked it; not mounting$/);
+      assert.equal(runner.calls.length, 0);
+    } finally {
+      await dirs.close();
+      rmSync(P.upper);
+      renameSync(`${P.upper}.aside`, P.upper);
+    }
   });
 });
