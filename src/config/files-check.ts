@@ -92,10 +92,13 @@ export function checkFiles(raw: Obj, baseDir: string, probe: FsProbe, loc: Locat
   }
 
   const varNames = (o: Obj) => Object.keys(asObj(o.vars) ?? {});
+  // `vars` that is not a map is reported once by the schema; checking templates against it would
+  // repeat that one mistake as an "unknown variable" for every use of every var in every template
+  const badVars = (o: Obj) => o.vars !== undefined && o.vars !== null && asObj(o.vars) === undefined;
   const subnets = rawSubnets(raw);
   (Array.isArray(raw.subnets) ? (raw.subnets as unknown[]) : []).forEach((r, i) => {
     const o = asObj(r);
-    if (!o || o.ignore === true) return;
+    if (!o || o.ignore === true || badVars(o)) return;
     for (const t of TEMPLATE_KEYS) {
       if (o[t] !== undefined) checkVars(['subnets', i, t], o[t], varNames(o), `subnet ${String(o.cidr)}`);
     }
@@ -103,7 +106,7 @@ export function checkFiles(raw: Obj, baseDir: string, probe: FsProbe, loc: Locat
   for (const h of rawHosts(raw)) {
     for (const s of candidateSubnets(subnets, h)) {
       const ignored = typeof h.obj.ignore === 'boolean' ? h.obj.ignore : s.ignore;
-      if (ignored) continue;
+      if (ignored || badVars(s.obj) || badVars(h.obj)) continue;
       const known = [...new Set([...varNames(s.obj), ...varNames(h.obj)])];
       for (const t of TEMPLATE_KEYS) {
         if (h.obj[t] !== undefined) checkVars(['hosts', h.index, t], h.obj[t], known, `hosts[${h.index}] in subnet ${s.cidr.text}`);

@@ -26,7 +26,7 @@ export function validateConfigText(text: string, file: string, probe: FsProbe): 
   const loc = createLocator(file, doc, lc);
   const at = (offset: number, message: string, p = ''): ConfigProblem => ({ file, ...loc.lineCol(offset), path: p, message });
 
-  const syntax = [...doc.errors, ...doc.warnings].map((e) => at(e.pos[0], `YAML: ${e.message}`));
+  const syntax = firstPerBlock(text, [...doc.errors, ...doc.warnings].map((e) => at(e.pos[0], `YAML: ${yamlMessage(e.message)}`)));
   if (doc.errors.length > 0) return { problems: sortProblems(file, syntax) };
   // a map or list used as a key (`{ kernel }: 3`) has no meaning here; say where, instead of
   // letting toJS stringify it with a process warning
@@ -64,6 +64,35 @@ export function validateConfigText(text: string, file: string, probe: FsProbe): 
   const unique = dedupe(problems);
   if (unique.length > 0 || !parsed.success) return { problems: sortProblems(file, unique) };
   return { config: buildConfig(parsed.data, file, loc), problems: [] };
+}
+
+/** The yaml package's message, with the fix where it is not obvious. */
+function yamlMessage(m: string): string {
+  return /^Tabs are not allowed as indentation/.test(m) ? `${m}: indent with spaces` : m;
+}
+
+/**
+ * One syntax error usually makes the parser misread the rest of its block (a tab in one line gave 18
+ * errors). Keep the first error of each top-level block (from a line that starts in column 1 to the
+ * next), and say how many more that block had, so independent mistakes elsewhere are still shown.
+ */
+function firstPerBlock(text: string, ps: ConfigProblem[]): ConfigProblem[] {
+  const lines = text.split('\n');
+  const blockOf = (line: number) => {
+    for (let l = Math.min(line, lines.length); l > 1; l--) {
+      const c = lines[l - 1]!.charAt(0);
+      if (c !== '' && c !== ' ' && c !== '\t' && c !== '#') return l;
+    }
+    return 1;
+  };
+  const first = new Map<number, { p: ConfigProblem; more: number }>();
+  for (const p of [...ps].sort((a, b) => a.line - b.line || a.col - b.col)) {
+    const b = blockOf(p.line);
+    const seen = first.get(b);
+    if (seen) seen.more++;
+    else first.set(b, { p, more: 0 });
+  }
+  return [...first.values()].map(({ p, more }) => (more ? { ...p, message: `${p.message} (${more} more YAML error${more === 1 ? '' : 's'} after it in this block, most likely caused by it: fix this one first)` } : p));
 }
 
 /** Keys whose empty value (`hosts:` with every entry commented out) means "use the default". */

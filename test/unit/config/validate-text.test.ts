@@ -166,16 +166,39 @@ subnets:
     ]);
   });
 
-  test('every YAML syntax error is reported with its position', () => {
+  test('YAML syntax errors: the first of each top-level block with its position, and a count of what followed it', () => {
     assert.deepEqual(lines('server: 1\nserver: 2\nsubnets: [\n'), [
       '/etc/pxebootd/c.yaml:2:1: YAML: Map keys must be unique',
       '/etc/pxebootd/c.yaml:4:1: YAML: Flow sequence in block collection must be sufficiently indented and end with a ]',
     ]);
     assert.deepEqual(lines('server: 10.0.0.1\nsubnets: [a\nx: : y\n'), [
-      '/etc/pxebootd/c.yaml:3:1: YAML: Flow sequence in block collection must be sufficiently indented and end with a ]',
-      '/etc/pxebootd/c.yaml:3:4: YAML: Nested mappings are not allowed in compact mappings',
+      '/etc/pxebootd/c.yaml:3:1: YAML: Flow sequence in block collection must be sufficiently indented and end with a ] (1 more YAML error after it in this block, most likely caused by it: fix this one first)',
     ]);
     assert.equal(check('server: 1\nserver: 2\n').config, undefined);
+  });
+
+  test('one tab in the indentation is one problem, not a cascade', () => {
+    const text = 'server: 10.0.0.1\nsubnets:\n  - cidr: 10.0.0.0/24\n\troot_dir: /r\n    node_dir: /n\n    overlay_dir: /o\n    pxe_template: /t\nhosts:\n  - { mac: 52:54:00:00:00:01, ip: 10.0.0.300 }\n';
+    const got = lines(text);
+    assert.equal(got.length, 1, got.join('\n'));
+    assert.match(got[0]!, /^\/etc\/pxebootd\/c\.yaml:4:1: YAML: Tabs are not allowed as indentation: indent with spaces \(\d+ more YAML errors after it in this block/);
+  });
+
+  test('a `vars` of the wrong type is reported once, not again as every variable its templates use', () => {
+    const text = `server: 10.0.0.1
+subnets:
+  - cidr: 10.0.0.0/24
+    root_dir: /img/root
+    node_dir: /netboot/node
+    overlay_dir: /netboot/overlay
+    pxe_template: /tpl/t
+    vars: kernel
+hosts:
+  - { mac: "52:54:00:00:00:01", vars: { x: "1" } }
+  - { mac: "52:54:00:00:00:02" }
+`;
+    const probe = memProbe({ '/tpl/t': 'KERNEL {{kernel}}\nAPPEND {{initrd}} {{console}} {{x}}\n' }, BASE_DIRS);
+    assert.deepEqual(lines(text, probe), ['/etc/pxebootd/c.yaml:8:11: subnets[0].vars: expected a map, found "kernel"']);
   });
 
   test('empty file and non-map documents', () => {
