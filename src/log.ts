@@ -12,6 +12,21 @@ export interface LogOptions {
   pretty?: boolean;
 }
 
+/** One plain line per record (`pxebootd: warning: …`) for commands a person runs, where JSON would be noise. */
+export function humanStream(write: (s: string) => void): DestinationStream {
+  return {
+    write(line: string) {
+      try {
+        const o = JSON.parse(line) as { level?: number; msg?: unknown };
+        const what = (o.level ?? 30) >= 50 ? 'error: ' : (o.level ?? 30) >= 40 ? 'warning: ' : '';
+        write(`pxebootd: ${what}${String(o.msg ?? '')}\n`);
+      } catch {
+        write(line);
+      }
+    },
+  };
+}
+
 function prettyStream(): DestinationStream {
   const names: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
   return {

@@ -2,7 +2,7 @@
 // when one answers on the control socket, otherwise in this process with the same code path
 // (state loaded, one job run, state saved). The answer comes when the node is ready or failed.
 import { NoDaemonError, sendControl, type ControlRequest, type ControlResponse } from '../control.ts';
-import { createLogger, subsystem } from '../log.ts';
+import { createLogger, humanStream, subsystem } from '../log.ts';
 import { createRunner } from '../runner.ts';
 import { createDaemon } from '../daemon/daemon.ts';
 import { loadRealDeps, noopMetrics } from '../daemon/deps.ts';
@@ -26,7 +26,8 @@ async function viaDaemonOrLocal(file: string, req: ControlRequest): Promise<Cont
   if (!cc.config) throw cc.error;
   const config = cc.config;
   process.stderr.write(`pxebootd: no daemon on ${cc.socket}; running ${req.op} in this process\n`);
-  const log = createLogger({ level: process.env.PXEBOOTD_LOG_LEVEL ?? 'warn', destination: { write: (s: string) => process.stderr.write(s) } });
+  // one job, one answer: retries and progress are the daemon's business; the result is printed below
+  const log = createLogger({ level: process.env.PXEBOOTD_LOG_LEVEL ?? 'fatal', destination: humanStream((s) => process.stderr.write(s)) });
   const runner = createRunner(subsystem(log, 'runner'));
   const deps = { ...(await loadRealDeps()), createMetrics: noopMetrics };
   // no watchers, no socket, no restore: just this one node, through the same intake, queue and jobs
