@@ -35,7 +35,8 @@ function prettyStream(): DestinationStream {
         const o = JSON.parse(line) as Record<string, unknown>;
         const { level, time, msg, subsystem, pid: _p, hostname: _h, ...rest } = o;
         const t = new Date(Number(time)).toISOString().slice(11, 23);
-        const extra = Object.keys(rest).length ? ' ' + JSON.stringify(rest) : '';
+        // a message over several lines is already the readable form (a dry-run plan): no JSON tail
+        const extra = Object.keys(rest).length && !String(msg ?? '').includes('\n') ? ' ' + JSON.stringify(rest) : '';
         process.stdout.write(`${t} ${names[Number(level)] ?? level} ${subsystem ? `[${String(subsystem)}] ` : ''}${String(msg ?? '')}${extra}\n`);
       } catch {
         process.stdout.write(line);
@@ -46,7 +47,9 @@ function prettyStream(): DestinationStream {
 
 export function createLogger(opts: LogOptions = {}): Logger {
   const level = opts.level ?? process.env.PXEBOOTD_LOG_LEVEL ?? 'info';
-  const pretty = opts.pretty ?? (process.stdout.isTTY === true && !opts.destination);
+  // PXEBOOTD_LOG_FORMAT=pretty|json overrides the terminal check (e.g. pretty logs into a file)
+  const format = process.env.PXEBOOTD_LOG_FORMAT;
+  const pretty = opts.pretty ?? (format === 'pretty' ? true : format === 'json' ? false : process.stdout.isTTY === true && !opts.destination);
   const dest = opts.destination ?? (pretty ? prettyStream() : pino.destination({ dest: 1, sync: true }));
   return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.epochTime }, dest);
 }

@@ -126,14 +126,16 @@ async function provision(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 
   // where the time went: waiting (intake + queue), then the provisioner, which overlaps making the fsid durable
   if (!log.isLevelEnabled('info')) return;
   const ms = { total: now - job.seenAt, wait: t0 - job.seenAt, fsid: t1 - t0, provision: now - t0 };
-  log.info({ node: node.name, ip: node.ip, mac: node.mac, fsid, ms: ms.total, timing: ms, ...(reset ? { reset } : {}) }, reset ? `node ${node.name} ready with a fresh ephemeral layer` : `node ${node.name} ready`);
+  const said = core.dryRun ? `node ${node.name} planned (dry run: nothing was changed)` : reset ? `node ${node.name} ready with a fresh ephemeral layer` : `node ${node.name} ready`;
+  log.info({ node: node.name, ip: node.ip, mac: node.mac, fsid, ms: ms.total, timing: ms, ...(reset ? { reset } : {}), ...(core.dryRun ? { dryRun: true } : {}) }, said);
 }
 
-/** Log a dry-run plan at info; the step list is built only when the line is written. */
+/** Log a dry-run plan at info, its steps numbered one per line for a person (and as `plan` for tools). */
 function logPlan(log: Logger, node: NodeRecord, plan: NodePlan | ReleasePlan, msg: string): void {
   if (!log.isLevelEnabled('info')) return;
+  const steps = plan.steps.map((s) => s.describe);
   const extra = 'exportEntry' in plan ? { exportEntry: plan.exportEntry, bootFiles: plan.bootFiles } : {};
-  log.info({ node: node.name, plan: plan.steps.map((s) => s.describe), ...extra }, msg);
+  log.info({ node: node.name, plan: steps, ...extra }, `${msg}:\n${steps.map((d, i) => `  ${i + 1}. ${d}`).join('\n')}`);
 }
 
 async function release(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 'release' }>): Promise<void> {
@@ -145,7 +147,7 @@ async function release(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 'r
   const policy = job.policy ?? rule.on_release;
   if (core.dryRun) {
     const plan = core.provisioner.planRelease(rec, rule, policy);
-    if (log.isLevelEnabled('info')) log.info({ node: rec.name, plan: plan.steps.map((s) => s.describe) }, `dry run: release plan for ${rec.name} (${policy})`);
+    logPlan(log, rec, plan, `dry run: release plan for ${rec.name} (${policy})`);
   } else {
     await core.provisioner.release(rec, rule, policy);
   }
