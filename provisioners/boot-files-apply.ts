@@ -1,7 +1,11 @@
 // Writes and removes a node's boot files: the canonical file atomically (temp + rename), then each
 // link atomically (temp symlink + rename), so a TFTP server never sees a partial file or a
 // missing name. A file we did not write (no marker) is never overwritten or removed.
-import { lstat, readFile, readlink, rename, symlink, unlink, mkdir, open } from 'node:fs/promises';
+// Nothing is read or written through a link we did not make: the boot directory (pxelinux.cfg,
+// the GRUB or iPXE dir) must be a real directory, and is used through a descriptor opened with
+// O_NOFOLLOW; an existing file is read only if it is a regular file (O_NOFOLLOW|O_NONBLOCK).
+import { constants } from 'node:fs';
+import { lstat, readlink, rename, symlink, unlink, mkdir, open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { writeFileAtomic } from '../src/atomic-file.ts';
@@ -9,24 +13,85 @@ import { ConflictError } from '../src/errors.ts';
 import { renderTemplate, TemplateError } from '../src/template.ts';
 import { readTemplateFile } from '../src/safe-open.ts';
 import { addMarker, looksLikeOurName, markerNode, type BootFileSpec } from './boot-files.ts';
+import { at, whatIsThere } from './layer-dirs.ts';
+
+/** Opening an existing boot file to read: never through a last-component link, never waiting on a FIFO. */
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
+const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
 const TEMPLATE_KEY: Record<BootFileSpec['loader'], string> = { pxelinux: 'pxe_template', grub: 'grub_template', ipxe: 'ipxe_template' };
 
-/** Read the first bytes of a file (enough for the marker), or undefined if it does not exist. */
-export async function readHead(file: string, bytes = 512): Promise<string | undefined> {
-  let fh;
+/** Open `file` for reading if it is a regular file (not through a link); undefined otherwise or when absent. */
+async function openRegular(file: string): Promise<FileHandle | undefined> {
+  let fh: FileHandle;
   try {
-    fh = await open(file, 'r');
+    fh = await open(file, READ_FLAGS);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (errCode(e) === 'ENOENT' || errCode(e) === 'ELOOP' || errCode(e) === 'ENXIO') return undefined;
     throw e;
   }
+  if ((await fh.stat()).isFile()) return fh;
+  await fh.close();
+  return undefined;
+}
+
+/** Read the first bytes of a regular file (enough for the marker); undefined if it is absent, a link or not a regular file. */
+export async function readHead(file: string, bytes = 512): Promise<string | undefined> {
+  const fh = await openRegular(file);
+  if (!fh) return undefined;
   try {
     const buf = Buffer.alloc(bytes);
     const { bytesRead } = await fh.read(buf, 0, bytes, 0);
     return buf.subarray(0, bytesRead).toString('utf8');
   } finally {
     await fh.close();
+  }
+}
+
+/** The whole of a regular file of `size` bytes (as lstat said), or undefined if it is anything else now. */
+async function readExactly(file: string, size: number): Promise<string | undefined> {
+  const fh = await openRegular(file);
+  if (!fh) return undefined;
+  try {
+    const buf = Buffer.alloc(size + 1);
+    const { bytesRead } = await fh.read(buf, 0, size + 1, 0);
+    return bytesRead === size ? buf.subarray(0, size).toString('utf8') : undefined;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * The directory a boot file lives in, as a real directory (created 0755 with its parents when
+ * missing and `create`); undefined when absent and not `create`. A link or non-directory there is
+ * a ConflictError: pxebootd never writes boot files through a link it did not make.
+ */
+async function openBootDir(dir: string, create: boolean): Promise<FileHandle | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await open(dir, DIR_FLAGS);
+    } catch (e) {
+      if (errCode(e) === 'ENOENT' && attempt === 0) {
+        if (!create) return undefined;
+        await mkdir(dir, { recursive: true, mode: 0o755 });
+        continue;
+      }
+      if (errCode(e) !== 'ELOOP' && errCode(e) !== 'ENOTDIR') throw e;
+      const parent = await open(path.dirname(dir), constants.O_RDONLY | constants.O_DIRECTORY);
+      const what = await whatIsThere(parent.fd, path.basename(dir)).finally(() => parent.close());
+      throw new ConflictError(`boot directory ${dir} ${what}, not a directory: pxebootd writes boot files only into a real directory; replace it with one`);
+    }
+  }
+}
+
+/** Run `fn` with names inside `file`'s boot directory as /proc/self/fd paths, so the directory cannot be swapped under it. */
+async function inBootDir<T>(file: string, create: boolean, fn: (here: (name: string) => string) => Promise<T>, absent: T): Promise<T> {
+  const dir = await openBootDir(path.dirname(file), create);
+  if (!dir) return absent;
+  try {
+    return await fn((name) => at(dir.fd, name));
+  } finally {
+    await dir.close();
   }
 }
 
@@ -92,47 +157,51 @@ function errCode(e: unknown): string | undefined {
 
 /** Write the canonical file unless it already has exactly this content (same inode then). */
 export async function ensureFile(file: string, content: string): Promise<boolean> {
-  let cur: string | undefined;
-  let missing = false;
-  try {
-    cur = await readFile(file, 'utf8');
-  } catch (e) {
-    if (errCode(e) === 'ENOENT') missing = true;
-    else if (errCode(e) !== 'EISDIR') throw e;
-  }
-  if (cur === content) return false;
-  if (!missing && !(await isOurs(file))) throw new ConflictError(`${file} exists and is not a pxebootd file or link (no marker line); not replacing it`);
-  try {
-    await writeFileAtomic(file, content, { mode: 0o644, noSync: true });
-  } catch (e) {
-    if (errCode(e) !== 'ENOENT') throw e;
-    await mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
-    await writeFileAtomic(file, content, { mode: 0o644, noSync: true });
-  }
-  return true;
+  return inBootDir(
+    file,
+    true,
+    async (here) => {
+      const name = here(path.basename(file));
+      const st = await lstat(name).catch((e: unknown) => (errCode(e) === 'ENOENT' ? undefined : Promise.reject(e)));
+      // only a regular file is read, and only when its size could match
+      if (st?.isFile() && st.size === Buffer.byteLength(content) && (await readExactly(name, st.size)) === content) return false;
+      if (st && !(await isOurs(name))) throw new ConflictError(`${file} exists and is not a pxebootd file or link (no marker line); not replacing it`);
+      await writeFileAtomic(name, content, { mode: 0o644, noSync: true });
+      return true;
+    },
+    false,
+  );
 }
 
 /** Point `link` at `target` (a base name in the same directory), atomically; no-op when it already does. */
 export async function ensureLink(link: string, target: string): Promise<boolean> {
-  let cur: string | undefined;
-  let missing = false;
-  try {
-    cur = await readlink(link);
-  } catch (e) {
-    if (errCode(e) === 'ENOENT') missing = true;
-    else if (errCode(e) !== 'EINVAL') throw e; // EINVAL: not a symlink
-  }
-  if (cur === target) return false;
-  if (!missing && !(await isOurs(link))) throw new ConflictError(`${link} exists and is not a pxebootd file or link; not replacing it`);
-  const tmp = path.join(path.dirname(link), `.${path.basename(link)}.${process.pid}.${randomBytes(4).toString('hex')}.lnk`);
-  await symlink(target, tmp);
-  try {
-    await rename(tmp, link);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
-  return true;
+  return inBootDir(
+    link,
+    true,
+    async (here) => {
+      const name = here(path.basename(link));
+      let cur: string | undefined;
+      let missing = false;
+      try {
+        cur = await readlink(name);
+      } catch (e) {
+        if (errCode(e) === 'ENOENT') missing = true;
+        else if (errCode(e) !== 'EINVAL') throw e; // EINVAL: not a symlink
+      }
+      if (cur === target) return false;
+      if (!missing && !(await isOurs(name))) throw new ConflictError(`${link} exists and is not a pxebootd file or link; not replacing it`);
+      const tmp = here(`.${path.basename(link)}.${process.pid}.${randomBytes(4).toString('hex')}.lnk`);
+      await symlink(target, tmp);
+      try {
+        await rename(tmp, name);
+      } catch (e) {
+        await unlink(tmp).catch(() => {});
+        throw e;
+      }
+      return true;
+    },
+    false,
+  );
 }
 
 /** Is `file` a link to `canonicalBase`, or a regular file whose marker names `node`? */
@@ -147,21 +216,28 @@ async function unlinkIfPresent(file: string): Promise<void> {
   await unlink(file).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)));
 }
 
-/** Remove a node's links, then its canonical file, touching only what is this node's. */
+/**
+ * Remove a node's links, then its canonical file, touching only what is this node's. A boot
+ * directory that is a link is skipped: nothing behind it can be ours (we never write through one).
+ */
 export async function removeBootFiles(specs: BootFileSpec[], node: string): Promise<string[]> {
   const removed: string[] = [];
   for (const s of specs) {
     const base = path.basename(s.canonical);
-    for (const l of s.links) {
-      if (await belongsTo(l, node, base)) {
-        await unlinkIfPresent(l);
-        removed.push(l);
-      }
-    }
-    if (await belongsTo(s.canonical, node, base)) {
-      await unlinkIfPresent(s.canonical);
-      removed.push(s.canonical);
-    }
+    await inBootDir(
+      s.canonical,
+      false,
+      async (here) => {
+        for (const f of [...s.links, s.canonical]) {
+          if (path.dirname(f) !== path.dirname(s.canonical)) throw new Error(`boot file ${f} is not in ${path.dirname(s.canonical)}`);
+          if (await belongsTo(here(path.basename(f)), node, base)) {
+            await unlinkIfPresent(here(path.basename(f)));
+            removed.push(f);
+          }
+        }
+      },
+      undefined,
+    ).catch((e: unknown) => (e instanceof ConflictError ? undefined : Promise.reject(e)));
   }
   return removed;
 }

@@ -27,7 +27,7 @@ export class UnsafePathError extends Error {
 }
 
 /** The path of `name` inside the directory open at `fd`, resolved by the kernel like openat(fd, name). */
-function at(fd: number, name?: string): string {
+export function at(fd: number, name?: string): string {
   return name === undefined ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`;
 }
 
@@ -36,7 +36,7 @@ function code(e: unknown): string | undefined {
 }
 
 /** What is at `name` under the directory `fd`, in words ("is a symbolic link (to "/etc")"). */
-async function whatIsThere(fd: number, name: string): Promise<string> {
+export async function whatIsThere(fd: number, name: string): Promise<string> {
   const st = await lstat(at(fd, name)).catch(() => undefined);
   if (!st) return 'vanished while it was checked';
   if (st.isSymbolicLink()) {
