@@ -1,10 +1,12 @@
 // The daemon's local control socket: newline-delimited JSON, one response line per request line.
 // The server refuses to start while another daemon answers on the path, and replaces a stale
 // socket. The client side is tiny and imports nothing heavy, so `pxebootd hook` starts fast.
+// Both sides check who owns the socket's directory and who is at the other end (control-trust.ts).
 import net from 'node:net';
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { PxeError } from './errors.ts';
+import { checkServerPeer, checkSocketDir, checkSocketOwner, peerCredOf, UntrustedSocketError, type PeerCred } from './control-trust.ts';
 
 /** A request line: `op` picks the handler; the rest is op-specific. */
 export interface ControlRequest {
@@ -35,16 +37,22 @@ export class NoDaemonError extends PxeError {
   }
 }
 
-/** Bind the socket (dir 0755, socket 0600); `handle` answers each request. */
-export async function startControlServer(socketPath: string, handle: (req: ControlRequest) => Promise<ControlResponse>): Promise<ControlServer> {
+/**
+ * Bind the socket (dir 0755, socket 0600) in a directory only root (or our uid) can write;
+ * `handle` answers each request, told the client's credentials when SO_PEERCRED is available.
+ */
+export async function startControlServer(socketPath: string, handle: (req: ControlRequest, peer?: PeerCred) => Promise<ControlResponse>): Promise<ControlServer> {
   await mkdir(path.dirname(socketPath), { recursive: true, mode: 0o755 });
+  await checkSocketDir(path.dirname(socketPath));
   await clearStaleSocket(socketPath);
   const conns = new Set<net.Socket>();
   const server = net.createServer((sock) => {
     conns.add(sock);
     sock.on('close', () => conns.delete(sock));
     sock.on('error', () => sock.destroy());
-    serveConnection(sock, handle);
+    const p = peerCredOf(sock);
+    const peer = 'why' in p ? undefined : p;
+    serveConnection(sock, (req) => handle(req, peer));
   });
   // the socket is created inside listen(), synchronously: a tight umask for just that call means
   // it never exists with wider permissions, and nothing else in the process sees the umask
@@ -169,6 +177,7 @@ async function clearStaleSocket(socketPath: string): Promise<void> {
       await unlink(socketPath).catch(() => {});
       return;
     }
+    if (e instanceof UntrustedSocketError) throw new PxeError('CONFLICT', `refusing to start: ${e.message}`);
     // it accepted the connection but did not answer sensibly: someone is there, leave it alone
   }
   throw new PxeError('CONFLICT', `another pxebootd is already running on ${socketPath}`);
@@ -181,8 +190,28 @@ export interface SendOptions {
   timeoutMs?: number;
 }
 
-/** Send one request, wait for its one-line answer. NoDaemonError when nothing listens. */
-export function sendControl(socketPath: string, req: ControlRequest, opts: SendOptions = {}): Promise<ControlResponse> {
+/**
+ * Client side, before connecting: the socket's directory and the socket file must belong to root
+ * (or our uid), else UntrustedSocketError; NoDaemonError when there is no socket.
+ */
+async function verifySocketPath(socketPath: string): Promise<void> {
+  try {
+    await checkSocketDir(path.dirname(socketPath));
+    await checkSocketOwner(socketPath);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new NoDaemonError(socketPath, code);
+    if (code === 'EACCES') throw new PxeError('RUN', `control socket ${socketPath}: permission denied (the socket is root-only; run as root)`);
+    throw e;
+  }
+}
+
+/**
+ * Send one request, wait for its one-line answer. NoDaemonError when nothing listens;
+ * UntrustedSocketError (nothing sent) when the socket or the process serving it is not root's.
+ */
+export async function sendControl(socketPath: string, req: ControlRequest, opts: SendOptions = {}): Promise<ControlResponse> {
+  await verifySocketPath(socketPath);
   const connectTimeoutMs = opts.connectTimeoutMs ?? 200;
   const timeoutMs = opts.timeoutMs ?? 10_000;
   return new Promise((resolve, reject) => {
@@ -200,6 +229,12 @@ export function sendControl(socketPath: string, req: ControlRequest, opts: SendO
     sock.on('connect', () => {
       connected = true;
       clearTimeout(timer);
+      try {
+        checkServerPeer(sock, socketPath, req.op);
+      } catch (e) {
+        fail(e as Error);
+        return;
+      }
       timer = setTimeout(() => fail(new PxeError('RUN', `pxebootd on ${socketPath} did not answer "${req.op}" within ${timeoutMs} ms`)), timeoutMs);
       sock.write(JSON.stringify(req) + '\n');
     });

@@ -6,6 +6,7 @@ import { normalizeHostname, normalizeIPv4, normalizeMac, printable } from '../va
 import type { Core } from './jobs.ts';
 import type { Daemon } from './daemon.ts';
 import type { SubmitResult } from './intake.ts';
+import { refusePeer, type PeerCred } from '../control-trust.ts';
 
 /** Default time a provision/release request waits for the node to settle. */
 export const REQUEST_TIMEOUT_MS = 60_000;
@@ -31,8 +32,21 @@ async function withTimeout(p: Promise<SubmitResult>, ms: number): Promise<Contro
   }
 }
 
-/** Answer one control request. */
-export async function handleControl(daemon: Daemon, core: Core, req: ControlRequest): Promise<ControlResponse> {
+/** A refused client's uid is logged at most once a minute (a local user must not flood the log). */
+const REFUSAL_LOG_MS = 60_000;
+const refusalLogged = new Map<number, number>();
+
+/** Answer one control request; `peer` (SO_PEERCRED, when known) must be trusted for hook/provision/release. */
+export async function handleControl(daemon: Daemon, core: Core, req: ControlRequest, peer?: PeerCred): Promise<ControlResponse> {
+  const refused = refusePeer(req.op, peer);
+  if (refused) {
+    const now = Date.now();
+    if (now - (refusalLogged.get(peer!.uid) ?? -Infinity) >= REFUSAL_LOG_MS) {
+      refusalLogged.set(peer!.uid, now);
+      core.log.warn({ op: req.op, uid: peer!.uid, pid: peer!.pid }, `control socket: ${refused} (logged once a minute per uid)`);
+    }
+    return { ok: false, error: refused };
+  }
   const timeoutMs = typeof req.timeoutMs === 'number' && req.timeoutMs > 0 ? req.timeoutMs : REQUEST_TIMEOUT_MS;
   switch (req.op) {
     case 'ping':

@@ -12,6 +12,7 @@ import { ConfigError, errorMessage, formatProblem } from '../errors.ts';
 import { subsystem } from '../log.ts';
 import { printable } from '../validate.ts';
 import { startControlServer, type ControlRequest, type ControlResponse, type ControlServer } from '../control.ts';
+import { peerCredUnavailable, type PeerCred } from '../control-trust.ts';
 import { noopMetrics, type DaemonDeps } from './deps.ts';
 import { mergeJobs, runJob, type Core, type Job } from './jobs.ts';
 import { createIntake, type Intake, type SubmitResult } from './intake.ts';
@@ -65,8 +66,8 @@ export interface Daemon {
   nodes(): NodeRecord[];
   /** resolves when the queue has nothing queued or running */
   idle(): Promise<void>;
-  /** answer a control request (the socket calls this; so does the CLI when no daemon runs) */
-  request(req: ControlRequest): Promise<ControlResponse>;
+  /** answer a control request (the socket calls this with the client's credentials; so does the CLI when no daemon runs) */
+  request(req: ControlRequest, peer?: PeerCred): Promise<ControlResponse>;
 }
 
 export function createDaemon(o: DaemonOptions): Daemon {
@@ -126,8 +127,8 @@ export function createDaemon(o: DaemonOptions): Daemon {
     submit,
     nodes: () => state.all(),
     idle: () => queue.drain(),
-    request(req) {
-      return handleControl(this, core, req);
+    request(req, peer) {
+      return handleControl(this, core, req, peer);
     },
     // `watching` turns true once every source is being watched: lines logged before that may be missed
     // by a syslog source that starts at the end of its file (hook requests are held, not lost).
@@ -138,7 +139,11 @@ export function createDaemon(o: DaemonOptions): Daemon {
       core.startedAt = startedAt;
       const metrics: Metrics = (core.metrics = await o.deps.createMetrics(log, o.runner, o.config));
       // claim the socket first: a second daemon must stop before it touches anything
-      if (o.control ?? true) control = await startControlServer(o.config.control_socket, (req) => this.request(req));
+      if (o.control ?? true) {
+        control = await startControlServer(o.config.control_socket, (req, peer) => this.request(req, peer));
+        const why = peerCredUnavailable();
+        if (why) log.warn({ socket: control.path }, `cannot check control clients' uids (${why}); only the socket's mode 0600 keeps other users out`);
+      }
       if (!dryRun) unlock = await lockStateDir(o.config.state_dir);
       await state.load();
       // the provisioner names its own subsystem in its log lines
