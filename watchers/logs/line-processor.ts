@@ -4,7 +4,7 @@
 import type { WatcherContext } from '../../src/contracts.ts';
 import { printable } from '../../src/validate.ts';
 import { eventFromMessage } from './log-events.ts';
-import { parseSyslogLine, readProgramTag } from './syslog-line.ts';
+import { newSyslogFormat, parseSyslogLine, readProgramTag } from './syslog-line.ts';
 
 /** Longest line kept; longer ones are reported and skipped up to their newline. */
 export const MAX_LINE_BYTES = 64 * 1024;
@@ -43,6 +43,7 @@ export function createLineProcessor(ctx: Pick<WatcherContext, 'config' | 'source
   let partial: Buffer | undefined;
   let skipping = false; // inside an over-long line, until its newline
   let lineNo = 0;
+  const format = newSyslogFormat(); // what this source's lines show about its format (syslog-line.ts)
 
   const reportBad = (reason: string, sample: string) => {
     stats.bad++;
@@ -52,10 +53,10 @@ export function createLineProcessor(ctx: Pick<WatcherContext, 'config' | 'source
   const handleLine = (line: string) => {
     lineNo++;
     stats.lines++;
-    const program = readProgramTag(line);
+    const program = readProgramTag(line, format);
     if (program === undefined || !programs.has(program)) return;
     stats.trusted++;
-    const parsed = parseSyslogLine(line);
+    const parsed = parseSyslogLine(line, undefined, format);
     if (!parsed) return;
     const r = eventFromMessage(parsed.program, parsed.message, opts);
     if (r.bad) {
