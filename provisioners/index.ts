@@ -100,11 +100,14 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     return p;
   }
 
-  async function writeBoot(plan: FullPlan, texts: string[]): Promise<void> {
+  /** Write each loader's file and links; true when anything was (re)written. */
+  async function writeBoot(plan: FullPlan, texts: string[]): Promise<boolean> {
+    let changed = false;
     for (const [i, s] of plan.specs.entries()) {
-      await ensureFile(s.canonical, texts[i]!);
-      for (const l of s.links) await ensureLink(l, path.basename(s.canonical));
+      if (await ensureFile(s.canonical, texts[i]!)) changed = true;
+      for (const l of s.links) if (await ensureLink(l, path.basename(s.canonical))) changed = true;
     }
+    return changed;
   }
 
   async function dropBootFiles(plan: FullPlan, node: string, why: string): Promise<void> {
@@ -148,6 +151,17 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
         throw e;
       }
       await writeBoot(plan, await rendered);
+    },
+
+    async rerender(node, rule) {
+      const plan = fullPlan(node, rule);
+      // config last: the text names this export; it must be live (a changed node_dir is not yet)
+      if (!(await batcher.entries()).has(plan.entry.path)) return 'not-exported';
+      if (dryRun) {
+        logPlan('would rewrite the boot files of', plan);
+        return 'unchanged';
+      }
+      return (await writeBoot(plan, await renderBoot(plan, node, rule))) ? 'rewritten' : 'unchanged';
     },
 
     async release(node, rule, policy) {

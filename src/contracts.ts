@@ -65,6 +65,11 @@ export interface Provisioner {
   provision(node: NodeRecord, rule: ResolvedRule, opts?: { exportGate?: Promise<void> }): Promise<void>;
   /** apply the release policy: keep | unexport (boot files, then export) | remove (also umount, wipe upper) */
   release(node: NodeRecord, rule: ResolvedRule, policy: 'keep' | 'unexport' | 'remove'): Promise<void>;
+  /**
+   * After a template reload: render a ready node's boot files again and rewrite those whose text
+   * changed. Never mounts or exports; a node whose export is not live is left to its next event.
+   */
+  rerender(node: NodeRecord, rule: ResolvedRule): Promise<'rewritten' | 'unchanged' | 'not-exported'>;
   /** start-up reconciliation: re-mount and re-export every ready node with its fsid, in one export reload */
   restore(nodes: Array<{ node: NodeRecord; rule: ResolvedRule }>): Promise<Map<string, Error>>;
   /** write pxelinux.cfg/default from default_template (when configured) */

@@ -14,7 +14,7 @@ import { printable } from '../validate.ts';
 import { startControlServer, type ControlRequest, type ControlResponse, type ControlServer } from '../control.ts';
 import { peerCredUnavailable, type PeerCred } from '../control-trust.ts';
 import { noopMetrics, type DaemonDeps } from './deps.ts';
-import { mergeJobs, runJob, type Core, type Job } from './jobs.ts';
+import { mergeJobs, runJob, type Core, type Job, type RenderTally } from './jobs.ts';
 import { createIntake, type Intake, type SubmitResult } from './intake.ts';
 import { createEntry, type Entry, type SubmitOptions } from './entry.ts';
 import { handleControl } from './control-handler.ts';
@@ -118,6 +118,16 @@ export function createDaemon(o: DaemonOptions): Daemon {
   const submit = (e: ClientEvent, opts?: SubmitOptions): Promise<SubmitResult> => entry.submit(e, opts);
 
   const reconcileNow = () => reconcile(core, queue, log, writeDefault);
+  /** After a reload: every ready node's boot files rendered from the new templates, one summary line. */
+  const rerenderReady = (): void => {
+    const ready = core.state.all().filter((n) => n.state === 'ready');
+    if (ready.length === 0) return;
+    const tally: RenderTally = { rewritten: 0, unchanged: 0, skipped: 0, failed: 0 };
+    void Promise.all(ready.map((n) => queue.push(n.name, { kind: 'render', tally }))).then(() => {
+      const also = [tally.skipped && `${tally.skipped} left to their next event or pending work`, tally.failed && `${tally.failed} failed (old files kept)`].filter(Boolean);
+      log.info({ ...tally }, `reload: boot files of ${tally.rewritten} ready node${tally.rewritten === 1 ? '' : 's'} rewritten, ${tally.unchanged} unchanged${also.length ? `, ${also.join(', ')}` : ''}`);
+    });
+  };
   const writeDefault = () => writeDefaultFile(core, log);
 
   return {
@@ -226,7 +236,8 @@ export function createDaemon(o: DaemonOptions): Daemon {
       intake.resetOnce();
       await writeDefault();
       core.metrics.reload(true);
-      log.info({ file: o.configFile, subnets: next.subnets.length, hosts: next.hosts.length }, 'config reloaded; nodes whose rule changed are re-provisioned on their next event');
+      log.info({ file: o.configFile, subnets: next.subnets.length, hosts: next.hosts.length }, 'config reloaded; ready nodes get their boot files rendered again, nodes whose rule changed are re-provisioned on their next event');
+      rerenderReady();
       return true;
     },
   };

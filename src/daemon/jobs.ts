@@ -13,10 +13,30 @@ import { countStates, extendTimeline, ruleKeyOf } from './records.ts';
 /** One unit of queued work for a node. */
 export type Job =
   | { kind: 'provision'; seenAt: number; sources: string[]; /** a new boot of an ephemeral node: fresh layer first */ reset?: boolean }
-  | { kind: 'release'; policy?: ReleasePolicy; reason: string };
+  | { kind: 'release'; policy?: ReleasePolicy; reason: string }
+  | { kind: 'render'; tally: RenderTally };
 
-/** Latest wins; two provisions keep the earliest sighting (for seen-to-ready), all sources, and a reset. */
+/** What a reload's re-rendering did, counted across its jobs (one summary line, not one per node). */
+export interface RenderTally {
+  rewritten: number;
+  unchanged: number;
+  skipped: number;
+  failed: number;
+}
+
+/**
+ * Latest wins; two provisions keep the earliest sighting (for seen-to-ready), all sources, and a
+ * reset. A re-render never displaces real work: a provision renders anyway, a release removes the files.
+ */
 export function mergeJobs(older: Job, newer: Job): Job {
+  if (older.kind === 'render') {
+    older.tally.skipped++;
+    return newer;
+  }
+  if (newer.kind === 'render') {
+    newer.tally.skipped++;
+    return older;
+  }
   if (newer.kind === 'release' || older.kind === 'release') return newer;
   const merged: Job = { kind: 'provision', seenAt: Math.min(older.seenAt, newer.seenAt), sources: [...new Set([...older.sources, ...newer.sources])] };
   if (older.reset || newer.reset) merged.reset = true;
@@ -73,6 +93,7 @@ export async function runJob(core: Core, name: string, job: Job, attempt: number
   const rec = core.state.get(name);
   if (!rec) return;
   // no child logger per job: each line names its node (a child per job is thousands in a burst)
+  if (job.kind === 'render') return rerender(core, rec, job.tally);
   try {
     if (job.kind === 'provision') await provision(core, rec, job);
     else await release(core, rec, job);
@@ -128,6 +149,30 @@ async function provision(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 
   const ms = { total: now - job.seenAt, wait: t0 - job.seenAt, fsid: t1 - t0, provision: now - t0 };
   const said = core.dryRun ? `node ${node.name} planned (dry run: nothing was changed)` : reset ? `node ${node.name} ready with a fresh ephemeral layer` : `node ${node.name} ready`;
   log.info({ node: node.name, ip: node.ip, mac: node.mac, fsid, ms: ms.total, timing: ms, ...(reset ? { reset } : {}), ...(core.dryRun ? { dryRun: true } : {}) }, said);
+}
+
+/**
+ * A ready node's boot files after a template reload. A failure leaves the old files (the node still
+ * boots as before) and is logged, not retried and not a failed node: its root is fine.
+ */
+async function rerender(core: Core, rec: NodeRecord, tally: RenderTally): Promise<void> {
+  const rule = rec.state === 'ready' ? ruleFor(core, rec) : undefined;
+  if (!rule) {
+    tally.skipped++;
+    return;
+  }
+  try {
+    const r = await core.provisioner.rerender(rec, rule);
+    if (r === 'rewritten') {
+      tally.rewritten++;
+      updateRecord(core, rec.name, (n) => ({ ...n, timeline: extendTimeline(n.timeline, { time: Date.now(), what: 'boot files rewritten (template reload)' }) }));
+      core.log.debug({ node: rec.name }, `boot files of ${rec.name} rewritten after the reload`);
+    } else if (r === 'unchanged') tally.unchanged++;
+    else tally.skipped++;
+  } catch (e) {
+    tally.failed++;
+    core.log.error({ node: rec.name, err: errorMessage(e) }, `boot files of ${rec.name} not rewritten after the reload (the old ones stay): ${errorMessage(e)}`);
+  }
 }
 
 /** Log a dry-run plan at info, its steps numbered one per line for a person (and as `plan` for tools). */

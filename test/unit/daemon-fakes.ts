@@ -88,6 +88,10 @@ export function fakeProvisioner(stateDir: string, order: string[]): FakeProvisio
     async release(node, _rule, policy) {
       calls.push({ op: 'release', node: node.name, policy });
     },
+    async rerender(node: NodeRecord) {
+      calls.push({ op: 'rerender', node: node.name });
+      return 'unchanged' as const;
+    },
     async restore(list) {
       calls.push({ op: 'restore', nodes: list.map((x) => x.node.name) });
       order.push('restore');
