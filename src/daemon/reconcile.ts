@@ -2,10 +2,42 @@
 // the same fsid (one export reload for all), orphans are reported, the fallback boot file is
 // written, and nodes that never finished (crash, failure) go back into the queue.
 import type { Logger } from 'pino';
-import type { NodeRecord, ResolvedRule } from '../types.ts';
+import type { Config, NodeRecord, ResolvedRule } from '../types.ts';
 import type { KeyedQueue } from '../queue.ts';
+import type { StateStore } from '../state/store.ts';
+import { readFsidSource, recoverySources } from '../state/recover.ts';
 import { errorMessage } from '../errors.ts';
 import { reportCounts, ruleFor, type Core, type Job } from './jobs.ts';
+import { parseKernelExports } from '../../provisioners/exports-kernel.ts';
+import { parseGaneshaExports } from '../../provisioners/exports-ganesha.ts';
+
+/**
+ * Load the state files, checked against the NFS server's view of our exports (our exports file,
+ * or etab): a node they do not know gets back the fsid its clients hold (see state/recover.ts).
+ */
+export function loadState(state: StateStore, config: Config): Promise<void> {
+  return state.load(() => readFsidSource(recoverySources(config)));
+}
+
+/**
+ * Unexport the nodes that state does not know whose export carries an fsid that state gives to
+ * another node (the state files win). Left alone, the export would hold that fsid and the other
+ * node's export would be refused at every retry.
+ */
+async function dropOverruledExports(core: Core, known: NodeRecord[], log: Logger): Promise<void> {
+  const clash = new Map((core.state.recovery()?.overruled ?? []).filter((o) => o.holder !== undefined).map((o) => [o.node, o]));
+  if (clash.size === 0 || core.dryRun) return;
+  try {
+    const parse = core.config.exports.backend === 'ganesha' ? parseGaneshaExports : parseKernelExports;
+    const orphans = await core.provisioner.findOrphans(known);
+    const lines = orphans.exports.filter((l) => parse(l).entries.some((e) => clash.has(e.node) && clash.get(e.node)!.fsid === e.fsid));
+    if (lines.length === 0) return;
+    await core.provisioner.cleanOrphans({ mounts: [], exports: lines, bootFiles: [] });
+    log.warn({ exports: lines.slice(0, 50) }, `unexported ${lines.length} node(s) that state does not know whose fsid state gives to another node (first: ${[...clash.values()][0]!.why})`);
+  } catch (e) {
+    log.error({ err: errorMessage(e) }, `could not unexport exports that contradict state: ${errorMessage(e)}`);
+  }
+}
 
 /** Restore ready nodes, report orphans, write the default file, requeue unfinished nodes. */
 export async function reconcile(core: Core, queue: KeyedQueue<Job>, log: Logger, writeDefault: () => Promise<void>): Promise<void> {
@@ -18,6 +50,7 @@ export async function reconcile(core: Core, queue: KeyedQueue<Job>, log: Logger,
     if (rule) restore.push({ node, rule });
     else log.warn({ node: node.name, ip: node.ip }, `ready node ${node.name} (${node.ip}) matches no rule now; left as it is`);
   }
+  await dropOverruledExports(core, all, log);
   if (core.dryRun) {
     for (const r of restore) log.info({ node: r.node.name, plan: core.provisioner.plan(r.node, r.rule).steps.map((s) => s.describe) }, `dry run: would restore ${r.node.name}`);
   } else if (restore.length) {

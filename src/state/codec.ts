@@ -2,6 +2,7 @@
 // fsids live in their own map (name -> fsid) next to a high-water mark, so that removing a node's
 // record never frees its fsid and a node that comes back gets the same one.
 import type { NodeRecord, NodeState } from '../types.ts';
+import path from 'node:path';
 import { PxeError } from '../errors.ts';
 
 export const STATE_VERSION = 1;
@@ -48,17 +49,39 @@ export function serializeState(d: StateData, fsidMembers?: string): string {
   return [...stateText(d, fsidMembers)].join('');
 }
 
-function fail(file: string, what: string): never {
-  throw new PxeError('STATE', `${file}: ${what}; the file is kept as is, move it away to start with empty state (fsids would then be reassigned)`);
+/** How to get out of a broken state file, by file: each can be rebuilt from the other and the exports. */
+function fixFor(file: string): string {
+  return path.basename(file) === 'fsids.json'
+    ? 'restore it from a backup, or move it away and pxebootd rebuilds it from state.json and its exports file'
+    : 'restore it from a backup, or move it away and pxebootd rebuilds the fsids from fsids.json and its exports file';
+}
+
+function fail(file: string, what: string, fix = fixFor(file)): never {
+  throw new PxeError('STATE', `${file}: ${what}; ${fix}`);
+}
+
+/** JSON.parse of a state file; a syntax error names the file, line and column. */
+function parseJson(file: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    const msg = (e as Error).message.replace(/\s*\(line \d+ column \d+\)$/, '');
+    const pos = /at position (\d+)/.exec(msg);
+    if (!pos) fail(file, `not valid JSON (${msg})`);
+    const before = text.slice(0, Number(pos[1]));
+    const line = before.split('\n').length;
+    const col = before.length - before.lastIndexOf('\n');
+    fail(`${file}:${line}:${col}`, `not valid JSON (${msg})`, fixFor(file));
+  }
 }
 
 function checkNode(file: string, i: number, n: unknown): NodeRecord {
   const r = n as Partial<NodeRecord> | null;
   const where = `nodes[${i}]`;
-  if (!r || typeof r !== 'object') fail(file, `${where}: expected an object`);
+  if (!r || typeof r !== 'object' || Array.isArray(r)) fail(file, `${where}: expected an object`);
   if (typeof r.name !== 'string' || r.name === '') fail(file, `${where}.name: expected a non-empty string`);
   if (typeof r.ip !== 'string') fail(file, `${where}.ip: expected a string, found ${typeof r.ip}`);
-  if (!Number.isInteger(r.fsid)) fail(file, `${where}.fsid: expected an integer, found ${JSON.stringify(r.fsid)}`);
+  if (!Number.isInteger(r.fsid) || (r.fsid as number) < 0) fail(file, `${where}.fsid: expected an integer >= 0, found ${JSON.stringify(r.fsid)}`);
   if (!STATES.includes(r.state as NodeState)) fail(file, `${where}.state: expected one of ${STATES.join('|')}, found ${JSON.stringify(r.state)}`);
   return {
     ...(r as NodeRecord),
@@ -68,31 +91,55 @@ function checkNode(file: string, i: number, n: unknown): NodeRecord {
   };
 }
 
-/** Parse state.json text; throws a STATE error naming the file and the bad field. */
-export function parseState(file: string, text: string, startFsid: number): StateData {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    fail(file, `not valid JSON (${(e as Error).message})`);
+/** The `fsids` object of either file: name -> positive integer, no fsid on two names. */
+function checkFsidMap(file: string, v: unknown): Map<string, number> {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) fail(file, 'fsids: expected an object');
+  const fsids = new Map<string, number>();
+  const holder = new Map<number, string>();
+  for (const [k, f] of Object.entries(v)) {
+    if (!Number.isInteger(f) || (f as number) < 1) fail(file, `fsids.${k}: expected an integer >= 1, found ${JSON.stringify(f)}`);
+    const other = holder.get(f as number);
+    if (other !== undefined) fail(file, `fsid ${f as number} is used by nodes ${other} and ${k} (fsids)`);
+    holder.set(f as number, k);
+    fsids.set(k, f as number);
   }
+  return fsids;
+}
+
+/**
+ * Parse state.json text; throws a STATE error naming the file, the bad field and the fix. A node
+ * with two fsids, or an fsid on two nodes, is refused rather than guessed at: clients' file
+ * handles embed the fsid, and either guess could hand one node's handles to another.
+ */
+export function parseState(file: string, text: string, startFsid: number): StateData {
+  const raw = parseJson(file, text);
   const o = raw as { version?: unknown; nextFsid?: unknown; fsids?: unknown; nodes?: unknown } | null;
-  if (!o || typeof o !== 'object') fail(file, 'expected a JSON object');
+  if (!o || typeof o !== 'object' || Array.isArray(o)) fail(file, 'expected a JSON object');
   if (o.version !== STATE_VERSION) fail(file, `version: expected ${STATE_VERSION}, found ${JSON.stringify(o.version)}`);
   if (!Array.isArray(o.nodes)) fail(file, 'nodes: expected an array');
-  const fsids = new Map<string, number>();
-  if (o.fsids && typeof o.fsids === 'object') {
-    for (const [k, v] of Object.entries(o.fsids)) {
-      if (!Number.isInteger(v)) fail(file, `fsids.${k}: expected an integer, found ${JSON.stringify(v)}`);
-      fsids.set(k, v as number);
-    }
-  }
+  if (o.nextFsid !== undefined && !Number.isInteger(o.nextFsid)) fail(file, `nextFsid: expected an integer, found ${JSON.stringify(o.nextFsid)}`);
+  const fsids = o.fsids === undefined ? new Map<string, number>() : checkFsidMap(file, o.fsids);
+  const holder = new Map<number, string>();
+  for (const [k, f] of fsids) holder.set(f, `${k} (fsids)`);
   const nodes = new Map<string, NodeRecord>();
+  const at = new Map<string, number>();
+  const recHolder = new Map<number, string>();
   o.nodes.forEach((n, i) => {
     const r = checkNode(file, i, n);
+    const dup = at.get(r.name);
+    if (dup !== undefined) fail(file, `node ${r.name} is listed twice (nodes[${dup}] and nodes[${i}])`);
+    at.set(r.name, i);
     nodes.set(r.name, r);
-    // a record is the authority for its own fsid; the map is the memory of removed nodes
-    if (r.fsid > 0) fsids.set(r.name, r.fsid);
+    if (r.fsid === 0) return; // not allocated yet
+    const twin = recHolder.get(r.fsid);
+    if (twin !== undefined) fail(file, `fsid ${r.fsid} is used by nodes ${twin} and ${r.name} (nodes[${at.get(twin)}] and nodes[${i}])`);
+    recHolder.set(r.fsid, r.name);
+    const mapped = fsids.get(r.name);
+    if (mapped !== undefined && mapped !== r.fsid) fail(file, `node ${r.name} has fsid ${r.fsid} in nodes[${i}] but ${mapped} in fsids`);
+    const other = holder.get(r.fsid);
+    if (mapped === undefined && other !== undefined) fail(file, `fsid ${r.fsid} is used by nodes ${other} and ${r.name} (nodes[${i}])`);
+    fsids.set(r.name, r.fsid);
+    holder.set(r.fsid, r.name);
   });
   let high = Number.isInteger(o.nextFsid) ? (o.nextFsid as number) : startFsid;
   for (const v of fsids.values()) high = Math.max(high, v + 1);
@@ -113,34 +160,34 @@ export function serializeFsids(nextFsid: number, members: string): string {
   return `{"version":${STATE_VERSION},"nextFsid":${nextFsid},"fsids":{${members}}}\n`;
 }
 
-/** Parse fsids.json; throws a STATE error naming the file and the bad field. */
+/** Parse fsids.json; throws a STATE error naming the file, the bad field and the fix. */
 export function parseFsids(file: string, text: string): { nextFsid: number; fsids: Map<string, number> } {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    fail(file, `not valid JSON (${(e as Error).message})`);
-  }
+  const raw = parseJson(file, text);
   const o = raw as { version?: unknown; nextFsid?: unknown; fsids?: unknown } | null;
-  if (!o || typeof o !== 'object') fail(file, 'expected a JSON object');
+  if (!o || typeof o !== 'object' || Array.isArray(o)) fail(file, 'expected a JSON object');
   if (o.version !== STATE_VERSION) fail(file, `version: expected ${STATE_VERSION}, found ${JSON.stringify(o.version)}`);
   if (!Number.isInteger(o.nextFsid)) fail(file, `nextFsid: expected an integer, found ${JSON.stringify(o.nextFsid)}`);
-  if (!o.fsids || typeof o.fsids !== 'object') fail(file, 'fsids: expected an object');
-  const fsids = new Map<string, number>();
-  for (const [k, v] of Object.entries(o.fsids)) {
-    if (!Number.isInteger(v)) fail(file, `fsids.${k}: expected an integer, found ${JSON.stringify(v)}`);
-    fsids.set(k, v as number);
-  }
-  return { nextFsid: o.nextFsid as number, fsids };
+  return { nextFsid: o.nextFsid as number, fsids: checkFsidMap(file, o.fsids) };
 }
 
 /**
- * Union of the fsids in state.json and fsids.json. They come from one in-memory map, so a name
- * never has two values; the high-water mark is above every fsid either file knows.
+ * Union of the fsids in state.json and fsids.json. Both are written from one in-memory map that
+ * only grows, so one may know names the other does not yet, but they never disagree: a name with
+ * two fsids, or an fsid on two names, is refused (naming both files), not guessed at.
  */
-export function mergeFsids(d: StateData, f: { nextFsid: number; fsids: Map<string, number> }): StateData {
+export function mergeFsids(d: StateData, f: { nextFsid: number; fsids: Map<string, number> }, files: { state: string; fsids: string } = { state: 'state.json', fsids: 'fsids.json' }): StateData {
   const fsids = new Map(d.fsids);
-  for (const [k, v] of f.fsids) if (!fsids.has(k)) fsids.set(k, v);
+  const holder = new Map<number, string>();
+  for (const [k, v] of fsids) holder.set(v, k);
+  const fix = `the two files disagree: restore the wrong one from a backup, or move it away and pxebootd rebuilds it from the other and its exports file`;
+  for (const [k, v] of f.fsids) {
+    const have = fsids.get(k);
+    if (have !== undefined && have !== v) fail(files.fsids, `node ${k} has fsid ${v} here but ${have} in ${files.state}`, fix);
+    const other = holder.get(v);
+    if (other !== undefined && other !== k) fail(files.fsids, `fsid ${v} is used by nodes ${k} here and ${other} in ${files.state}`, fix);
+    fsids.set(k, v);
+    holder.set(v, k);
+  }
   let next = Math.max(d.nextFsid, f.nextFsid);
   for (const v of fsids.values()) next = Math.max(next, v + 1);
   return { ...d, fsids, nextFsid: next };

@@ -13,6 +13,7 @@ import type { NodeRecord } from '../types.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
 import { emptyState, fsidMember, mergeFsids, parseFsids, parseState, serializeFsids, stateText, type StateData } from './codec.ts';
 import { createCommitter, type Committer } from './committer.ts';
+import { adoptFsids, type FsidSource, type Overruled } from './recover.ts';
 
 export interface StateStoreOptions {
   dir: string;
@@ -34,7 +35,16 @@ export interface StateStoreOptions {
 export interface StateStore {
   readonly file: string;
   readonly fsidFile: string;
-  load(): Promise<void>;
+  /**
+   * Read both files. `recover` reads the NFS server's view of our exports: fsids it holds for
+   * names the files do not know are adopted (the files win where they disagree), so that a lost
+   * or stale state file never gives a node another fsid.
+   */
+  load(recover?: () => Promise<FsidSource | undefined>): Promise<void>;
+  /** what the last load() adopted from the exports, and what it overruled (start-up reporting) */
+  recovery(): Recovery | undefined;
+  /** fsid -> name for every fsid ever handed out (start-up checks; built on each call) */
+  fsidHolders(): Map<number, string>;
   get(name: string): NodeRecord | undefined;
   all(): NodeRecord[];
   size(): number;
@@ -58,6 +68,14 @@ export interface StateStore {
   close(): Promise<void>;
 }
 
+/** What load() took from the exports (see StateStore.load). */
+export interface Recovery {
+  from: string;
+  adopted: number;
+  overruled: Overruled[];
+  skipped: string[];
+}
+
 /** Create the store; call load() before use. */
 export function createStateStore(o: StateStoreOptions): StateStore {
   const file = path.join(o.dir, 'state.json');
@@ -69,6 +87,7 @@ export function createStateStore(o: StateStoreOptions): StateStore {
   const byMac = new Map<string, string>();
   const off = !!o.memoryOnly;
   let fsidMembers = '';
+  let recovered: Recovery | undefined;
 
   const fsids: Committer = createCommitter({ off, retryMs: o.retryMs, log: o.log, what: fsidFile, write: () => write(fsidFile, serializeFsids(data.nextFsid, fsidMembers)) });
   const nodes: Committer = createCommitter({
@@ -102,11 +121,29 @@ export function createStateStore(o: StateStoreOptions): StateStore {
   return {
     file,
     fsidFile,
-    async load() {
+    async load(recover) {
       const [stateText, fsidText] = await Promise.all([readIfPresent(file), readIfPresent(fsidFile)]);
       data = stateText === undefined ? emptyState(o.startFsid) : parseState(file, stateText, o.startFsid);
       // both files know fsids; their union (and the highest mark) is the truth
-      if (fsidText !== undefined) data = mergeFsids(data, parseFsids(fsidFile, fsidText));
+      if (fsidText !== undefined) data = mergeFsids(data, parseFsids(fsidFile, fsidText), { state: file, fsids: fsidFile });
+      recovered = undefined;
+      let src: FsidSource | undefined;
+      try {
+        src = await recover?.();
+      } catch (e) {
+        // a safety net that cannot be read is no reason to refuse to start; the batcher reports the file
+        o.log.warn({ err: (e as Error).message }, `could not read the exports to check the fsids in ${file}: ${(e as Error).message}`);
+      }
+      if (src) {
+        const a = adoptFsids(data, src);
+        data = a.data;
+        recovered = { from: src.from, adopted: a.adopted, overruled: a.overruled, skipped: src.skipped };
+        const missing = [stateText === undefined && 'state.json', fsidText === undefined && 'fsids.json'].filter(Boolean);
+        const why = missing.length ? `${missing.join(' and ')} ${missing.length > 1 ? 'were' : 'was'} missing` : 'the state files were older than the exports';
+        if (a.adopted) o.log.warn({ from: src.from, fsids: a.adopted, nextFsid: data.nextFsid }, `recovered ${a.adopted} fsids from ${src.from} (${why})`);
+        if (a.overruled.length) o.log.warn({ from: src.from, entries: a.overruled.slice(0, 50).map((x) => x.why) }, `${a.overruled.length} entries of ${src.from} contradict the state files; the state files win (first: ${a.overruled[0]!.why})`);
+        if (src.skipped.length) o.log.warn({ from: src.from, entries: src.skipped.slice(0, 50) }, `${src.skipped.length} entries of ${src.from} are ambiguous and were not adopted; those nodes get new fsids (first: ${src.skipped[0]})`);
+      }
       byIp.clear();
       byMac.clear();
       for (const r of data.nodes.values()) index(r);
@@ -118,7 +155,18 @@ export function createStateStore(o: StateStoreOptions): StateStore {
           if (/^\.(state|fsids)\.json\..*\.tmp$/.test(f)) await unlink(path.join(o.dir, f)).catch(() => {});
         }
       }
+      // adopted fsids go to disk soon, not only with the next new node's
+      if (recovered?.adopted) {
+        fsids.changed();
+        nodes.changed();
+      }
       o.log.info({ file, nodes: data.nodes.size, fsids: data.fsids.size, nextFsid: data.nextFsid }, stateText === undefined ? 'no state file yet; starting empty' : 'state loaded');
+    },
+    recovery: () => recovered,
+    fsidHolders() {
+      const m = new Map<number, string>();
+      for (const [name, fsid] of data.fsids) m.set(fsid, name);
+      return m;
     },
     get: (name) => data.nodes.get(name),
     all: () => [...data.nodes.values()],
