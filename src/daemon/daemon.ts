@@ -10,7 +10,6 @@ import { createStateStore, type StateStore } from '../state/store.ts';
 import { lockStateDir } from '../state/lock.ts';
 import { ConfigError, errorMessage, formatProblem } from '../errors.ts';
 import { subsystem } from '../log.ts';
-import { printable } from '../validate.ts';
 import { startControlServer, type ControlRequest, type ControlResponse, type ControlServer } from '../control.ts';
 import { peerCredUnavailable, type PeerCred } from '../control-trust.ts';
 import { noopMetrics, type DaemonDeps } from './deps.ts';
@@ -21,6 +20,7 @@ import { handleControl } from './control-handler.ts';
 import { reconcile, writeDefaultFile } from './reconcile.ts';
 import { describeConfigChanges, RESTART_KEYS } from './reload.ts';
 import { limitHeapGrowth, startHeapCompactor, type HeapCompactor } from './heap-compactor.ts';
+import { createBadInputLog } from './bad-input-log.ts';
 
 /** How long stop() waits for running jobs before abandoning them. */
 export const STOP_GRACE_MS = 10_000;
@@ -111,9 +111,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
     event(e) {
       if (!stopping) entry.event(e);
     },
-    bad(b) {
-      log.warn({ source: b.source, line: b.line, offset: b.offset, input: printable(b.sample) }, `skipped bad input from ${b.source}${b.line ? `:${b.line}` : ''}: ${b.reason}`);
-    },
+    bad: createBadInputLog(log), // rate-limited per source
   };
   const submit = (e: ClientEvent, opts?: SubmitOptions): Promise<SubmitResult> => entry.submit(e, opts);
 
