@@ -8,7 +8,10 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { cleanupAll, onCleanup, requireRoot, requireTool, sh, tempDir, uniq } from '../../helpers/lab.ts';
+import { cleanupAll, onCleanup, requireRoot, requireTool, sh, tempDir, uniq, waitFor } from '../../helpers/lab.ts';
+import { client, leaseLine, makeLab, writeConfig } from '../../../bench/lib/lab.ts';
+import { startPxebootd, statusJson } from '../../../bench/lib/daemon.ts';
+import { toStatusNodes } from './invariants.ts';
 import { createRunner } from '../../../src/runner.ts';
 import { silentLogger } from '../../../src/log.ts';
 import type { Config, MountMethod, NodeRecord } from '../../../src/types.ts';
@@ -177,6 +180,22 @@ for (const method of ['syscall', 'command'] as const) {
   });
 }
 
+test('a configured overlay_dir that is itself a symlink (the admin\'s choice, above the managed names) still works, and provisioning again is a no-op', async () => {
+  const { prov, node, mp } = fresh('syscall');
+  const linked = path.join(base, `ovlink-${uniq()}`);
+  symlinkSync(path.join(base, 'overlay'), linked);
+  const rule = makeRule(base, { overlay_dir: linked });
+  await prov.provision(node, rule);
+  assert.deepEqual(mountsUnder(base), [mp]);
+  const e = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'), [path.dirname(mp)]).get(mp)!;
+  assert.equal(e.superOptions.get('upperdir'), `${base}/overlay/${node.name}/upper`, 'the kernel shows the resolved path');
+  await prov.provision(node, rule);
+  assert.deepEqual(mountsUnder(base), [mp], 'recognised as ours: not mounted twice, not refused');
+  await prov.release(node, rule, 'remove');
+  assert.deepEqual(mountsUnder(base), []);
+  assert.ok(!existsSync(`${base}/overlay/${node.name}`));
+});
+
 describe('a link swapped in after the directories were opened (the race the descriptors close)', () => {
   for (const method of ['syscall', 'command'] as const) {
     for (const swap of ['node_dir/<NODE>', 'upper'] as const) {
@@ -209,5 +228,39 @@ describe('a link swapped in after the directories were opened (the race the desc
         assert.deepEqual(tree(victim), before, 'the link target is untouched');
       });
     }
+  }
+});
+
+test('the real daemon: the attacked node is failed with the reason in status, the other is ready, nothing is mounted on the target', { timeout: 90_000 }, async () => {
+  const lab = makeLab('symmp');
+  const cfg = writeConfig(lab);
+  const bad = client(99, 7);
+  const good = client(99, 8);
+  const badName = '0A630007';
+  const victim = path.join(lab.dir, 'victim');
+  mkdirSync(victim);
+  writeFileSync(path.join(victim, 'precious'), 'host data\n');
+  symlinkSync(victim, path.join(lab.nodeDir, badName));
+  const d = await startPxebootd(cfg, lab.socket, path.join(lab.dir, 'pxebootd.log'));
+  try {
+    const expiry = Math.floor(Date.now() / 1000) + 3600;
+    writeFileSync(lab.leases, leaseLine(bad, expiry) + leaseLine(good, expiry));
+    const nodes = await waitFor(
+      'one node failed, the other ready',
+      () => {
+        const all = toStatusNodes(statusJson(cfg));
+        const b = all.find((n) => n.ip === bad.ip);
+        const g = all.find((n) => n.ip === good.ip);
+        return b?.state === 'failed' && g?.state === 'ready' ? { b, g } : undefined;
+      },
+      30_000,
+      100,
+    );
+    assert.match(nodes.b.lastError ?? '', new RegExp(`node_dir/<NODE> ${lab.nodeDir}/${badName} is a symbolic link \\(to "${victim}"\\)`));
+    assert.deepEqual(mountsUnder(victim), []);
+    assert.deepEqual(mountsUnder(lab.nodeDir), [path.join(lab.nodeDir, nodes.g.name)]);
+    assert.deepEqual(readdirSync(victim), ['precious']);
+  } finally {
+    await d.stop();
   }
 });
