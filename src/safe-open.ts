@@ -21,6 +21,8 @@ export const READ_LIMITS = {
   templateBytes: 1 << 20,
   /** a dnsmasq leases file, read whole on each change (100,000 leases are ~7.5 MB) */
   leaseFileBytes: 64 << 20,
+  /** a line of a file followed line by line (Kea CSV; syslog's own copy is line-processor's MAX_LINE_BYTES); longer ones are skipped up to their newline */
+  lineBytes: 64 << 10,
 } as const;
 
 /** The flags of every read-only open: never block on a FIFO, never take a terminal, never follow a last-component symlink we did not check. */

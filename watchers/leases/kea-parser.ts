@@ -5,6 +5,7 @@
 import type { BadInput } from '../../src/types.ts';
 import type { LeaseUpdate, ParseResult } from './lease.ts';
 import { badInput, checkHostname, checkIPv4, checkMac, checkUint, detachLease } from './parse-util.ts';
+import { READ_LIMITS } from '../../src/safe-open.ts';
 
 const KEA_STATES: Record<string, string> = { '0': 'assigned', '1': 'declined', '2': 'expired-reclaimed', '3': 'released', '4': 'registered' };
 /** Kea's "infinite" valid lifetime (0xffffffff) */
@@ -29,6 +30,8 @@ export interface KeaParser {
   headerReported: boolean;
   partial: string;
   line: number;
+  /** inside a line longer than READ_LIMITS.lineBytes: dropped up to its newline, never buffered */
+  skipping?: boolean;
 }
 
 /** A parser positioned at the start of a file. */
@@ -100,16 +103,23 @@ function readRow(cols: KeaColumns, line: string, lineNo: number, source: string,
 export function feedKeaParser(p: KeaParser, chunk: string): { updates: LeaseUpdate[]; bad: BadInput[] } {
   const bad: BadInput[] = [];
   const updates: LeaseUpdate[] = [];
+  if (p.skipping) {
+    const nl = chunk.indexOf('\n');
+    if (nl < 0) return { updates, bad };
+    p.skipping = false;
+    p.line++; // the over-long line, reported when it passed the limit
+    chunk = chunk.slice(nl + 1);
+  }
   const text = p.partial + chunk;
   const end = text.lastIndexOf('\n');
-  if (end < 0) {
-    p.partial = text;
-    return { updates, bad };
-  }
-  p.partial = text.slice(end + 1);
-  const lines = text.slice(0, end).split('\n');
+  p.partial = end < 0 ? text : text.slice(end + 1);
+  const lines = end < 0 ? [] : text.slice(0, end).split('\n');
   for (let line of lines) {
     p.line++;
+    if (line.length > READ_LIMITS.lineBytes) {
+      bad.push(badInput(p.source, { line: p.line }, `line longer than ${READ_LIMITS.lineBytes} bytes skipped`, line.slice(0, 200)));
+      continue;
+    }
     if (line.endsWith('\r')) line = line.slice(0, -1);
     if (line.trim() === '') continue;
     if (isHeader(line)) {
@@ -125,6 +135,11 @@ export function feedKeaParser(p: KeaParser, chunk: string): { updates: LeaseUpda
     }
     const u = readRow(p.columns, line, p.line, p.source, bad);
     if (u) updates.push(u);
+  }
+  if (p.partial.length > READ_LIMITS.lineBytes) {
+    bad.push(badInput(p.source, { line: p.line + 1 }, `line longer than ${READ_LIMITS.lineBytes} bytes skipped`, p.partial.slice(0, 200)));
+    p.partial = '';
+    p.skipping = true;
   }
   return { updates, bad };
 }
