@@ -4,6 +4,7 @@
 import type { NodeRecord, NodeState } from '../types.ts';
 import path from 'node:path';
 import { PxeError } from '../errors.ts';
+import { printable } from '../validate.ts';
 
 export const STATE_VERSION = 1;
 
@@ -60,15 +61,16 @@ function fail(file: string, what: string, fix = fixFor(file)): never {
   throw new PxeError('STATE', `${file}: ${what}; ${fix}`);
 }
 
-/** JSON.parse of a state file; a syntax error names the file, line and column. */
+/** JSON.parse of a state file; a syntax error names the file (and the line and column when known). */
 function parseJson(file: string, text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    const msg = (e as Error).message.replace(/\s*\(line \d+ column \d+\)$/, '');
-    const pos = /at position (\d+)/.exec(msg);
-    if (!pos) fail(file, `not valid JSON (${msg})`);
-    const before = text.slice(0, Number(pos[1]));
+    // V8 quotes a piece of the input in some messages: never echo file bytes (newlines) in the error
+    const msg = printable((e as Error).message.replace(/\s*\(line \d+ column \d+\)$/, '').replace(/, (\.\.\.)?".*"(\.\.\.)? is not valid JSON$/s, ''), 120);
+    const at = /at position (\d+)/.exec(msg)?.[1] ?? (/end of JSON input/.test(msg) ? String(text.length) : undefined);
+    if (at === undefined) fail(file, `not valid JSON (${msg})`);
+    const before = text.slice(0, Number(at));
     const line = before.split('\n').length;
     const col = before.length - before.lastIndexOf('\n');
     fail(`${file}:${line}:${col}`, `not valid JSON (${msg})`, fixFor(file));
