@@ -1,16 +1,36 @@
 // `pxebootd explain <mac|ip>`: which rule matches and why, and the exact plan the provisioner would
 // carry out (files, mount, export line). Reads config and state; applies nothing.
-import { loadConfig } from '../config/index.ts';
+import { checkConfig } from '../config/index.ts';
+import { ConfigError, formatProblem, type ConfigProblem } from '../errors.ts';
 import { matchClient } from '../rules.ts';
 import { createStateStore } from '../state/store.ts';
 import { silentLogger } from '../log.ts';
 import { createRunner } from '../runner.ts';
 import { nodeNameFor } from '../naming.ts';
 import { normalizeHostname, normalizeIPv4, normalizeMac } from '../validate.ts';
-import type { NodeRecord } from '../types.ts';
+import type { Config, HostRule, NodeRecord } from '../types.ts';
 import type { NodePlan } from '../contracts.ts';
 import { parseCommand, usageError } from './args.ts';
 import { USAGE } from './usage.ts';
+
+/**
+ * The config to explain with. Missing paths or unreadable templates do not stop an explanation: the
+ * plan is made without them and they are listed as problems (exit 1). Anything else wrong still stops it.
+ */
+async function explainConfig(file: string): Promise<{ config: Config; problems: ConfigProblem[] }> {
+  const full = await checkConfig(file);
+  if (full.config) return { config: full.config, problems: [] };
+  const lenient = await checkConfig(file, undefined, { skipFiles: true });
+  if (!lenient.config) throw new ConfigError(full.problems);
+  return { config: lenient.config, problems: full.problems };
+}
+
+/** A host rule's fields as one line (only those it sets). */
+function hostFields(h: HostRule): string {
+  const keys = ['root_dir', 'node_dir', 'overlay_dir', 'pxe_template', 'grub_template', 'ipxe_template', 'overlay', 'on_release', 'node_name', 'ignore'] as const;
+  const set = keys.filter((k) => (h as unknown as Record<string, unknown>)[k] !== undefined).map((k) => `${k} ${String((h as unknown as Record<string, unknown>)[k])}`);
+  return set.length ? set.join(', ') : 'no fields of its own (the subnet\'s apply)';
+}
 
 export async function explainCommand(args: string[]): Promise<number> {
   const { values, positionals, config: file } = parseCommand(
@@ -32,16 +52,39 @@ export async function explainCommand(args: string[]): Promise<number> {
   const optHost = values.hostname === undefined ? undefined : normalizeHostname(values.hostname as string);
   if (values.hostname !== undefined && !optHost) throw usageError(`explain: --hostname: expected an RFC 1123 host name, found ${JSON.stringify(values.hostname)}`);
 
-  const config = await loadConfig(file);
+  const { config, problems } = await explainConfig(file);
+  const problemLines = problems.length ? ['problems (the plan below is made without them; fix them before nodes boot):', ...problems.map((p) => `  ${formatProblem(p)}`)] : [];
   const store = createStateStore({ dir: config.state_dir, startFsid: config.exports.start_fsid, log: silentLogger(), memoryOnly: true });
   await store.load();
   const known = tIp ? store.findByIp(tIp) : store.findByMac(tMac!);
-  const ip = tIp ?? known?.ip;
   const mac = optMac ?? tMac ?? known?.mac;
+  // a host rule by MAC may name the client's IP itself
+  const byMac = mac ? config.hosts.filter((h) => h.mac === mac) : [];
+  const ip = tIp ?? known?.ip ?? byMac.find((h) => h.ip)?.ip;
   const hostname = optHost ?? known?.hostname;
   if (!ip) {
-    process.stderr.write(`pxebootd explain: no node with MAC ${tMac} in ${store.file}; give its IP: pxebootd explain <ip> --mac ${tMac}\n`);
-    return 1;
+    if (byMac.length === 0) {
+      process.stderr.write(`pxebootd explain: no node with MAC ${tMac} in ${store.file} and no host rule for it; give its IP: pxebootd explain <ip> --mac ${tMac}\n`);
+      return 1;
+    }
+    // the host rule is known; the subnet (and so the paths and the plan) depends on the client's IP
+    const subnets = config.subnets.filter((s) => !s.ignore);
+    const out = {
+      client: { mac, ip: undefined },
+      hostRules: byMac.map((h) => ({ ...h })),
+      needs: 'ip',
+      subnets: subnets.map((s) => ({ cidr: s.cidr, at: s.pos })),
+      problems,
+    };
+    const lines = [
+      `client:  mac ${mac}, ip unknown (not in ${store.file})`,
+      ...byMac.map((h) => `host rule: hosts by mac ${h.mac}${h.pos ? ` (${h.pos})` : ''}: ${hostFields(h)}`),
+      `needs:   the client's IP. The host rule applies in whichever subnet that IP falls in (${subnets.map((s) => `${s.cidr}${s.pos ? ` at ${s.pos}` : ''}`).join('; ') || 'none configured'}),`,
+      `         and the subnet gives the paths and fsid the plan needs: pxebootd explain <ip> --mac ${mac}`,
+      ...problemLines,
+    ];
+    process.stdout.write(values.json ? JSON.stringify(out, null, 2) + '\n' : lines.join('\n') + '\n');
+    return problems.length ? 1 : 0;
   }
   const m = matchClient({ ip, mac, hostname }, config);
   const out: Record<string, unknown> = { client: { ip, mac, hostname }, match: m.kind, why: m.kind === 'match' ? m.rule.why : m.why };
@@ -74,6 +117,10 @@ export async function explainCommand(args: string[]): Promise<number> {
     lines.push(`nfs path: ${plan.nfsPath}`);
     lines.push('boot files:', ...plan.bootFiles.map((f) => `  ${f}`));
   }
+  if (problems.length) {
+    out.problems = problems;
+    lines.push(...problemLines);
+  }
   process.stdout.write(values.json ? JSON.stringify(out, null, 2) + '\n' : lines.join('\n') + '\n');
-  return 0;
+  return problems.length ? 1 : 0;
 }

@@ -5,7 +5,7 @@ import { ConfigError } from '../errors.ts';
 import { readRegular, readRegularSync, READ_LIMITS, RefusedFileError } from '../safe-open.ts';
 import type { Config } from '../types.ts';
 import type { FsProbe } from './files-check.ts';
-import { validateConfigText, type CheckResult } from './validate-text.ts';
+import { validateConfigText, type CheckOptions, type CheckResult } from './validate-text.ts';
 
 /** The real file system, read-only. */
 export const nodeFsProbe: FsProbe = {
@@ -27,7 +27,7 @@ export const nodeFsProbe: FsProbe = {
 };
 
 /** Validate a config file and its templates; every problem is returned, nothing is thrown. */
-export async function checkConfig(file: string, probe: FsProbe = nodeFsProbe): Promise<CheckResult> {
+export async function checkConfig(file: string, probe: FsProbe = nodeFsProbe, opts: CheckOptions = {}): Promise<CheckResult> {
   let text: string;
   try {
     // a FIFO, device or /dev/zero symlink here must not block or fill memory, at start or on SIGHUP
@@ -37,7 +37,7 @@ export async function checkConfig(file: string, probe: FsProbe = nodeFsProbe): P
     const why = e instanceof RefusedFileError ? `the config file ${e.reason}; not read` : `cannot read config file: ${err.code ?? err.message}`;
     return { problems: [{ file, line: 1, col: 1, path: '', message: why }] };
   }
-  return validateConfigText(text, file, probe);
+  return validateConfigText(text, file, probe, opts);
 }
 
 /** Load a valid config or throw ConfigError listing every problem. */

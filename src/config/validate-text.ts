@@ -19,8 +19,14 @@ export interface CheckResult {
   problems: ConfigProblem[];
 }
 
+/** What to check besides the text itself. */
+export interface CheckOptions {
+  /** skip the file-system checks (paths exist, templates parse): `explain` still plans with a path missing */
+  skipFiles?: boolean;
+}
+
 /** Validate config text named `file` (relative paths resolve against its directory). Never throws. */
-export function validateConfigText(text: string, file: string, probe: FsProbe): CheckResult {
+export function validateConfigText(text: string, file: string, probe: FsProbe, opts: CheckOptions = {}): CheckResult {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const loc = createLocator(file, doc, lc);
@@ -59,7 +65,7 @@ export function validateConfigText(text: string, file: string, probe: FsProbe): 
   problems.push(...checkSemantics(obj, loc));
   const baseDir = path.dirname(path.resolve(file));
   problems.push(...checkLayout(obj, baseDir, loc));
-  problems.push(...checkFiles(obj, baseDir, probe, loc));
+  if (!opts.skipFiles) problems.push(...checkFiles(obj, baseDir, probe, loc));
 
   const unique = dedupe(problems);
   if (unique.length > 0 || !parsed.success) return { problems: sortProblems(file, unique) };
