@@ -21,6 +21,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   'isc-append': async () => (await import('./isc-append.ts')).benchIscAppend,
   'rss': async () => (await import('./rss.ts')).benchRss,
   'syslog-ingest': async () => (await import('./syslog-ingest.ts')).benchSyslogIngest,
+  'status': async () => (await import('./status.ts')).benchStatus,
 };
 
 async function main(): Promise<void> {

@@ -112,13 +112,30 @@ function serveConnection(sock: net.Socket, handle: (req: ControlRequest) => Prom
 /** Nodes serialised per socket write in a large answer. */
 const NODES_PER_WRITE = 200;
 
+/** Where a streamed answer keeps its body (a symbol: never part of the JSON head). */
+const BODY = Symbol('control.body');
+
+/**
+ * An answer too large for one line: the `head` line, then the `body` pieces as they are produced,
+ * each written once the socket has drained the one before; the connection ends after the body, so
+ * a streamed answer is the last one on its connection. The body marks its own end (the client
+ * cannot tell a finished body from a daemon that died mid-way otherwise).
+ */
+export function streamedResponse(head: ControlResponse, body: Iterable<string>): ControlResponse {
+  return Object.assign({ ...head }, { [BODY]: body });
+}
+
 /**
  * Write one answer line. A `nodes` list (status at 10,000 nodes is several MB) goes out in pieces,
  * waiting for the socket to drain, so that no multi-megabyte string or buffer is ever built: at
  * 10,000 nodes one status call otherwise grew the daemon's RSS by tens of MB. Same bytes as
- * JSON.stringify(resp) + '\n' with `nodes` as the last member.
+ * JSON.stringify(resp) + '\n' with `nodes` as the last member. A streamed answer (streamedResponse)
+ * is its head line and then its body.
  */
 async function writeResponse(sock: net.Socket, resp: ControlResponse): Promise<void> {
+  if (sock.writableEnded) return;
+  const body = (resp as { [BODY]?: Iterable<string> })[BODY];
+  if (body) return writeStreamed(sock, resp, body);
   const { nodes, ...head } = resp;
   if (!Array.isArray(nodes) || nodes.length <= NODES_PER_WRITE) {
     sock.write(JSON.stringify(resp) + '\n');
@@ -131,6 +148,21 @@ async function writeResponse(sock: net.Socket, resp: ControlResponse): Promise<v
     if (!sock.write((i ? ',' : '') + part.join(','))) await drained(sock);
   }
   if (!sock.destroyed) sock.write(']}\n');
+}
+
+/** The head line, then each body piece once the socket drained the last; then end the connection. */
+async function writeStreamed(sock: net.Socket, head: ControlResponse, body: Iterable<string>): Promise<void> {
+  try {
+    sock.write(JSON.stringify(head) + '\n');
+    for (const piece of body) {
+      if (sock.destroyed) break;
+      if (!sock.write(piece)) await drained(sock);
+    }
+    if (!sock.destroyed) sock.end();
+  } catch {
+    // a body that fails to serialise must not leave a half answer that looks whole
+    sock.destroy();
+  }
 }
 
 function drained(sock: net.Socket): Promise<void> {
@@ -265,4 +297,96 @@ export async function sendControl(socketPath: string, req: ControlRequest, opts:
       if (!answered) fail(new PxeError('RUN', `pxebootd on ${socketPath} closed the connection without answering`));
     });
   });
+}
+
+/** An answer read as a stream: its head line, and for a streamed answer the body's raw bytes. */
+export interface ControlStream {
+  head: ControlResponse;
+  /** present when the head says `stream`: the bytes after the head line, until the daemon ends the connection */
+  body?: AsyncIterable<Buffer>;
+}
+
+/**
+ * Send one request and read the answer's head line; when the head says `stream`, the body follows
+ * as raw chunks, read only as fast as the caller takes them (nothing is gathered here). `timeoutMs`
+ * bounds each wait for data, not the whole body. NoDaemonError when nothing listens.
+ */
+export async function openControlStream(socketPath: string, req: ControlRequest, opts: SendOptions = {}): Promise<ControlStream> {
+  await verifySocketPath(socketPath);
+  const connectTimeoutMs = opts.connectTimeoutMs ?? 200;
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const sock = net.createConnection(socketPath);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new NoDaemonError(socketPath, `no connection within ${connectTimeoutMs} ms`));
+    }, connectTimeoutMs);
+    sock.once('connect', () => {
+      clearTimeout(timer);
+      sock.off('error', onError);
+      try {
+        checkServerPeer(sock, socketPath, req.op);
+      } catch (e) {
+        sock.destroy();
+        reject(e);
+        return;
+      }
+      resolve();
+    });
+    const onError = (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      sock.destroy();
+      if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED' || e.code === 'ENOTSOCK') reject(new NoDaemonError(socketPath, e.code));
+      else if (e.code === 'EACCES') reject(new PxeError('RUN', `control socket ${socketPath}: permission denied (the socket is root-only; run as root)`));
+      else reject(new PxeError('RUN', `control socket ${socketPath}: ${e.message}`));
+    };
+    sock.once('error', onError);
+  });
+  sock.setTimeout(timeoutMs, () => sock.destroy(new PxeError('RUN', `pxebootd on ${socketPath} sent nothing on "${req.op}" for ${timeoutMs} ms`)));
+  sock.write(JSON.stringify(req) + '\n');
+  const it = sock[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const parts: Buffer[] = [];
+  let rest: Buffer;
+  try {
+    for (;;) {
+      const r = await it.next();
+      if (r.done) throw new PxeError('RUN', `pxebootd on ${socketPath} closed the connection without answering`);
+      const nl = r.value.indexOf(10);
+      if (nl < 0) {
+        parts.push(r.value);
+        continue;
+      }
+      parts.push(r.value.subarray(0, nl));
+      rest = r.value.subarray(nl + 1);
+      break;
+    }
+  } catch (e) {
+    sock.destroy();
+    if (e instanceof PxeError) throw e;
+    throw new PxeError('RUN', `control socket ${socketPath}: ${(e as Error).message}`);
+  }
+  let head: ControlResponse;
+  try {
+    head = JSON.parse(Buffer.concat(parts).toString('utf8')) as ControlResponse;
+  } catch (e) {
+    sock.destroy();
+    throw new PxeError('RUN', `bad answer from ${socketPath}: ${(e as Error).message}`);
+  }
+  if (!head.stream) {
+    sock.destroy();
+    return { head };
+  }
+  async function* body(): AsyncGenerator<Buffer> {
+    try {
+      if (rest.length) yield rest;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return;
+        yield r.value;
+      }
+    } finally {
+      sock.destroy();
+    }
+  }
+  return { head, body: body() };
 }

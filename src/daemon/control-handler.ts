@@ -1,12 +1,13 @@
 // Control-socket requests mapped onto the daemon: hook events enter the same path as watcher
 // events; provision and release go through the same queue and answer once the node is settled.
-import type { ControlRequest, ControlResponse } from '../control.ts';
+import { streamedResponse, type ControlRequest, type ControlResponse } from '../control.ts';
 import type { ClientGone, ClientSeen, ReleasePolicy } from '../types.ts';
 import { normalizeHostname, normalizeIPv4, normalizeMac, printable } from '../validate.ts';
 import type { Core } from './jobs.ts';
 import type { Daemon } from './daemon.ts';
 import type { SubmitResult } from './intake.ts';
 import { refusePeer, type PeerCred } from '../control-trust.ts';
+import { byName, findNode, parseNodeQuery, statusDocument, tableRow } from '../status-doc.ts';
 
 /** Default time a provision/release request waits for the node to settle. */
 export const REQUEST_TIMEOUT_MS = 60_000;
@@ -32,6 +33,31 @@ async function withTimeout(p: Promise<SubmitResult>, ms: number): Promise<Contro
   }
 }
 
+/**
+ * `status`: with `node`, that one node through the state indexes (none when unknown); with
+ * `stream`, the status document (statusDocument) streamed after a `{"ok":true,"stream":"status"}`
+ * head, every record or (`view: "table"`) the table's fields sorted by name; otherwise every
+ * record in one answer line (older clients).
+ */
+function statusAnswer(daemon: Daemon, req: ControlRequest): ControlResponse {
+  if (req.node !== undefined) {
+    const q = typeof req.node === 'string' ? parseNodeQuery(req.node) : undefined;
+    const n = q && findNode(daemon.state, q);
+    return { ok: true, daemon: daemon.info(), nodes: n ? [n] : [] };
+  }
+  if (req.stream === true) {
+    // a snapshot of references (the records themselves are replaced, never changed in place)
+    const nodes = daemon.nodes();
+    const body = req.view === 'table' ? statusDocument('daemon', daemon.info(), mapIter(nodes.sort(byName), tableRow)) : statusDocument('daemon', daemon.info(), nodes);
+    return streamedResponse({ ok: true, stream: 'status' }, body);
+  }
+  return { ok: true, daemon: daemon.info(), nodes: daemon.nodes() };
+}
+
+function* mapIter<A, B>(xs: Iterable<A>, f: (x: A) => B): Generator<B> {
+  for (const x of xs) yield f(x);
+}
+
 /** A refused client's uid is logged at most once a minute (a local user must not flood the log). */
 const REFUSAL_LOG_MS = 60_000;
 const refusalLogged = new Map<number, number>();
@@ -52,7 +78,7 @@ export async function handleControl(daemon: Daemon, core: Core, req: ControlRequ
     case 'ping':
       return { ok: true, pid: process.pid };
     case 'status':
-      return { ok: true, daemon: daemon.info(), nodes: daemon.nodes() };
+      return statusAnswer(daemon, req);
     case 'hook': {
       const argv = Array.isArray(req.argv) ? req.argv.filter((a): a is string => typeof a === 'string') : [];
       const { event, bad } = core.deps.parseHookInvocation(argv, stringMap(req.env), core.config.tftp_root);
