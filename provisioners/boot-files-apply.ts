@@ -155,6 +155,14 @@ function errCode(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException).code;
 }
 
+/**
+ * Write a file pxebootd owns outright (pxelinux.cfg/default when default_template is set) through
+ * its real boot directory: a link at the directory is a ConflictError, a link at the name is replaced.
+ */
+export async function writeOwnedFile(file: string, content: string): Promise<void> {
+  await inBootDir(file, true, (here) => writeFileAtomic(here(path.basename(file)), content, { mode: 0o644 }), undefined);
+}
+
 /** Write the canonical file unless it already has exactly this content (same inode then). */
 export async function ensureFile(file: string, content: string): Promise<boolean> {
   return inBootDir(

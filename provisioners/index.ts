@@ -4,13 +4,12 @@
 import { readTemplateFile } from '../src/safe-open.ts';
 import path from 'node:path';
 import type { NodePlan, OrphanReport, Provisioner, ProvisionerContext, ReleasePlan } from '../src/contracts.ts';
-import { writeFileAtomic } from '../src/atomic-file.ts';
 import { renderTemplate } from '../src/template.ts';
 import type { MountMethod, NodeRecord, ResolvedRule } from '../src/types.ts';
 import { errorMessage } from '../src/errors.ts';
 import { safeJoin } from '../src/validate.ts';
 import { templateValues } from './boot-files.ts';
-import { createTemplateReader, ensureFile, ensureLink, removeBootFiles, renderBootFile } from './boot-files-apply.ts';
+import { createTemplateReader, ensureFile, ensureLink, removeBootFiles, renderBootFile, writeOwnedFile } from './boot-files-apply.ts';
 import { createExportBackend } from './export-backends.ts';
 import { createExportBatcher, type BatcherOptions } from './export-batcher.ts';
 import { createMountTable } from './mount-table.ts';
@@ -228,7 +227,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
       const file = safeJoin(config.tftp_root, 'pxelinux.cfg', 'default');
       const text = renderTemplate(await readTemplateFile(config.default_template), { server: config.server });
       if (dryRun) return void log.info({ file, template: config.default_template }, `dry-run: would write ${file}`);
-      await writeFileAtomic(file, text, { mode: 0o644, mkdirp: true });
+      await writeOwnedFile(file, text);
     },
 
     findOrphans: (known) => findOrphans(orphanDeps, known),

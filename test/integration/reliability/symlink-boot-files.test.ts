@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { cleanupAll, onCleanup, requireRoot, requireTool, sh, tempDir, uniq } from '../../helpers/lab.ts';
-import { ensureFile, ensureLink, readHead, removeBootFiles } from '../../../provisioners/boot-files-apply.ts';
+import { ensureFile, ensureLink, readHead, removeBootFiles, writeOwnedFile } from '../../../provisioners/boot-files-apply.ts';
 import type { BootFileSpec } from '../../../provisioners/boot-files.ts';
 
 after(cleanupAll);
@@ -125,4 +125,24 @@ test('a real directory still works: written, rewritten in place, linked, removed
   rmSync(dir, { recursive: true });
   assert.equal(await ensureFile(file, MARKED), true);
   assert.ok(existsSync(file));
+});
+
+test('pxelinux.cfg/default (written whole, no marker) is not written through a linked pxelinux.cfg', async () => {
+  const root = path.join(base, `def-${uniq()}`);
+  mkdirSync(root, { recursive: true });
+  const victim = path.join(base, `victim-dir-${uniq()}`);
+  mkdirSync(victim);
+  symlinkSync(victim, path.join(root, 'pxelinux.cfg'));
+  await assert.rejects(writeOwnedFile(path.join(root, 'pxelinux.cfg', 'default'), 'DEFAULT wait\n'), /is a symbolic link.*not a directory/);
+  assert.deepEqual(readdirSync(victim), []);
+  // a real directory: written, and a link planted at the name itself is replaced, not followed
+  rmSync(path.join(root, 'pxelinux.cfg'));
+  mkdirSync(path.join(root, 'pxelinux.cfg'));
+  const hostFile = path.join(base, `host-${uniq()}`);
+  writeFileSync(hostFile, 'host\n');
+  symlinkSync(hostFile, path.join(root, 'pxelinux.cfg', 'default'));
+  await writeOwnedFile(path.join(root, 'pxelinux.cfg', 'default'), 'DEFAULT wait\n');
+  assert.equal(readFileSync(hostFile, 'utf8'), 'host\n');
+  assert.ok(lstatSync(path.join(root, 'pxelinux.cfg', 'default')).isFile());
+  assert.equal(readFileSync(path.join(root, 'pxelinux.cfg', 'default'), 'utf8'), 'DEFAULT wait\n');
 });
