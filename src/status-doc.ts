@@ -42,6 +42,18 @@ export function findNode(index: NodeIndex, q: NodeQuery): NodeRecord | undefined
   }
 }
 
+/** Does a record answer the query (for an answer that holds more nodes than were asked for)? */
+export function queryMatches(n: Pick<NodeRecord, 'name' | 'ip' | 'mac'>, q: NodeQuery): boolean {
+  switch (q.kind) {
+    case 'ip':
+      return n.ip === q.ip;
+    case 'mac':
+      return n.mac === q.mac || n.name === macHyphen(q.mac);
+    case 'name':
+      return n.name.toLowerCase() === q.name.toLowerCase();
+  }
+}
+
 /** "no node X": the message `status X` exits 1 with. */
 export function noNodeMessage(input: string): string {
   return `no node ${printable(input.trim())}`;

@@ -13,8 +13,8 @@ import { parseCommand } from './args.ts';
 import { USAGE } from './usage.ts';
 import { socketFromConfigText } from './hook-command.ts';
 import { readRegularSync, READ_LIMITS } from '../safe-open.ts';
-import { findNode, noNodeMessage, parseNodeQuery, STATUS_DOC_END, StatusDocReader, statusDocument, type StatusRow } from '../status-doc.ts';
-import { createTableWriter, matchesNode, renderStatusTable, renderSummary, renderTimeline, summaryLine } from './status-table.ts';
+import { findNode, noNodeMessage, parseNodeQuery, queryMatches, STATUS_DOC_END, StatusDocReader, statusDocument, type StatusRow } from '../status-doc.ts';
+import { createTableWriter, renderStatusTable, renderSummary, renderTimeline, summaryLine } from './status-table.ts';
 
 const DEFAULT_SOCKET = '/run/pxebootd/control.sock';
 /** Longest wait for the next piece of an answer. */
@@ -87,7 +87,7 @@ async function showOne(file: string, only: string, json: boolean, out: Out): Pro
     if (!r.ok) throw new Error(`daemon answered: ${r.error}`);
     daemon = r.daemon ?? null;
     // a daemon older than the `node` request answers with every node: pick it out here
-    nodes = (Array.isArray(r.nodes) ? (r.nodes as NodeRecord[]) : []).filter((n) => matchesNode(n, only));
+    nodes = q ? (Array.isArray(r.nodes) ? (r.nodes as NodeRecord[]) : []).filter((n) => queryMatches(n, q)) : [];
     where = `the running daemon (${socket})`;
   };
   const socket = quickSocket(file);

@@ -2,7 +2,7 @@
 // (the same value as the old one-string JSON) and its reader, and the table printed as rows arrive.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { byName, findNode, noNodeMessage, parseNodeQuery, STATUS_DOC_END, StatusDocReader, statusDocument, tableRow, type NodeIndex } from '../../src/status-doc.ts';
+import { byName, findNode, noNodeMessage, parseNodeQuery, queryMatches, STATUS_DOC_END, StatusDocReader, statusDocument, tableRow, type NodeIndex } from '../../src/status-doc.ts';
 import { createTableWriter, renderStatusTable, STATUS_COLUMNS, summaryLine } from '../../src/cli/status-table.ts';
 import type { NodeRecord } from '../../src/types.ts';
 
@@ -56,6 +56,12 @@ describe('status: one node', () => {
     assert.equal(findNode(ix, parseNodeQuery('10.99.0.7')!), undefined);
     assert.equal(findNode(ix, parseNodeQuery('nosuch')!), undefined);
     assert.equal(noNodeMessage(' 10.66.0.99 '), 'no node 10.66.0.99');
+    // picking the node out of an older daemon's answer of every node
+    const q = (s: string) => parseNodeQuery(s)!;
+    assert.deepEqual(nodes.filter((n) => queryMatches(n, q('::ffff:10.99.0.5'))), [nodes[0]]);
+    assert.deepEqual(nodes.filter((n) => queryMatches(n, q('52:54:00:aa:00:06'))), [nodes[1]]);
+    assert.deepEqual(nodes.filter((n) => queryMatches(n, q('0a630005'))), [nodes[0]]);
+    assert.deepEqual(nodes.filter((n) => queryMatches(n, q('10.99.0.9'))), []);
     assert.equal(noNodeMessage('a\u001bb'), 'no node a\\x1bb');
   });
 });
