@@ -1,7 +1,8 @@
 // The one place that runs external commands: argv only (never a shell), a timeout, a logged
 // copy-pasteable command line with its duration, and errors that carry command, exit code and stderr.
 // System calls made in-process instead of a command (mount(2)) go through here too, with the same
-// dry-run, logging and per-tool counts.
+// dry-run, logging and per-tool counts. It knows every child still running, so that stop can kill
+// them all: nothing the daemon started outlives it.
 import { execa, type ResultPromise } from 'execa';
 import type { Logger } from 'pino';
 import { RunError } from './errors.ts';
@@ -45,6 +46,17 @@ export interface Runner {
   spawn(argv: readonly string[]): ResultPromise<{ buffer: false; stdin: 'ignore'; reject: false }>;
   /** runs and failures per tool basename, for metrics and benchmarks */
   stats(): Map<string, ToolStats>;
+  /** the children started by run() and spawn() that have not exited yet */
+  children(): LiveChild[];
+  /** send `signal` (default SIGKILL) to every live child; returns how many were signalled */
+  killChildren(signal?: NodeJS.Signals): number;
+}
+
+/** A child process that has not exited yet. */
+export interface LiveChild {
+  pid: number;
+  command: string;
+  startedAt: number;
 }
 
 const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
@@ -67,6 +79,15 @@ function toolName(argv: readonly string[]): string {
 export function createRunner(log: Logger, opts: { dryRun?: boolean } = {}): Runner {
   const dryRun = opts.dryRun ?? false;
   const stats = new Map<string, ToolStats>();
+  const live = new Map<ResultPromise, LiveChild>();
+  /** remember a started child until it exits (a child that failed to start has no pid) */
+  const track = <P extends ResultPromise>(p: P, command: string): P => {
+    if (p.pid === undefined) return p;
+    live.set(p, { pid: p.pid, command, startedAt: Date.now() });
+    const forget = () => live.delete(p);
+    p.then(forget, forget);
+    return p;
+  };
   const bump = (tool: string, failed: boolean) => {
     const s = stats.get(tool) ?? { runs: 0, failures: 0 };
     s.runs++;
@@ -77,6 +98,12 @@ export function createRunner(log: Logger, opts: { dryRun?: boolean } = {}): Runn
   return {
     dryRun,
     stats: () => stats,
+    children: () => [...live.values()],
+    killChildren(signal = 'SIGKILL') {
+      let n = 0;
+      for (const p of live.keys()) if (p.kill(signal)) n++;
+      return n;
+    },
     async run(argv, o = {}) {
       if (argv.length === 0) throw new Error('runner: empty argv');
       const command = formatCommand(argv);
@@ -85,7 +112,7 @@ export function createRunner(log: Logger, opts: { dryRun?: boolean } = {}): Runn
         return { command, stdout: '', stderr: '', exitCode: 0, durationMs: 0, skipped: true };
       }
       const t0 = performance.now();
-      const r = await execa(argv[0]!, argv.slice(1), {
+      const child = execa(argv[0]!, argv.slice(1), {
         reject: false,
         timeout: o.timeoutMs ?? 30_000,
         input: o.input,
@@ -95,6 +122,7 @@ export function createRunner(log: Logger, opts: { dryRun?: boolean } = {}): Runn
         stripFinalNewline: false,
         windowsHide: true,
       });
+      const r = await track(child, command);
       const durationMs = Math.round((performance.now() - t0) * 100) / 100;
       const stdout = typeof r.stdout === 'string' ? r.stdout : '';
       const stderr = typeof r.stderr === 'string' ? r.stderr : '';
@@ -138,7 +166,7 @@ export function createRunner(log: Logger, opts: { dryRun?: boolean } = {}): Runn
       if (argv.length === 0) throw new Error('runner: empty argv');
       log.info({ cmd: formatCommand(argv) }, `started: ${formatCommand(argv)}`);
       bump(toolName(argv), false);
-      return execa(argv[0]!, argv.slice(1), { buffer: false, stdin: 'ignore', reject: false });
+      return track(execa(argv[0]!, argv.slice(1), { buffer: false, stdin: 'ignore', reject: false }), formatCommand(argv));
     },
   };
 }

@@ -22,8 +22,22 @@ import { describeConfigChanges, RESTART_KEYS } from './reload.ts';
 import { limitHeapGrowth, startHeapCompactor, type HeapCompactor } from './heap-compactor.ts';
 import { createBadInputLog } from './bad-input-log.ts';
 
-/** How long stop() waits for running jobs before abandoning them. */
-export const STOP_GRACE_MS = 10_000;
+/** How long stop() waits for running jobs before abandoning them (inside `run`'s stop deadline). */
+export const STOP_GRACE_MS = 2000;
+/** How long stop() waits for each watcher to stop before going on without it. */
+export const WATCHER_STOP_MS = 1500;
+
+/** Whether `p` settles within `ms` (a rejection counts as settled). */
+function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
 
 export interface DaemonOptions {
   configFile: string;
@@ -60,6 +74,8 @@ export interface Daemon {
   config(): Config;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** while stop() runs, what it is waiting for (the stop deadline logs it) */
+  stopStep(): string | undefined;
   reload(): Promise<boolean>;
   submit(e: ClientEvent, opts?: SubmitOptions): Promise<SubmitResult>;
   info(): DaemonInfo;
@@ -104,6 +120,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
   let startedAt = 0;
   let watching = false;
   let stopping = false;
+  let stepNow: string | undefined;
 
   // watcher events and control requests enter through one door, a slice per event-loop turn
   const entry: Entry = createEntry(intake, log);
@@ -185,35 +202,51 @@ export function createDaemon(o: DaemonOptions): Daemon {
       log.info({ nodes: state.all().length, watchers: watchers.map((w) => w.name), dryRun, socket: control?.path }, 'pxebootd started');
     },
 
+    stopStep: () => stepNow,
+
     async stop() {
       if (stopping) return;
       stopping = true;
+      const step = (what: string | undefined) => (stepNow = what);
       // events not taken yet are dropped; whoever waits for one is told
       entry.drop();
       intake.flush();
       compactor?.stop();
-      await Promise.all(watchers.map((w) => w.stop().catch((e) => log.warn({ watcher: w.name, err: errorMessage(e) }, 'watcher stop failed'))));
+      // each watcher gets a bound: one stuck (say, in a read of a file that never ends) is left behind,
+      // and its children are killed by the caller once stop() returns
+      const left = new Set(watchers.map((w) => w.name));
+      step(`stopping watchers: ${[...left].join(', ')}`);
+      await Promise.all(
+        watchers.map(async (w) => {
+          const stopped = w.stop().catch((e) => log.warn({ watcher: w.name, err: errorMessage(e) }, 'watcher stop failed'));
+          if (await settlesWithin(stopped, WATCHER_STOP_MS)) left.delete(w.name);
+          else log.warn({ watcher: w.name }, `watcher ${w.name} did not stop within ${WATCHER_STOP_MS} ms; going on without it`);
+          step(left.size ? `stopping watchers: ${[...left].join(', ')}` : stepNow);
+        }),
+      );
       // running jobs get a grace period; one stuck in a hung command is abandoned (its node shows
       // pending after the restart and is provisioned again, idempotently)
+      step(`waiting for ${queue.running()} running job(s)`);
       const closing = queue.close();
-      const slow = setTimeout(() => log.warn('waiting for running provision jobs to finish'), 2000);
-      let giveUp: NodeJS.Timeout | undefined;
-      const abandoned = await Promise.race([
-        closing.then(() => false),
-        new Promise<boolean>((r) => (giveUp = setTimeout(() => r(true), STOP_GRACE_MS))),
-      ]);
+      const slow = setTimeout(() => log.warn('waiting for running provision jobs to finish'), 1000);
+      const finished = await settlesWithin(closing, STOP_GRACE_MS);
       clearTimeout(slow);
-      clearTimeout(giveUp);
-      if (abandoned) log.warn({ running: queue.running() }, `abandoned ${queue.running()} running job(s) after ${STOP_GRACE_MS} ms`);
+      if (!finished) log.warn({ running: queue.running() }, `abandoned ${queue.running()} running job(s) after ${STOP_GRACE_MS} ms`);
+      step('closing the control socket');
       await control?.close();
+      step('closing the provisioner');
       if (core.provisioner) await core.provisioner.close().catch((e) => log.warn({ err: errorMessage(e) }, 'provisioner close failed'));
+      step('writing the final state');
       try {
         await state.close();
       } catch (e) {
         log.error({ err: errorMessage(e) }, 'final state write failed; the previous state file is intact');
       }
+      step('closing metrics');
       await core.metrics.close?.().catch(() => {});
+      step('releasing the state lock');
       await unlock?.();
+      step(undefined);
       log.info('pxebootd stopped');
     },
 

@@ -38,5 +38,7 @@ export function createFakeRunner(handler: FakeHandler = () => {}, dryRun = false
     spawn() {
       throw new Error('fake runner: spawn not supported');
     },
+    children: () => [],
+    killChildren: () => 0,
   };
 }

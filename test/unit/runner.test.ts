@@ -174,3 +174,23 @@ describe('createRunner().call: in-process system calls', () => {
     assert.ok(lines.some((l) => l.dryRun === true && l.msg === `would run: ${formatCommand(EQUIV)}`));
   });
 });
+
+describe('runner: live children', () => {
+  test('children() lists what run() and spawn() started until it exits; killChildren() ends them all', async () => {
+    const r = createRunner(createLogger({ level: 'silent' }));
+    const long = r.spawn(['sleep', '60']);
+    const short = r.run(['sleep', '60'], { allowFailure: true, timeoutMs: 120_000 });
+    const kids = r.children();
+    assert.deepEqual(kids.map((c) => c.command).sort(), ['sleep 60', 'sleep 60']);
+    for (const c of kids) assert.ok(Number.isInteger(c.pid) && c.pid > 0);
+    assert.equal(r.killChildren('SIGKILL'), 2);
+    const [a, b] = await Promise.all([long, short]);
+    assert.equal(a.signal, 'SIGKILL');
+    assert.equal(b.exitCode, -1);
+    for (const c of kids) assert.throws(() => process.kill(c.pid, 0), /ESRCH/);
+    assert.deepEqual(r.children(), []);
+    // a command that cannot start leaves nothing behind
+    await r.run(['/nonexistent/pxc-tool'], { allowFailure: true });
+    assert.deepEqual(r.children(), []);
+  });
+});

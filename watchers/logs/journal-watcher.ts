@@ -14,7 +14,7 @@ const BACKOFF_MAX_MS = 30_000;
 /** a journalctl that ran this long was healthy: the next failure starts the backoff afresh */
 const HEALTHY_MS = 10_000;
 /** stop() waits this long for journalctl to exit on SIGTERM before it sends SIGKILL */
-const KILL_AFTER_MS = 2000;
+const KILL_AFTER_MS = 1000;
 
 /** The `journal` source: `{ type: 'journal', identifiers, directory? }`. */
 export function createJournalWatcher(ctx: WatcherContext): Watcher {
