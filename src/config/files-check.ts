@@ -7,6 +7,9 @@ import type { KeyPath, Locator } from './positions.ts';
 import { asObj, asStr, candidateSubnets, rawHosts, rawSubnets, resolveConfigPath, type Obj } from './raw.ts';
 import { TEMPLATE_KEYS } from './semantics.ts';
 
+/** A probe's kind in words: 'other' is whatever is neither file nor directory (FIFO, device, socket). */
+const kindName = (k: string): string => (k === 'other' ? 'something that is neither a regular file nor a directory (a FIFO, device or socket?)' : k === 'file' ? 'a regular file' : `a ${k}`);
+
 /** Read-only view of the file system, so the validation core stays pure in unit tests. */
 export interface FsProbe {
   kind(p: string): 'file' | 'dir' | 'other' | 'missing';
@@ -29,7 +32,7 @@ export function checkFiles(raw: Obj, baseDir: string, probe: FsProbe, loc: Locat
     const a = abs(v);
     if (a === undefined) return;
     const k = probe.kind(a);
-    if (k !== 'missing' && k !== 'dir') out.push(loc.problem(p, `expected ${what} to be a directory, found a ${k} at ${a}`));
+    if (k !== 'missing' && k !== 'dir') out.push(loc.problem(p, `expected ${what} to be a directory, found ${kindName(k)} at ${a}`));
   };
   const sock = abs(raw.control_socket);
   if (sock !== undefined && Buffer.byteLength(sock) > MAX_SOCKET_PATH) {
@@ -46,7 +49,7 @@ export function checkFiles(raw: Obj, baseDir: string, probe: FsProbe, loc: Locat
       const k = probe.kind(a);
       let text: string | undefined;
       if (k === 'missing') out.push(loc.problem(p, `template not found: ${a}`));
-      else if (k !== 'file') out.push(loc.problem(p, `expected a template file, found a ${k} at ${a}`));
+      else if (k !== 'file') out.push(loc.problem(p, `expected a template file, found ${kindName(k)} at ${a}`));
       else if ((text = probe.read(a)) === undefined) out.push(loc.problem(p, `cannot read template ${a}`));
       templates.set(a, text);
     }
@@ -84,7 +87,7 @@ export function checkFiles(raw: Obj, baseDir: string, probe: FsProbe, loc: Locat
       if (rootAbs !== undefined) {
         const k = probe.kind(rootAbs);
         if (k === 'missing') out.push(loc.problem([kind, i, 'root_dir'], `root_dir not found: ${rootAbs} (the shared lower layer must exist before nodes boot)`));
-        else if (k !== 'dir') out.push(loc.problem([kind, i, 'root_dir'], `expected root_dir to be a directory, found a ${k} at ${rootAbs}`));
+        else if (k !== 'dir') out.push(loc.problem([kind, i, 'root_dir'], `expected root_dir to be a directory, found ${kindName(k)} at ${rootAbs}`));
       }
       for (const d of DIRS_CREATED) mustBeDirIfPresent([kind, i, d], o[d], d);
       for (const t of TEMPLATE_KEYS) readTemplate([kind, i, t], o[t]);

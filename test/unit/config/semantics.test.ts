@@ -124,10 +124,10 @@ describe('paths and templates', () => {
   - { cidr: 10.2.0.0/24, root_dir: /tpl/pxe.tmpl, node_dir: /n, overlay_dir: /o, pxe_template: /tpl/pxe.tmpl, vars: { kernel: k } }
 tftp_root: /tpl/pxe.tmpl
 `, probe), [
-      `${F}:5:15: subnets[0].node_dir: expected node_dir to be a directory, found a file at /netboot/node`,
+      `${F}:5:15: subnets[0].node_dir: expected node_dir to be a directory, found a regular file at /netboot/node`,
       `${F}:9:36: subnets[1].root_dir: root_dir not found: /img/missing (the shared lower layer must exist before nodes boot)`,
-      `${F}:10:36: subnets[2].root_dir: expected root_dir to be a directory, found a file at /tpl/pxe.tmpl`,
-      `${F}:11:12: tftp_root: expected tftp_root to be a directory, found a file at /tpl/pxe.tmpl`,
+      `${F}:10:36: subnets[2].root_dir: expected root_dir to be a directory, found a regular file at /tpl/pxe.tmpl`,
+      `${F}:11:12: tftp_root: expected tftp_root to be a directory, found a regular file at /tpl/pxe.tmpl`,
     ]);
   });
 
