@@ -24,6 +24,8 @@ export interface FsidSource {
   high: number;
   /** why an entry of ours was not adoptable (ambiguous), one line each */
   skipped: string[];
+  /** the ambiguous entries themselves, with the line of `skipped` that explains each */
+  ambiguous: Array<{ name: string; fsid: number; why: string }>;
 }
 
 /** What the daemon needs to find and read a source. */
@@ -71,13 +73,20 @@ function collect(from: string, pairs: Iterable<{ name: string; fsid: number }>, 
   }
   const fsids = new Map<string, number>();
   const skipped: string[] = [];
+  const ambiguous: FsidSource['ambiguous'] = [];
   for (const [name, set] of byName) {
     const [fsid] = set;
-    if (set.size > 1) skipped.push(`${name} has fsids ${[...set].join(', ')}`);
-    else if (byFsid.get(fsid!)!.size > 1) skipped.push(`${name}: fsid ${fsid} is also on ${[...byFsid.get(fsid!)!].filter((n) => n !== name).join(', ')}`);
-    else fsids.set(name, fsid!);
+    let why: string;
+    if (set.size > 1) why = `${name} has fsids ${[...set].join(', ')}`;
+    else if (byFsid.get(fsid!)!.size > 1) why = `${name}: fsid ${fsid} is also on ${[...byFsid.get(fsid!)!].filter((n) => n !== name).join(', ')}`;
+    else {
+      fsids.set(name, fsid!);
+      continue;
+    }
+    skipped.push(why);
+    for (const f of set) ambiguous.push({ name, fsid: f, why });
   }
-  return { from, fsids, high, skipped };
+  return { from, fsids, high, skipped, ambiguous };
 }
 
 /** fsids from our own exports file's parsed entries (kernel lines or Ganesha blocks). */
@@ -152,6 +161,8 @@ export interface Adoption {
   adopted: number;
   /** entries of the source that the state files contradict (the state files won) */
   overruled: Overruled[];
+  /** ambiguous entries for nodes the state files do not know: those nodes get new fsids */
+  skipped: string[];
 }
 
 /**
@@ -178,6 +189,14 @@ export function adoptFsids(d: StateData, src: FsidSource): Adoption {
       adopted++;
     }
   }
+  // an ambiguous entry is never adopted, but one whose fsid state gives to another node is still
+  // an export that holds that node's fsid
+  const skipped = new Set<string>();
+  for (const { name: node, fsid, why } of src.ambiguous) {
+    const other = holder.get(fsid);
+    if (other !== undefined && other !== node) overruled.push({ node, fsid, holder: other, why: `${node} is exported with fsid ${fsid}, which state gives to ${other}` });
+    if (!d.fsids.has(node)) skipped.add(why);
+  }
   const nextFsid = Math.max(d.nextFsid, src.high + 1);
-  return { data: { ...d, fsids, nextFsid }, adopted, overruled };
+  return { data: { ...d, fsids, nextFsid }, adopted, overruled, skipped: [...skipped] };
 }

@@ -137,12 +137,12 @@ export function createStateStore(o: StateStoreOptions): StateStore {
       if (src) {
         const a = adoptFsids(data, src);
         data = a.data;
-        recovered = { from: src.from, adopted: a.adopted, overruled: a.overruled, skipped: src.skipped };
+        recovered = { from: src.from, adopted: a.adopted, overruled: a.overruled, skipped: a.skipped };
         const missing = [stateText === undefined && 'state.json', fsidText === undefined && 'fsids.json'].filter(Boolean);
         const why = missing.length ? `${missing.join(' and ')} ${missing.length > 1 ? 'were' : 'was'} missing` : 'the state files were older than the exports';
         if (a.adopted) o.log.warn({ from: src.from, fsids: a.adopted, nextFsid: data.nextFsid }, `recovered ${a.adopted} fsids from ${src.from} (${why})`);
         if (a.overruled.length) o.log.warn({ from: src.from, entries: a.overruled.slice(0, 50).map((x) => x.why) }, `${a.overruled.length} entries of ${src.from} contradict the state files; the state files win (first: ${a.overruled[0]!.why})`);
-        if (src.skipped.length) o.log.warn({ from: src.from, entries: src.skipped.slice(0, 50) }, `${src.skipped.length} entries of ${src.from} are ambiguous and were not adopted; those nodes get new fsids (first: ${src.skipped[0]})`);
+        if (a.skipped.length) o.log.warn({ from: src.from, entries: a.skipped.slice(0, 50) }, `${a.skipped.length} entries of ${src.from} are ambiguous and were not adopted; those nodes get new fsids (first: ${a.skipped[0]})`);
       }
       byIp.clear();
       byMac.clear();

@@ -22,7 +22,7 @@ const OPTS = 'rw,no_root_squash,no_subtree_check,sync';
 /** A line of /var/lib/nfs/etab as exportfs -r wrote it for one of our kernel lines (captured). */
 const etabLine = (p: string, ip: string, fsid: number) =>
   `${p}\t${ip}(rw,sync,wdelay,hide,nocrossmnt,secure,no_root_squash,no_all_squash,no_subtree_check,secure_locks,acl,no_pnfs,fsid=${fsid},anonuid=65534,anongid=65534,sec=sys,rw,no_root_squash,no_all_squash)\n`;
-const src = (pairs: Array<[string, number]>, high = Math.max(0, ...pairs.map((p) => p[1]))): FsidSource => ({ from: 'x.exports', fsids: new Map(pairs), high, skipped: [] });
+const src = (pairs: Array<[string, number]>, high = Math.max(0, ...pairs.map((p) => p[1]))): FsidSource => ({ from: 'x.exports', fsids: new Map(pairs), high, skipped: [], ambiguous: [] });
 
 describe('fsids from the exports', () => {
   test('kernel drop-in: every line below a node_dir is adopted; other paths and names are not ours', () => {
@@ -87,6 +87,13 @@ describe('fsids from the exports', () => {
     );
     assert.equal(a.data.nextFsid, 10021, 'the next new fsid is above every recovered one');
     assert.equal(d.fsids.size, 2, 'the input is not changed');
+    // an fsid on two exports (one a node state knows) is ambiguous: not adopted, but the other
+    // export holds a known node's fsid, which the daemon must know to unexport it
+    const amb = fsidsFromEtab('etab', scanEtab(Buffer.from(etabLine(`${ND}/0A630010`, '10.99.0.16', 10000) + etabLine(`${ND}/0A6300FA`, '10.99.0.250', 10000))), dirs);
+    const b = adoptFsids(d, amb);
+    assert.equal(b.adopted, 0);
+    assert.deepEqual(b.overruled.map((o) => [o.node, o.fsid, o.holder]), [['0A6300FA', 10000, '0A630010']]);
+    assert.deepEqual(b.skipped, ['0A6300FA: fsid 10000 is also on 0A630010'], 'a node state knows is not reported as getting a new fsid');
     // a source whose highest fsid is not adoptable still raises the mark
     assert.equal(adoptFsids(emptyState(10000), { ...src([]), high: 10400 }).data.nextFsid, 10401);
   });

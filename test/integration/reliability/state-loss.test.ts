@@ -7,12 +7,12 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { cleanupAll, requireRoot, requireTool, waitFor } from '../../helpers/lab.ts';
+import { cleanupAll, requireRoot, requireTool, sh, waitFor } from '../../helpers/lab.ts';
 import { bootFile, client, leaseLine, makeLab, rewriteInPlace, writeConfig, type BenchLab, type Lease } from '../../../bench/lib/lab.ts';
 import { pxebootdArgv, startPxebootd, statusJson } from '../../../bench/lib/daemon.ts';
-import { checkConsistent, toStatusNodes, xorshift, type StatusNode } from './invariants.ts';
+import { checkConsistent, readExports, toStatusNodes, xorshift, type StatusNode } from './invariants.ts';
 
 const NODES = 200;
 const SEED = Number(process.env.PXG_SEED ?? 20261123);
@@ -142,6 +142,48 @@ describe('state loss', () => {
     await settled(lab, cfg, clients.length, 'after fsids.json loss', fsids);
     assert.match(readFileSync(log1, 'utf8'), new RegExp(`recovered ${late.length} fsids from `));
     assert.deepEqual(errorLines(log1), [], 'no error was logged');
+    await d.stop();
+  });
+
+  test('an exports file that contradicts state: state wins, start-up neither crashes nor stalls', { timeout: 180_000 }, async () => {
+    requireRoot();
+    requireTool('exportfs');
+    const lab = makeLab('exportsvsstate');
+    const cfg = writeConfig(lab, { retryBaseMs: 50, retryMaxMs: 500 });
+    const clients = Array.from({ length: 3 }, (_, i) => client(99, i + 10));
+    rewriteInPlace(lab.leases, table(clients, Math.floor(Date.now() / 1000) + 3600));
+    let d = await startPxebootd(cfg, lab.socket, path.join(lab.dir, 'pxebootd-0.log'));
+    const nodes = await settled(lab, cfg, clients.length, 'first start');
+    const fsids = new Map(nodes.map((n) => [n.name, n.fsid]));
+    await d.stop();
+    const [a, b] = nodes;
+
+    // 1. a node state does not know, mounted and exported with the fsid state gives to A
+    const x = '0A6300FA';
+    const mp = path.join(lab.nodeDir, x);
+    for (const dir of [mp, path.join(lab.dir, 'x/upper'), path.join(lab.dir, 'x/work')]) mkdirSync(dir, { recursive: true });
+    sh('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lab.lower},upperdir=${lab.dir}/x/upper,workdir=${lab.dir}/x/work,nfs_export=on,index=on`, mp]);
+    appendFileSync(lab.exportsFile, `${mp} 10.99.0.250(rw,no_root_squash,no_subtree_check,sync,fsid=${a!.fsid})\n`);
+    const log1 = path.join(lab.dir, 'pxebootd-1.log');
+    d = await startPxebootd(cfg, lab.socket, log1, [], [], 'info');
+    await waitFor('the unknown node unexported', () => !readExports(lab.exportsFile).lines.some((l) => l.path === mp), 60_000, 200).catch((e: Error) => {
+      throw new Error(`${e.message}; log tail:\n${readFileSync(log1, 'utf8').split('\n').slice(-15).join('\n')}`);
+    });
+    sh('umount', [mp]);
+    await settled(lab, cfg, clients.length, 'state wins over an unknown export', fsids);
+    assert.match(readFileSync(log1, 'utf8'), /unexported 1 node\(s\) that state does not know/);
+    assert.deepEqual(errorLines(log1), [], 'no error was logged');
+    await d.stop();
+
+    // 2. a known node's line carries another node's fsid: one restore is refused, then retried
+    const text = readFileSync(lab.exportsFile, 'utf8');
+    writeFileSync(lab.exportsFile, text.replace(new RegExp(`(/${b!.name} \\S+fsid=)${b!.fsid}\\)`), `$1${a!.fsid})`));
+    assert.notEqual(readFileSync(lab.exportsFile, 'utf8'), text, 'the test edited the exports file');
+    const log2 = path.join(lab.dir, 'pxebootd-2.log');
+    d = await startPxebootd(cfg, lab.socket, log2, [], [], 'info');
+    await settled(lab, cfg, clients.length, 'state wins over a contradicting line', fsids);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(d.child.exitCode, null, `pxebootd must still run; log:\n${readFileSync(log2, 'utf8').slice(-2000)}`);
     await d.stop();
   });
 
