@@ -10,6 +10,7 @@ import { createDaemon } from '../daemon/daemon.ts';
 import { loadRealDeps } from '../daemon/deps.ts';
 import { errorMessage } from '../errors.ts';
 import { hardExit, hardExitUnavailable } from '../hard-exit.ts';
+import { notifyReady } from '../sd-notify.ts';
 import { parseCommand } from './args.ts';
 import { USAGE } from './usage.ts';
 
@@ -54,6 +55,8 @@ export async function runCommand(args: string[]): Promise<number> {
     await daemon.stop().catch(() => {});
     throw e;
   }
+  // Type=notify: `systemctl start` returns once reconciliation is done
+  await notifyReady(runner, log);
   await stopped;
   // the deadline runs from the signal: a reload stuck in a read must not hold the stop either
   const deadline = setTimeout(() => exitNow(`stop did not finish within ${STOP_DEADLINE_MS} ms`), STOP_DEADLINE_MS);
