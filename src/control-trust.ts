@@ -125,10 +125,12 @@ export function checkServerPeer(sock: net.Socket, socketPath: string, op: string
 }
 
 /** Requests that change nodes, taken only from a trusted uid. */
-export const MUTATING_OPS: ReadonlySet<string> = new Set(['hook', 'provision', 'release']);
+export const MUTATING_OPS: ReadonlySet<string> = new Set(['hook', 'provision', 'release', 'release-all']);
+/** Requests anyone who can reach the socket may make; every other op (a new one too) needs a trusted uid. */
+export const READ_ONLY_OPS: ReadonlySet<string> = new Set(['ping', 'status']);
 
 /** Daemon side: why `op` from `peer` is refused, or undefined when it may go ahead. */
 export function refusePeer(op: string, peer: PeerCred | undefined, trusted: ReadonlySet<number> = trustedUids()): string | undefined {
-  if (!MUTATING_OPS.has(op) || peer === undefined || trusted.has(peer.uid)) return undefined;
+  if (READ_ONLY_OPS.has(op) || peer === undefined || trusted.has(peer.uid)) return undefined;
   return `${op}: refused: the client runs as uid ${peer.uid} (pid ${peer.pid}); only ${describeTrusted(trusted)} may send hook, provision or release`;
 }

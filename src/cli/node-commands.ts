@@ -71,15 +71,44 @@ export async function provisionCommand(args: string[]): Promise<number> {
   return print(await viaDaemonOrLocal(file, req), values.json === true);
 }
 
+/** `release --all`: every node, for decommissioning; --yes is required, as the command takes everything down. */
+async function releaseAllCommand(file: string, policy: string | undefined, yes: boolean, json: boolean): Promise<number> {
+  if (!yes) {
+    throw usageError(`release --all takes every node down${policy === 'remove' ? ' and DELETES every node\'s writable layer' : ''}: add --yes to confirm`, 'release');
+  }
+  const req: ControlRequest = { op: 'release-all', timeoutMs: WAIT_MS };
+  if (policy !== undefined) req.policy = policy;
+  const resp = await viaDaemonOrLocal(file, req);
+  const r = resp.result as { released?: number; failed?: Array<{ name: string; ip: string; error?: string }> } | undefined;
+  if (json) process.stdout.write(JSON.stringify(resp, null, 2) + '\n');
+  else {
+    process.stdout.write(`released ${r?.released ?? 0} node(s)${policy ? ` (policy ${policy})` : ''}${r?.failed?.length ? `; ${r.failed.length} failed:` : ''}\n`);
+    for (const f of r?.failed ?? []) process.stdout.write(`  ${f.name} ${f.ip}: ${f.error ?? 'failed'}\n`);
+  }
+  if (!resp.ok) process.stderr.write(`pxebootd: ${resp.error ?? 'failed'}\n`);
+  return resp.ok ? 0 : 1;
+}
+
 export async function releaseCommand(args: string[]): Promise<number> {
-  const { values, positionals, config: file } = parseCommand('release', args, { policy: { type: 'string' }, json: { type: 'boolean' } }, { min: 1, max: 1, names: '<ip|mac>' });
+  const { values, positionals, config: file } = parseCommand(
+    'release',
+    args,
+    { policy: { type: 'string' }, json: { type: 'boolean' }, all: { type: 'boolean' }, yes: { type: 'boolean' } },
+    { min: 0, max: 1, names: '<ip|mac> or --all' },
+  );
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
   }
+  if (values.policy !== undefined && !['keep', 'unexport', 'remove'].includes(values.policy as string)) throw usageError(`release: --policy: expected keep|unexport|remove, found ${JSON.stringify(values.policy)}`, 'release');
+  if (values.all) {
+    if (positionals.length) throw usageError(`release: --all takes no node, found ${JSON.stringify(positionals[0])}`, 'release');
+    return releaseAllCommand(file, values.policy as string | undefined, values.yes === true, values.json === true);
+  }
+  if (positionals.length !== 1) throw usageError('release: expected <ip|mac> or --all, found none', 'release');
+  if (values.yes) throw usageError('release: --yes goes with --all', 'release');
   const t = positionals[0]!;
   if (!normalizeIPv4(t) && !normalizeMac(t)) throw usageError(`release: expected an IPv4 address or a MAC, found ${JSON.stringify(t)}`);
-  if (values.policy !== undefined && !['keep', 'unexport', 'remove'].includes(values.policy as string)) throw usageError(`release: --policy: expected keep|unexport|remove, found ${JSON.stringify(values.policy)}`);
   const req: ControlRequest = { op: 'release', target: positionals[0], timeoutMs: WAIT_MS };
   if (values.policy !== undefined) req.policy = values.policy;
   return print(await viaDaemonOrLocal(file, req), values.json === true);

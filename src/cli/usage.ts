@@ -18,6 +18,7 @@ Commands:
                                        provision one node now (through the running daemon's queue)
   release <ip|mac> [--policy keep|unexport|remove] [--json]
                                        release one node now
+  release --all --yes [--policy P]     release every node (decommissioning)
   hook add|old|del|tftp ARGS...        dnsmasq --dhcp-script entry point (never blocks dnsmasq)
   import-legacy <pxebootfs.cfg> [--cidr C] [--server IP]
                                        print a pxebootd.yaml converted from a fuse_pxebootfs config
@@ -97,17 +98,22 @@ Example:
   pxebootd provision 10.0.0.23 --mac 52:54:00:12:34:56
 `,
   release: `Usage: pxebootd release <ip|mac> [-c FILE] [--policy keep|unexport|remove] [--json]
+       pxebootd release --all --yes [-c FILE] [--policy keep|unexport|remove] [--json]
 
-Release one node now. The default policy from the command line is unexport; only
---policy remove deletes the node's writable layer.
+Release one node now, or every node (decommissioning a boot server). The default policy from
+the command line is unexport (boot files removed, then the export); only --policy remove also
+unmounts and deletes the node's writable layer. Its fsid is never reused.
 
 Options:
   --policy P          keep | unexport | remove
+  --all               every node known to the daemon (or the state file)
+  --yes               confirm --all
   --json              machine-readable result
   -c, --config FILE   config file (default ${DEFAULT_CONFIG})
 
-Example:
+Examples:
   pxebootd release 10.0.0.23 --policy unexport
+  pxebootd release --all --yes
 `,
   hook: `Usage: pxebootd hook add|old|del|tftp ARGS... [-c FILE]
 

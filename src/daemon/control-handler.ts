@@ -58,6 +58,30 @@ function* mapIter<A, B>(xs: Iterable<A>, f: (x: A) => B): Generator<B> {
   for (const x of xs) yield f(x);
 }
 
+/**
+ * `release --all`: every node through the same queue and release path as `release IP`, each named by
+ * all its identifiers. Nodes already released are skipped, except for `remove`: their layers remain.
+ */
+async function releaseAll(daemon: Daemon, policy: ReleasePolicy | undefined, timeoutMs: number): Promise<ControlResponse> {
+  const nodes = daemon.nodes().filter((n) => policy === 'remove' || n.state !== 'released');
+  const deadline = Date.now() + timeoutMs;
+  const outcomes = await Promise.all(
+    nodes.map(async (n) => {
+      const e: ClientGone = { kind: 'gone', ip: n.ip, source: 'cli:release-all', sourceType: 'cli', time: Date.now(), reason: 'released by hand (release --all)' };
+      if (n.mac) e.mac = n.mac;
+      const r = await withTimeout(daemon.submit(e, { wait: true, policy }), Math.max(1, deadline - Date.now()));
+      return { name: n.name, ip: n.ip, ok: r.ok, error: r.error };
+    }),
+  );
+  const failed = outcomes.filter((o) => !o.ok);
+  const released = outcomes.length - failed.length;
+  return {
+    ok: failed.length === 0,
+    result: { outcome: 'released', released, failed: failed.map((f) => ({ name: f.name, ip: f.ip, error: f.error })) },
+    ...(failed.length ? { error: `${failed.length} of ${outcomes.length} nodes not released (first: ${failed[0]!.name}: ${failed[0]!.error ?? 'failed'})` } : {}),
+  };
+}
+
 /** A refused client's uid is logged at most once a minute (a local user must not flood the log). */
 const REFUSAL_LOG_MS = 60_000;
 const refusalLogged = new Map<number, number>();
@@ -114,8 +138,13 @@ export async function handleControl(daemon: Daemon, core: Core, req: ControlRequ
       if (mac) e.mac = mac;
       return withTimeout(daemon.submit(e, { wait: true, policy }), timeoutMs);
     }
+    case 'release-all': {
+      const policy = typeof req.policy === 'string' ? (req.policy as ReleasePolicy) : undefined;
+      if (policy !== undefined && !POLICIES.includes(policy)) return { ok: false, error: `release --all: --policy: expected ${POLICIES.join('|')}, found ${JSON.stringify(printable(policy))}` };
+      return releaseAll(daemon, policy, timeoutMs);
+    }
     default:
-      return { ok: false, error: `unknown request ${JSON.stringify(printable(String(req.op)))}; expected ping|status|hook|provision|release` };
+      return { ok: false, error: `unknown request ${JSON.stringify(printable(String(req.op)))}; expected ping|status|hook|provision|release|release-all` };
   }
 }
 

@@ -10,7 +10,7 @@ after(cleanupAll);
 describe('control socket trust', () => {
   test('refusePeer: hook/provision/release only from a trusted uid; status and ping from anyone; unknown peer allowed', () => {
     const trusted = new Set([0]);
-    for (const op of ['hook', 'provision', 'release']) assert.match(refusePeer(op, { uid: 1000, gid: 1000, pid: 42 }, trusted)!, new RegExp(`^${op}: refused: the client runs as uid 1000 \\(pid 42\\); only root may`));
+    for (const op of ['hook', 'provision', 'release', 'release-all', 'some-future-op']) assert.match(refusePeer(op, { uid: 1000, gid: 1000, pid: 42 }, trusted)!, new RegExp(`^${op}: refused: the client runs as uid 1000 \\(pid 42\\); only root may`));
     assert.equal(refusePeer('hook', { uid: 0, gid: 0, pid: 1 }, trusted), undefined);
     assert.equal(refusePeer('hook', { uid: 998, gid: 0, pid: 1 }, new Set([0, 998])), undefined, "the daemon's own uid");
     assert.equal(refusePeer('status', { uid: 1000, gid: 1000, pid: 42 }, trusted), undefined);

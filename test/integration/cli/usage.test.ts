@@ -55,7 +55,7 @@ describe('per-command usage', () => {
     assert.match(a.stderr, /option --cidr of import-legacy needs a value/);
     const b = await cli(['release']);
     assert.equal(b.code, 2);
-    assert.match(b.stderr, /release: expected <ip\|mac>, found none\n\nUsage: pxebootd release /);
+    assert.match(b.stderr, /release: expected <ip\|mac> or --all, found none\n\nUsage: pxebootd release /);
     const c = await cli(['hook']);
     assert.equal(c.code, 2);
     assert.match(c.stderr, /hook: expected an action/);
