@@ -9,10 +9,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { cleanupAll, requireRoot, requireTool, sh, waitFor } from '../../helpers/lab.ts';
+import { cleanupAll, makeNetnsPair, requireRoot, requireTool, sh, waitFor } from '../../helpers/lab.ts';
+import { makeSharedSubtree, startGanesha } from '../../helpers/ganesha.ts';
 import { bootFile, client, leaseLine, makeLab, rewriteInPlace, writeConfig, type BenchLab, type Lease } from '../../../bench/lib/lab.ts';
 import { pxebootdArgv, startPxebootd, statusJson } from '../../../bench/lib/daemon.ts';
-import { checkConsistent, readExports, toStatusNodes, xorshift, type StatusNode } from './invariants.ts';
+import { checkConsistent, readExports, readMounts, toStatusNodes, xorshift, type StatusNode } from './invariants.ts';
 
 const NODES = 200;
 const SEED = Number(process.env.PXG_SEED ?? 20261123);
@@ -109,6 +110,57 @@ describe('state loss', () => {
     const after = await settled(lab, cfg, NODES + 1, 'a new node after the recovery', fsids);
     const fresh = after.find((n) => n.ip === extra.ip)!;
     assert.ok(![...fsids.values()].includes(fresh.fsid), `new node got fsid ${fresh.fsid}, which a recovered node holds`);
+    await d.stop();
+  });
+
+  test('Ganesha backend: both state files deleted after SIGKILL, leases reordered: every Export_Id comes back', { timeout: 180_000 }, async () => {
+    requireRoot();
+    requireTool('ganesha.nfsd');
+    const lab = makeLab('stateloss-g');
+    const pair = makeNetnsPair('pxsl');
+    makeSharedSubtree(lab.nodeDir);
+    const exportsFile = path.join(lab.dir, 'pxebootd-ganesha.conf');
+    writeFileSync(exportsFile, '');
+    const g = await startGanesha({ netns: pair.srv, bindIp: pair.srvIp, exportsFile });
+    const cfg = writeConfig(lab, { retryBaseMs: 50, retryMaxMs: 500, backend: { kind: 'ganesha', file: exportsFile, pidFile: g.pidFile, pseudoRoot: '/nodes' } });
+    const clients = Array.from({ length: 40 }, (_, i) => client(99, i + 10));
+    const expiry = Math.floor(Date.now() / 1000) + 3600;
+    /** every lab node ready with the fsid it had (when given), and exactly one EXPORT block each with that Export_Id */
+    const ready = (what: string, fsids?: Map<string, number>) => {
+      let nodes: StatusNode[] = [];
+      return waitFor(
+        what,
+        () => {
+          nodes = toStatusNodes(statusJson(cfg)).filter((x) => x.ip.startsWith('10.99.'));
+          const problems: string[] = [];
+          if (nodes.length !== clients.length) problems.push(`status lists ${nodes.length} nodes`);
+          for (const n of nodes) {
+            if (n.state !== 'ready') problems.push(`${n.name} is ${n.state}: ${n.lastError ?? ''}`);
+            if (fsids && fsids.get(n.name) !== n.fsid) problems.push(`${n.name}: fsid ${fsids.get(n.name)} became ${n.fsid}`);
+            const blocks = readFileSync(exportsFile, 'utf8').split('\n').filter((l) => l.includes(`Path = "${path.join(lab.nodeDir, n.name)}"`));
+            if (blocks.length !== 1 || !blocks[0]!.includes(`Export_Id = ${n.fsid};`)) problems.push(`${n.name}: blocks ${JSON.stringify(blocks)}`);
+          }
+          if (readMounts(lab.nodeDir).filter((m) => m.fstype === 'overlay').length !== clients.length) problems.push('not every node is mounted once');
+          if (problems.length) throw new Error(`${problems.length} problems, first: ${problems.slice(0, 4).join('; ')}`);
+          return nodes;
+        },
+        90_000,
+        300,
+      );
+    };
+    rewriteInPlace(lab.leases, table(clients, expiry));
+    let d = await startPxebootd(cfg, lab.socket, path.join(lab.dir, 'pxebootd-0.log'));
+    const fsids = new Map((await ready('first start')).map((n) => [n.name, n.fsid]));
+    process.kill(-d.pid, 'SIGKILL');
+    await d.exited;
+    rmSync(path.join(lab.stateDir, 'state.json'));
+    rmSync(path.join(lab.stateDir, 'fsids.json'));
+    rewriteInPlace(lab.leases, table(shuffled(clients, SEED), expiry));
+    const log1 = path.join(lab.dir, 'pxebootd-1.log');
+    d = await startPxebootd(cfg, lab.socket, log1, [], [], 'info');
+    await ready('after state loss (Ganesha)', fsids);
+    assert.match(readFileSync(log1, 'utf8'), new RegExp(`recovered ${clients.length} fsids from ${exportsFile.replace(/[.]/g, '\\.')}`));
+    assert.deepEqual(errorLines(log1), [], 'no error was logged');
     await d.stop();
   });
 
