@@ -203,8 +203,10 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
       });
       // every want is queued before the flush, so all of them share ONE reload
       const wants = mounted.map((p) => batcher.want(p.plan.entry, { force: true }).then(() => p));
+      // settled from the start: a want refused during the flush (an fsid clash) is a node's error, not an unhandled rejection
+      const settled = Promise.allSettled(wants);
       await batcher.flush();
-      const results = await Promise.allSettled(wants);
+      const results = await settled;
       const exported: typeof plans = [];
       results.forEach((r, i) => {
         const p = mounted[i]!;

@@ -17,7 +17,7 @@ import { mergeJobs, runJob, type Core, type Job, type RenderTally } from './jobs
 import { createIntake, type Intake, type SubmitResult } from './intake.ts';
 import { createEntry, type Entry, type SubmitOptions } from './entry.ts';
 import { handleControl } from './control-handler.ts';
-import { reconcile, writeDefaultFile } from './reconcile.ts';
+import { loadState, reconcile, writeDefaultFile } from './reconcile.ts';
 import { describeConfigChanges, RESTART_KEYS } from './reload.ts';
 import { limitHeapGrowth, startHeapCompactor, type HeapCompactor } from './heap-compactor.ts';
 import { createBadInputLog } from './bad-input-log.ts';
@@ -133,6 +133,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
   const submit = (e: ClientEvent, opts?: SubmitOptions): Promise<SubmitResult> => entry.submit(e, opts);
 
   const reconcileNow = () => reconcile(core, queue, log, writeDefault);
+  const writeDefault = () => writeDefaultFile(core, log);
   /** After a reload: every ready node's boot files rendered from the new templates, one summary line. */
   const rerenderReady = (): void => {
     const ready = core.state.all().filter((n) => n.state === 'ready');
@@ -143,7 +144,6 @@ export function createDaemon(o: DaemonOptions): Daemon {
       log.info({ ...tally }, `reload: boot files of ${tally.rewritten} ready node${tally.rewritten === 1 ? '' : 's'} rewritten, ${tally.unchanged} unchanged${also.length ? `, ${also.join(', ')}` : ''}`);
     });
   };
-  const writeDefault = () => writeDefaultFile(core, log);
 
   return {
     sink,
@@ -170,7 +170,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
         if (why) log.warn({ socket: control.path }, `cannot check control clients' uids (${why}); only the socket's mode 0600 keeps other users out`);
       }
       if (!dryRun) unlock = await lockStateDir(o.config.state_dir);
-      await state.load();
+      await loadState(state, o.config);
       // the provisioner names its own subsystem in its log lines
       core.provisioner = o.deps.createProvisioner({ config: o.config, runner: o.runner, log });
       if (o.reconcile ?? true) await reconcileNow();
