@@ -115,7 +115,7 @@ export type SourceConfig =
   | { type: LeaseSourceType; path: string }
   | { type: 'syslog'; path: string; from_start: boolean; programs: string[] }
   | { type: 'journal'; identifiers: string[]; directory?: string }
-  | { type: 'dhcp-snoop'; interface: string; address: string; port: number };
+  | { type: 'dhcp-snoop'; interface: string; port: number; new_client_burst: number; new_clients_per_second: number };
 
 export interface ExportsConfig {
   backend: 'kernel' | 'ganesha';

@@ -61,7 +61,7 @@ export function buildConfig(raw: RawConfig, file: string, loc: Locator): Config 
         return j;
       }
       case 'dhcp-snoop':
-        return { type: 'dhcp-snoop', interface: s.interface, address: s.address, port: s.port };
+        return { type: 'dhcp-snoop', interface: s.interface, port: s.port, new_client_burst: s.new_client_burst, new_clients_per_second: s.new_clients_per_second };
       default:
         return { type: s.type, path: abs(s.path) };
     }

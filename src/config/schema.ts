@@ -44,9 +44,10 @@ export const sourceSchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({
     type: z.literal('dhcp-snoop'),
-    interface: fmt(checkInterface, 'interface to listen on for DHCP broadcasts'),
-    address: fmt(checkIPv4, 'address to bind').default('0.0.0.0'),
-    port: z.number().int().min(1).max(65535).default(67),
+    interface: fmt(checkInterface, 'the one interface whose DHCP client packets are read (a packet socket bound to it; loopback is refused)'),
+    port: z.number().int().min(1).max(65535).default(67).meta({ description: 'UDP port clients send to (the DHCP server port); default 67' }),
+    new_client_burst: z.number().int().min(1).max(100000).default(100).meta({ description: 'new clients (MAC and address) snoop passes on at once before the rate applies; default 100' }),
+    new_clients_per_second: z.number().positive().max(100000).default(10).meta({ description: 'new clients per second snoop passes on after the burst; default 10' }),
   }),
 ]);
 
@@ -155,6 +156,6 @@ export const ALLOWED_KEYS = {
     'kea-leases': ['type', 'path'],
     syslog: ['type', 'path', 'from_start', 'programs'],
     journal: ['type', 'identifiers', 'directory'],
-    'dhcp-snoop': ['type', 'interface', 'address', 'port'],
+    'dhcp-snoop': ['type', 'interface', 'port', 'new_client_burst', 'new_clients_per_second'],
   } as Record<string, string[]>,
 };

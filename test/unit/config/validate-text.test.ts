@@ -48,7 +48,7 @@ describe('validateConfigText: a valid config', () => {
     ]);
   });
 
-  test('source defaults: syslog from_start/programs, journal identifiers, dhcp-snoop address/port, metrics listen', () => {
+  test('source defaults: syslog from_start/programs, journal identifiers, dhcp-snoop port and rate limit, metrics listen', () => {
     const r = check(`${BASE_YAML}trusted_programs: [in.tftpd]
 sources:
   - { type: syslog, path: log/syslog }
@@ -66,7 +66,7 @@ metrics: {}
       { type: 'syslog', path: '/var/log/x', from_start: true, programs: ['atftpd'] },
       { type: 'journal', identifiers: ['in.tftpd'] },
       { type: 'journal', identifiers: ['dnsmasq-dhcp'], directory: '/j' },
-      { type: 'dhcp-snoop', interface: 'br0', address: '0.0.0.0', port: 67 },
+      { type: 'dhcp-snoop', interface: 'br0', port: 67, new_client_burst: 100, new_clients_per_second: 10 },
       { type: 'dnsmasq-leases', path: '/var/lib/misc/dnsmasq.leases' },
       { type: 'kea-leases', path: '/etc/pxebootd/kea.csv' },
     ]);
@@ -262,7 +262,7 @@ metrics: { listen: "127.0.0.1:1", port: 1 }
       '/etc/pxebootd/c.yaml:9:5: subnets[0].nodename: unknown key "nodename"; allowed keys: cidr, root_dir, node_dir, overlay_dir, node_name, pxe_template, grub_template, ipxe_template, overlay, on_release, vars, ignore (did you mean "node_name"?)',
       '/etc/pxebootd/c.yaml:10:32: commands.mkdir: unknown key "mkdir"; allowed keys: mount, umount, exportfs, journalctl, ip',
       '/etc/pxebootd/c.yaml:12:31: sources[0].program: unknown key "program"; allowed keys: type, path, from_start, programs (did you mean "programs"?)',
-      '/etc/pxebootd/c.yaml:13:42: sources[1].iface: unknown key "iface"; allowed keys: type, interface, address, port',
+      '/etc/pxebootd/c.yaml:13:42: sources[1].iface: unknown key "iface"; allowed keys: type, interface, port, new_client_burst, new_clients_per_second',
       '/etc/pxebootd/c.yaml:14:13: sources[2].type: expected type one of "dnsmasq-leases" | "isc-leases" | "kea-leases" | "syslog" | "journal" | "dhcp-snoop", found "tftp"',
       '/etc/pxebootd/c.yaml:15:5: sources[3].type: missing required key "type": expected one of "dnsmasq-leases" | "isc-leases" | "kea-leases" | "syslog" | "journal" | "dhcp-snoop"',
       '/etc/pxebootd/c.yaml:17:33: hosts[0].rootdir: unknown key "rootdir"; allowed keys: mac, ip, hostname, root_dir, node_dir, overlay_dir, node_name, pxe_template, grub_template, ipxe_template, overlay, on_release, vars, ignore (did you mean "root_dir"?)',
@@ -274,7 +274,7 @@ metrics: { listen: "127.0.0.1:1", port: 1 }
   test('bad CIDRs, IPs, MACs, hostnames, names and listen addresses', () => {
     const out = lines(`server: "10.0.0.300"
 sources:
-  - { type: dhcp-snoop, interface: "eth 0", address: 1.2.3, port: 70000 }
+  - { type: dhcp-snoop, interface: "eth 0", new_client_burst: 0, port: 70000 }
   - { type: journal, identifiers: ["in tftpd"] }
 metrics: { listen: "127.0.0.1" }
 grub_dir: ../grub
@@ -295,8 +295,8 @@ hosts:
     assert.deepEqual(out, [
       '/etc/pxebootd/c.yaml:1:9: server: expected a dotted-quad IPv4 address such as 10.0.0.1, found "10.0.0.300"',
       '/etc/pxebootd/c.yaml:3:36: sources[0].interface: expected a network interface name (1-15 chars, no "/" or spaces), found "eth 0"',
-      '/etc/pxebootd/c.yaml:3:54: sources[0].address: expected a dotted-quad IPv4 address such as 10.0.0.1, found "1.2.3"',
-      '/etc/pxebootd/c.yaml:3:67: sources[0].port: expected a number <= 65535, found number 70000',
+      '/etc/pxebootd/c.yaml:3:63: sources[0].new_client_burst: expected a number >= 1, found number 0',
+      '/etc/pxebootd/c.yaml:3:72: sources[0].port: expected a number <= 65535, found number 70000',
       '/etc/pxebootd/c.yaml:4:36: sources[1].identifiers[0]: expected a program name such as in.tftpd, found "in tftpd"',
       '/etc/pxebootd/c.yaml:5:20: metrics.listen: expected HOST:PORT such as 127.0.0.1:9642, found "127.0.0.1"',
       '/etc/pxebootd/c.yaml:6:11: grub_dir: expected a directory relative to tftp_root without "..", found "../grub"',

@@ -112,6 +112,17 @@ describe('events', () => {
     assert.equal(eventFromDatagram(buildPacket({ options: [53, 1, 3, 50, 4, 10, 0, 0, 5, 255] }), 's', 0).event?.ip, '10.0.0.5');
     assert.equal(eventFromDatagram(buildPacket({ ciaddr: [10, 0, 0, 6], options: [53, 1, 3, 255] }), 's', 0).event?.ip, '10.0.0.6');
   });
+  test('option 50 = 0.0.0.0, 255.255.255.255, loopback or multicast is no address (Wireshark dhcp.pcap sends 0.0.0.0)', () => {
+    for (const ip of [[0, 0, 0, 0], [255, 255, 255, 255], [127, 0, 0, 1], [224, 0, 0, 1], [0, 1, 2, 3]]) {
+      const e = eventFromDatagram(buildPacket({ options: [53, 1, 1, 50, 4, ...ip, 255] }), 's', 0).event;
+      assert.equal(e?.kind, 'seen');
+      assert.equal(e?.ip, undefined, `option 50 = ${ip.join('.')}`);
+      // ciaddr is the fallback, and the same rule applies to it
+      assert.equal(eventFromDatagram(buildPacket({ ciaddr: ip, options: [53, 1, 3, 50, 4, ...ip, 255] }), 's', 0).event?.ip, undefined);
+    }
+    assert.equal(eventFromDatagram(buildPacket({ ciaddr: [10, 0, 0, 7], options: [53, 1, 3, 50, 4, 0, 0, 0, 0, 255] }), 's', 0).event?.ip, '10.0.0.7');
+    assert.equal(eventFromDatagram(buildPacket({ ciaddr: [255, 255, 255, 255], options: [53, 1, 7, 255] }), 's', 0).event?.ip, undefined);
+  });
   test('RELEASE -> gone', () => {
     const e = eventFromDatagram(buildPacket({ ciaddr: [10, 0, 0, 6], options: [53, 1, 7, 255] }), 's', 0).event;
     assert.deepEqual(e, { kind: 'gone', mac: '52:54:00:12:34:56', ip: '10.0.0.6', source: 's', sourceType: 'dhcp-snoop', time: 0, reason: 'DHCPRELEASE' });
