@@ -22,6 +22,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   'rss': async () => (await import('./rss.ts')).benchRss,
   'syslog-ingest': async () => (await import('./syslog-ingest.ts')).benchSyslogIngest,
   'status': async () => (await import('./status.ts')).benchStatus,
+  'exports-scale': async () => (await import('./exports-scale.ts')).benchExportsScale,
 };
 
 async function main(): Promise<void> {
