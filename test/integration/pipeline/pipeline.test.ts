@@ -99,7 +99,7 @@ describe('pipeline: real lease -> pxebootd -> mount, export, TFTP', () => {
     assert.equal(etab[0]!.fsid, n.fsid);
     ensureAddress(w);
     const boot = bootFileVia(w);
-    assert.match(boot, new RegExp(`nfsroot=10\\.99\\.0\\.1:${mp.replace(/[.]/g, '\\.')}( |$)`, 'm'));
+    assert.match(boot, new RegExp(`nfsroot=10\\.99\\.255\\.254:${mp.replace(/[.]/g, '\\.')}( |$)`, 'm'));
     const before = snapshot(w, n, w.lab.exportsFile);
 
     await d.stop();
@@ -132,7 +132,7 @@ describe('pipeline: real lease -> pxebootd -> mount, export, TFTP', () => {
     assert.equal(ls.status, 0, ls.stderr);
     assert.match(ls.stdout, /\betc\b/, `nfs-ls of the node root: ${ls.stdout}`);
     const boot = bootFileVia(w);
-    assert.match(boot, new RegExp(`nfsroot=10\\.99\\.0\\.1:/nodes/${n.name}[ ,]`, 'm'));
+    assert.match(boot, new RegExp(`nfsroot=10\\.99\\.255\\.254:/nodes/${n.name}[ ,]`, 'm'));
     const before = snapshot(w, n, exportsFile);
 
     await d.stop();

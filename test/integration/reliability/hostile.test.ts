@@ -125,7 +125,7 @@ describe('hostile input, end to end', () => {
       assert.equal(got.length, tplLines.length, `${f} has ${got.length} lines:\n${got.join("\n")}`);
       got.forEach((l, i) => assert.equal(l.split(' ')[0], tplLines[i]!.split(' ')[0], `${f} line ${i + 1}`));
       const append = got[3]!;
-      assert.match(append, /^ {2}APPEND root=\/dev\/nfs nfsroot=10\.99\.0\.1:\/[A-Za-z0-9._/-]+ hostname=[A-Za-z0-9.-]* node=[A-Za-z0-9._-]+$/, `${f}: ${append}`);
+      assert.match(append, /^ {2}APPEND root=\/dev\/nfs nfsroot=10\.99\.255\.254:\/[A-Za-z0-9._/-]+ hostname=[A-Za-z0-9.-]* node=[A-Za-z0-9._-]+$/, `${f}: ${append}`);
     }
     await d.stop();
   });
