@@ -189,5 +189,10 @@ describe('reserved addresses', () => {
     assert.equal(warnings(/10\.99\.0\.255 is the broadcast address of subnet 10\.99\.0\.0\/24/).length, 1, r.log());
     assert.equal(warnings(/10\.99\.0\.1 is the server address/).length, 1, r.log());
     assertIntact(r);
+    // explain says why
+    const ex = await cli(['explain', '10.99.0.255', '-c', r.lab.config]);
+    assert.equal(ex.code, 0, ex.stderr);
+    assert.match(ex.stdout, /^result: +reserved address \(never provisioned\)$/m);
+    assert.match(ex.stdout, /10\.99\.0\.255 is the broadcast address of subnet 10\.99\.0\.0\/24 at \S+: never provisioned/);
   });
 });
