@@ -90,7 +90,7 @@ export function createBadInputLimiter(perWindow: number = BAD_LINES_PER_WINDOW, 
 }
 
 /** The daemon's bad-input sink: each admitted input as a warning, a summary line per flooded window. */
-export function createBadInputLog(log: Logger, limiter: BadInputLimiter = createBadInputLimiter(), clock: () => number = Date.now): (b: BadInput) => void {
+export function createBadInputLog(log: Logger, limiter: BadInputLimiter = createBadInputLimiter(), clock: () => number = Date.now): ((b: BadInput) => void) & { flush(): void } {
   let timer: NodeJS.Timeout | undefined;
   const writeSummary = (s: BadSummary) =>
     log.warn(
@@ -107,10 +107,17 @@ export function createBadInputLog(log: Logger, limiter: BadInputLimiter = create
     }, Math.max(0, at - clock()));
     timer.unref();
   };
-  return (b) => {
+  const sink = (b: BadInput) => {
     const d = limiter.admit(b, clock());
     if (d.summary) writeSummary(d.summary);
     if (d.log) log.warn({ source: b.source, line: b.line, offset: b.offset, input: printable(b.sample) }, `skipped bad input from ${b.source}${b.line ? `:${b.line}` : ''}: ${b.reason}`);
     else arm();
   };
+  // at stop: the windows still open say what they skipped, instead of the count going with the process
+  const flush = () => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    for (const s of limiter.due(Infinity)) writeSummary(s);
+  };
+  return Object.assign(sink, { flush });
 }

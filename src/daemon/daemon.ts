@@ -124,11 +124,12 @@ export function createDaemon(o: DaemonOptions): Daemon {
 
   // watcher events and control requests enter through one door, a slice per event-loop turn
   const entry: Entry = createEntry(intake, log);
+  const badLog = createBadInputLog(log);
   const sink: WatcherSink = {
     event(e) {
       if (!stopping) entry.event(e);
     },
-    bad: createBadInputLog(log), // rate-limited per source
+    bad: badLog, // rate-limited per source
   };
   const submit = (e: ClientEvent, opts?: SubmitOptions): Promise<SubmitResult> => entry.submit(e, opts);
 
@@ -211,6 +212,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
       // events not taken yet are dropped; whoever waits for one is told
       entry.drop();
       intake.flush();
+      badLog.flush();
       compactor?.stop();
       // each watcher gets a bound: one stuck (say, in a read of a file that never ends) is left behind,
       // and its children are killed by the caller once stop() returns

@@ -61,3 +61,20 @@ test('createBadInputLog: 20,000 garbage inputs give N warnings and one summary l
   assert.match(lines.at(-1)!.msg, /skipped 19990 more bad inputs from dhcp-snoop:eth0/);
   assert.ok(BAD_WINDOW_MS >= 10_000);
 });
+
+describe('flush at stop', () => {
+  test('an open window with skipped inputs is summarised at flush, not lost', () => {
+    const lines: string[] = [];
+    const log = { warn: (_o: unknown, msg: string) => lines.push(msg) } as unknown as Parameters<typeof createBadInputLog>[0];
+    let now = 1000;
+    const sink = createBadInputLog(log, createBadInputLimiter(2, 60_000), () => now);
+    for (let i = 0; i < 5; i++) sink({ source: 'syslog:/x', reason: `bad ${i}`, sample: '' });
+    assert.equal(lines.length, 2);
+    now += 10; // long before the window ends
+    sink.flush();
+    assert.equal(lines.length, 3);
+    assert.match(lines[2]!, /^skipped 3 more bad inputs from syslog:\/x/);
+    sink.flush();
+    assert.equal(lines.length, 3, 'nothing twice');
+  });
+});
