@@ -85,7 +85,7 @@ async function openBootDir(dir: string, create: boolean): Promise<FileHandle | u
 }
 
 /** Run `fn` with names inside `file`'s boot directory as /proc/self/fd paths, so the directory cannot be swapped under it. */
-async function inBootDir<T>(file: string, create: boolean, fn: (here: (name: string) => string) => Promise<T>, absent: T): Promise<T> {
+export async function inBootDir<T>(file: string, create: boolean, fn: (here: (name: string) => string) => Promise<T>, absent: T): Promise<T> {
   const dir = await openBootDir(path.dirname(file), create);
   if (!dir) return absent;
   try {

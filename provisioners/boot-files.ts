@@ -91,7 +91,7 @@ export function planBootFiles(node: NodeRecord, rule: ResolvedRule, config: Pick
 }
 
 /** Template values: rule vars first, so the built-ins always win. */
-export function templateValues(node: NodeRecord, rule: ResolvedRule, server: string, nfsPath: string): Record<string, string | undefined> {
+export function templateValues(node: NodeRecord, rule: ResolvedRule, server: string, nfsPath: string, httpBase?: string): Record<string, string | undefined> {
   const mac = node.mac === undefined ? undefined : normalizeMac(node.mac);
   return {
     ...rule.vars,
@@ -102,6 +102,7 @@ export function templateValues(node: NodeRecord, rule: ResolvedRule, server: str
     mac_hyphen: mac === undefined ? undefined : macHyphen(mac),
     hostname: node.hostname ?? node.name,
     server,
+    ...(httpBase === undefined ? {} : { http_base: httpBase }),
     nfs_path: nfsPath,
   };
 }

@@ -11,6 +11,7 @@ import { safeJoin } from '../src/validate.ts';
 import { templateValues } from './boot-files.ts';
 import { createTemplateReader, ensureFile, ensureLink, removeBootFiles, renderBootFile, writeOwnedFile } from './boot-files-apply.ts';
 import { createExportBackend } from './export-backends.ts';
+import { FALLBACK_MARKER, planLoaderFallbacks, writeFallback } from './loader-fallbacks.ts';
 import { createExportBatcher, type BatcherOptions } from './export-batcher.ts';
 import { createMountTable } from './mount-table.ts';
 import { cleanOrphans, findOrphans, type OrphanDeps } from './orphans.ts';
@@ -85,6 +86,9 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
   const ov: OverlayDeps = { mounter, table, log, spawns };
   const orphanDeps: OrphanDeps = { config, runner, mounter, log, table, batcher, backend, nodeDirs: () => [...nodeDirs] };
 
+  /** fallback files found to be the admin's: said once, not on every reload */
+  const adminOwnedSaid = new Set<string>();
+
   const fullPlan = (node: NodeRecord, rule: ResolvedRule): FullPlan => {
     const p = planNode(node, rule, config, mounter.method);
     nodeDirs.add(p.paths.nodeDir);
@@ -93,7 +97,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
 
   /** Read and render the templates (no writes): started early, it overlaps the mount and export. */
   function renderBoot(plan: FullPlan, node: NodeRecord, rule: ResolvedRule): Promise<string[]> {
-    const values = templateValues(node, rule, config.server, plan.nfsPath);
+    const values = templateValues(node, rule, config.server, plan.nfsPath, config.http_base);
     const p = Promise.all(plan.specs.map((s) => renderBootFile(s, values, node.name, node.ip, readTemplate)));
     p.catch(() => {}); // awaited (and reported) later; never an unhandled rejection meanwhile
     return p;
@@ -225,9 +229,29 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     },
 
     async writeDefault() {
+      // GRUB's and iPXE's fallbacks first: a broken default_template must not cost the other loaders theirs
+      for (const f of planLoaderFallbacks(config)) {
+        if (dryRun) {
+          log.info({ file: f.file, loader: f.loader }, `dry-run: would write ${f.file} unless an admin owns it`);
+          continue;
+        }
+        let outcome;
+        try {
+          outcome = await writeFallback(f);
+        } catch (e) {
+          log.error({ file: f.file, loader: f.loader, err: errorMessage(e) }, `could not write ${f.file}: ${errorMessage(e)}`);
+          continue;
+        }
+        if (outcome === 'admin-owned' && !adminOwnedSaid.has(f.file)) {
+          adminOwnedSaid.add(f.file);
+          log.warn({ file: f.file, loader: f.loader }, `${f.file} is not pxebootd's (no "${FALLBACK_MARKER}" line): leaving it alone; it must send ${f.loader === 'grub' ? 'GRUB' : 'iPXE'} clients to their per-node files and retry while they are missing`);
+        } else if (outcome === 'written') {
+          log.info({ file: f.file, loader: f.loader }, `wrote ${f.file}: ${f.loader === 'grub' ? 'GRUB' : 'iPXE'} clients find their own file through it, and retry while it is missing`);
+        }
+      }
       if (!config.default_template) return;
       const file = safeJoin(config.tftp_root, 'pxelinux.cfg', 'default');
-      const text = renderTemplate(await readTemplateFile(config.default_template), { server: config.server });
+      const text = renderTemplate(await readTemplateFile(config.default_template), { server: config.server, http_base: config.http_base });
       if (dryRun) return void log.info({ file, template: config.default_template }, `dry-run: would write ${file}`);
       await writeOwnedFile(file, text);
     },

@@ -172,8 +172,12 @@ export interface Config {
   /** absolute path of the file this came from */
   file: string;
   state_dir: string;
+  /** the image store (`pxebootd image`): images_dir/<name>/<version>/; default /var/lib/pxebootd/images */
+  images_dir?: string;
   tftp_root: string;
   server: string;
+  /** URL of an HTTP server serving tftp_root (no trailing slash): {{http_base}} */
+  http_base?: string;
   sources: SourceConfig[];
   exports: ExportsConfig;
   default_template?: string;

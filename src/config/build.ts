@@ -71,6 +71,7 @@ export function buildConfig(raw: RawConfig, file: string, loc: Locator): Config 
   const config: Config = {
     file: path.resolve(file),
     state_dir: abs(raw.state_dir),
+    images_dir: abs(raw.images_dir),
     tftp_root: abs(raw.tftp_root),
     server: raw.server,
     sources,
@@ -94,6 +95,7 @@ export function buildConfig(raw: RawConfig, file: string, loc: Locator): Config 
   };
   if (e.pid_file !== undefined) config.exports.pid_file = abs(e.pid_file);
   if (e.pseudo_root !== undefined) config.exports.pseudo_root = e.pseudo_root;
+  if (raw.http_base !== undefined) config.http_base = raw.http_base;
   const dt = absOpt(raw.default_template);
   if (dt !== undefined) config.default_template = dt;
   if (raw.metrics) config.metrics = { listen: raw.metrics.listen };

@@ -65,7 +65,17 @@ export function checkFiles(raw: Obj, baseDir: string, probe: FsProbe, loc: Locat
   const checkVars = (p: KeyPath, v: unknown, known: string[], context: string, builtins = true) => {
     const t = readTemplate(p, v);
     if (!t) return;
-    const unknown = builtins ? unknownVariables(t.text, known) : templateVariables(t.text).filter((u) => !known.includes(u.name));
+    // {{http_base}} is known when the config sets http_base; otherwise it gets its own message below
+    if (raw.http_base !== undefined) known = [...known, 'http_base'];
+    const unknown = (builtins ? unknownVariables(t.text, known) : templateVariables(t.text).filter((u) => !known.includes(u.name))).filter((u) => u.name !== 'http_base');
+    if (raw.http_base === undefined) {
+      for (const u of templateVariables(t.text).filter((x) => x.name === 'http_base')) {
+        const key = `${t.file}:${u.line}:${u.col}:http_base`;
+        if (seenUses.has(key)) continue;
+        seenUses.add(key);
+        out.push({ file: t.file, line: u.line, col: u.col, path: loc.problem(p, '').path, message: '{{http_base}} has no value: set http_base to the URL of the HTTP server that serves tftp_root (e.g. http://10.0.0.1)' });
+      }
+    }
     for (const u of unknown) {
       const key = `${t.file}:${u.line}:${u.col}:${u.name}`;
       if (seenUses.has(key)) continue;

@@ -107,6 +107,17 @@ export function checkPath(s: string): string | undefined {
   return /[\0\r\n]/.test(s) ? `expected a path without NUL or line breaks, found ${JSON.stringify(s)}` : undefined;
 }
 
+/** http_base: the URL (no trailing slash) of an HTTP server serving tftp_root, for {{http_base}} in boot files. */
+export function checkHttpBase(s: string): string | undefined {
+  const m = /^https?:\/\/(\[[0-9a-fA-F:.]+\]|[^/:[\]]+)(:\d{1,5})?(\/[A-Za-z0-9._~\/-]*)?$/.exec(s);
+  const bad = `expected an http:// or https:// URL such as http://10.0.0.1 or http://boot.example:8080/tftp (no query, quotes, spaces or trailing slash), found ${JSON.stringify(s)}`;
+  if (!m || s.endsWith('/')) return bad;
+  const host = m[1]!;
+  if (host.startsWith('[')) return undefined;
+  if (/^[0-9.]+$/.test(host)) return isIPv4(host) ? undefined : bad;
+  return isValidHostname(host) ? undefined : bad;
+}
+
 /** grub_dir / ipxe_dir: a directory inside tftp_root. */
 export function checkTftpSubdir(s: string): string | undefined {
   const p = checkPath(s);

@@ -4,7 +4,7 @@
 import * as z from 'zod';
 import {
   checkCidr, checkExportOptions, checkHostname, checkIPv4, checkInterface, checkListen, checkMac,
-  checkPath, checkProgram, checkPseudoRoot, checkServer, checkTftpSubdir, checkVarName,
+  checkPath, checkProgram, checkPseudoRoot, checkHttpBase, checkServer, checkTftpSubdir, checkVarName,
 } from './formats.ts';
 
 /** A string that must also pass a format check (the check's message becomes the problem). */
@@ -111,8 +111,10 @@ export const queueSchema = z.strictObject({
 export const configSchema = z
   .strictObject({
     state_dir: path('node state (fsids); created when missing').default('/var/lib/pxebootd'),
+    images_dir: path('image store: pxebootd image keeps versions in images_dir/<name>/<version>/').default('/var/lib/pxebootd/images'),
     tftp_root: path('TFTP root; boot files go below it').default('/srv/tftp'),
     server: fmt(checkServer, 'this server on the boot network: {{server}}'),
+    http_base: fmt(checkHttpBase, 'URL of an HTTP server that serves tftp_root read-only, e.g. http://10.0.0.1: {{http_base}}').optional(),
     sources: z.array(sourceSchema).default([]),
     exports: exportsSchema.default(exportsSchema.parse({})),
     default_template: path('pxelinux.cfg/default template; pxebootd then owns that file').optional(),

@@ -87,11 +87,10 @@ export async function reconcile(core: Core, queue: KeyedQueue<Job>, log: Logger,
   reportCounts(core);
 }
 
-/** (Re)write pxelinux.cfg/default when default_template is set; a failure is logged, not fatal. */
+/** (Re)write the loader fallbacks (pxelinux.cfg/default, GRUB's grub.cfg, iPXE's boot.ipxe); a failure is logged, not fatal. */
 export async function writeDefaultFile(core: Core, log: Logger): Promise<void> {
-  if (!core.config.default_template) return;
   if (core.dryRun) {
-    log.info({ template: core.config.default_template }, 'dry run: would write pxelinux.cfg/default');
+    if (core.config.default_template) log.info({ template: core.config.default_template }, 'dry run: would write pxelinux.cfg/default');
     return;
   }
   try {

@@ -7,6 +7,7 @@ export const RESTART_KEYS = [
   'state_dir',
   'tftp_root',
   'server',
+  'http_base',
   'sources',
   'exports',
   'default_template',

@@ -144,7 +144,7 @@ exprots: { start_fsid: 1 }
     const probe = memProbe({ '/tpl/bad.tmpl': 'LABEL x\n  KERNEL {{kernel}}\n  APPEND root={{rootdev}}\n' }, BASE_DIRS);
     assert.deepEqual(lines(text, probe), [
       '/etc/pxebootd/c.yaml:3:11: subnets[0].cidr: host bits set in 10.0.0.5/24: expected the network address 10.0.0.0/24',
-      '/etc/pxebootd/c.yaml:9:1: exprots: unknown key "exprots"; allowed keys: state_dir, tftp_root, server, sources, exports, default_template, grub_dir, ipxe_template'.replace(
+      '/etc/pxebootd/c.yaml:9:1: exprots: unknown key "exprots"; allowed keys: state_dir, tftp_root, server, http_base, sources, exports, default_template, grub_dir, ipxe_template'.replace(
         'ipxe_template', 'ipxe_dir, commands, mount_method, trusted_programs, control_socket, queue, boot_guard_ms, metrics, subnets, hosts (did you mean "exports"?)'),
       '/tpl/bad.tmpl:3:15: subnets[0].pxe_template: unknown template variable {{rootdev}} (subnet 10.0.0.5/24; known: node, ip, ip_hex, mac, mac_hyphen, hostname, server, nfs_path, kernel)',
     ]);
