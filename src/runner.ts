@@ -16,6 +16,8 @@ export interface RunOptions {
   allowFailure?: boolean;
   input?: string;
   env?: Record<string, string>;
+  /** the child shares this process's stdin, and writes stdout and stderr to this process's stderr (an interactive shell whose own stdout stays free for a result); nothing is captured */
+  inherit?: boolean;
 }
 
 export interface RunResult {
@@ -116,7 +118,7 @@ export function createRunner(log: Logger, opts: { dryRun?: boolean } = {}): Runn
         reject: false,
         timeout: o.timeoutMs ?? 30_000,
         input: o.input,
-        stdin: o.input === undefined ? 'ignore' : 'pipe',
+        ...(o.inherit ? { stdio: ['inherit', 2, 2] as const } : { stdin: o.input === undefined ? ('ignore' as const) : ('pipe' as const) }),
         env: o.env,
         extendEnv: true,
         stripFinalNewline: false,

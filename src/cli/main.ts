@@ -38,6 +38,8 @@ async function dispatch(cmd: string, rest: string[]): Promise<number> {
       return (await import('./node-commands.ts')).releaseCommand(rest);
     case 'import-legacy':
       return (await import('./import-legacy-command.ts')).importLegacyCommand(rest);
+    case 'image':
+      return (await import('./image-command.ts')).imageCommand(rest);
     default:
       throw new PxeError('USAGE', `unknown command ${JSON.stringify(cmd)}`);
   }

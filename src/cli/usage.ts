@@ -22,6 +22,12 @@ Commands:
   hook add|old|del|tftp ARGS...        dnsmasq --dhcp-script entry point (never blocks dnsmasq)
   import-legacy <pxebootfs.cfg> [--cidr C] [--server IP]
                                        print a pxebootd.yaml converted from a fuse_pxebootfs config
+  image add NAME SOURCE [--promote]   add an immutable image version (directory, tarball,
+                                       oci-archive:FILE, docker-archive:FILE); prints its id
+  image list [NAME] [--json]           versions, current, sizes, nodes running each
+  image promote NAME VERSION | rollback NAME | prune NAME [--keep N] | rm NAME VERSION
+  image edit NAME [--promote] [-- COMMAND ARGS...]
+                                       change a copy of the current version; saved on success
 
 Options:
   -c, --config FILE   config file (default ${DEFAULT_CONFIG}, or $PXEBOOTD_CONFIG)
@@ -126,6 +132,44 @@ Options:
 
 Example (dnsmasq.conf):
   dhcp-script=/usr/local/bin/pxebootd-hook
+`,
+  image: `Usage: pxebootd image add NAME SOURCE [--promote] [-c FILE]
+       pxebootd image list [NAME] [--json]
+       pxebootd image promote NAME VERSION
+       pxebootd image rollback NAME
+       pxebootd image prune NAME [--keep N]
+       pxebootd image rm NAME VERSION [--keep N]
+       pxebootd image edit NAME [--promote] [--via nspawn|chroot] [-- COMMAND ARGS...]
+       pxebootd image protect [NAME]
+
+The image store in images_dir (default /var/lib/pxebootd/images): each version is an immutable
+directory images_dir/NAME/VERSION, mounted read-only onto itself; "current" points at the one
+nodes get at their next boot. Unchanged files are shared between versions (hard links).
+
+  add       SOURCE is a directory, a .tar/.tar.gz/.tar.xz/.tar.zst tarball, oci-archive:FILE or
+            docker-archive:FILE. Prints the new version id. The first version becomes current.
+  list      versions, which is current (*), sizes (apparent, on disk, and unique: what removing
+            that version frees) and the nodes that run each
+  promote   make VERSION current; rollback makes the previously promoted one current again
+  prune     remove old versions; rm removes one. Never the current version, one a node runs,
+            or one of the newest N (--keep, default 3)
+  edit      run COMMAND (default: a shell) in a writable copy of the current version, with /proc,
+            /sys, /dev and resolv.conf (systemd-nspawn when installed, else chroot); exit 0 saves
+            a new version and prints its id, any other exit saves nothing
+  protect   mount every version read-only again (after a reboot; every image command does it too)
+
+Options:
+  --promote           make the new version current
+  --json              machine-readable list
+  --keep N            prune/rm: always keep the newest N versions (default 3)
+  --via nspawn|chroot edit: force how COMMAND runs (default: nspawn when usable)
+  -c, --config FILE   config file, for images_dir and state_dir (default ${DEFAULT_CONFIG})
+
+Examples:
+  pxebootd image add base /srv/build/rootfs --promote
+  pxebootd image add base oci-archive:/tmp/base.oci.tar
+  pxebootd image edit base --promote -- apt-get install -y htop
+  pxebootd image rollback base
 `,
   'import-legacy': `Usage: pxebootd import-legacy <pxebootfs.cfg> --cidr C [--server IP]
 
