@@ -10,7 +10,7 @@ PKGS=(
   qemu-system-x86 ipxe-qemu pxelinux syslinux-common qemu-utils kmod cpio
   iproute2 procps util-linux systemd isc-dhcp-server kea-dhcp4-server
   gcc libc6-dev
-  rsync attr umoci skopeo
+  rsync attr umoci skopeo xz-utils zstd libcap2-bin
 )
 missing=()
 for p in "${PKGS[@]}"; do
