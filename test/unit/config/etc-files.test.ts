@@ -1,7 +1,9 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkConfig, nodeFsProbe, type FsProbe } from '../../../src/config/index.ts';
 import { formatProblem } from '../../../src/errors.ts';
@@ -11,6 +13,7 @@ import { renderTemplate } from '../../../src/template.ts';
 import { ipToHex, macHyphen } from '../../../src/validate.ts';
 
 const ETC = fileURLToPath(new URL('../../../etc/', import.meta.url));
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const read = (rel: string) => readFileSync(ETC + rel, 'utf8');
 
 function values(ip: string, mac: string, server: string, nfsPath: string, vars: Record<string, string>, node: string) {
@@ -81,15 +84,49 @@ describe('etc/', () => {
     }
   });
 
-  test('pxebootd.service: simple, restarts, reloads with HUP, and no mount-namespace hardening', () => {
+  test('pxebootd.service: notify, check before start and reload, HUP through sh, restarts, and no mount-namespace hardening', () => {
     const unit = read('pxebootd.service');
-    for (const l of ['Type=simple', 'ExecStart=/usr/bin/pxebootd run', 'ExecReload=/bin/kill -HUP $MAINPID', 'Restart=on-failure', 'NoNewPrivileges=yes']) {
-      assert.match(unit, new RegExp(`^${l.replace(/[$/]/g, '\\$&')}$`, 'm'), l);
-    }
+    const lines = [
+      'Type=notify',
+      'NotifyAccess=all',
+      'ExecStartPre=/usr/bin/pxebootd check',
+      'ExecStart=/usr/bin/pxebootd run',
+      'ExecReload=/usr/bin/pxebootd check',
+      // Debian 12 has no /bin/kill without procps: the shell's builtin sends the signal
+      "ExecReload=/bin/sh -c 'kill -HUP ${MAINPID}'",
+      'Restart=on-failure',
+      'KillMode=mixed',
+      'NoNewPrivileges=yes',
+      'SystemCallArchitectures=native',
+      'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK AF_PACKET',
+    ];
+    for (const l of lines) assert.match(unit, new RegExp(`^${l.replace(/[$/{}()]/g, '\\$&')}$`, 'm'), l);
+    // the reload checks before it signals: a broken config never reaches the daemon
+    assert.ok(unit.indexOf('ExecReload=/usr/bin/pxebootd check') < unit.indexOf('ExecReload=/bin/sh'));
+    assert.doesNotMatch(unit, /^[^#\n]*(\/bin\/kill|\/usr\/local\/)/m);
     // each of these puts the service in a mount namespace whose mounts the NFS server cannot see
-    for (const k of ['PrivateMounts', 'PrivateTmp', 'PrivateDevices', 'ProtectSystem', 'ProtectHome', 'ReadOnlyPaths', 'ReadWritePaths', 'InaccessiblePaths', 'ProtectKernelTunables', 'ProtectKernelModules', 'ProtectKernelLogs', 'ProtectControlGroups', 'TemporaryFileSystem', 'BindPaths', 'MountFlags']) {
+    for (const k of ['PrivateMounts', 'PrivateTmp', 'PrivateDevices', 'ProtectSystem', 'ProtectHome', 'ReadOnlyPaths', 'ReadWritePaths', 'InaccessiblePaths', 'ProtectKernelTunables', 'ProtectKernelModules', 'ProtectKernelLogs', 'ProtectControlGroups', 'ProtectHostname', 'ProtectProc', 'ProcSubset', 'TemporaryFileSystem', 'BindPaths', 'BindReadOnlyPaths', 'MountFlags', 'RootDirectory', 'RootImage']) {
       assert.doesNotMatch(unit, new RegExp(`^${k}=`, 'm'), k);
     }
+  });
+
+  test('pxebootd.service passes systemd-analyze verify with the packaged wrapper at /usr/bin/pxebootd', (t) => {
+    const root = mkdtempSync(path.join(tmpdir(), 'pxebootd-verify-'));
+    t.after(() => rmSync(root, { recursive: true, force: true }));
+    // a root with the system's units (for the targets it names), sh, and the package's files
+    mkdirSync(path.join(root, 'lib/systemd'), { recursive: true });
+    cpSync('/lib/systemd/system', path.join(root, 'lib/systemd/system'), { recursive: true, dereference: false });
+    mkdirSync(path.join(root, 'usr/bin'), { recursive: true });
+    mkdirSync(path.join(root, 'bin'), { recursive: true });
+    copyFileSync('/bin/sh', path.join(root, 'bin/sh'));
+    copyFileSync(path.join(REPO, 'packaging/wrapper.sh'), path.join(root, 'usr/bin/pxebootd'));
+    chmodSync(path.join(root, 'usr/bin/pxebootd'), 0o755);
+    copyFileSync(ETC + 'pxebootd.service', path.join(root, 'lib/systemd/system/pxebootd.service'));
+    const r = spawnSync('systemd-analyze', ['verify', '--man=no', `--root=${root}`, 'pxebootd.service'], { encoding: 'utf8' });
+    assert.equal(r.error, undefined, 'systemd-analyze (package systemd) must be installed');
+    const ours = (r.stdout + r.stderr).split('\n').filter((l) => l.includes('pxebootd'));
+    assert.deepEqual(ours, [], 'systemd-analyze verify said about pxebootd.service');
+    assert.equal(r.status, 0, r.stderr);
   });
 
   test('pxebootd-hook is an executable sh wrapper around `pxebootd hook`', () => {
@@ -102,7 +139,7 @@ describe('etc/', () => {
 
   test('dnsmasq and tftpd-hpa snippets carry the settings pxebootd relies on', () => {
     const d = read('dnsmasq-pxebootd.conf');
-    for (const l of ['dhcp-script=/usr/local/bin/pxebootd-hook', 'log-dhcp', 'enable-tftp', 'dhcp-vendorclass=set:pxe,PXEClient', 'dhcp-option-force=tag:pxe,60,PXEClient']) {
+    for (const l of ['dhcp-script=/usr/local/bin/pxebootd-hook', 'log-dhcp', 'enable-tftp', 'dhcp-vendorclass=set:pxe,PXEClient', 'dhcp-option-force=tag:pxe,tag:!efi64,60,PXEClient', 'dhcp-boot=tag:!efi64,pxelinux.0', 'dhcp-boot=tag:efi64,tag:ipxe,ipxe/boot.ipxe']) {
       assert.match(d, new RegExp(`^${l}\\b`, 'm'), l);
     }
     assert.match(read('tftpd-hpa.default'), /^TFTP_OPTIONS="--secure -v"$/m);
