@@ -95,7 +95,7 @@ export function parseHistory(text: string): Promotion[] {
   const out: Promotion[] = [];
   for (const line of text.split('\n')) {
     const [time, version, ...rest] = line.trim().split(/\s+/);
-    if (!time || !version || rest.length > 0 || checkComponent(version, 'version') !== undefined) continue;
+    if (!time || !version || rest.length > 0 || !/^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(time) || checkComponent(version, 'version') !== undefined) continue;
     out.push({ time, version });
   }
   return out;
