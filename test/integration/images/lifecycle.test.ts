@@ -95,3 +95,13 @@ for (const via of ['nspawn', 'chroot'] as const) {
     assert.deepEqual(mounts, [], 'every edit mount is gone');
   });
 }
+
+test('protection lost to a reboot (the read-only mount gone) comes back with the next image command', async () => {
+  const { c, ids } = await fiveVersions();
+  const d = versionDir(c.imagesDir, 'base', ids[0]!);
+  await c.runner.run(['umount', d]);
+  assert.equal(await isProtected(d), false);
+  await promote(c.imagesDir, 'base', ids[1]!);
+  await pruneImage(c, 'base', 5, new Map());
+  for (const v of ids) assert.ok(await isProtected(versionDir(c.imagesDir, 'base', v)), v);
+});
