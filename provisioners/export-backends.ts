@@ -1,13 +1,16 @@
 // The I/O half of each exports backend: how to make the rendered file live and how to tell
-// which entries really are. Kernel: `exportfs -r`, then /var/lib/nfs/etab. Ganesha: SIGHUP to the
-// pid in exports.pid_file (Ganesha has no acknowledgement for SIGHUP; DBus is future work).
+// which entries really are. Kernel: `exportfs -r`, then /var/lib/nfs/etab; once one `exportfs -r`
+// has shown how it writes our lines, a few nodes' changes are applied to etab directly (apply),
+// which costs the same at 10 or 10,000 exports. Ganesha: SIGHUP to the pid in exports.pid_file
+// (Ganesha has no acknowledgement for SIGHUP; DBus is future work).
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Runner } from '../src/runner.ts';
 import type { Config } from '../src/types.ts';
 import { RunError } from '../src/errors.ts';
 import type { ExportEntry } from './export-entry.ts';
-import { createLineCache, etabState, type EtabEntry, indexEtab, kernelExportsPieces, parseKernelExports, pathsNamedIn, scanEtab } from './exports-kernel.ts';
+import { createLineCache, etabLine, etabState, etabVerbatim, type EtabEntry, type EtabTemplate, indexEtab, kernelExportsPieces, learnEtabTemplate, parseKernelExports, pathsNamedIn, scanEtab } from './exports-kernel.ts';
+import { createEtabEditor, etabPaths, type EtabEditor } from './etab-apply.ts';
 import { GANESHA_MAX_ID, ganeshaExportsPieces, parseGaneshaExports } from './exports-ganesha.ts';
 import { createLineChunkReader } from './line-chunks.ts';
 
@@ -25,6 +28,13 @@ export interface ExportBackend {
    * entries that still are. Throws only when nothing could be checked at all.
    */
   reload(live: ExportEntry[], gone: ExportEntry[], verifyOnly: boolean): Promise<Map<string, Error>>;
+  /**
+   * Apply one change to what the server exports without re-reading every export: `put` entries
+   * are new or changed, `drop` entries (path + IP) were ours and are gone or replaced; then check
+   * `live` and `gone` as reload does. Only valid when the server exported exactly our file before
+   * the change. Resolves undefined when it cannot (the caller reloads instead).
+   */
+  apply?(put: ExportEntry[], drop: ExportEntry[], live: ExportEntry[], gone: ExportEntry[]): Promise<Map<string, Error> | undefined>;
 }
 
 /** A backend's rendering as one string (small sets: start-up comparison, orphan lines). */
@@ -42,7 +52,18 @@ function kernelBackend(config: Config, runner: Runner, log: Logger): ExportBacke
   const { options, etab } = config.exports;
   const lineOf = createLineCache(options);
   const readEtab = createLineChunkReader(etab);
-  const check = async (live: ExportEntry[], gone: ExportEntry[], stderr: string, command: string, exitCode: number) => {
+  /** how exportfs writes our lines, learned from its last `exportfs -r` (see EtabTemplate) */
+  let template: EtabTemplate | undefined;
+  let editor: EtabEditor | undefined | false;
+  const getEditor = (): EtabEditor | undefined => {
+    if (editor === undefined) {
+      const e = createEtabEditor(etabPaths(etab), log);
+      if ('why' in e) log.warn(`kernel exports: every change runs \`exportfs -r\` (its cost grows with the number of exports): ${e.why}`);
+      editor = 'why' in e ? false : e;
+    }
+    return editor || undefined;
+  };
+  const check = async (live: ExportEntry[], gone: ExportEntry[], stderr: string, command: string, exitCode: number, learn = false) => {
     const errors = new Map<string, Error>();
     // only this batch's paths: etab holds every export on the machine (10,000+ lines at scale),
     // so it is scanned in pieces and only these paths' lines are decoded
@@ -66,6 +87,12 @@ function kernelBackend(config: Config, runner: Runner, log: Logger): ExportBacke
     for (const e of gone) {
       if (index.has(e.path)) errors.set(e.path, new Error(`${e.path} is still in ${etab} after ${command} (exported by another exports file?)`));
     }
+    if (learn) {
+      const ok = live.filter((e) => !errors.has(e.path)).map((entry) => ({ entry, line: index.get(entry.path)![0]! }));
+      const t = ok.length ? learnEtabTemplate(options, ok) : undefined;
+      if (t) template = t;
+      else if (ok.length) template = undefined; // our lines no longer fit one shape: exportfs -r decides again
+    }
     return errors;
   };
   return {
@@ -81,12 +108,21 @@ function kernelBackend(config: Config, runner: Runner, log: Logger): ExportBacke
       }
       const r = await runner.run([config.commands.exportfs, '-r'], { mutating: true, allowFailure: true });
       if (r.skipped) return new Map();
-      const errs = await check(live, gone, r.stderr, r.command, r.exitCode);
+      const errs = await check(live, gone, r.stderr, r.command, r.exitCode, true);
       if (r.exitCode !== 0 && errs.size === 0) {
         // someone else's line (e.g. a missing directory in another drop-in) makes exportfs exit 1;
         // our own lines are in etab with the right client and fsid, so they are live
         log.warn({ cmd: r.command, exitCode: r.exitCode, stderr: r.stderr.slice(0, 2000) }, `${r.command} exited ${r.exitCode} but every pxebootd export is in ${etab}; the complaint is about another exports entry`);
       }
+      return errs;
+    },
+    async apply(put, drop, live, gone) {
+      const ed = template?.options === options ? getEditor() : undefined;
+      if (!ed || !template || ![...put, ...drop].every((e) => etabVerbatim(e.path))) return undefined;
+      const t = template;
+      const refused = await ed.apply(drop, put.map((e) => ({ path: e.path, ip: e.ip, line: etabLine(t, e) })));
+      const errs = await check(live, gone, '', `(edit of ${etab})`, 0);
+      for (const [p, e] of refused) errs.set(p, e);
       return errs;
     },
   };

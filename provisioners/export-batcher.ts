@@ -1,6 +1,8 @@
 // Batches export changes: every node that wants its export live (or gone) joins the next batch;
 // a batch rewrites our one exports file once, reloads once (one `exportfs -r` or one SIGHUP) and
 // then settles each waiter on its own result. A storm of N nodes costs a few reloads, not N.
+// While the server is known to export exactly our file (the last batch verified every entry), a
+// backend with `apply` gets just the batch's change instead of a reload (kernel: an etab edit).
 //
 // When to flush: in a quiet period, as soon as no new request arrived for `idleMs` (low latency
 // for a single node). Right after a flush (a storm), wait for a `window` that doubles with each
@@ -86,6 +88,8 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
   let overdue = false;
   let lastBatchSize = 0;
   let mustReload = false;
+  /** the last batch left the server exporting exactly `desired` (verified): the next change may be applied alone */
+  let inSync = false;
   /** paths loaded from the file that no caller has re-wanted yet: the ones to check are mounted */
   const unconfirmed = new Set<string>();
   let lastFlushEnd = -Infinity;
@@ -205,11 +209,17 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
     // what this batch replaced, to put back if the file cannot be written
     const undo: Array<[string, ExportEntry | undefined]> = [];
     const staleBefore = fileStale;
+    const inSyncBefore = inSync;
     const live: ExportEntry[] = [];
     const gone: ExportEntry[] = [];
     const wants: Array<Extract<Request, { kind: 'want' }>> = [];
     const drops: Array<Extract<Request, { kind: 'drop' }>> = [];
     let force = dirty || mustReload;
+    // only a change to a known state can be applied alone; a forced want (restore) reloads
+    let incremental = !force && inSync && !staleBefore && backend.apply !== undefined && !deps.dryRun;
+    /** what this batch changes on the server: entries to export (new or changed), entries that stop */
+    const putNow: ExportEntry[] = [];
+    const dropNow: ExportEntry[] = [];
     dirty = false;
     for (const r of batch) {
       if (r.kind === 'want') {
@@ -222,12 +232,18 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
         undo.push([r.entry.path, old]);
         // unchanged and not forced: the backend only checks (kernel: etab) and reloads if that fails
         if (!old || !sameEntry(old, r.entry) || r.force) force = true;
+        if (r.force) incremental = false;
+        if (!old || !sameEntry(old, r.entry)) {
+          putNow.push(r.entry);
+          if (old) dropNow.push(old);
+        }
         wants.push(r);
       } else {
         const old = remove(map, r.path);
         if (old) {
           undo.push([r.path, old]);
           gone.push(old);
+          dropNow.push(old);
           force = true;
         }
         drops.push(r);
@@ -247,6 +263,7 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
           const old = remove(map, p)!;
           undo.push([p, old]);
           gone.push(old);
+          dropNow.push(old);
           force = true;
         }
       } catch (e) {
@@ -274,8 +291,18 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
       }
     }
     let errors: Map<string, Error>;
+    let applied = false;
+    inSync = false;
     try {
-      errors = deps.dryRun ? new Map() : await backend.reload(live, gone, !force);
+      if (incremental && force) {
+        // a want superseded by a later drop in this batch is not put
+        const puts = putNow.filter((e) => map.get(e.path) === e);
+        const got = await backend.apply!(puts, dropNow, live, gone);
+        // anything unexpected (e.g. an admin's `exportfs -ua` took other nodes' lines): reload
+        applied = got !== undefined && got.size === 0;
+        if (got?.size) log.info({ problems: [...got.values()].slice(0, 3).map((e) => e.message) }, `export change could not be applied alone (${got.size} problem(s)); reloading`);
+      }
+      errors = applied ? new Map() : deps.dryRun ? new Map() : await backend.reload(live, gone, !force);
     } catch (e) {
       // the file is written but nobody knows whether the server read it: the next batch must
       // reload even if nothing changes (e.g. Ganesha was down when we sent SIGHUP)
@@ -284,6 +311,8 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
       return;
     }
     mustReload = false;
+    // verified now: every live entry checked, and a reload (or an applied change) made the rest match
+    inSync = errors.size === 0 && (force || inSyncBefore);
     for (const w of wants) {
       if (map.get(w.entry.path) !== w.entry) {
         w.resolve(); // superseded by a later drop in the same batch; that drop reports
@@ -303,7 +332,7 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
       if (err) d.reject(err);
       else d.resolve();
     }
-    log.debug({ batch: batch.length, exports: map.size, reloaded: force, ms: Math.round(performance.now() - t0) }, 'export batch flushed');
+    log.debug({ batch: batch.length, exports: map.size, reloaded: force && !applied, applied, ms: Math.round(performance.now() - t0) }, 'export batch flushed');
   }
 
   function enqueue<T extends Request>(make: (resolve: () => void, reject: (e: Error) => void) => T): Promise<void> {

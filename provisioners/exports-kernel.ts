@@ -183,3 +183,128 @@ export function pathsNamedIn(stderr: string, paths: Iterable<string>): Set<strin
   return named;
 }
 
+
+/**
+ * How exportfs writes one of our lines in etab: `path\tip(<before>fsid=<N><after>)`. Every node's
+ * line differs only in path, IP and fsid (same exports.options), so after one `exportfs -r` the
+ * rest of the text is known and a node's etab line can be written without exportfs.
+ */
+export interface EtabTemplate {
+  /** the exports.options it was learned for */
+  options: string;
+  before: string;
+  after: string;
+}
+
+/**
+ * The template behind these etab lines that exportfs wrote for our entries (each with its own
+ * fsid), or undefined unless every line has its entry's IP and fits one template.
+ */
+export function learnEtabTemplate(options: string, pairs: Iterable<{ entry: ExportEntry; line: EtabEntry }>): EtabTemplate | undefined {
+  let t: EtabTemplate | undefined;
+  for (const { entry, line } of pairs) {
+    if (line.client !== entry.ip || !etabVerbatim(entry.path)) return undefined;
+    const m = new RegExp(`(^|,)fsid=${entry.fsid}(,|$)`).exec(line.options);
+    if (!m) return undefined;
+    const at = m.index + m[1]!.length;
+    const before = line.options.slice(0, at);
+    const after = line.options.slice(at + `fsid=${entry.fsid}`.length);
+    if (/fsid=/.test(before + after)) return undefined;
+    if (!t) t = { options, before, after };
+    else if (t.before !== before || t.after !== after) return undefined;
+  }
+  return t;
+}
+
+/** The etab line (with its newline) exportfs would write for `e`. */
+export function etabLine(t: EtabTemplate, e: ExportEntry): string {
+  checkExportEntry(e);
+  if (!etabVerbatim(e.path)) throw new Error(`export path ${JSON.stringify(printable(e.path))}: etab would escape it`);
+  return `${e.path}\t${e.ip}(${t.before}fsid=${e.fsid}${t.after})\n`;
+}
+
+/** exportfs writes a path as is when it is printable ASCII without \ " # (else \ooo escapes). */
+export function etabVerbatim(p: string): boolean {
+  return /^[\x21-\x7e]+$/.test(p) && !/["#\\]/.test(p);
+}
+
+/** One etab line's place in the file and its path and client. */
+interface EtabHit {
+  start: number;
+  /** after the line's newline (or the end of the file) */
+  end: number;
+  key: string;
+}
+
+/** Lines of `b` whose path is in `paths`, in file order, keyed `path\tclient`. */
+function etabHits(b: Buffer, paths: ReadonlySet<string>): EtabHit[] {
+  const hits: EtabHit[] = [];
+  const add = (start: number, tab: number, p: string) => {
+    let nl = b.indexOf(0x0a, tab);
+    if (nl < 0) nl = b.length;
+    const open = b.indexOf(0x28, tab); // (
+    const client = b.toString('utf8', tab + 1, open > tab && open < nl ? open : nl);
+    hits.push({ start, end: Math.min(b.length, nl + 1), key: `${p}\t${client}` });
+  };
+  if (paths.size <= FEW_PATHS) {
+    for (const p of paths) {
+      const needle = Buffer.from(p + '\t', 'utf8');
+      for (let at = b.indexOf(needle); at >= 0; at = b.indexOf(needle, at + 1)) {
+        if (at > 0 && b[at - 1] !== 0x0a) continue;
+        add(at, at + needle.length - 1, p);
+      }
+    }
+    return hits.sort((x, y) => x.start - y.start);
+  }
+  for (let start = 0; start < b.length; ) {
+    let nl = b.indexOf(0x0a, start);
+    if (nl < 0) nl = b.length;
+    const tab = b.indexOf(0x09, start);
+    if (tab > start && tab < nl) {
+      const p = b.toString('utf8', start, tab);
+      if (paths.has(p)) add(start, tab, p);
+    }
+    start = nl + 1;
+  }
+  return hits;
+}
+
+/**
+ * etab with one change applied as exportfs would: the lines for `drop` (path and client) removed,
+ * each `put` line replacing the line for its path and client in place, or appended. Every other
+ * line stays byte for byte. A put wins over a drop of the same path and client.
+ */
+export function editEtab(b: Buffer, drop: Iterable<{ path: string; ip: string }>, put: Iterable<{ path: string; ip: string; line: string }>): Buffer {
+  const puts = new Map<string, string>();
+  const paths = new Set<string>();
+  for (const p of put) {
+    if (!p.line.endsWith('\n') || p.line.indexOf('\n') !== p.line.length - 1) throw new Error(`etab line for ${p.path}: expected one line ending in a newline`);
+    puts.set(`${p.path}\t${p.ip}`, p.line);
+    paths.add(p.path);
+  }
+  const drops = new Set<string>();
+  for (const d of drop) {
+    drops.add(`${d.path}\t${d.ip}`);
+    paths.add(d.path);
+  }
+  const out: Buffer[] = [];
+  const placed = new Set<string>();
+  let at = 0;
+  for (const h of etabHits(b, paths)) {
+    const line = puts.get(h.key);
+    if (line === undefined && !drops.has(h.key)) continue;
+    out.push(b.subarray(at, h.start));
+    if (line !== undefined && !placed.has(h.key)) {
+      out.push(Buffer.from(line, 'utf8'));
+      placed.add(h.key);
+    }
+    at = h.end;
+  }
+  out.push(b.subarray(at));
+  const kept = Buffer.concat(out);
+  const rest = [...puts].filter(([k]) => !placed.has(k)).map(([, l]) => l);
+  if (rest.length === 0) return kept;
+  // a last line without its newline (not exportfs's writing) still ends before ours
+  const sep = kept.length && kept[kept.length - 1] !== 0x0a ? '\n' : '';
+  return Buffer.concat([kept, Buffer.from(sep + rest.join(''), 'utf8')]);
+}

@@ -1,0 +1,146 @@
+// The I/O half of editing etab for a few nodes the way exportfs does, without re-reading and
+// re-evaluating every export on the server: under exportfs's own locks (export-lock for the whole
+// read-modify-write, .etab.lock around etab itself), read etab, replace or drop only our nodes'
+// lines (editEtab), write a temp file and rename it (mountd re-reads etab when its inode changes),
+// then flush the kernel's export caches as exportfs does. See the kernel backend's `apply`.
+import { constants } from 'node:fs';
+import { open, readFile, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { writeFileAtomic } from '../src/atomic-file.ts';
+import { loadAddon } from '../src/native.ts';
+import { editEtab } from './exports-kernel.ts';
+import { removeStaleTemps } from './stale-temp.ts';
+
+interface FcntlLock {
+  tryLock(fd: number, exclusive: boolean): boolean;
+  unlock(fd: number): void;
+  holder(fd: number): number;
+}
+
+/** Where exportfs and the kernel keep what this module touches (tests point them elsewhere). */
+export interface EtabPaths {
+  etab: string;
+  /** exportfs's whole-run lock (nfs-utils 2.x: <state dir>/export-lock) */
+  exportLock: string;
+  /** the lock around etab itself (nfs-utils 2.x: <state dir>/.etab.lock) */
+  etabLock: string;
+  /** /proc/net/rpc: cache flush files and the export test channels (absent without nfsd) */
+  procRpc: string;
+}
+
+/** exportfs's lock files next to `etab`, and the kernel's /proc/net/rpc. */
+export function etabPaths(etab: string): EtabPaths {
+  const dir = path.dirname(etab);
+  return { etab, exportLock: path.join(dir, 'export-lock'), etabLock: path.join(dir, `.${path.basename(etab)}.lock`), procRpc: '/proc/net/rpc' };
+}
+
+/** The caches exportfs flushes after writing etab, in its order (dependents first). */
+const FLUSH = ['auth.unix.ip', 'auth.unix.gid', 'nfsd.fh', 'nfsd.export'];
+/** NFSEXP_FSID in the kernel's export flags: what exportfs's trial export sets for an fsid= export. */
+const NFSEXP_FSID = 0x2000;
+
+export interface EtabEditor {
+  /**
+   * Drop the lines for `drop` (path + client), put `put` lines in place or at the end. A put path
+   * that exportfs would refuse (not a directory; with nfsd loaded, its trial export fails) is left
+   * out and returned with the reason.
+   */
+  apply(drop: Array<{ path: string; ip: string }>, put: Array<{ path: string; ip: string; line: string }>): Promise<Map<string, Error>>;
+}
+
+/** An editor, or why this machine cannot have one (the caller then runs `exportfs -r`). */
+export function createEtabEditor(paths: EtabPaths, log: Logger, opts: { lockWaitMs?: number } = {}): EtabEditor | { why: string } {
+  const addon = loadAddon<FcntlLock>('fcntllock', 'fcntl lock');
+  if (!('mod' in addon)) return { why: addon.why };
+  const locks = addon.mod;
+  const lockWaitMs = opts.lockWaitMs ?? 30_000;
+  let swept = false;
+
+  /** Open `file` (created as exportfs would) and hold a whole-file write lock on it. */
+  async function lock(file: string, mode: number): Promise<FileHandle> {
+    const fh = await open(file, constants.O_RDWR | constants.O_CREAT, mode);
+    try {
+      const until = performance.now() + lockWaitMs;
+      let pause = 1;
+      while (!locks.tryLock(fh.fd, true)) {
+        if (performance.now() > until) {
+          const pid = locks.holder(fh.fd);
+          throw new Error(`${file} is still locked after ${lockWaitMs} ms${pid > 0 ? ` by PID ${pid}` : ''} (an exportfs that does not finish?); not editing ${paths.etab}`);
+        }
+        await new Promise((r) => setTimeout(r, pause));
+        pause = Math.min(20, pause * 2);
+      }
+      return fh;
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+  }
+
+  /** exportfs's validate_export for one path: a directory, and (with nfsd) a trial export that works. */
+  async function validate(p: string): Promise<Error | undefined> {
+    const st = await stat(p).catch((e: Error) => e);
+    if (st instanceof Error) return new Error(`Failed to stat ${p}: ${st.message}`);
+    if (!st.isDirectory()) return new Error(`${p} is not a directory. Remote access will fail`);
+    const ip = path.join(paths.procRpc, 'auth.unix.ip/channel');
+    const ex = path.join(paths.procRpc, 'nfsd.export/channel');
+    try {
+      // can_test(): a far-future test client in the ip map, then a trial export of the path to it
+      const expiry = Date.now() / 1000 > 2 ** 31 - 1 - 86_400 ? '9223372036854775807' : String(2 ** 31 - 1);
+      await writeFile(ip, `nfsd 0.0.0.0 ${expiry} -test-client-\n`, { flag: 'r+' });
+    } catch {
+      return undefined; // no nfsd here: exportfs does no trial export either
+    }
+    try {
+      await writeFile(ex, `-test-client- ${p} 3 ${NFSEXP_FSID} 65534 65534 0\n`, { flag: 'r+' });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      return new Error(`${p} does not support NFS export (${(e as Error).message})`);
+    }
+    return undefined;
+  }
+
+  /** cache_flush(): "flush everything older than the next second" to each cache present. */
+  async function flushCaches(): Promise<void> {
+    const stamp = `${Math.floor(Date.now() / 1000) + 1}\n`;
+    for (const c of FLUSH) {
+      const f = path.join(paths.procRpc, c, 'flush');
+      await writeFile(f, stamp, { flag: 'r+' }).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') log.warn({ file: f, err: e.message }, `could not flush the kernel's ${c} cache after editing ${paths.etab}`);
+      });
+    }
+  }
+
+  return {
+    async apply(drop, put) {
+      const refused = new Map<string, Error>();
+      for (const p of put) {
+        const err = await validate(p.path);
+        if (err) refused.set(p.path, err);
+      }
+      const puts = put.filter((p) => !refused.has(p.path));
+      const whole = await lock(paths.exportLock, 0o644);
+      try {
+        if (!swept) {
+          swept = true;
+          const stale = await removeStaleTemps(path.dirname(paths.etab), path.basename(paths.etab));
+          if (stale.length) log.info({ files: stale }, `removed ${stale.length} temp file(s) of ${paths.etab} left by a killed pxebootd`);
+        }
+        const tab = await lock(paths.etabLock, 0o600);
+        try {
+          const before = await readFile(paths.etab).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? Buffer.alloc(0) : Promise.reject(e)));
+          const after = editEtab(before, drop, puts);
+          // as exportfs's cond_rename: an unchanged etab keeps its inode, so mountd does not re-read it
+          if (!after.equals(before)) await writeFileAtomic(paths.etab, after, { mode: 0o644, noSync: true });
+        } finally {
+          await tab.close(); // closing the last fd of an OFD lock releases it
+        }
+        await flushCaches();
+      } finally {
+        await whole.close();
+      }
+      return refused;
+    },
+  };
+}
