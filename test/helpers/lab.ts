@@ -177,8 +177,16 @@ function isZombie(pid: number): boolean {
   }
 }
 
-/** Poll `pred` every `intervalMs` until it returns a truthy value or `timeoutMs` passes. */
+/**
+ * The shortest a condition is waited for, whatever a test asks: on a loaded CI machine (two cores, a
+ * parallel job) a daemon or a DHCP client can take several times its quiet-machine time. A longer
+ * deadline costs a passing test nothing; only a failing one fails later.
+ */
+export const MIN_WAIT_MS = 20_000;
+
+/** Poll `pred` every `intervalMs` until it returns a truthy value or `timeoutMs` (at least MIN_WAIT_MS) passes. */
 export async function waitFor<T>(what: string, pred: () => T | Promise<T>, timeoutMs = 10_000, intervalMs = 20): Promise<NonNullable<T>> {
+  timeoutMs = Math.max(timeoutMs, MIN_WAIT_MS);
   const until = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
