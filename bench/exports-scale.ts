@@ -6,7 +6,7 @@
 // files in place, and of `exportfs -o`/`-u` for one client:path (what a per-node exportfs would cost).
 // BENCH_SCALE_SAMPLES (default 9) lone leases per N; BENCH_SCALE_SIZES (default 1000,5000,10000).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { waitFor } from '../test/helpers/lab.ts';
 import { loadSysMount } from '../provisioners/mounter.ts';
@@ -55,7 +55,8 @@ export async function benchExportsScale(log: (s: string) => void): Promise<{ fig
   const lab = makeLab('scale');
   const cfg = writeConfig(lab);
   const logFile = path.join(lab.dir, 'pxebootd.log');
-  const d = await startPxebootd(cfg, lab.socket, logFile, [], [], 'debug');
+  // BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the daemon; BENCH_KEEP_LOG=FILE keeps its debug log
+  const d = await startPxebootd(cfg, lab.socket, logFile, [], (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean), 'debug');
   const expiry = Math.floor(Date.now() / 1000) + 3600;
   const cfgDir = path.join(lab.tftpRoot, 'pxelinux.cfg');
   const arrivals = watchArrivals(cfgDir);
@@ -142,6 +143,7 @@ export async function benchExportsScale(log: (s: string) => void): Promise<{ fig
     arrivals.close();
     await d.stop();
     await detachAll(lab.nodeDir);
+    if (process.env.BENCH_KEEP_LOG) copyFileSync(logFile, process.env.BENCH_KEEP_LOG);
   }
 
   const figures: Figure[] = [];
