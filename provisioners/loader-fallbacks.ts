@@ -22,9 +22,6 @@ export const FALLBACK_MARKER = '# pxebootd: loader fallback; pxebootd rewrites t
 /** Seconds a client with no file of its own waits before it asks again. */
 export const RETRY_SECONDS = 5;
 
-/** GRUB nests one configfile + normal per retry: after this many it resets, so nesting stays bounded. */
-export const GRUB_MAX_TRIES = 24;
-
 /** One fallback file a loader fetches before (or instead of) its per-node file. */
 export interface FallbackFile {
   loader: 'grub' | 'ipxe';
@@ -32,9 +29,14 @@ export interface FallbackFile {
   text: string;
 }
 
-/** The GRUB dispatcher: GRUB's own per-node search, and a bounded wait-and-retry when it finds nothing. */
-export function grubDispatcher(retrySeconds = RETRY_SECONDS, maxTries = GRUB_MAX_TRIES): string {
-  const limit = 'x'.repeat(maxTries);
+/**
+ * The GRUB dispatcher. The first pass loops: `normal` runs GRUB's own search, which boots the
+ * node's file when it exists and otherwise loads this file again; that second pass only leaves
+ * its nested normal mode (normal_exit), so the loop waits and searches again. No level is added
+ * per retry: nesting configfile/normal per retry hits GRUB's "maximum recursion depth exceeded"
+ * after about 7 tries and leaves the client at a grub> prompt.
+ */
+export function grubDispatcher(retrySeconds = RETRY_SECONDS): string {
   return `${FALLBACK_MARKER}
 # GRUB network config dispatcher. The per-node files are grub.cfg-01-<mac> and grub.cfg-<HEXIP>,
 # written by pxebootd once the node's root is mounted and exported.
@@ -43,21 +45,17 @@ if [ "$pxebootd_phase" = search ]; then
   # GRUB's own search came back to this file: no per-node file for this client yet
   set pxebootd_phase=wait
   export pxebootd_phase
-  set pxebootd_tries="\${pxebootd_tries}x"
-  export pxebootd_tries
-  if [ "$pxebootd_tries" = "${limit}" ]; then
-    echo "pxebootd: still no boot config for $net_default_mac ($net_default_ip); restarting the network boot"
-    sleep ${retrySeconds}
-    reboot
-  fi
-  echo "pxebootd: no boot config for $net_default_mac ($net_default_ip) yet; retrying in ${retrySeconds} s"
-  sleep ${retrySeconds}
-  configfile "$prefix/grub.cfg"
+  normal_exit
 else
-  set pxebootd_phase=search
-  export pxebootd_phase
-  # searches $prefix/grub.cfg-01-<mac>, grub.cfg-<HEXIP> ... grub.cfg-0, then this file
-  normal
+  while [ 1 = 1 ]; do
+    set pxebootd_phase=search
+    export pxebootd_phase
+    # searches $prefix/grub.cfg-01-<mac>, grub.cfg-<HEXIP> ... grub.cfg-0, then this file
+    normal
+    # one short line: GRUB's console wraps at 80 columns
+    echo "pxebootd: no config for $net_default_mac ($net_default_ip), retry in ${retrySeconds} s"
+    sleep ${retrySeconds}
+  done
 fi
 `;
 }

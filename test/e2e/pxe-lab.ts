@@ -46,6 +46,10 @@ export interface PxeLab {
 export interface LabOptions {
   /** seconds the guest at this IP waits after its first write before the second (restart scenario) */
   holds?: Record<string, number>;
+  /** dhcp-hostsfile lines (default: VM1, and VM2 tagged to load pxelinux.0 from tftpd-hpa) */
+  hosts?: string[];
+  /** dnsmasq lines that choose boot programs (default: BIOS pxelinux.0, option 60 for iPXE) */
+  bootLines?: string[];
 }
 
 /** Build assets and bring the whole lab up. */
@@ -94,15 +98,17 @@ export async function startPxeLab(o: LabOptions = {}): Promise<PxeLab> {
     subnet: SUBNET,
     dir: sub('dnsmasq'),
     tftpRoot,
-    hosts: [`${VM1.mac},${VM1.ip},${VM1.name}`, `${VM2.mac},set:hpa,${VM2.ip},${VM2.name}`],
+    hosts: o.hosts ?? [`${VM1.mac},${VM1.ip},${VM1.name}`, `${VM2.mac},set:hpa,${VM2.ip},${VM2.name}`],
     extra: [
-      'dhcp-boot=pxelinux.0',
-      `dhcp-boot=tag:hpa,pxelinux.0,,${HPA_IP}`,
+      ...(o.bootLines ?? [
+        'dhcp-boot=pxelinux.0',
+        `dhcp-boot=tag:hpa,pxelinux.0,,${HPA_IP}`,
+        // option 60 in the OFFER: iPXE then skips its ~3 s wait for ProxyDHCP offers
+        'dhcp-vendorclass=set:pxe,PXEClient',
+        'dhcp-option-force=tag:pxe,60,PXEClient',
+      ]),
       'enable-ra',
       `dhcp-range=::,constructor:${net.bridge},ra-only`,
-      // option 60 in the OFFER: iPXE then skips its ~3 s wait for ProxyDHCP offers
-      'dhcp-vendorclass=set:pxe,PXEClient',
-      'dhcp-option-force=tag:pxe,60,PXEClient',
     ],
   });
   const tftpd = await startTftpd({ netns: net.srv, root: tftpRoot, address: HPA_IP, dir: sub('tftpd') });

@@ -234,3 +234,72 @@ function copyTree(from: string, to: string): void {
     copyFileSync(from, to);
   }
 }
+
+export interface UefiAssets {
+  /** Debian's signed shim (shim-signed), served as shimx64.efi */
+  shim: string;
+  /** Debian's signed network GRUB (grub-efi-amd64-signed grubnetx64.efi.signed), served as grubx64.efi beside shim */
+  grub: string;
+  /** iPXE for UEFI from Debian's ipxe package (unsigned) */
+  snponly: string;
+  ipxeEfi: string;
+  /** OVMF: Secure Boot build (SMM) with Microsoft's keys enrolled, and the plain build */
+  ovmf: { secbootCode: string; msVars: string; code: string; vars: string };
+}
+
+const UEFI_PACKAGES: Record<string, string> = {
+  'shim-signed': 'usr/lib/shim/shimx64.efi.signed',
+  'grub-efi-amd64-signed': 'usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed',
+};
+
+/**
+ * Signed shim and GRUB, cached in .cache/e2e/uefi/<package>_<version>/: fetched with `apt-get
+ * download` + `dpkg -x`, never installed (their postinst would touch the host's ESP and GRUB).
+ * OVMF and iPXE come from the installed ovmf and ipxe packages.
+ */
+export function ensureUefiAssets(cacheDir = E2E_CACHE): UefiAssets {
+  const ovmf = {
+    secbootCode: '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd',
+    msVars: '/usr/share/OVMF/OVMF_VARS_4M.ms.fd',
+    code: '/usr/share/OVMF/OVMF_CODE_4M.fd',
+    vars: '/usr/share/OVMF/OVMF_VARS_4M.fd',
+  };
+  for (const f of Object.values(ovmf)) if (!existsSync(f)) throw new Error(`e2e assets: ${f} missing; install ovmf (scripts/install-deps.sh)`);
+  const snponly = '/usr/lib/ipxe/snponly.efi';
+  const ipxeEfi = '/usr/lib/ipxe/ipxe.efi';
+  for (const f of [snponly, ipxeEfi]) if (!existsSync(f)) throw new Error(`e2e assets: ${f} missing; install ipxe (scripts/install-deps.sh)`);
+  const got: Record<string, string> = {};
+  for (const [pkg, inner] of Object.entries(UEFI_PACKAGES)) {
+    let version = '';
+    try {
+      version = /Candidate:\s*(\S+)/.exec(run('apt-cache', ['policy', pkg]))?.[1] ?? '';
+    } catch {
+      /* no apt lists: use the cache */
+    }
+    const root = path.join(cacheDir, 'uefi');
+    const cachedDirs = existsSync(root) ? readdirSync(root).filter((d) => d.startsWith(`${pkg}_`) && existsSync(path.join(root, d, path.basename(inner)))) : [];
+    const want = version && version !== '(none)' ? `${pkg}_${version.replace(/[^A-Za-z0-9.+~_-]/g, '_')}` : cachedDirs.sort().at(-1);
+    if (!want) throw new Error(`e2e assets: apt knows no ${pkg} and none is cached; run apt-get update`);
+    const dir = path.join(root, want);
+    const file = path.join(dir, path.basename(inner));
+    if (!existsSync(file)) {
+      const scratch = path.join(root, `scratch-${pkg}`);
+      rmSync(scratch, { recursive: true, force: true });
+      mkdirSync(scratch, { recursive: true });
+      try {
+        run('apt-get', ['download', pkg], scratch);
+        const deb = readdirSync(scratch).find((f) => f.endsWith('.deb'));
+        if (!deb) throw new Error(`e2e assets: apt-get download ${pkg} left no .deb in ${scratch}`);
+        run('dpkg', ['-x', path.join(scratch, deb), path.join(scratch, 'x')]);
+        mkdirSync(dir, { recursive: true });
+        copyFileSync(path.join(scratch, 'x', inner), `${file}.part`);
+        renameSync(`${file}.part`, file);
+        for (const old of readdirSync(root)) if (old.startsWith(`${pkg}_`) && old !== want) rmSync(path.join(root, old), { recursive: true, force: true });
+      } finally {
+        rmSync(scratch, { recursive: true, force: true });
+      }
+    }
+    got[pkg] = file;
+  }
+  return { shim: got['shim-signed']!, grub: got['grub-efi-amd64-signed']!, snponly, ipxeEfi, ovmf };
+}

@@ -3,7 +3,7 @@
 // text, mirrored by sercon) goes to a file that we tail, stamping each line with the wall-clock time
 // we first saw it, so a test can build a timeline. Killed only by its own PID.
 import { spawn } from 'node:child_process';
-import { existsSync, openSync, closeSync, readSync, writeFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, openSync, closeSync, readSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { onCleanup, requireTool, sh } from './lab.ts';
 
@@ -19,6 +19,8 @@ export interface VmOptions {
   /** hard limit: QEMU is SIGKILLed after this */
   timeoutMs: number;
   memoryMb?: number;
+  /** UEFI (OVMF) instead of SeaBIOS + the iPXE ROM: the NIC then uses OVMF's own virtio driver */
+  uefi?: { code: string; vars: string; secureBoot: boolean };
 }
 
 export interface SerialLine {
@@ -74,15 +76,31 @@ export function startVm(opts: VmOptions): Vm {
   writeFileSync(serialPath, '');
   // SeaBIOS: mirror the BIOS text console (iPXE, pxelinux) to COM1 at 0x3f8
   writeFileSync(sercon, Buffer.from([0xf8, 0x03]));
+  let firmware: string[];
+  let nic = `virtio-net-pci,netdev=n0,mac=${opts.mac}`;
+  if (opts.uefi) {
+    // a fresh copy of the variable store per VM (OVMF writes boot entries into it)
+    const vars = path.join(opts.workDir, `${opts.name}.OVMF_VARS.fd`);
+    copyFileSync(opts.uefi.vars, vars);
+    firmware = [
+      // the Secure Boot build needs SMM and a secure pflash, else it prints nothing and hangs (e2e-lab.md §7)
+      '-machine', opts.uefi.secureBoot ? 'q35,smm=on' : 'q35',
+      ...(opts.uefi.secureBoot ? ['-global', 'driver=cfi.pflash01,property=secure,value=on'] : []),
+      '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${opts.uefi.code}`,
+      '-drive', `if=pflash,format=raw,unit=1,file=${vars}`,
+    ];
+    nic += ',romfile=';
+  } else {
+    firmware = ['-fw_cfg', `name=etc/sercon-port,file=${sercon}`, '-boot', 'n'];
+  }
   const args = [
     'netns', 'exec', opts.netns, 'qemu-system-x86_64',
     '-accel', 'tcg', '-m', String(opts.memoryMb ?? 512), '-smp', '1',
     '-nodefaults', '-display', 'none', '-no-reboot',
     '-serial', `file:${serialPath}`,
-    '-fw_cfg', `name=etc/sercon-port,file=${sercon}`,
+    ...firmware,
     '-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`,
-    '-device', `virtio-net-pci,netdev=n0,mac=${opts.mac}`,
-    '-boot', 'n',
+    '-device', nic,
   ];
   const outFd = openSync(qemuOut, 'w');
   const startedAt = Date.now();

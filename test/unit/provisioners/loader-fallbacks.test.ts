@@ -44,18 +44,18 @@ describe('planLoaderFallbacks', () => {
 });
 
 describe('dispatcher texts', () => {
-  test('GRUB: marker first, GRUB\'s own per-node search, a bounded wait-and-retry, and no node-specific line', () => {
-    const g = grubDispatcher(5, 3);
+  test('GRUB: marker first, GRUB\'s own per-node search in a flat wait-and-retry loop, and no node-specific line', () => {
+    const g = grubDispatcher(5);
     assert.equal(g.split('\n')[0], FALLBACK_MARKER);
     assert.ok(isFallbackHead(g));
     assert.equal(markerNode(g), undefined, 'not a per-node file: orphan scans must never take it for one');
-    // first pass: exported phase, then `normal` (GRUB searches grub.cfg-01-<mac>, grub.cfg-<HEXIP>..., grub.cfg)
-    assert.match(g, /else\n {2}set pxebootd_phase=search\n {2}export pxebootd_phase\n(?: {2}#.*\n)* {2}normal\nfi\n$/);
-    // second pass (the search came back here): wait, then start over through configfile
-    assert.match(g, /if \[ "\$pxebootd_phase" = search \]; then\n {2}# .*\n {2}set pxebootd_phase=wait\n {2}export pxebootd_phase\n/);
-    assert.match(g, /sleep 5\n {2}configfile "\$prefix\/grub\.cfg"\n/);
-    assert.match(g, /if \[ "\$pxebootd_tries" = "xxx" \]; then[\s\S]*reboot\n {2}fi/, 'after maxTries it restarts the network boot instead of nesting forever');
+    // first pass: a loop around `normal` (GRUB searches grub.cfg-01-<mac>, grub.cfg-<HEXIP>..., grub.cfg)
+    assert.match(g, /else\n {2}while \[ 1 = 1 \]; do\n {4}set pxebootd_phase=search\n {4}export pxebootd_phase\n(?: {4}#.*\n)* {4}normal\n(?: {4}#.*\n)* {4}echo .*\n {4}sleep 5\n {2}done\nfi\n$/);
+    // second pass (the search came back here): leave the nested normal mode, back to the loop
+    assert.match(g, /if \[ "\$pxebootd_phase" = search \]; then\n {2}# .*\n {2}set pxebootd_phase=wait\n {2}export pxebootd_phase\n {2}normal_exit\n/);
+    assert.doesNotMatch(g, /configfile|reboot/, 'no nesting per retry (GRUB\'s recursion limit), no reset');
     assert.match(g, /\$net_default_mac \(\$net_default_ip\)/, 'the message names the client by GRUB\'s net variables');
+    for (const l of g.split('\n')) if (l.trim().startsWith('echo')) assert.ok(l.trim().length - 'echo ""'.length + 17 + 15 - '$net_default_mac$net_default_ip'.length <= 80, 'its message fits GRUB\'s 80 columns');
     assert.doesNotMatch(g, /linux|initrd|chainloader|\{\{/, 'it never boots anything itself');
   });
 
