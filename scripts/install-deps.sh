@@ -10,6 +10,9 @@ PKGS=(
   qemu-system-x86 ipxe-qemu pxelinux syslinux-common qemu-utils kmod cpio
   iproute2 procps util-linux systemd isc-dhcp-server kea-dhcp4-server
   gcc libc6-dev
+  # UEFI e2e: OVMF (Secure Boot build + MS keys), Debian's iPXE EFI builds, a stock HTTP server. The signed
+  # shim and GRUB are fetched with apt-get download by the test, never installed (their postinst touches the ESP).
+  ovmf ipxe nginx-light
   rsync attr umoci skopeo xz-utils zstd libcap2-bin
 )
 missing=()

@@ -113,7 +113,7 @@ export type LeaseSourceType = 'dnsmasq-leases' | 'isc-leases' | 'kea-leases';
 
 export type SourceConfig =
   | { type: LeaseSourceType; path: string }
-  | { type: 'syslog'; path: string; from_start: boolean; programs: string[] }
+  | { type: 'syslog'; path: string; from_start: boolean; programs: string[]; format?: SyslogLayout }
   | { type: 'journal'; identifiers: string[]; directory?: string }
   | { type: 'dhcp-snoop'; interface: string; port: number; new_client_burst: number; new_clients_per_second: number };
 
@@ -167,6 +167,9 @@ export interface HostRule extends RuleFields {
 export type MountMethod = 'syscall' | 'command';
 /** The `mount_method` key: `auto` picks syscall when the addon is built and the commands are the stock ones. */
 export type MountMethodSetting = 'auto' | MountMethod;
+
+/** How a syslog file's writer lays out its lines (`auto`: learned from the lines, see syslog-line.ts). */
+export type SyslogLayout = 'auto' | 'rsyslog' | 'plain' | 'busybox';
 
 export interface Config {
   /** absolute path of the file this came from */

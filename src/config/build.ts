@@ -54,7 +54,7 @@ export function buildConfig(raw: RawConfig, file: string, loc: Locator): Config 
   const sources: SourceConfig[] = raw.sources.map((s) => {
     switch (s.type) {
       case 'syslog':
-        return { type: 'syslog', path: abs(s.path), from_start: s.from_start, programs: s.programs ?? [...trusted] };
+        return { type: 'syslog', path: abs(s.path), from_start: s.from_start, programs: s.programs ?? [...trusted], format: s.format };
       case 'journal': {
         const j: SourceConfig = { type: 'journal', identifiers: s.identifiers ?? [...trusted] };
         if (s.directory !== undefined) j.directory = abs(s.directory);

@@ -36,6 +36,7 @@ export const sourceSchema = z.discriminatedUnion('type', [
     path: path('syslog file with TFTP/DHCP daemon lines'),
     from_start: z.boolean().default(false).meta({ description: 'read the whole file at start-up instead of only new lines' }),
     programs: z.array(fmt(checkProgram, 'program tag')).optional().meta({ description: 'program tags to trust; default: trusted_programs' }),
+    format: z.enum(['auto', 'rsyslog', 'plain', 'busybox']).default('auto').meta({ description: 'how the file\'s writer lays out lines: rsyslog (TS HOST TAG:), plain (TS TAG:, dnsmasq log-facility and busybox -S), busybox (TS HOST facility.level TAG:); auto learns it from the lines' }),
   }),
   z.strictObject({
     type: z.literal('journal'),
@@ -156,7 +157,7 @@ export const ALLOWED_KEYS = {
     'dnsmasq-leases': ['type', 'path'],
     'isc-leases': ['type', 'path'],
     'kea-leases': ['type', 'path'],
-    syslog: ['type', 'path', 'from_start', 'programs'],
+    syslog: ['type', 'path', 'from_start', 'programs', 'format'],
     journal: ['type', 'identifiers', 'directory'],
     'dhcp-snoop': ['type', 'interface', 'port', 'new_client_burst', 'new_clients_per_second'],
   } as Record<string, string[]>,

@@ -43,7 +43,8 @@ export function createLineProcessor(ctx: Pick<WatcherContext, 'config' | 'source
   let partial: Buffer | undefined;
   let skipping = false; // inside an over-long line, until its newline
   let lineNo = 0;
-  const format = newSyslogFormat(); // what this source's lines show about its format (syslog-line.ts)
+  // what this source's lines show about its format, or what the config declares (syslog-line.ts)
+  const format = newSyslogFormat(ctx.source.type === 'syslog' ? ctx.source.format : undefined);
 
   const reportBad = (reason: string, sample: string) => {
     stats.bad++;

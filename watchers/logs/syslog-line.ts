@@ -5,6 +5,7 @@
 // The tag is read from exactly its position in the line's format, never by skipping tokens: a tag
 // that the syslog daemon saw as `x` (logger -t 'x dnsmasq-dhcp') is `x` here too. Hand-written
 // scanning, no regex on the hot path, so unrelated lines are rejected before anything costly.
+import type { SyslogLayout } from '../../src/types.ts';
 
 export interface SyslogLine {
   /** ms since the epoch, when the line carried a parseable timestamp */
@@ -27,8 +28,14 @@ export interface SyslogFormat {
   noFacility: boolean;
 }
 
-/** A fresh SyslogFormat: every form allowed until the source's lines show which one it writes. */
-export function newSyslogFormat(): SyslogFormat {
+/**
+ * A fresh SyslogFormat: with `auto`, every form is allowed until the source's lines show which one
+ * it writes; a declared layout closes the others from the first line, so no forged tag can be
+ * read before a genuine line has taught the source its form.
+ */
+export function newSyslogFormat(layout: SyslogLayout = 'auto'): SyslogFormat {
+  if (layout === 'plain') return { noHostOnly: true, noFacility: true };
+  if (layout === 'rsyslog') return { noHostOnly: false, noFacility: true };
   return { noHostOnly: false, noFacility: false };
 }
 

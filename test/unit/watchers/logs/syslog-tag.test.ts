@@ -114,6 +114,16 @@ describe('what a source has shown about its format', () => {
     assert.equal(readProgramTag('Dec  4 20:44:53 vm daemon.notice in.tftpd[77]: RRQ', newSyslogFormat()), 'in.tftpd');
     assert.equal(readProgramTag('Dec  4 20:44:55 x dnsmasq-dhcp: DHCPRELEASE', newSyslogFormat()), 'dnsmasq-dhcp');
   });
+  test('a declared format closes that window from the first line (format: plain / rsyslog)', () => {
+    // plain: dnsmasq's log-facility file and busybox -S write no host; a "host" there is a forged tag
+    assert.equal(readProgramTag('Dec  4 20:44:55 x dnsmasq-dhcp: DHCPRELEASE', newSyslogFormat('plain')), undefined);
+    assert.equal(readProgramTag('Dec  4 20:44:55 dnsmasq-dhcp[4242]: DHCPACK(br0) 10.88.0.168 52:54:00:cc:00:68', newSyslogFormat('plain')), 'dnsmasq-dhcp');
+    // rsyslog never writes busybox's facility.level: that reading is a forged tag
+    assert.equal(readProgramTag('Dec  4 20:44:53 vm daemon.notice in.tftpd[77]: RRQ', newSyslogFormat('rsyslog')), undefined);
+    assert.equal(readProgramTag('Dec  4 20:44:53 vm in.tftpd[77]: RRQ from 10.0.0.5 filename pxelinux.0', newSyslogFormat('rsyslog')), 'in.tftpd');
+    // busybox and auto keep every form open
+    assert.equal(readProgramTag('Dec  4 20:44:53 vm daemon.notice in.tftpd[77]: RRQ', newSyslogFormat('busybox')), 'in.tftpd');
+  });
   test('RFC 3339 and RFC 5424 lines have one reading whatever came before', () => {
     assert.equal(readProgramTag('2026-12-04T20:44:52.772803+00:00 vm x dnsmasq-dhcp: DHCPRELEASE', newSyslogFormat()), undefined);
     assert.equal(readProgramTag('2026-12-04T20:44:52.772803+00:00 vm daemon.notice in.tftpd[1]: RRQ', newSyslogFormat()), undefined);
