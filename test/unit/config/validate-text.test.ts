@@ -62,8 +62,8 @@ metrics: {}
 `);
     assert.deepEqual(r.problems, []);
     assert.deepEqual(r.config!.sources, [
-      { type: 'syslog', path: '/etc/pxebootd/log/syslog', from_start: false, programs: ['in.tftpd'] },
-      { type: 'syslog', path: '/var/log/x', from_start: true, programs: ['atftpd'] },
+      { type: 'syslog', path: '/etc/pxebootd/log/syslog', from_start: false, programs: ['in.tftpd'], format: 'auto' },
+      { type: 'syslog', path: '/var/log/x', from_start: true, programs: ['atftpd'], format: 'auto' },
       { type: 'journal', identifiers: ['in.tftpd'] },
       { type: 'journal', identifiers: ['dnsmasq-dhcp'], directory: '/j' },
       { type: 'dhcp-snoop', interface: 'br0', port: 67, new_client_burst: 100, new_clients_per_second: 10 },
@@ -144,7 +144,7 @@ exprots: { start_fsid: 1 }
     const probe = memProbe({ '/tpl/bad.tmpl': 'LABEL x\n  KERNEL {{kernel}}\n  APPEND root={{rootdev}}\n' }, BASE_DIRS);
     assert.deepEqual(lines(text, probe), [
       '/etc/pxebootd/c.yaml:3:11: subnets[0].cidr: host bits set in 10.0.0.5/24: expected the network address 10.0.0.0/24',
-      '/etc/pxebootd/c.yaml:9:1: exprots: unknown key "exprots"; allowed keys: state_dir, tftp_root, server, http_base, sources, exports, default_template, grub_dir, ipxe_template'.replace(
+      '/etc/pxebootd/c.yaml:9:1: exprots: unknown key "exprots"; allowed keys: state_dir, images_dir, tftp_root, server, http_base, sources, exports, default_template, grub_dir, ipxe_template'.replace(
         'ipxe_template', 'ipxe_dir, commands, mount_method, trusted_programs, control_socket, queue, boot_guard_ms, metrics, subnets, hosts (did you mean "exports"?)'),
       '/tpl/bad.tmpl:3:15: subnets[0].pxe_template: unknown template variable {{rootdev}} (subnet 10.0.0.5/24; known: node, ip, ip_hex, mac, mac_hyphen, hostname, server, nfs_path, kernel)',
     ]);
@@ -261,7 +261,7 @@ metrics: { listen: "127.0.0.1:1", port: 1 }
     assert.deepEqual(out, [
       '/etc/pxebootd/c.yaml:9:5: subnets[0].nodename: unknown key "nodename"; allowed keys: cidr, root_dir, node_dir, overlay_dir, node_name, pxe_template, grub_template, ipxe_template, overlay, on_release, vars, ignore (did you mean "node_name"?)',
       '/etc/pxebootd/c.yaml:10:32: commands.mkdir: unknown key "mkdir"; allowed keys: mount, umount, exportfs, journalctl, ip',
-      '/etc/pxebootd/c.yaml:12:31: sources[0].program: unknown key "program"; allowed keys: type, path, from_start, programs (did you mean "programs"?)',
+      '/etc/pxebootd/c.yaml:12:31: sources[0].program: unknown key "program"; allowed keys: type, path, from_start, programs, format (did you mean "programs"?)',
       '/etc/pxebootd/c.yaml:13:42: sources[1].iface: unknown key "iface"; allowed keys: type, interface, port, new_client_burst, new_clients_per_second',
       '/etc/pxebootd/c.yaml:14:13: sources[2].type: expected type one of "dnsmasq-leases" | "isc-leases" | "kea-leases" | "syslog" | "journal" | "dhcp-snoop", found "tftp"',
       '/etc/pxebootd/c.yaml:15:5: sources[3].type: missing required key "type": expected one of "dnsmasq-leases" | "isc-leases" | "kea-leases" | "syslog" | "journal" | "dhcp-snoop"',
