@@ -3,7 +3,7 @@
 // nfs_export=on and its export is verified live, and they are removed before its export goes.
 import { readTemplateFile } from '../src/safe-open.ts';
 import path from 'node:path';
-import type { NodePlan, OrphanReport, Provisioner, ProvisionerContext, ReleasePlan } from '../src/contracts.ts';
+import type { BootSelection, NodePlan, OrphanReport, Provisioner, ProvisionerContext, ReleasePlan } from '../src/contracts.ts';
 import { renderTemplate } from '../src/template.ts';
 import type { MountMethod, NodeRecord, ResolvedRule } from '../src/types.ts';
 import { errorMessage } from '../src/errors.ts';
@@ -20,6 +20,7 @@ import { checkManagedDir } from './paths.ts';
 import { createLimiter } from './limiter.ts';
 import { createMounter, loadSysMount, resolveMountMethod } from './mounter.ts';
 import { planNode, planNodeRelease, type FullPlan } from './plan.ts';
+import { selectionSpecs } from './boot-select.ts';
 
 /** The pure planners, for callers that want the typed plan (explain). */
 export { planNode, planNodeRelease } from './plan.ts';
@@ -96,8 +97,8 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
   };
 
   /** Read and render the templates (no writes): started early, it overlaps the mount and export. */
-  function renderBoot(plan: FullPlan, node: NodeRecord, rule: ResolvedRule): Promise<string[]> {
-    const values = templateValues(node, rule, config.server, plan.nfsPath, config.http_base);
+  function renderBoot(plan: FullPlan, node: NodeRecord, rule: ResolvedRule, extra?: Record<string, string>): Promise<string[]> {
+    const values = { ...templateValues(node, rule, config.server, plan.nfsPath, config.http_base), ...extra };
     const p = Promise.all(plan.specs.map((s) => renderBootFile(s, values, node.name, node.ip, readTemplate)));
     p.catch(() => {}); // awaited (and reported) later; never an unhandled rejection meanwhile
     return p;
@@ -136,6 +137,30 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     await batcher.want(plan.entry);
   }
 
+  /**
+   * Boot-once: the selected templates' files under the production names, the other loaders' files
+   * removed. Config last holds when the selection boots the node's root (production, `root: own`):
+   * mount and export first; a profile that needs no root (memtest86+) is written at once.
+   */
+  async function provisionSelected(plan: FullPlan, node: NodeRecord, rule: ResolvedRule, sel: BootSelection, exportGate?: Promise<void>): Promise<void> {
+    const { write, remove } = selectionSpecs(node, rule, config, sel);
+    const files: FullPlan = { ...plan, specs: write };
+    const rendered = sel.keepFiles ? undefined : renderBoot(files, node, rule, sel.values);
+    if (sel.root) {
+      try {
+        await tracked(() => mountAndExport(plan, rule, exportGate));
+      } catch (e) {
+        await dropBootFiles(files, node.name, `mount/export failed: ${errorMessage(e)}`);
+        throw e;
+      }
+    }
+    if (rendered === undefined) return;
+    const texts = await rendered;
+    const removed = await removeBootFiles(remove, node.name);
+    if (removed.length) log.info({ node: node.name, files: removed }, `removed boot files of ${node.name} that the selected templates do not replace`);
+    await writeBoot(files, texts);
+  }
+
   const provisioner: Provisioner = {
     plan: (node, rule) => stripPlan(fullPlan(node, rule)),
     planRelease: (node, rule, policy) => planNodeRelease(node, rule, config, policy, mounter.method),
@@ -143,6 +168,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     async provision(node, rule, opts = {}) {
       const plan = fullPlan(node, rule);
       if (dryRun) return logPlan('would provision', plan);
+      if (opts.boot) return provisionSelected(plan, node, rule, opts.boot, opts.exportGate);
       const rendered = renderBoot(plan, node, rule);
       try {
         // tracked up to its export only: a node writing its boot files will not join a batch

@@ -37,6 +37,21 @@ export interface NodePlan {
   bootFiles: string[];
 }
 
+/**
+ * Which templates a node's boot files come from under boot-once: production (the rule's), a
+ * profile's, or none (the quarantine fallback: pxelinux.cfg/default applies). Loaders without a
+ * template here get their per-node files removed.
+ */
+export interface BootSelection {
+  templates: { pxe_template?: string; grub_template?: string; ipxe_template?: string };
+  /** values beyond the built-ins: {{report_url}}, {{report_token}} */
+  values?: Record<string, string>;
+  /** mount and export the node's root before writing (production, `root: own`) */
+  root: boolean;
+  /** leave the files as they are: an activated profile's files hold its token */
+  keepFiles?: boolean;
+}
+
 export interface ReleasePlan {
   node: string;
   policy: 'keep' | 'unexport' | 'remove';
@@ -62,7 +77,7 @@ export interface Provisioner {
    * `exportGate` (the fsid being made durable) is awaited after the mount and before the export,
    * so the fsync overlaps the mount instead of preceding it.
    */
-  provision(node: NodeRecord, rule: ResolvedRule, opts?: { exportGate?: Promise<void> }): Promise<void>;
+  provision(node: NodeRecord, rule: ResolvedRule, opts?: { exportGate?: Promise<void>; boot?: BootSelection }): Promise<void>;
   /** apply the release policy: keep | unexport (boot files, then export) | remove (also umount, wipe upper) */
   release(node: NodeRecord, rule: ResolvedRule, policy: 'keep' | 'unexport' | 'remove'): Promise<void>;
   /**
@@ -88,7 +103,10 @@ export interface ProvisionerContext {
 
 /** What the daemon reports to Prometheus (src/metrics.ts implements it; a no-op one is fine in tests). */
 export interface Metrics {
-  nodesByState(counts: Record<NodeState, number>): void;
+  /** a state left out counts 0 */
+  nodesByState(counts: Partial<Record<NodeState, number>>): void;
+  /** a boot-once profile finished for a node (verifications_total{profile,result}) */
+  verification(profile: string, result: string): void;
   event(sourceType: string): void;
   seenToReady(ms: number): void;
   queueDepth(n: number): void;

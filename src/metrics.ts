@@ -4,9 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Metrics } from './contracts.ts';
-import type { NodeState } from './types.ts';
-
-const STATES: readonly NodeState[] = ['pending', 'ready', 'failed', 'released'];
+import { NODE_STATES as STATES } from './types.ts';
 
 /** Seen-to-ready buckets in seconds: the floor is ~15 ms, the PXE window ~160 ms, a storm a few s. */
 export const SEEN_TO_READY_BUCKETS = [0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.16, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -62,6 +60,7 @@ export function createMetrics(opts: MetricsOptions = {}): PromMetrics {
   const depth = new Gauge({ name: `${p}queue_depth`, help: 'Nodes waiting for or in provisioning work', registers: [registry] });
   const failures = new Counter({ name: `${p}command_failures_total`, help: 'External commands that failed, by tool', labelNames: ['tool'], registers: [registry] });
   const reloads = new Counter({ name: `${p}reloads_total`, help: 'Config reloads (SIGHUP), by result', labelNames: ['result'], registers: [registry] });
+  const verifications = new Counter({ name: `${p}verifications_total`, help: 'Boot-once profiles finished, by profile and result (served, pass, fail, timeout, rebooted, cancelled)', labelNames: ['profile', 'result'], registers: [registry] });
   const reloadOk = new Gauge({ name: `${p}last_reload_success`, help: '1 if the last config reload succeeded, 0 if it failed', registers: [registry] });
   const reloadTime = new Gauge({ name: `${p}last_reload_timestamp_seconds`, help: 'Unix time of the last config reload attempt', registers: [registry] });
   // metrics are made once the config has loaded and validated: a start is a successful load, so a
@@ -103,6 +102,9 @@ export function createMetrics(opts: MetricsOptions = {}): PromMetrics {
     commandFailure(tool) {
       // only the basename: a configured path like /usr/local/sbin/mount-wrapper is one tool
       failures.inc({ tool: tool.slice(tool.lastIndexOf('/') + 1) || '?' });
+    },
+    verification(profile, result) {
+      verifications.inc({ profile, result });
     },
     reload(ok) {
       reloads.inc({ result: ok ? 'ok' : 'error' });
@@ -158,5 +160,5 @@ export function createMetrics(opts: MetricsOptions = {}): PromMetrics {
 /** A Metrics that records nothing, for tests and for code paths where metrics are off. */
 export function createNullMetrics(): Metrics {
   const nop = () => {};
-  return { nodesByState: nop, event: nop, seenToReady: nop, queueDepth: nop, commandFailure: nop, reload: nop };
+  return { nodesByState: nop, event: nop, seenToReady: nop, queueDepth: nop, commandFailure: nop, reload: nop, verification: nop };
 }

@@ -78,7 +78,53 @@ export interface WatcherSink {
   bad(b: BadInput): void;
 }
 
-export type NodeState = 'pending' | 'ready' | 'failed' | 'released';
+/** `verifying`: its boot files are a boot-once profile's; `quarantined`: a profile failed, production is withheld. */
+export type NodeState = 'pending' | 'ready' | 'failed' | 'released' | 'verifying' | 'quarantined';
+
+/** Every node state, in the order status and metrics list them. */
+export const NODE_STATES: readonly NodeState[] = ['pending', 'ready', 'failed', 'released', 'verifying', 'quarantined'];
+
+/** How one boot-once profile ended: served/pass go on, fail/timeout/rebooted quarantine, cancelled by hand. */
+export type ProfileOutcome = 'served' | 'pass' | 'fail' | 'timeout' | 'rebooted' | 'cancelled';
+
+/** One finished boot-once profile of a node. */
+export interface ProfileResult {
+  profile: string;
+  result: ProfileOutcome;
+  time: number;
+  /** what the node reported (JSON, bounded), or why the daemon decided */
+  details?: unknown;
+  /** base names of its boot programs (a later fetch of one is a stale boot, see boot-once machine) */
+  programs?: string[];
+}
+
+/** The profile a node boots next (or is booting). */
+export interface CurrentProfile {
+  profile: string;
+  /** when its token was issued and its programs recorded (its files are being written) */
+  issuedAt?: number;
+  /** when its boot files were written: from then on they are never rewritten (they hold the token) */
+  activeAt?: number;
+  /** sha256 (hex) of the one-time report token; cleared when used */
+  tokenHash?: string;
+  /** base names of the files whose fetch shows the node booting it */
+  programs?: string[];
+  /** first fetch of one of its programs */
+  bootedAt?: number;
+  /** ms since the epoch after which it has failed (timeout) */
+  deadline?: number;
+}
+
+/** A node's boot-once bookkeeping (pxebootd boot-once, first_boot). */
+export interface BootOnceRecord {
+  /** profiles after `current`, in order */
+  queue: string[];
+  current?: CurrentProfile;
+  /** finished profiles, oldest first (bounded) */
+  results: ProfileResult[];
+  /** set by a fail or timeout; cleared only by release or boot-once --cancel */
+  quarantined?: { since: number; profile: string; why: string };
+}
 
 /** One entry of a node's last-boot timeline (lease, each TFTP file, ready). */
 export interface TimelineEntry {
@@ -105,6 +151,8 @@ export interface NodeRecord {
   ruleKey?: string;
   readyAt?: number;
   timeline?: TimelineEntry[];
+  /** boot-once profiles: queue, current, results, quarantine */
+  bootOnce?: BootOnceRecord;
 }
 
 // ---- configuration (the shape after validation and defaults) ----
@@ -152,6 +200,8 @@ export interface RuleFields {
 
 export interface SubnetRule extends RuleFields {
   cidr: string;
+  /** profiles a newly seen node of this subnet goes through before production */
+  first_boot?: string[];
   /** where the rule sits in the config file, for explain and errors */
   pos?: string;
 }
@@ -167,6 +217,26 @@ export interface HostRule extends RuleFields {
 export type MountMethod = 'syscall' | 'command';
 /** The `mount_method` key: `auto` picks syscall when the addon is built and the commands are the stock ones. */
 export type MountMethodSetting = 'auto' | MountMethod;
+
+/** A boot-once profile: what a node boots instead of production, once. */
+export interface ProfileConfig {
+  name: string;
+  pxe_template?: string;
+  grub_template?: string;
+  ipxe_template?: string;
+  /** served: done once its boot program was fetched; reported: done when the node POSTs its result */
+  done_when: 'served' | 'reported';
+  /** no result this long after its files were written = failed (quarantine) */
+  timeout_ms?: number;
+  /** own: the node's NFS root is mounted and exported before its files are written */
+  root: 'own' | 'none';
+  /** base names of its boot programs; default: taken from the templates' KERNEL/LINUX/linux/chainloader/kernel/chain lines */
+  boot_file?: string[];
+  pos?: string;
+}
+
+/** The profile a quarantined node gets, when configured. */
+export const QUARANTINE_PROFILE = 'quarantine';
 
 /** How a syslog file's writer lays out its lines (`auto`: learned from the lines, see syslog-line.ts). */
 export type SyslogLayout = 'auto' | 'rsyslog' | 'plain' | 'busybox';
@@ -203,6 +273,10 @@ export interface Config {
   /** NBP requests within this many ms of a node's last (re)provision or boot belong to that boot (default 30000) */
   boot_guard_ms?: number;
   metrics?: { listen: string };
+  /** boot-once profiles by name */
+  profiles?: Record<string, ProfileConfig>;
+  /** where nodes in a reporting profile POST their result */
+  report?: { listen: string };
   subnets: SubnetRule[];
   hosts: HostRule[];
 }

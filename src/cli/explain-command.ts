@@ -8,7 +8,8 @@ import { silentLogger } from '../log.ts';
 import { createRunner } from '../runner.ts';
 import { nodeNameFor } from '../naming.ts';
 import { normalizeHostname, normalizeIPv4, normalizeMac } from '../validate.ts';
-import type { Config, HostRule, NodeRecord } from '../types.ts';
+import { QUARANTINE_PROFILE, type BootOnceRecord, type Config, type HostRule, type NodeRecord, type ProfileConfig } from '../types.ts';
+import { enqueue, selection } from '../boot-once/machine.ts';
 import type { NodePlan } from '../contracts.ts';
 import { parseCommand, usageError } from './args.ts';
 import { USAGE } from './usage.ts';
@@ -116,6 +117,11 @@ export async function explainCommand(args: string[]): Promise<number> {
     lines.push('export entry:', ...plan.exportEntry.split('\n').map((l) => `  ${l}`));
     lines.push(`nfs path: ${plan.nfsPath}`);
     lines.push('boot files:', ...plan.bootFiles.map((f) => `  ${f}`));
+    // boot-once: which templates those files come from now (a profile's, quarantine's or production's)
+    const bo = rec?.bootOnce ?? (rec ? undefined : firstBoot(rule.subnet.first_boot));
+    const applies = explainBootOnce(bo, config.profiles ?? {});
+    out.bootOnce = { ...(bo ? { record: bo } : {}), applies };
+    lines.push(`boot-once: ${applies}${!rec && bo ? ' (first_boot of a new node)' : ''}`);
   }
   if (problems.length) {
     out.problems = problems;
@@ -123,4 +129,26 @@ export async function explainCommand(args: string[]): Promise<number> {
   }
   process.stdout.write(values.json ? JSON.stringify(out, null, 2) + '\n' : lines.join('\n') + '\n');
   return problems.length ? 1 : 0;
+}
+
+/** The queue a new node of a subnet with `first_boot` starts with. */
+function firstBoot(names: string[] | undefined): BootOnceRecord | undefined {
+  if (!names?.length) return undefined;
+  const r = enqueue(undefined, names);
+  return 'bo' in r ? r.bo : undefined;
+}
+
+/** Which templates a node's boot files come from under its boot-once state, in words. */
+function explainBootOnce(bo: BootOnceRecord | undefined, profiles: Record<string, ProfileConfig>): string {
+  const tpl = (p: ProfileConfig) => [p.pxe_template, p.grub_template, p.ipxe_template].filter(Boolean).join(', ');
+  const s = selection(bo);
+  if (s.kind === 'production') return 'production (the rule\'s templates, as planned above)';
+  if (s.kind === 'quarantine') {
+    const q = profiles[QUARANTINE_PROFILE];
+    const why = bo!.quarantined!;
+    return `QUARANTINED (${why.profile}: ${why.why}): ${q ? `profile quarantine (${tpl(q)})` : 'no per-node files: the fallback (pxelinux.cfg/default) applies'}; production only after release or boot-once --cancel`;
+  }
+  const p = profiles[s.profile];
+  const next = bo!.queue.length ? `, then ${bo!.queue.join(', then ')}` : '';
+  return `profile ${s.profile} (${p ? `${tpl(p)}; done when ${p.done_when}${p.root === 'own' ? '; root: own' : ''}` : 'no longer configured: skipped at the next provision'})${next}, then production`;
 }

@@ -36,6 +36,8 @@ async function dispatch(cmd: string, rest: string[]): Promise<number> {
       return (await import('./node-commands.ts')).provisionCommand(rest);
     case 'release':
       return (await import('./node-commands.ts')).releaseCommand(rest);
+    case 'boot-once':
+      return (await import('./boot-once-command.ts')).bootOnceCommand(rest);
     case 'import-legacy':
       return (await import('./import-legacy-command.ts')).importLegacyCommand(rest);
     case 'image':

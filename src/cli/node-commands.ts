@@ -14,7 +14,8 @@ import { USAGE } from './usage.ts';
 /** How long a provision/release waits for the node to settle. */
 const WAIT_MS = 120_000;
 
-async function viaDaemonOrLocal(file: string, req: ControlRequest): Promise<ControlResponse> {
+/** A request through the running daemon, or (none answering) through a daemon made in this process for it. */
+export async function viaDaemonOrLocal(file: string, req: ControlRequest): Promise<ControlResponse> {
   const cc = await loadClientConfig(file);
   try {
     const r = await sendControl(cc.socket, req, { connectTimeoutMs: 500, timeoutMs: WAIT_MS + 5000 });

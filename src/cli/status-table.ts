@@ -2,6 +2,7 @@
 // rows arrive.
 import type { NodeRecord } from '../types.ts';
 import { byName, type StatusRow } from '../status-doc.ts';
+import { describeBootOnce } from '../boot-once/machine.ts';
 
 /** Columns of the human table, in order. */
 export const STATUS_COLUMNS = ['NODE', 'MAC', 'IP', 'HOSTNAME', 'SUBNET', 'STATE', 'FSID', 'LAST SEEN', 'SOURCES', 'LAST ERROR'] as const;
@@ -68,7 +69,7 @@ export function createTableWriter(now: number, sample = TABLE_SAMPLE_ROWS): Tabl
   const widths = STATUS_COLUMNS.map((c) => c.length);
   let held: string[][] | undefined = [];
   let count = 0;
-  const states: StateCounts = { pending: 0, ready: 0, failed: 0, released: 0 };
+  const states: StateCounts = { pending: 0, ready: 0, failed: 0, released: 0, verifying: 0, quarantined: 0 };
   const line = (r: string[]) => {
     for (let i = 0; i < r.length; i++) if (r[i]!.length > widths[i]!) widths[i] = r[i]!.length;
     return r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ') + '\n';
@@ -98,12 +99,14 @@ export function createTableWriter(now: number, sample = TABLE_SAMPLE_ROWS): Tabl
 
 /** The summary line from a table writer's counts. */
 export function summaryLine(count: number, c: StateCounts, from: string): string {
-  return `${count} node${count === 1 ? '' : 's'} (${c.ready} ready, ${c.pending} pending, ${c.failed} failed, ${c.released} released) from ${from}\n`;
+  // the boot-once states only when some node is in one: the usual line stays as it was
+  const more = [c.verifying && `${c.verifying} verifying`, c.quarantined && `${c.quarantined} quarantined`].filter(Boolean).join(', ');
+  return `${count} node${count === 1 ? '' : 's'} (${c.ready} ready, ${c.pending} pending, ${c.failed} failed, ${c.released} released${more ? `, ${more}` : ''}) from ${from}\n`;
 }
 
 /** One summary line: counts by state. */
 export function renderSummary(nodes: Array<Pick<NodeRecord, 'state'>>, from: string): string {
-  const c: StateCounts = { pending: 0, ready: 0, failed: 0, released: 0 };
+  const c: StateCounts = { pending: 0, ready: 0, failed: 0, released: 0, verifying: 0, quarantined: 0 };
   for (const n of nodes) c[n.state] = (c[n.state] ?? 0) + 1;
   return summaryLine(nodes.length, c, from);
 }
@@ -115,8 +118,27 @@ export function matchesNode(n: NodeRecord, q: string): boolean {
   return n.name.toLowerCase() === t || n.ip === t || (n.mac !== undefined && n.mac === mac);
 }
 
-/** The last-boot timeline of one node, one entry a line, with offsets from its first entry. */
+/** A node's boot-once state (queue, current profile, results with their details), or '' when it has none. */
+export function renderBootOnce(n: NodeRecord): string {
+  const bo = n.bootOnce;
+  const said = describeBootOnce(bo);
+  if (!bo || !said) return '';
+  const lines = [`boot-once of ${n.name}: ${bo.quarantined || bo.current || bo.queue.length ? said.replace(/; done .*$/, '') : 'nothing queued'}`];
+  for (const r of bo.results) {
+    const details = r.details === undefined ? '' : `  ${oneLine(JSON.stringify(r.details), 160)}`;
+    lines.push(`  ${new Date(r.time).toISOString()}  ${r.profile.padEnd(12)} ${r.result.padEnd(9)}${details}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The last-boot timeline of one node, one entry a line, with offsets from its first entry (after its boot-once state). */
 export function renderTimeline(n: NodeRecord): string {
+  const bootOnce = renderBootOnce(n);
+  if (bootOnce) return bootOnce + renderTimelineOnly(n);
+  return renderTimelineOnly(n);
+}
+
+function renderTimelineOnly(n: NodeRecord): string {
   const t = n.timeline ?? [];
   if (!t.length) return `timeline of ${n.name}: empty\n`;
   const t0 = t[0]!.time;

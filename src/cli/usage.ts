@@ -19,6 +19,9 @@ Commands:
   release <ip|mac> [--policy keep|unexport|remove] [--json]
                                        release one node now
   release --all --yes [--policy P]     release every node (decommissioning)
+  boot-once <ip|mac> PROFILE [PROFILE...] | --cancel
+                                       boot a node once into each profile (memtest, verify),
+                                       then production; --cancel ends the queue and quarantine
   hook add|old|del|tftp ARGS...        dnsmasq --dhcp-script entry point (never blocks dnsmasq)
   import-legacy <pxebootfs.cfg> [--cidr C] [--server IP]
                                        print a pxebootd.yaml converted from a fuse_pxebootfs config
@@ -120,6 +123,23 @@ Options:
 Examples:
   pxebootd release 10.0.0.23 --policy unexport
   pxebootd release --all --yes
+`,
+  'boot-once': `Usage: pxebootd boot-once <ip|mac> PROFILE [PROFILE...] [-c FILE] [--json]
+       pxebootd boot-once <ip|mac> --cancel [-c FILE] [--json]
+
+Send a node through profiles (names under \`profiles\` in the config) for its next boots, once
+each, then production. Its boot files (same names as production) are rendered from the current
+profile's templates. A failed or timed-out profile quarantines the node: production files are
+withheld until \`pxebootd release\` or --cancel. Through the running daemon's queue, or in-process.
+
+Options:
+  --cancel            drop the queue (and quarantine); the node gets its production files
+  --json              machine-readable result
+  -c, --config FILE   config file (default ${DEFAULT_CONFIG})
+
+Examples:
+  pxebootd boot-once 10.0.0.23 memtest verify
+  pxebootd boot-once 52:54:00:12:34:56 --cancel
 `,
   hook: `Usage: pxebootd hook add|old|del|tftp ARGS... [-c FILE]
 

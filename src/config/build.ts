@@ -1,7 +1,8 @@
 // Schema output -> the Config every other module consumes: paths made absolute against the config
 // file's directory, per-subnet defaults filled in, MACs/hostnames normalised, rule positions kept.
 import path from 'node:path';
-import type { Config, HostRule, RuleFields, SourceConfig, SubnetRule } from '../types.ts';
+import type { Config, HostRule, ProfileConfig, RuleFields, SourceConfig, SubnetRule } from '../types.ts';
+import { parseDuration } from './profile-formats.ts';
 import { normalizeMac } from '../validate.ts';
 import { parseCidr } from './formats.ts';
 import type { Locator } from './positions.ts';
@@ -12,6 +13,9 @@ type RawRule = RawConfig['subnets'][number] | RawConfig['hosts'][number];
 
 /** Per-subnet defaults; hosts inherit from their subnet instead. */
 export const SUBNET_DEFAULTS = { node_name: 'ip-hex', overlay: 'persistent', on_release: 'keep' } as const;
+
+/** A `done_when: reported` profile without `timeout` fails after this long without a report. */
+export const DEFAULT_REPORT_TIMEOUT_MS = 2 * 3_600_000;
 
 export function buildConfig(raw: RawConfig, file: string, loc: Locator): Config {
   const base = path.dirname(path.resolve(file));
@@ -40,8 +44,22 @@ export function buildConfig(raw: RawConfig, file: string, loc: Locator): Config 
     vars: {},
     ...ruleFields(s),
     cidr: parseCidr(s.cidr)!.text,
+    ...(s.first_boot === undefined ? {} : { first_boot: [...s.first_boot] }),
     pos: loc.pos(['subnets', i]),
   }));
+
+  const profiles: Record<string, ProfileConfig> = {};
+  for (const [name, p] of Object.entries(raw.profiles)) {
+    const c: ProfileConfig = { name, done_when: p.done_when, root: p.root, pos: loc.pos(['profiles', name]) };
+    if (p.pxe_template !== undefined) c.pxe_template = abs(p.pxe_template);
+    if (p.grub_template !== undefined) c.grub_template = abs(p.grub_template);
+    if (p.ipxe_template !== undefined) c.ipxe_template = abs(p.ipxe_template);
+    // a reporting profile always ends: no report within 2 h is a failure
+    const timeout = p.timeout !== undefined ? parseDuration(p.timeout) : p.done_when === 'reported' ? DEFAULT_REPORT_TIMEOUT_MS : undefined;
+    if (timeout !== undefined) c.timeout_ms = timeout;
+    if (p.boot_file !== undefined) c.boot_file = [...p.boot_file];
+    profiles[name] = c;
+  }
 
   const hosts: HostRule[] = raw.hosts.map((h, i) => {
     const r: HostRule = { ...ruleFields(h), pos: loc.pos(['hosts', i]) };
@@ -90,9 +108,11 @@ export function buildConfig(raw: RawConfig, file: string, loc: Locator): Config 
     control_socket: abs(raw.control_socket),
     queue: { ...raw.queue },
     boot_guard_ms: raw.boot_guard_ms,
+    profiles,
     subnets,
     hosts,
   };
+  if (raw.report) config.report = { listen: raw.report.listen };
   if (e.pid_file !== undefined) config.exports.pid_file = abs(e.pid_file);
   if (e.pseudo_root !== undefined) config.exports.pseudo_root = e.pseudo_root;
   if (raw.http_base !== undefined) config.http_base = raw.http_base;

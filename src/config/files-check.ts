@@ -6,6 +6,9 @@ import { BUILTIN_VARS, suggestVariable, templateVariables, unknownVariables } fr
 import type { KeyPath, Locator } from './positions.ts';
 import { asObj, asStr, candidateSubnets, rawHosts, rawSubnets, resolveConfigPath, type Obj } from './raw.ts';
 import { TEMPLATE_KEYS } from './semantics.ts';
+import { PROFILE_VARS, rawProfiles } from './profile-check.ts';
+import { bootPrograms } from '../boot-once/programs.ts';
+import { QUARANTINE_PROFILE } from '../types.ts';
 
 /** A probe's kind in words: 'other' is whatever is neither file nor directory (FIFO, device, socket). */
 const kindName = (k: string): string => (k === 'other' ? 'something that is neither a regular file nor a directory (a FIFO, device or socket?)' : k === 'file' ? 'a regular file' : `a ${k}`);
@@ -84,7 +87,7 @@ export function checkFiles(raw: Obj, baseDir: string, probe: FsProbe, loc: Locat
       const all = builtins ? [...BUILTIN_VARS, ...own] : known;
       out.push({
         file: t.file, line: u.line, col: u.col, path: loc.problem(p, '').path,
-        message: `unknown template variable {{${u.name}}}${hint(u.name, all)} (${context}; known: ${all.join(', ')})`,
+        message: `unknown template variable {{${u.name}}}${(PROFILE_VARS as readonly string[]).includes(u.name) ? ': it has a value only in the templates of a boot-once profile (profiles:)' : hint(u.name, all)} (${context}; known: ${all.join(', ')})`,
       });
     }
   };
@@ -125,6 +128,26 @@ export function checkFiles(raw: Obj, baseDir: string, probe: FsProbe, loc: Locat
         if (h.obj[t] !== undefined) checkVars(['hosts', h.index, t], h.obj[t], known, `hosts[${h.index}] in subnet ${s.cidr.text}`);
         else if (s.obj[t] !== undefined) checkVars(['subnets', s.index, t], s.obj[t], known, `subnet ${s.cidr.text} with hosts[${h.index}]`);
       }
+    }
+  }
+
+  // profile templates: the built-ins plus {{report_url}} and {{report_token}} (no rule vars: a
+  // profile serves nodes of every subnet)
+  for (const [name, p] of rawProfiles(raw)) {
+    const texts: string[] = [];
+    for (const t of TEMPLATE_KEYS) {
+      if (p[t] === undefined) continue;
+      checkVars(['profiles', name, t], p[t], [...PROFILE_VARS], `profile ${name}`);
+      const r = readTemplate(['profiles', name, t], p[t]);
+      if (r) texts.push(r.text);
+    }
+    if (texts.length === 0) continue;
+    // the quarantine profile is never done: it is what a failed node boots until released
+    if (name !== QUARANTINE_PROFILE && p.done_when === 'served' && p.boot_file === undefined && !texts.some((x) => bootPrograms(x).length > 0)) {
+      out.push(loc.problem(['profiles', name], `profile ${name} is done when its boot program is served, but no KERNEL/LINUX/linux/chainloader/kernel/chain line of its templates names a file by a fixed name: add boot_file: [NAME]`));
+    }
+    if (p.done_when === 'reported' && !texts.some((x) => templateVariables(x).some((u) => u.name === 'report_token'))) {
+      out.push(loc.problem(['profiles', name, 'done_when'], `profile ${name} is done when the node reports, but none of its templates passes {{report_token}} (and {{report_url}}) to the node, so it cannot report`));
     }
   }
 

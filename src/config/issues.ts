@@ -37,7 +37,8 @@ const EXPECTED: Record<string, string> = {
 function allowedKeysAt(p: KeyPath, raw: unknown): string[] | undefined {
   const [a, b] = p;
   if (p.length === 0) return ALLOWED_KEYS.top;
-  if (p.length === 1 && (a === 'exports' || a === 'commands' || a === 'queue' || a === 'metrics')) return ALLOWED_KEYS[a];
+  if (p.length === 1 && (a === 'exports' || a === 'commands' || a === 'queue' || a === 'metrics' || a === 'report')) return ALLOWED_KEYS[a];
+  if (p.length === 2 && a === 'profiles' && typeof b === 'string') return ALLOWED_KEYS.profile;
   if (p.length === 2 && typeof b === 'number') {
     if (a === 'subnets') return ALLOWED_KEYS.subnet;
     if (a === 'hosts') return ALLOWED_KEYS.host;

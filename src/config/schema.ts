@@ -6,6 +6,7 @@ import {
   checkCidr, checkExportOptions, checkHostname, checkIPv4, checkInterface, checkListen, checkMac,
   checkPath, checkProgram, checkPseudoRoot, checkHttpBase, checkServer, checkTftpSubdir, checkVarName,
 } from './formats.ts';
+import { checkBootFileName, checkDuration, checkProfileName } from './profile-formats.ts';
 
 /** A string that must also pass a format check (the check's message becomes the problem). */
 function fmt(check: (s: string) => string | undefined, description: string) {
@@ -71,7 +72,25 @@ const ruleFields = {
 };
 
 /** A subnet rule: its CIDR plus rule fields. */
-export const subnetSchema = z.strictObject({ cidr: fmt(checkCidr, 'IPv4 network, e.g. 10.0.0.0/24'), ...ruleFields });
+export const subnetSchema = z.strictObject({
+  cidr: fmt(checkCidr, 'IPv4 network, e.g. 10.0.0.0/24'),
+  ...ruleFields,
+  first_boot: z.array(fmt(checkProfileName, 'profile name')).optional().meta({ description: 'profiles (names under `profiles`) a newly seen node goes through, once each, before production' }),
+});
+
+/** A boot-once profile: what a node boots once instead of production (pxebootd boot-once, first_boot). */
+export const profileSchema = z.strictObject({
+  pxe_template: path('pxelinux template of this profile (same file names as production)').optional(),
+  grub_template: path('GRUB template of this profile').optional(),
+  ipxe_template: path('iPXE template of this profile').optional(),
+  done_when: z.enum(['served', 'reported']).meta({ description: 'served: done once its boot program was fetched (TFTP/HTTP log, hook); reported: done when the node POSTs its result to report.listen' }),
+  timeout: fmt(checkDuration, 'no result this long after its files were written = failed (quarantine); e.g. 2h; default 2h for reported, none for served').optional(),
+  root: z.enum(['own', 'none']).default('none').meta({ description: 'own: the node\'s NFS root is mounted and exported before the profile\'s files are written ({{nfs_path}}); none: it is not needed (memtest86+)' }),
+  boot_file: z.array(fmt(checkBootFileName, 'boot program base name')).optional().meta({ description: 'base names of the boot programs whose fetch means served; default: from the templates\' KERNEL/LINUX/linux/chainloader/kernel/chain lines' }),
+});
+
+/** The report endpoint nodes in a reporting profile POST to. */
+export const reportSchema = z.strictObject({ listen: fmt(checkListen, 'HOST:PORT where nodes POST /v1/report ({{report_url}})') });
 
 /** A host rule: matched by mac, ip or hostname; its fields override the subnet's. */
 export const hostSchema = z.strictObject({
@@ -136,6 +155,8 @@ export const configSchema = z
       .default(30000)
       .meta({ description: 'a ready node fetching its boot program (pxelinux.0, *.efi, ...) at least this long after its last (re)provision or boot is booting again: ephemeral nodes get a fresh layer' }),
     metrics: z.strictObject({ listen: fmt(checkListen, 'HOST:PORT of the Prometheus endpoint').default('127.0.0.1:9642') }).optional(),
+    profiles: z.record(fmt(checkProfileName, 'profile name'), profileSchema).default({}).meta({ description: 'boot-once profiles by name (pxebootd boot-once, first_boot); a profile named quarantine is what a failed node boots' }),
+    report: reportSchema.optional(),
     subnets: z.array(subnetSchema).min(1),
     hosts: z.array(hostSchema).default([]),
   })
@@ -151,6 +172,8 @@ export const ALLOWED_KEYS = {
   commands: Object.keys(commandsSchema.shape),
   queue: Object.keys(queueSchema.shape),
   metrics: ['listen'],
+  report: Object.keys(reportSchema.shape),
+  profile: Object.keys(profileSchema.shape),
   subnet: Object.keys(subnetSchema.shape),
   host: Object.keys(hostSchema.shape),
   source: {

@@ -4,6 +4,7 @@ import type { ConfigProblem } from '../errors.ts';
 import { BUILTIN_VARS } from '../template.ts';
 import type { KeyPath, Locator } from './positions.ts';
 import { asArr, asObj, asStr, candidateSubnets, rawHosts, rawSubnets, type Obj, type RawHost, type RawSubnet } from './raw.ts';
+import { checkProfiles } from './profile-check.ts';
 
 /** Directories every provisioned rule needs. */
 export const REQUIRED_RULE_DIRS = ['root_dir', 'node_dir', 'overlay_dir'] as const;
@@ -19,6 +20,7 @@ export function checkSemantics(raw: Obj, loc: Locator): ConfigProblem[] {
   checkHosts(hosts, subnets, loc, out);
   checkVars(raw, loc, out);
   checkExports(raw, loc, out);
+  out.push(...checkProfiles(raw, loc));
   const q = asObj(raw.queue);
   if (q && typeof q.retry_base_ms === 'number' && typeof q.retry_max_ms === 'number' && q.retry_max_ms < q.retry_base_ms) {
     out.push(loc.problem(['queue', 'retry_max_ms'], `expected retry_max_ms >= retry_base_ms (${q.retry_base_ms}), found ${q.retry_max_ms}`));

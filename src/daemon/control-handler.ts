@@ -8,6 +8,8 @@ import type { Daemon } from './daemon.ts';
 import type { SubmitResult } from './intake.ts';
 import { refusePeer, type PeerCred } from '../control-trust.ts';
 import { byName, findNode, parseNodeQuery, statusDocument, tableRow } from '../status-doc.ts';
+import { enqueue as enqueueProfiles } from '../boot-once/machine.ts';
+import { cancelBootOnce } from './boot-once.ts';
 
 /** Default time a provision/release request waits for the node to settle. */
 export const REQUEST_TIMEOUT_MS = 60_000;
@@ -82,6 +84,41 @@ async function releaseAll(daemon: Daemon, policy: ReleasePolicy | undefined, tim
   };
 }
 
+/**
+ * `boot-once <ip|mac> PROFILE…` / `--cancel`: change the node's queue, then provision it through the
+ * queue (the provision job writes the files the queue now selects) and answer once it settled. An
+ * IP no node holds yet is remembered and provisioned now: it starts with these profiles.
+ */
+async function bootOnce(daemon: Daemon, core: Core, req: ControlRequest, timeoutMs: number): Promise<ControlResponse> {
+  const target = typeof req.target === 'string' ? req.target : '';
+  const ip = normalizeIPv4(target);
+  const mac = ip ? undefined : normalizeMac(target);
+  if (!ip && !mac) return { ok: false, error: `boot-once: expected an IPv4 address or a MAC, found ${JSON.stringify(printable(target))}` };
+  const cancel = req.cancel === true;
+  const names = Array.isArray(req.profiles) ? req.profiles.filter((p): p is string => typeof p === 'string') : [];
+  if (cancel === names.length > 0) return { ok: false, error: cancel ? 'boot-once: --cancel takes no profile' : 'boot-once: expected at least one PROFILE, or --cancel' };
+  const known = core.config.profiles ?? {};
+  const unknown = names.filter((n) => !Object.hasOwn(known, n));
+  if (unknown.length) return { ok: false, error: `boot-once: unknown profile ${unknown.map((u) => JSON.stringify(printable(u))).join(', ')}; configured: ${Object.keys(known).join(', ') || 'none (add a profiles map)'}` };
+  const rec = ip ? core.state.findByIp(ip) : core.state.findByMac(mac!);
+  if (rec && mac && rec.mac !== mac) return { ok: false, error: `boot-once: ${mac} is not node ${rec.name}'s MAC` };
+  if (cancel) {
+    if (!rec) return { ok: false, error: `boot-once --cancel: no node ${printable(target)}` };
+    cancelBootOnce(core, rec, 'boot-once --cancel');
+  } else if (rec) {
+    const r = enqueueProfiles(rec.bootOnce, names);
+    if ('error' in r) return { ok: false, error: `boot-once: node ${rec.name}: ${r.error}` };
+    core.state.put({ ...rec, bootOnce: r.bo });
+  } else {
+    if (!ip) return { ok: false, error: `boot-once: no node with MAC ${mac}: give its IP (and the node is provisioned with these profiles first)` };
+    core.bootOnce?.remember(ip, names);
+  }
+  const e: ClientSeen = { kind: 'seen', ip: rec?.ip ?? ip!, source: 'cli:boot-once', sourceType: 'cli', time: Date.now() };
+  const m = rec?.mac ?? mac;
+  if (m) e.mac = m;
+  return withTimeout(daemon.submit(e, { wait: true }), timeoutMs);
+}
+
 /** A refused client's uid is logged at most once a minute (a local user must not flood the log). */
 const REFUSAL_LOG_MS = 60_000;
 const refusalLogged = new Map<number, number>();
@@ -138,13 +175,15 @@ export async function handleControl(daemon: Daemon, core: Core, req: ControlRequ
       if (mac) e.mac = mac;
       return withTimeout(daemon.submit(e, { wait: true, policy }), timeoutMs);
     }
+    case 'boot-once':
+      return bootOnce(daemon, core, req, timeoutMs);
     case 'release-all': {
       const policy = typeof req.policy === 'string' ? (req.policy as ReleasePolicy) : undefined;
       if (policy !== undefined && !POLICIES.includes(policy)) return { ok: false, error: `release --all: --policy: expected ${POLICIES.join('|')}, found ${JSON.stringify(printable(policy))}` };
       return releaseAll(daemon, policy, timeoutMs);
     }
     default:
-      return { ok: false, error: `unknown request ${JSON.stringify(printable(String(req.op)))}; expected ping|status|hook|provision|release|release-all` };
+      return { ok: false, error: `unknown request ${JSON.stringify(printable(String(req.op)))}; expected ping|status|hook|provision|release|release-all|boot-once` };
   }
 }
 

@@ -21,6 +21,8 @@ import { loadState, reconcile, writeDefaultFile } from './reconcile.ts';
 import { describeConfigChanges, RESTART_KEYS } from './reload.ts';
 import { limitHeapGrowth, startHeapCompactor, type HeapCompactor } from './heap-compactor.ts';
 import { createBadInputLog } from './bad-input-log.ts';
+import { createBootOnce } from './boot-once.ts';
+import { startReportServer, type ReportServer } from '../boot-once/report-server.ts';
 
 /** How long stop() waits for running jobs before abandoning them (inside `run`'s stop deadline). */
 export const STOP_GRACE_MS = 2000;
@@ -113,6 +115,9 @@ export function createDaemon(o: DaemonOptions): Daemon {
     onDepth: (n) => core.metrics.queueDepth(n + queue.running()),
   });
   const intake: Intake = createIntake(core, queue, o.runner);
+  // a boot-once change (report, timeout) writes the node's next files through its queue
+  core.bootOnce = createBootOnce(core, (name) => queue.add(name, { kind: 'provision', seenAt: Date.now(), sources: [] }));
+  let reportServer: ReportServer | undefined;
   const watchers: Watcher[] = [];
   let control: ControlServer | undefined;
   let compactor: HeapCompactor | undefined;
@@ -188,6 +193,16 @@ export function createDaemon(o: DaemonOptions): Daemon {
           log.error({ err: errorMessage(e) }, 'metrics endpoint failed to start; continuing without it');
         }
       }
+      core.bootOnce!.start();
+      // like the watchers, the report endpoint takes input from the network: not in one-shot CLI runs
+      if (o.config.report && (o.watchers ?? true)) {
+        try {
+          reportServer = await startReportServer(o.config.report.listen, (ip, r) => core.bootOnce!.report(ip, r));
+          log.info({ addr: reportServer.address }, `boot-once reports on http://${reportServer.address}/v1/report`);
+        } catch (e) {
+          log.error({ err: errorMessage(e), listen: o.config.report.listen }, `report endpoint failed to start (${errorMessage(e)}); reporting profiles end by their timeout`);
+        }
+      }
       if (o.watchers ?? true) {
         for (const source of o.config.sources) {
           try {
@@ -214,6 +229,8 @@ export function createDaemon(o: DaemonOptions): Daemon {
       intake.flush();
       badLog.flush();
       compactor?.stop();
+      core.bootOnce?.stop();
+      await reportServer?.close().catch(() => {});
       // each watcher gets a bound: one stuck (say, in a read of a file that never ends) is left behind,
       // and its children are killed by the caller once stop() returns
       const left = new Set(watchers.map((w) => w.name));

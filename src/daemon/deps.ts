@@ -29,7 +29,7 @@ export interface DaemonDeps {
 /** A Metrics that records nothing: for tests and when metrics are off. */
 export function noopMetrics(): Metrics {
   const nop = () => {};
-  return { nodesByState: nop, event: nop, seenToReady: nop, queueDepth: nop, commandFailure: nop, reload: nop };
+  return { nodesByState: nop, event: nop, seenToReady: nop, queueDepth: nop, commandFailure: nop, reload: nop, verification: nop };
 }
 
 /**

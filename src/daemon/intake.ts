@@ -17,7 +17,7 @@ import { isAuthoritative } from '../trust.ts';
 
 /** What happened to one submitted event (the control socket returns it). */
 export interface SubmitResult {
-  outcome: 'ready' | 'failed' | 'released' | 'skipped' | 'unchanged' | 'queued';
+  outcome: 'ready' | 'failed' | 'released' | 'skipped' | 'unchanged' | 'queued' | 'verifying' | 'quarantined';
   node?: NodeRecord;
   error?: string;
   why?: string[];
@@ -103,7 +103,7 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
     }
     const settled = queue.push(name, job).then((o: JobOutcome): SubmitResult => {
       const node = core.state.get(name);
-      if (o.ok) return { outcome: node?.state === 'released' ? 'released' : 'ready', node };
+      if (o.ok) return { outcome: node?.state === 'released' || node?.state === 'verifying' || node?.state === 'quarantined' ? node.state : 'ready', node };
       return { outcome: 'failed', node, error: o.error.message };
     });
     return { now, settled };
@@ -168,6 +168,13 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
     if (ipToMac.size) ipToMac.delete(ip);
     const prev = core.state.get(name);
     const next = applySeen(prev, e, { name, ip, mac, hostname, subnet: m.rule.subnet.cidr });
+    // boot-once: a new node starts its first_boot profiles (or a boot-once asked before it was seen);
+    // a fetch of a profile's program may finish it, and then the next files are written
+    if (!prev && core.bootOnce) {
+      const bo = core.bootOnce.initial(ip, m.rule);
+      if (bo) next.bootOnce = bo;
+    }
+    const advance = e.file !== undefined && next.bootOnce !== undefined && core.bootOnce !== undefined && core.bootOnce.fetched(next, e);
     const busy = queue.has(name);
     // the rule fingerprint only matters for a ready node that stays where it is
     const need = needsProvision(prev, next, () => ruleKeyOf(m.rule), busy) || e.sourceType === 'cli';
@@ -178,7 +185,7 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
     if ((need || reset) && next.state !== 'failed') next.state = 'pending';
     core.state.put(next);
     reportCounts(core);
-    if (!need && !reset) return done({ outcome: 'unchanged', node: next });
+    if (!need && !reset && !advance) return done({ outcome: 'unchanged', node: next });
     const job: Job = { kind: 'provision', seenAt: e.time, sources: [e.source] };
     if (reset) job.reset = true;
     return enqueue(name, job, wait);
@@ -240,7 +247,7 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
         goneLog.add(group, ex);
         return done({ outcome: 'unchanged', node: core.state.get(rec.name) });
       }
-      return enqueue(rec.name, { kind: 'release', policy, reason }, wait);
+      return enqueue(rec.name, { kind: 'release', policy, reason, ...(e.sourceType === 'cli' ? { lift: true } : {}) }, wait);
     },
   };
 }

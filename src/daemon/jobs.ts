@@ -9,11 +9,13 @@ import type { DaemonDeps } from './deps.ts';
 import { RunError, errorMessage } from '../errors.ts';
 import { nodeNameFor } from '../naming.ts';
 import { countStates, extendTimeline, ruleKeyOf } from './records.ts';
+import type { BootOnceRuntime, PreparedBoot } from './boot-once.ts';
+import { cancel as cancelProfiles, deactivate } from '../boot-once/machine.ts';
 
 /** One unit of queued work for a node. */
 export type Job =
   | { kind: 'provision'; seenAt: number; sources: string[]; /** a new boot of an ephemeral node: fresh layer first */ reset?: boolean }
-  | { kind: 'release'; policy?: ReleasePolicy; reason: string }
+  | { kind: 'release'; policy?: ReleasePolicy; reason: string; /** a release by hand: also ends boot-once and quarantine */ lift?: boolean }
   | { kind: 'render'; tally: RenderTally };
 
 /** What a reload's re-rendering did, counted across its jobs (one summary line, not one per node). */
@@ -54,6 +56,8 @@ export interface Core {
   provisioner: Provisioner;
   /** when start() began (ms): NBP requests within the boot guard after it are not new boots */
   startedAt?: number;
+  /** boot-once profiles (set by the daemon) */
+  bootOnce?: BootOnceRuntime;
 }
 
 /** Resolve a known node's rule under the current config; undefined when it no longer matches. */
@@ -127,27 +131,33 @@ async function provision(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 
   // a new boot of an ephemeral node: boot files -> unexport -> umount -> wipe (release 'remove'),
   // then mount -> export with the same fsid -> boot files (provision); serial per node in the queue
   const reset = job.reset === true && rule.overlay === 'ephemeral';
+  // boot-once: a node with a boot-once record gets the files its selection names (production,
+  // a profile's or quarantine's); the token of a new profile is stored before they are written
+  let prep: PreparedBoot | undefined;
+  if (!core.dryRun && core.bootOnce && rec.bootOnce) prep = await core.bootOnce.prepare(node, rule);
   if (core.dryRun) {
     // the plan is made (it checks every path) even when the info line that shows it is not written
     if (reset) logPlan(log, node, core.provisioner.planRelease(node, rule, 'remove'), `dry run: ephemeral reset of ${node.name} first`);
     logPlan(log, node, core.provisioner.plan(node, rule), `dry run: plan for ${node.name} (${node.ip})`);
   } else {
     if (reset) await core.provisioner.release(node, rule, 'remove');
-    await core.provisioner.provision(node, rule, { exportGate: durable });
+    await core.provisioner.provision(node, rule, prep ? { exportGate: durable, boot: prep.boot } : { exportGate: durable });
   }
   await durable;
   const now = Date.now();
+  const state = prep?.state ?? 'ready';
   updateRecord(core, rec.name, (r) => {
     const { lastError: _e, ...rest } = r;
-    return { ...rest, fsid, state: 'ready', ruleKey: ruleKeyOf(rule), readyAt: now, timeline: extendTimeline(r.timeline, { time: now, what: 'ready' }) };
+    return { ...rest, fsid, state, ruleKey: ruleKeyOf(rule), readyAt: now, timeline: extendTimeline(r.timeline, { time: now, what: state === 'ready' ? 'ready' : prep?.activate ? `${state}: profile ${prep.activate.profile}` : state }) };
   });
+  if (prep?.activate) core.bootOnce!.activated(rec.name, prep.activate);
   core.metrics.seenToReady(Math.max(0, now - job.seenAt));
   // the record is written lazily: after a crash a ready node that shows pending is provisioned
   // again (idempotently) at start-up, so a ready node never waits for a large state.json write
   // where the time went: waiting (intake + queue), then the provisioner, which overlaps making the fsid durable
   if (!log.isLevelEnabled('info')) return;
   const ms = { total: now - job.seenAt, wait: t0 - job.seenAt, fsid: t1 - t0, provision: now - t0 };
-  const said = core.dryRun ? `node ${node.name} planned (dry run: nothing was changed)` : reset ? `node ${node.name} ready with a fresh ephemeral layer` : `node ${node.name} ready`;
+  const said = core.dryRun ? `node ${node.name} planned (dry run: nothing was changed)` : state !== 'ready' ? `node ${node.name} ${state}${prep?.activate ? `: boot files of profile ${prep.activate.profile} written` : ''}` : reset ? `node ${node.name} ready with a fresh ephemeral layer` : `node ${node.name} ready`;
   log.info({ node: node.name, ip: node.ip, mac: node.mac, fsid, ms: ms.total, timing: ms, ...(reset ? { reset } : {}), ...(core.dryRun ? { dryRun: true } : {}) }, said);
 }
 
@@ -197,7 +207,16 @@ async function release(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 'r
     await core.provisioner.release(rec, rule, policy);
   }
   const now = Date.now();
-  updateRecord(core, rec.name, (r) => ({ ...r, state: policy === 'keep' ? r.state : 'released', timeline: extendTimeline(r.timeline, { time: now, what: `released (${policy}): ${job.reason}` }) }));
+  updateRecord(core, rec.name, (r) => {
+    const next: NodeRecord = { ...r, state: policy === 'keep' ? r.state : 'released', timeline: extendTimeline(r.timeline, { time: now, what: `released (${policy}): ${job.reason}` }) };
+    // its files are gone: a profile starts over; a release by hand also ends the queue and quarantine
+    const bo = policy === 'keep' ? r.bootOnce : job.lift ? cancelProfiles(r.bootOnce, now, job.reason) : deactivate(r.bootOnce);
+    if (bo) next.bootOnce = bo;
+    if (job.lift && r.bootOnce?.current) core.metrics.verification(r.bootOnce.current.profile, 'cancelled');
+    return next;
+  });
+  const after = core.state.get(rec.name);
+  if (after) core.bootOnce?.track(after);
   log.info({ node: rec.name, ip: rec.ip, policy, reason: job.reason }, `node ${rec.name} released (${policy})`);
   await core.state.commit();
 }

@@ -82,7 +82,8 @@ export async function reconcile(core: Core, queue: KeyedQueue<Job>, log: Logger,
   }
   await writeDefault();
   for (const node of state.all()) {
-    if (node.state === 'pending' || node.state === 'failed') void queue.push(node.name, { kind: 'provision', seenAt: Date.now(), sources: node.sources });
+    // boot-once nodes too: their profile's root (root: own) comes back; their files are kept
+    if (node.state === 'pending' || node.state === 'failed' || node.state === 'verifying' || node.state === 'quarantined') void queue.push(node.name, { kind: 'provision', seenAt: Date.now(), sources: node.sources });
   }
   reportCounts(core);
 }

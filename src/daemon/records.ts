@@ -109,13 +109,14 @@ export function needsProvision(prev: NodeRecord | undefined, next: NodeRecord, r
   if (!prev) return true;
   if (prev.ip !== next.ip || prev.mac !== next.mac || prev.hostname !== next.hostname) return true;
   // the key is computed (a JSON string of the rule) only here, where it is compared
-  if (prev.state === 'ready') return prev.ruleKey !== (typeof ruleKey === 'function' ? ruleKey() : ruleKey);
+  // a node in a boot-once profile or in quarantine has its files like a ready one
+  if (prev.state === 'ready' || prev.state === 'verifying' || prev.state === 'quarantined') return prev.ruleKey !== (typeof ruleKey === 'function' ? ruleKey() : ruleKey);
   return !busy;
 }
 
 /** Count nodes per state, for the metrics gauge. */
 export function countStates(nodes: Iterable<NodeRecord>): Record<NodeRecord['state'], number> {
-  const c = { pending: 0, ready: 0, failed: 0, released: 0 };
+  const c = { pending: 0, ready: 0, failed: 0, released: 0, verifying: 0, quarantined: 0 };
   for (const n of nodes) c[n.state]++;
   return c;
 }

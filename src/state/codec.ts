@@ -1,7 +1,7 @@
 // The on-disk shape of state.json, kept pure so that load and save are testable without files.
 // fsids live in their own map (name -> fsid) next to a high-water mark, so that removing a node's
 // record never frees its fsid and a node that comes back gets the same one.
-import type { NodeRecord, NodeState } from '../types.ts';
+import { NODE_STATES, type NodeRecord, type NodeState } from '../types.ts';
 import path from 'node:path';
 import { PxeError } from '../errors.ts';
 import { printable } from '../validate.ts';
@@ -17,7 +17,7 @@ export interface StateData {
   nodes: Map<string, NodeRecord>;
 }
 
-const STATES: readonly NodeState[] = ['pending', 'ready', 'failed', 'released'];
+const STATES: readonly NodeState[] = NODE_STATES;
 
 /** Records per piece of state.json text. */
 const RECORDS_PER_PIECE = 200;

@@ -145,7 +145,7 @@ exprots: { start_fsid: 1 }
     assert.deepEqual(lines(text, probe), [
       '/etc/pxebootd/c.yaml:3:11: subnets[0].cidr: host bits set in 10.0.0.5/24: expected the network address 10.0.0.0/24',
       '/etc/pxebootd/c.yaml:9:1: exprots: unknown key "exprots"; allowed keys: state_dir, images_dir, tftp_root, server, http_base, sources, exports, default_template, grub_dir, ipxe_template'.replace(
-        'ipxe_template', 'ipxe_dir, commands, mount_method, trusted_programs, control_socket, queue, boot_guard_ms, metrics, subnets, hosts (did you mean "exports"?)'),
+        'ipxe_template', 'ipxe_dir, commands, mount_method, trusted_programs, control_socket, queue, boot_guard_ms, metrics, profiles, report, subnets, hosts (did you mean "exports"?)'),
       '/tpl/bad.tmpl:3:15: subnets[0].pxe_template: unknown template variable {{rootdev}} (subnet 10.0.0.5/24; known: node, ip, ip_hex, mac, mac_hyphen, hostname, server, nfs_path, kernel)',
     ]);
     assert.equal(check(text, probe).config, undefined);
@@ -259,7 +259,7 @@ queue: { concurency: 2 }
 metrics: { listen: "127.0.0.1:1", port: 1 }
 `);
     assert.deepEqual(out, [
-      '/etc/pxebootd/c.yaml:9:5: subnets[0].nodename: unknown key "nodename"; allowed keys: cidr, root_dir, node_dir, overlay_dir, node_name, pxe_template, grub_template, ipxe_template, overlay, on_release, vars, ignore (did you mean "node_name"?)',
+      '/etc/pxebootd/c.yaml:9:5: subnets[0].nodename: unknown key "nodename"; allowed keys: cidr, root_dir, node_dir, overlay_dir, node_name, pxe_template, grub_template, ipxe_template, overlay, on_release, vars, ignore, first_boot (did you mean "node_name"?)',
       '/etc/pxebootd/c.yaml:10:32: commands.mkdir: unknown key "mkdir"; allowed keys: mount, umount, exportfs, journalctl, ip',
       '/etc/pxebootd/c.yaml:12:31: sources[0].program: unknown key "program"; allowed keys: type, path, from_start, programs, format (did you mean "programs"?)',
       '/etc/pxebootd/c.yaml:13:42: sources[1].iface: unknown key "iface"; allowed keys: type, interface, port, new_client_burst, new_clients_per_second',
