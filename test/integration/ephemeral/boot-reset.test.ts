@@ -120,11 +120,13 @@ describe('overlay: ephemeral resets at each boot', () => {
       assert.ok(i >= 0, `${re} in the daemon log:\n${after}`);
       return i;
     };
-    const unexport = at(/ran: \S*exportfs -r/);
+    // an export change is live once its batch is flushed, whether it ran `exportfs -r` or (after the
+    // first verified batch) edited etab in place: the flush line marks it in both cases
+    const unexport = at(/export batch flushed/);
     const umount = at(new RegExp(`ran: \\S*umount ${e.merged}`));
     const wipe = at(new RegExp(`deleted the writable layer of ${EPH.node}`));
     const mount = at(/ran: \S*mount -t overlay overlay/);
-    const reexport = unexport + 1 + after.slice(unexport + 1).search(/ran: \S*exportfs -r/);
+    const reexport = unexport + 1 + after.slice(unexport + 1).search(/export batch flushed/);
     const ready = at(/ready with a fresh ephemeral layer/);
     const order = { unexport, umount, wipe, mount, reexport, ready };
     assert.ok(unexport < umount && umount < wipe && wipe < mount && mount < reexport && reexport < ready, `order: ${JSON.stringify(order)}`);
