@@ -26,8 +26,11 @@ for p in "${PKGS[@]}"; do
 done
 # The end-to-end test fetches the guest kernel with `apt-get download`, which needs package lists.
 have_lists() { apt-cache policy linux-image-amd64 2>/dev/null | grep -q 'Candidate: [0-9]'; }
-# Units enabled at boot: the links in /etc/systemd/system/*.wants and *.requires.
-enabled_links() { find /etc/systemd/system -mindepth 2 -maxdepth 2 -type l \( -path '*.wants/*' -o -path '*.requires/*' \) 2>/dev/null | sort; }
+# Units enabled at boot: the links in /etc/systemd/system/*.wants and *.requires, and the alias
+# links next to them (rsyslog's syslog.service); not masks (links to /dev/null).
+enabled_links() {
+  find /etc/systemd/system -mindepth 1 -maxdepth 2 -type l \( -path '*.wants/*' -o -path '*.requires/*' -o ! -path '/etc/systemd/system/*/*' \) ! -lname /dev/null 2>/dev/null | sort
+}
 # Init scripts started at boot (tftpd-hpa and isc-dhcp-server ship no systemd unit: systemd runs
 # /etc/init.d/NAME when /etc/rc[2-5].d/SNNNAME exists).
 sysv_started() { find /etc/rc2.d /etc/rc3.d /etc/rc4.d /etc/rc5.d -name 'S*' 2>/dev/null | sed 's|.*/S[0-9]*||' | sort -u; }
