@@ -2,8 +2,11 @@
 // which entries really are. Kernel: `exportfs -r`, then /var/lib/nfs/etab; once one `exportfs -r`
 // has shown how it writes our lines, a few nodes' changes are applied to etab directly (apply),
 // which costs the same at 10 or 10,000 exports. Ganesha: SIGHUP to the pid in exports.pid_file
-// (Ganesha has no acknowledgement for SIGHUP; DBus is future work).
-import { readFile } from 'node:fs/promises';
+// re-reads every EXPORT block (its cost grows with their number, and it is not acknowledged);
+// once a SIGHUP has loaded our file, a few nodes' changes go over DBus instead (apply): AddExport
+// from a one-block file, RemoveExport by Export_Id, each answered by Ganesha.
+import { readFile, unlink } from 'node:fs/promises';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Runner } from '../src/runner.ts';
 import type { Config } from '../src/types.ts';
@@ -11,7 +14,9 @@ import { RunError } from '../src/errors.ts';
 import type { ExportEntry } from './export-entry.ts';
 import { createLineCache, etabLine, etabState, etabVerbatim, type EtabEntry, type EtabTemplate, indexEtab, kernelExportsPieces, learnEtabTemplate, parseKernelExports, pathsNamedIn, scanEtab } from './exports-kernel.ts';
 import { createEtabEditor, etabPaths, type EtabEditor } from './etab-apply.ts';
-import { GANESHA_MAX_ID, ganeshaExportsPieces, parseGaneshaExports } from './exports-ganesha.ts';
+import { buildGaneshaBlock, GANESHA_MAX_ID, ganeshaExportsPieces, parseGaneshaExports } from './exports-ganesha.ts';
+import { clientIsIp, createGaneshaDbus, type DbusFailure, type GaneshaDbus } from './ganesha-dbus.ts';
+import { writeFileAtomic } from '../src/atomic-file.ts';
 import { createLineChunkReader } from './line-chunks.ts';
 
 /** What the batcher needs from a backend. */
@@ -45,7 +50,7 @@ export function renderedText(backend: Pick<ExportBackend, 'render'>, entries: It
 
 /** The backend named by exports.backend. */
 export function createExportBackend(config: Config, runner: Runner, log: Logger): ExportBackend {
-  return config.exports.backend === 'ganesha' ? ganeshaBackend(config, log) : kernelBackend(config, runner, log);
+  return config.exports.backend === 'ganesha' ? ganeshaBackend(config, runner, log) : kernelBackend(config, runner, log);
 }
 
 function kernelBackend(config: Config, runner: Runner, log: Logger): ExportBackend {
@@ -128,20 +133,113 @@ function kernelBackend(config: Config, runner: Runner, log: Logger): ExportBacke
   };
 }
 
-function ganeshaBackend(config: Config, log: Logger): ExportBackend {
+/** Where the one-block files handed to AddExport go: beside our exports file, so Ganesha can read them wherever it reads that. */
+export function ganeshaAddDir(exportsFile: string): string {
+  return path.join(path.dirname(exportsFile), `${path.basename(exportsFile)}.d`);
+}
+
+/** DBus calls in flight at once: Ganesha answers them one by one; this only overlaps the dbus-send start-ups. */
+const DBUS_PARALLEL = 4;
+
+function ganeshaBackend(config: Config, runner: Runner, log: Logger): ExportBackend {
   const pidFile = config.exports.pid_file;
-  return {
+  const mode = config.exports.dbus ?? 'auto';
+  const bus: GaneshaDbus = createGaneshaDbus(runner, config.commands.dbus_send ?? 'dbus-send');
+  const addDir = ganeshaAddDir(config.exports.file);
+  /** the last reason DBus could not be used, to log each change of state once */
+  let unreachable: string | undefined;
+  const noBus = (f: DbusFailure, command: string): undefined => {
+    const why = `${command}: ${f.name ? `${f.name}: ` : ''}${f.message}`;
+    if (unreachable !== why) log.warn({ cmd: command, err: f.message }, `Ganesha's export manager is not reachable over DBus (${why}); exports are reloaded with SIGHUP`);
+    unreachable = why;
+    return undefined;
+  };
+  const backend: ExportBackend = {
     name: 'ganesha',
     file: config.exports.file,
     maxFsid: GANESHA_MAX_ID,
     render: ganeshaExportsPieces,
     parse: parseGaneshaExports,
     async reload(_live, _gone, verifyOnly) {
-      if (verifyOnly) return new Map(); // no way to ask Ganesha without DBus; the file is unchanged
+      if (verifyOnly) return new Map(); // the file is unchanged and SIGHUP has no answer to check
       await signalGanesha(pidFile, log);
       return new Map();
     },
   };
+  if (mode === 'off') return backend;
+  backend.apply = async (put, drop, live, gone) => {
+    const errors = new Map<string, Error>();
+    let lost: DbusFailure | undefined;
+    let lostCmd = '';
+    const gave = (f: DbusFailure, command: string) => {
+      if (f.unreachable && !lost) {
+        lost = f;
+        lostCmd = command;
+      }
+      return f.unreachable;
+    };
+    // 1. drops: only an Export_Id that Ganesha shows with our path is removed (own only what is ours)
+    await eachLimited(drop, DBUS_PARALLEL, async (e) => {
+      if (lost) return;
+      const shown = await bus.displayExport(e.fsid);
+      if (!shown.ok) {
+        if (!gave(shown.failure, shown.command)) errors.set(e.path, new Error(`${shown.command}: ${shown.failure.message}`));
+        return;
+      }
+      if (!shown.value) return; // already gone
+      if (shown.value.path !== e.path) {
+        errors.set(e.path, new Error(`Ganesha's Export_Id ${e.fsid} is ${shown.value.path}, not ${e.path}: not removing it`));
+        return;
+      }
+      const r = await bus.removeExport(e.fsid);
+      if (!r.ok && !gave(r.failure, r.command)) errors.set(e.path, new Error(`${r.command}: ${r.failure.message}`));
+    });
+    if (lost) return noBus(lost, lostCmd);
+    // 2. puts: one EXPORT block per file, so Ganesha parses one block, not all of ours
+    await eachLimited(put, DBUS_PARALLEL, async (e) => {
+      if (lost) return;
+      const file = path.join(addDir, `${e.node}.conf`);
+      try {
+        await writeFileAtomic(file, buildGaneshaBlock(e), { mode: 0o644, mkdirp: true, noSync: true });
+        const r = await bus.addExport(file, e.fsid);
+        if (!r.ok) {
+          if (!gave(r.failure, r.command)) errors.set(e.path, new Error(`${r.command}: ${r.failure.message}`));
+        } else if (r.value !== 1) {
+          errors.set(e.path, new Error(`Ganesha added ${r.value ?? 'an unknown number of'} exports from ${file}, expected 1`));
+        }
+      } finally {
+        await unlink(file).catch(() => {});
+      }
+    });
+    if (lost) return noBus(lost, lostCmd);
+    // 3. entries in this batch that did not change: ask Ganesha that they are exported as ours
+    const putPaths = new Set(put.map((e) => e.path));
+    await eachLimited(live.filter((e) => !putPaths.has(e.path) && !errors.has(e.path)), DBUS_PARALLEL, async (e) => {
+      if (lost) return;
+      const shown = await bus.displayExport(e.fsid);
+      if (!shown.ok) {
+        if (!gave(shown.failure, shown.command)) errors.set(e.path, new Error(`${shown.command}: ${shown.failure.message}`));
+      } else if (!shown.value) errors.set(e.path, new Error(`Ganesha has no export with Export_Id ${e.fsid} for ${e.path}`));
+      else if (shown.value.path !== e.path || !shown.value.clients.some((c) => clientIsIp(c, e.ip))) {
+        errors.set(e.path, new Error(`Ganesha's Export_Id ${e.fsid} is ${shown.value.path} for ${shown.value.clients.join(', ') || 'no client'}, expected ${e.path} for ${e.ip}`));
+      }
+    });
+    if (lost) return noBus(lost, lostCmd);
+    void gone; // every gone entry was a drop: removed above or already absent
+    if (unreachable !== undefined) log.info('Ganesha answers over DBus again: export changes are applied one by one');
+    unreachable = undefined;
+    return errors;
+  };
+  return backend;
+}
+
+/** Run `fn` on every item, at most `max` at a time. */
+async function eachLimited<T>(items: readonly T[], max: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(max, items.length) }, worker));
 }
 
 /** SIGHUP the Ganesha named by the pid file, after checking the PID really is ganesha.nfsd. */

@@ -9,6 +9,7 @@ export type SourceType =
   | 'syslog'
   | 'journal'
   | 'dhcp-snoop'
+  | 'http-log'
   | 'hook'
   | 'cli';
 
@@ -32,7 +33,7 @@ export interface ClientSeen {
   uuid?: string;
   /** raw DHCP option 60 */
   vendorClass?: string;
-  /** TFTP file the client requested, relative to tftp_root, when the event came from a TFTP log */
+  /** file the client requested, relative to tftp_root, when the event came from a TFTP or HTTP log */
   file?: string;
   /** lease expiry (ms since epoch), 0 = infinite, when the source knows it */
   expires?: number;
@@ -153,6 +154,10 @@ export interface NodeRecord {
   timeline?: TimelineEntry[];
   /** boot-once profiles: queue, current, results, quarantine */
   bootOnce?: BootOnceRecord;
+  /** the image (rule `image:`) whose version is this node's lower layer */
+  image?: string;
+  /** the version of `image` the node runs: set at its provision, changed only at its next boot */
+  image_version?: string;
 }
 
 // ---- configuration (the shape after validation and defaults) ----
@@ -163,7 +168,8 @@ export type SourceConfig =
   | { type: LeaseSourceType; path: string }
   | { type: 'syslog'; path: string; from_start: boolean; programs: string[]; format?: SyslogLayout }
   | { type: 'journal'; identifiers: string[]; directory?: string }
-  | { type: 'dhcp-snoop'; interface: string; port: number; new_client_burst: number; new_clients_per_second: number };
+  | { type: 'dhcp-snoop'; interface: string; port: number; new_client_burst: number; new_clients_per_second: number }
+  | { type: 'http-log'; path: string; from_start: boolean; format: 'combined' | 'nginx' };
 
 export interface ExportsConfig {
   backend: 'kernel' | 'ganesha';
@@ -175,6 +181,8 @@ export interface ExportsConfig {
   pid_file?: string;
   /** ganesha: Pseudo = pseudo_root/<NODE>; unset means Pseudo = Path */
   pseudo_root?: string;
+  /** ganesha: change single exports over DBus (auto: when Ganesha answers on the system bus; unset means auto) or always SIGHUP (off) */
+  dbus?: 'auto' | 'off';
   /** kernel: where exportfs writes its table, checked after each reload */
   etab: string;
 }
@@ -182,10 +190,15 @@ export interface ExportsConfig {
 export type NodeNaming = 'ip-hex' | 'mac';
 export type OverlayMode = 'persistent' | 'ephemeral';
 export type ReleasePolicy = 'keep' | 'unexport' | 'remove';
+/** What a persistent node's upper does when its image's current version changes (at its next boot). */
+export type ImageChangePolicy = 'carry' | 'fresh' | 'stay';
 
 /** Fields a subnet or host rule may set. */
 export interface RuleFields {
   root_dir?: string;
+  /** an image in images_dir: its current version is the lower layer (instead of root_dir) */
+  image?: string;
+  on_image_change?: ImageChangePolicy;
   node_dir?: string;
   overlay_dir?: string;
   node_name?: NodeNaming;
@@ -263,6 +276,8 @@ export interface Config {
     exportfs: string;
     journalctl: string;
     ip: string;
+    /** dbus-send(1), for the ganesha backend's DBus calls; unset means `dbus-send` */
+    dbus_send?: string;
   };
   /** default auto */
   mount_method?: MountMethodSetting;
@@ -297,6 +312,10 @@ export interface ResolvedRule {
   overlay: OverlayMode;
   on_release: ReleasePolicy;
   vars: Record<string, string>;
+  /** set when the lower layer is an image: root_dir is then one of its versions (see src/images/node-lower.ts) */
+  image?: string;
+  /** only with `image`; carry when unset */
+  on_image_change?: ImageChangePolicy;
 }
 
 export type MatchResult =

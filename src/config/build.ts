@@ -26,6 +26,8 @@ export function buildConfig(raw: RawConfig, file: string, loc: Locator): Config 
   const ruleFields = (r: RawRule): RuleFields => {
     const f: RuleFields = {};
     if (r.root_dir !== undefined) f.root_dir = abs(r.root_dir);
+    if (r.image !== undefined) f.image = r.image;
+    if (r.on_image_change !== undefined) f.on_image_change = r.on_image_change;
     if (r.node_dir !== undefined) f.node_dir = abs(r.node_dir);
     if (r.overlay_dir !== undefined) f.overlay_dir = abs(r.overlay_dir);
     if (r.node_name !== undefined) f.node_name = r.node_name;
@@ -80,6 +82,8 @@ export function buildConfig(raw: RawConfig, file: string, loc: Locator): Config 
       }
       case 'dhcp-snoop':
         return { type: 'dhcp-snoop', interface: s.interface, port: s.port, new_client_burst: s.new_client_burst, new_clients_per_second: s.new_clients_per_second };
+      case 'http-log':
+        return { type: 'http-log', path: abs(s.path), from_start: s.from_start, format: s.format };
       default:
         return { type: s.type, path: abs(s.path) };
     }
@@ -93,7 +97,7 @@ export function buildConfig(raw: RawConfig, file: string, loc: Locator): Config 
     tftp_root: abs(raw.tftp_root),
     server: raw.server,
     sources,
-    exports: { backend: e.backend, file: abs(e.file), options: e.options, start_fsid: e.start_fsid, etab: abs(e.etab) },
+    exports: { backend: e.backend, file: abs(e.file), options: e.options, start_fsid: e.start_fsid, etab: abs(e.etab), dbus: e.dbus },
     grub_dir: raw.grub_dir,
     ipxe_dir: raw.ipxe_dir,
     commands: {
@@ -102,6 +106,7 @@ export function buildConfig(raw: RawConfig, file: string, loc: Locator): Config 
       exportfs: resolveCommand(base, raw.commands.exportfs),
       journalctl: resolveCommand(base, raw.commands.journalctl),
       ip: resolveCommand(base, raw.commands.ip),
+      dbus_send: resolveCommand(base, raw.commands.dbus_send),
     },
     mount_method: raw.mount_method,
     trusted_programs: [...trusted],

@@ -7,6 +7,10 @@ import {
   checkPath, checkProgram, checkPseudoRoot, checkHttpBase, checkServer, checkTftpSubdir, checkVarName,
 } from './formats.ts';
 import { checkBootFileName, checkDuration, checkProfileName } from './profile-formats.ts';
+import { checkComponent } from '../images/names.ts';
+
+/** An image name: the same rule as `pxebootd image` applies. */
+const checkImageName = (s: string): string | undefined => checkComponent(s, 'image name');
 
 /** A string that must also pass a format check (the check's message becomes the problem). */
 function fmt(check: (s: string) => string | undefined, description: string) {
@@ -51,11 +55,22 @@ export const sourceSchema = z.discriminatedUnion('type', [
     new_client_burst: z.number().int().min(1).max(100000).default(100).meta({ description: 'new clients (MAC and address) snoop passes on at once before the rate applies; default 100' }),
     new_clients_per_second: z.number().positive().max(100000).default(10).meta({ description: 'new clients per second snoop passes on after the burst; default 10' }),
   }),
+  z.strictObject({
+    type: z.literal('http-log'),
+    path: path('access log of the HTTP server that serves tftp_root (nginx, Apache)'),
+    format: z.enum(['combined', 'nginx']).default('combined').meta({ description: 'combined: the combined format of nginx and Apache (nginx\'s default); nginx: also nginx\'s stock `main` (combined plus "$http_x_forwarded_for")' }),
+    from_start: z.boolean().default(false).meta({ description: 'read the whole file at start-up instead of only new lines' }),
+  }),
 ]);
 
 /** Fields shared by subnet and host rules; hosts override their subnet field by field. */
 const ruleFields = {
-  root_dir: path('shared read-only lower layer (must exist)').optional(),
+  root_dir: path('shared read-only lower layer (must exist); or use image').optional(),
+  image: fmt(checkImageName, 'an image of images_dir (pxebootd image add): its current version is the lower layer at each node\'s provision and next boot; instead of root_dir').optional(),
+  on_image_change: z
+    .enum(['carry', 'fresh', 'stay'])
+    .optional()
+    .meta({ description: 'with image, when a newer version is current at a persistent node\'s next boot: carry (default) its upper onto it, fresh (a new empty upper; the old one is kept for rollback), stay (keep its version until released)' }),
   node_dir: path('where node roots are mounted: node_dir/<NODE> (created when missing)').optional(),
   overlay_dir: path('per-node upper/work layers: overlay_dir/<NODE>/{upper,work} (created when missing)').optional(),
   node_name: z.enum(['ip-hex', 'mac']).optional().meta({ description: 'ip-hex (as fuse_pxebootfs) | mac; default ip-hex' }),
@@ -108,6 +123,10 @@ export const exportsSchema = z.strictObject({
   start_fsid: z.number().int().min(1).max(4294967295).default(10000),
   pid_file: path('ganesha: pid file to SIGHUP').optional(),
   pseudo_root: fmt(checkPseudoRoot, 'ganesha: Pseudo = pseudo_root/<NODE>').optional(),
+  dbus: z
+    .enum(['auto', 'off'])
+    .default('auto')
+    .meta({ description: "ganesha: add and remove single exports over DBus (org.ganesha.nfsd on the system bus) when Ganesha answers there, else SIGHUP (auto); off = always SIGHUP" }),
   etab: path('kernel: exportfs table checked after each reload').default('/var/lib/nfs/etab'),
 });
 
@@ -118,6 +137,7 @@ export const commandsSchema = z.strictObject({
   exportfs: path('exportfs(8)').default('exportfs'),
   journalctl: path('journalctl(1)').default('journalctl'),
   ip: path('ip(8)').default('ip'),
+  dbus_send: path('dbus-send(1), for the ganesha backend').default('dbus-send'),
 });
 
 /** Work queue bounds and retry backoff. */
@@ -183,5 +203,6 @@ export const ALLOWED_KEYS = {
     syslog: ['type', 'path', 'from_start', 'programs', 'format'],
     journal: ['type', 'identifiers', 'directory'],
     'dhcp-snoop': ['type', 'interface', 'port', 'new_client_burst', 'new_clients_per_second'],
+    'http-log': ['type', 'path', 'format', 'from_start'],
   } as Record<string, string[]>,
 };

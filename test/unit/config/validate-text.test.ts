@@ -21,10 +21,11 @@ describe('validateConfigText: a valid config', () => {
       options: 'rw,no_root_squash,no_subtree_check,sync',
       start_fsid: 10000,
       etab: '/var/lib/nfs/etab',
+      dbus: 'auto',
     });
     assert.equal(c.grub_dir, 'grub');
     assert.equal(c.ipxe_dir, 'ipxe');
-    assert.deepEqual(c.commands, { mount: 'mount', umount: 'umount', exportfs: 'exportfs', journalctl: 'journalctl', ip: 'ip' });
+    assert.deepEqual(c.commands, { mount: 'mount', umount: 'umount', exportfs: 'exportfs', journalctl: 'journalctl', ip: 'ip', dbus_send: 'dbus-send' });
     assert.deepEqual(c.trusted_programs, ['in.tftpd', 'atftpd', 'dnsmasq-tftp', 'dnsmasq-dhcp']);
     assert.equal(c.control_socket, '/run/pxebootd/control.sock');
     assert.deepEqual(c.queue, { concurrency: 512, retry_base_ms: 500, retry_max_ms: 30000 });
@@ -93,7 +94,7 @@ hosts:
     assert.equal(c.tftp_root, '/srv/cfg/tftp');
     assert.equal(c.default_template, '/srv/cfg/default.t');
     assert.equal(c.control_socket, '/srv/cfg/run/sock');
-    assert.deepEqual(c.exports, { backend: 'ganesha', file: '/srv/cfg/ex/p.exports', options: 'rw,no_root_squash,no_subtree_check,sync', start_fsid: 5, etab: '/srv/cfg/etab', pid_file: '/srv/cfg/g.pid', pseudo_root: '/nodes' });
+    assert.deepEqual(c.exports, { backend: 'ganesha', file: '/srv/cfg/ex/p.exports', options: 'rw,no_root_squash,no_subtree_check,sync', start_fsid: 5, etab: '/srv/cfg/etab', dbus: 'auto', pid_file: '/srv/cfg/g.pid', pseudo_root: '/nodes' });
     assert.equal(c.commands.mount, '/sbin/mount');
     assert.equal(c.commands.exportfs, '/srv/cfg/bin/exportfs');
     assert.equal(c.commands.umount, 'umount');
@@ -259,13 +260,13 @@ queue: { concurency: 2 }
 metrics: { listen: "127.0.0.1:1", port: 1 }
 `);
     assert.deepEqual(out, [
-      '/etc/pxebootd/c.yaml:9:5: subnets[0].nodename: unknown key "nodename"; allowed keys: cidr, root_dir, node_dir, overlay_dir, node_name, pxe_template, grub_template, ipxe_template, overlay, on_release, vars, ignore, first_boot (did you mean "node_name"?)',
-      '/etc/pxebootd/c.yaml:10:32: commands.mkdir: unknown key "mkdir"; allowed keys: mount, umount, exportfs, journalctl, ip',
+      '/etc/pxebootd/c.yaml:9:5: subnets[0].nodename: unknown key "nodename"; allowed keys: cidr, root_dir, image, on_image_change, node_dir, overlay_dir, node_name, pxe_template, grub_template, ipxe_template, overlay, on_release, vars, ignore, first_boot (did you mean "node_name"?)',
+      '/etc/pxebootd/c.yaml:10:32: commands.mkdir: unknown key "mkdir"; allowed keys: mount, umount, exportfs, journalctl, ip, dbus_send',
       '/etc/pxebootd/c.yaml:12:31: sources[0].program: unknown key "program"; allowed keys: type, path, from_start, programs, format (did you mean "programs"?)',
       '/etc/pxebootd/c.yaml:13:42: sources[1].iface: unknown key "iface"; allowed keys: type, interface, port, new_client_burst, new_clients_per_second',
-      '/etc/pxebootd/c.yaml:14:13: sources[2].type: expected type one of "dnsmasq-leases" | "isc-leases" | "kea-leases" | "syslog" | "journal" | "dhcp-snoop", found "tftp"',
-      '/etc/pxebootd/c.yaml:15:5: sources[3].type: missing required key "type": expected one of "dnsmasq-leases" | "isc-leases" | "kea-leases" | "syslog" | "journal" | "dhcp-snoop"',
-      '/etc/pxebootd/c.yaml:17:33: hosts[0].rootdir: unknown key "rootdir"; allowed keys: mac, ip, hostname, root_dir, node_dir, overlay_dir, node_name, pxe_template, grub_template, ipxe_template, overlay, on_release, vars, ignore (did you mean "root_dir"?)',
+      '/etc/pxebootd/c.yaml:14:13: sources[2].type: expected type one of "dnsmasq-leases" | "isc-leases" | "kea-leases" | "syslog" | "journal" | "dhcp-snoop" | "http-log", found "tftp"',
+      '/etc/pxebootd/c.yaml:15:5: sources[3].type: missing required key "type": expected one of "dnsmasq-leases" | "isc-leases" | "kea-leases" | "syslog" | "journal" | "dhcp-snoop" | "http-log"',
+      '/etc/pxebootd/c.yaml:17:33: hosts[0].rootdir: unknown key "rootdir"; allowed keys: mac, ip, hostname, root_dir, image, on_image_change, node_dir, overlay_dir, node_name, pxe_template, grub_template, ipxe_template, overlay, on_release, vars, ignore (did you mean "root_dir"?)',
       '/etc/pxebootd/c.yaml:18:10: queue.concurency: unknown key "concurency"; allowed keys: concurrency, retry_base_ms, retry_max_ms (did you mean "concurrency"?)',
       '/etc/pxebootd/c.yaml:19:35: metrics.port: unknown key "port"; allowed keys: listen',
     ]);
