@@ -17,7 +17,7 @@ PKGS=(
   iproute2 procps util-linux systemd isc-dhcp-server kea-dhcp4-server
   gcc libc6-dev
   ovmf ipxe nginx-light
-  umoci skopeo rsync attr zstd xz-utils
+  umoci skopeo rsync attr zstd xz-utils libcap2-bin
   dpkg-dev binutils lintian mmdebstrap systemd-container man-db init-system-helpers
 )
 missing=()
