@@ -23,6 +23,7 @@ export const SOURCE_TRUST: Readonly<Record<SourceType, SourceTrust>> = {
   syslog: { provision: true, release: false, why: 'any local user can write a syslog line with any program tag' },
   journal: { provision: true, release: false, why: 'any local user can log to journald with any identifier' },
   'dhcp-snoop': { provision: true, release: false, why: 'any host on the segment, or any local user, can send a DHCP packet' },
+  'http-log': { provision: true, release: false, why: 'any host that reaches the HTTP server chooses the request path it logs' },
 };
 
 /** May an event from this source release a node (unexport, remove)? False for anything unknown. */

@@ -5,6 +5,7 @@ import { createLeaseWatcher } from './leases/lease-watcher.ts';
 import { createSyslogWatcher } from './logs/syslog-watcher.ts';
 import { createJournalWatcher } from './logs/journal-watcher.ts';
 import { createSnoopWatcher } from './dhcp/snoop-watcher.ts';
+import { createHttpLogWatcher } from './logs/http-log-watcher.ts';
 
 export function createWatcher(ctx: WatcherContext): Watcher {
   switch (ctx.source.type) {
@@ -18,5 +19,7 @@ export function createWatcher(ctx: WatcherContext): Watcher {
       return createJournalWatcher(ctx);
     case 'dhcp-snoop':
       return createSnoopWatcher(ctx);
+    case 'http-log':
+      return createHttpLogWatcher(ctx);
   }
 }

@@ -38,7 +38,7 @@ function sortKeys(o: Record<string, unknown>): Record<string, unknown> {
 
 /**
  * Append to the last-boot timeline. A lease renewal must not wipe the boot it belongs to, so a new
- * boot starts only when a TFTP file is requested after a DHCP event that itself follows earlier
+ * boot starts only when a TFTP or HTTP file is requested after a DHCP event that itself follows earlier
  * TFTP requests: the timeline then restarts at that DHCP event. A repeat of the last entry only
  * moves its time.
  */
@@ -48,23 +48,28 @@ export function extendTimeline(timeline: TimelineEntry[] | undefined, entry: Tim
   // arrays are built by slice/concat, which allocate exactly their length (spread and push leave
   // room for 16 more: ~190 instead of ~60 bytes per short array, 20,000 of them at 10,000 nodes)
   if (last && last.what === entry.what && last.source === entry.source) return t.slice(0, -1).concat([{ ...last, time: entry.time }]);
-  if (entry.what.startsWith('tftp ')) {
+  if (isFileEntry(entry)) {
     let i = t.length - 1;
     while (i >= 0 && isDhcpEntry(t[i]!)) i--;
     const dhcpStart = i + 1;
-    if (dhcpStart < t.length && t.slice(0, dhcpStart).some((x) => x.what.startsWith('tftp '))) t = t.slice(dhcpStart);
+    if (dhcpStart < t.length && t.slice(0, dhcpStart).some(isFileEntry)) t = t.slice(dhcpStart);
   }
   const next = t.concat([entry]);
   return next.length > TIMELINE_MAX ? next.slice(next.length - TIMELINE_MAX) : next;
 }
 
 function isDhcpEntry(e: TimelineEntry): boolean {
-  return e.what.endsWith(' seen') && !e.what.startsWith('tftp ');
+  return e.what.endsWith(' seen') && !isFileEntry(e);
+}
+
+/** A file fetch: "tftp FILE" from a TFTP log, "http FILE" from an HTTP access log. */
+function isFileEntry(e: TimelineEntry): boolean {
+  return e.what.startsWith('tftp ') || e.what.startsWith('http ');
 }
 
 /** How a seen event reads in the timeline (interned: every node of a lease file has the same one). */
 export function describeSeen(e: ClientSeen): string {
-  if (e.file !== undefined) return intern(`tftp ${e.file}`);
+  if (e.file !== undefined) return intern(`${e.sourceType === 'http-log' ? 'http' : 'tftp'} ${e.file}`);
   if (e.sourceType === 'cli') return 'provision requested';
   return intern(`${e.sourceType} seen`);
 }

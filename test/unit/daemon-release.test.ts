@@ -53,9 +53,9 @@ describe('matchRelease: every identifier the event carries must match', () => {
 });
 
 describe('trust table', () => {
-  test('lease files, the hook and the CLI may release; snoop, syslog and journal may only provision', () => {
+  test('lease files, the hook and the CLI may release; snoop, syslog, journal and http-log may only provision', () => {
     const all = Object.keys(SOURCE_TRUST).sort();
-    assert.deepEqual(all, ['cli', 'dhcp-snoop', 'dnsmasq-leases', 'hook', 'isc-leases', 'journal', 'kea-leases', 'syslog']);
+    assert.deepEqual(all, ['cli', 'dhcp-snoop', 'dnsmasq-leases', 'hook', 'http-log', 'isc-leases', 'journal', 'kea-leases', 'syslog']);
     assert.deepEqual(all.filter((t) => isAuthoritative(t)), ['cli', 'dnsmasq-leases', 'hook', 'isc-leases', 'kea-leases']);
     for (const t of all) assert.equal(SOURCE_TRUST[t as SourceType].provision, true, t);
     for (const t of ['', 'toString', '__proto__', 'constructor', 'hasOwnProperty', 'Hook']) assert.equal(isAuthoritative(t), false, t);
@@ -151,10 +151,10 @@ describe('daemon: releases', () => {
     assert.deepEqual(h.provisioner.calls.filter((c) => c.op === 'release'), [{ op: 'release', node: '0A63000A', policy: 'remove' }]);
   });
 
-  test('snoop, syslog and journal gone events go into the timeline and release nothing', async () => {
+  test('snoop, syslog, journal and http-log gone events go into the timeline and release nothing', async () => {
     const { d, h, lines } = await boot(REMOVE);
     await d.submit(seen('10.99.0.10', '52:54:00:00:00:10'), { wait: true });
-    for (const t of ['dhcp-snoop', 'syslog', 'journal'] as const) {
+    for (const t of ['dhcp-snoop', 'syslog', 'journal', 'http-log'] as const) {
       const r = await d.submit(gone('10.99.0.10', '52:54:00:00:00:10', t), { wait: true });
       assert.equal(r.outcome, 'unchanged', t);
       assert.match(r.why!.join(), new RegExp(`${t} is not an authoritative source`));
@@ -168,7 +168,7 @@ describe('daemon: releases', () => {
     assert.ok(whats.includes('gone: DHCPRELEASE (not released: journal is not authoritative)'), whats.join(' | '));
     await d.stop(); // flushes the summaries
     const info = lines.filter((l) => l.level === INFO && l.outcome);
-    assert.deepEqual(info.map((l) => l.outcome).sort(), ['untrusted:dhcp-snoop', 'untrusted:journal', 'untrusted:syslog']);
+    assert.deepEqual(info.map((l) => l.outcome).sort(), ['untrusted:dhcp-snoop', 'untrusted:http-log', 'untrusted:journal', 'untrusted:syslog']);
   });
 
   test('10,000 leases gone at once under on_release: keep: one info line with the count, a debug line per node', async () => {

@@ -5,9 +5,7 @@ import type { WatcherContext } from '../../src/contracts.ts';
 import { printable } from '../../src/validate.ts';
 import { eventFromMessage } from './log-events.ts';
 import { newSyslogFormat, parseSyslogLine, readProgramTag } from './syslog-line.ts';
-
-/** Longest line kept; longer ones are reported and skipped up to their newline. */
-export const MAX_LINE_BYTES = 64 * 1024;
+import { createLineSplitter, type LineSplitter } from './line-splitter.ts';
 
 /** Counters for the benchmark and for tests. */
 export interface LineStats {
@@ -17,14 +15,8 @@ export interface LineStats {
   bad: number;
 }
 
-/** The byte-to-event pipeline of one syslog source. */
-export interface LineProcessor {
-  /** feed raw bytes (or text); complete lines are processed, a trailing partial line is kept */
-  push(chunk: Buffer | string): void;
-  /** drop a kept partial line (file rotated/truncated under it), reporting it as bad input */
-  discardPartial(why: string): void;
-  /** restart line numbering (a new file) */
-  resetLineNumbers(): void;
+/** The byte-to-event pipeline of one syslog source (push, discardPartial, resetLineNumbers: line-splitter.ts). */
+export interface LineProcessor extends LineSplitter {
   readonly stats: LineStats;
 }
 
@@ -40,19 +32,10 @@ export function createLineProcessor(ctx: Pick<WatcherContext, 'config' | 'source
   const source = `syslog:${'path' in ctx.source ? ctx.source.path : '?'}`;
   const opts = { source, sourceType: 'syslog' as const, tftpRoot: ctx.config.tftp_root };
   const stats: LineStats = { lines: 0, trusted: 0, events: 0, bad: 0 };
-  let partial: Buffer | undefined;
-  let skipping = false; // inside an over-long line, until its newline
-  let lineNo = 0;
   // what this source's lines show about its format, or what the config declares (syslog-line.ts)
   const format = newSyslogFormat(ctx.source.type === 'syslog' ? ctx.source.format : undefined);
 
-  const reportBad = (reason: string, sample: string) => {
-    stats.bad++;
-    ctx.sink.bad({ source, line: lineNo, reason, sample: printable(sample) });
-  };
-
-  const handleLine = (line: string) => {
-    lineNo++;
+  const handleLine = (line: string, lineNo: number) => {
     stats.lines++;
     const program = readProgramTag(line, format);
     if (program === undefined || !programs.has(program)) return;
@@ -70,57 +53,12 @@ export function createLineProcessor(ctx: Pick<WatcherContext, 'config' | 'source
     }
   };
 
-  const handleText = (text: string) => {
-    let start = 0;
-    for (;;) {
-      const nl = text.indexOf('\n', start);
-      if (nl === -1) break;
-      if (nl > start) handleLine(text.charCodeAt(nl - 1) === 13 ? text.slice(start, nl - 1) : text.slice(start, nl));
-      else lineNo++;
-      start = nl + 1;
-    }
-  };
-
-  return {
-    stats,
-    push(chunk) {
-      let buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-      if (skipping) {
-        const nl = buf.indexOf(10);
-        if (nl === -1) return;
-        skipping = false;
-        buf = buf.subarray(nl + 1);
-      }
-      const last = buf.lastIndexOf(10);
-      if (last === -1) {
-        partial = partial ? Buffer.concat([partial, buf]) : buf;
-      } else {
-        let head = buf.subarray(0, last + 1);
-        if (partial) {
-          head = Buffer.concat([partial, head]);
-          partial = undefined;
-        }
-        handleText(head.toString('utf8'));
-        const tail = buf.subarray(last + 1);
-        partial = tail.length ? Buffer.from(tail) : undefined;
-      }
-      if (partial && partial.length > MAX_LINE_BYTES) {
-        lineNo++;
-        reportBad(`line longer than ${MAX_LINE_BYTES} bytes skipped`, partial.subarray(0, 200).toString('utf8'));
-        partial = undefined;
-        skipping = true;
-      }
+  const splitter = createLineSplitter({
+    line: handleLine,
+    bad(reason, sample, lineNo) {
+      stats.bad++;
+      ctx.sink.bad({ source, line: lineNo, reason, sample: printable(sample) });
     },
-    discardPartial(why) {
-      if (partial && partial.length) {
-        lineNo++;
-        reportBad(`incomplete last line dropped (${why})`, partial.subarray(0, 200).toString('utf8'));
-      }
-      partial = undefined;
-      skipping = false;
-    },
-    resetLineNumbers() {
-      lineNo = 0;
-    },
-  };
+  });
+  return { ...splitter, stats };
 }
