@@ -1,10 +1,14 @@
 // Image store: `image add` of a 1 GB tree of many files against `cp -a` of the same tree, and a
-// second version that differs by one file (time and extra disk, against a full copy), in one run.
+// second version that differs by one file (time and extra disk, against a full copy), in one run;
+// then the next-boot switch of a node onto the second version (carry against fresh).
 // BENCH_IMAGE_MB scales the tree.
-import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { tempDir } from '../test/helpers/lab.ts';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { onCleanup, tempDir, uniq } from '../test/helpers/lab.ts';
+import { makeConfig, makeNode, makeRule, PXE_TEMPLATE } from '../test/unit/provisioners/fixtures.ts';
+import { createProvisioner } from '../provisioners/index.ts';
+import { imageRule } from '../src/images/node-lower.ts';
 import { createRunner } from '../src/runner.ts';
 import { silentLogger } from '../src/log.ts';
 import { addVersion } from '../src/images/add.ts';
@@ -67,5 +71,62 @@ export async function benchImages(log: (s: string) => void): Promise<{ figures: 
     // directories cannot be hard links: each of the 101 costs its 4 KiB block again
     figure({ bench: 'images', metric: 'second version, one file changed: extra disk', unit: 'KiB', value: extraKiB, baseline: { what: 'one full version (du)', value: oneKiB }, op: '<=', limit: FILE_KB + 101 * 4 + 64, notes: `one ${FILE_KB} KiB file + 101 directory blocks` }),
   ];
-  return { figures, raw: { mb, files, cpMs, addMs, add2Ms, extraKiB, oneKiB } };
+  const sw = await benchSwitch(c, v1, v2, log);
+  return { figures: [...figures, ...sw.figures], raw: { mb, files, cpMs, addMs, add2Ms, extraKiB, oneKiB, switch: sw.raw } };
 }
+
+/**
+ * The switch at a node's next boot (boot files -> unexport -> umount -> upper carried -> mount on the
+ * new version -> export with the same fsid -> boot files), for a node whose upper holds
+ * BENCH_SWITCH_UPPER_MB (default 100) of its own files plus a copy-up of every directory of the
+ * image; beside it, the same switch with on_image_change: fresh (no walk of the upper), same run.
+ */
+async function benchSwitch(c: { imagesDir: string; runner: ReturnType<typeof createRunner> }, v1: string, v2: string, log: (s: string) => void): Promise<{ figures: Figure[]; raw: unknown }> {
+  const upperMb = Number(process.env.BENCH_SWITCH_UPPER_MB ?? 100);
+  const base = tempDir('pxe-bench-switch-');
+  for (const d of ['node', 'overlay', 'tftp', 'templates']) mkdirSync(path.join(base, d), { recursive: true });
+  writeFileSync(path.join(base, 'templates/pxelinux.cfg.template'), PXE_TEMPLATE);
+  const exportsFile = `/etc/exports.d/pxebootd-bench-${uniq()}.exports`;
+  onCleanup(`rm ${exportsFile} + exportfs -r`, () => {
+    rmSync(exportsFile, { force: true });
+    execFileSync('exportfs', ['-r']);
+  });
+  onCleanup('umount bench overlays', () => {
+    for (const mp of [path.join(base, 'node', CARRY.name), path.join(base, 'node', FRESH.name)]) spawnSync('umount', [mp]);
+  });
+  const config = makeConfig(base, { images_dir: c.imagesDir, exports: { file: exportsFile, etab: '/var/lib/nfs/etab' } });
+  const p = createProvisioner({ config, runner: createRunner(silentLogger()), log: silentLogger() });
+  const rule = (v: string, how: 'carry' | 'fresh') => imageRule(makeRule(base, { image: 'bench', on_image_change: how }), c.imagesDir, v);
+  const ms: Record<string, number> = {};
+  try {
+    for (const [node, how] of [[CARRY, 'carry'], [FRESH, 'fresh']] as const) {
+      await p.provision(node, rule(v1, how));
+      const mp = path.join(base, 'node', node.name);
+      // the node's own files, and a change in every directory of the image (copy-ups with an origin)
+      const own = path.join(mp, 'home');
+      mkdirSync(own);
+      const n = Math.round((upperMb * 1024) / FILE_KB);
+      for (let i = 0; i < n; i++) writeFileSync(path.join(own, `f${i}`), Buffer.alloc(FILE_KB * 1024, i & 0xff));
+      for (let d = 0; d < 100; d++) writeFileSync(path.join(mp, `d${d}`, `f${d}`), 'changed by the node\n');
+      execFileSync('sync');
+      const t0 = performance.now();
+      await p.switchLayer(node, rule(v1, how), rule(v2, how), how === 'carry' ? { how } : { how, from: v1, to: v2 });
+      await p.provision(node, rule(v2, how));
+      ms[how] = performance.now() - t0;
+      if (how === 'carry' && readFileSync(path.join(mp, 'd7', 'f7'), 'utf8') !== 'changed by the node\n') throw new Error('carry lost a change');
+    }
+    for (const node of [CARRY, FRESH]) await p.release(node, rule(v2, 'carry'), 'remove');
+  } finally {
+    await p.close();
+  }
+  log(`  next-boot switch, ${upperMb} MB upper: carry ${ms.carry!.toFixed(0)} ms, fresh ${ms.fresh!.toFixed(0)} ms`);
+  return {
+    figures: [
+      figure({ bench: 'images', metric: `next-boot switch of one node, ${upperMb} MB upper, carry`, unit: 'ms', value: Math.round(ms.carry!), baseline: { what: 'the same switch with on_image_change: fresh', value: Math.round(ms.fresh!) }, op: '<=', limit: 2000 }),
+    ],
+    raw: { upperMb, carryMs: ms.carry, freshMs: ms.fresh },
+  };
+}
+
+const CARRY = makeNode(1, { subnet: '10.99.0.0/24' });
+const FRESH = makeNode(2, { subnet: '10.99.0.0/24' });

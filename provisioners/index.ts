@@ -16,6 +16,7 @@ import { createExportBatcher, type BatcherOptions } from './export-batcher.ts';
 import { createMountTable } from './mount-table.ts';
 import { cleanOrphans, findOrphans, type OrphanDeps } from './orphans.ts';
 import { ensureOverlay, unmountOverlay, wipeLayers, type OverlayDeps } from './overlay-apply.ts';
+import { carryUpper, setAsideLayer } from './layer-carry.ts';
 import { checkManagedDir } from './paths.ts';
 import { createLimiter } from './limiter.ts';
 import { createMounter, loadSysMount, resolveMountMethod } from './mounter.ts';
@@ -204,6 +205,27 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
           await unmountOverlay(ov, plan.paths);
           await wipeLayers(ov, plan.paths, { keepMountPoint: false });
         }
+      });
+    },
+
+    async switchLayer(node, from, to, how) {
+      const old = fullPlan(node, from);
+      const next = fullPlan(node, to);
+      if (dryRun) {
+        logPlan(`would switch the lower layer (${how.how}) of`, planNodeRelease(node, from, config, 'unexport', mounter.method));
+        return `dry run: ${old.paths.lower} -> ${next.paths.lower}`;
+      }
+      return tracked(async () => {
+        // config last, backwards: no boot files while the root is not exported
+        await removeBootFiles(old.specs, node.name);
+        await batcher.drop(old.entry.path);
+        await unmountOverlay(ov, old.paths);
+        if (how.how === 'carry') {
+          const r = await carryUpper(next.paths);
+          return `upper carried (origin removed from ${r.stripped} of ${r.entries + 1} entries${r.index ? ', index dropped' : ''})`;
+        }
+        const r = await setAsideLayer(next.paths, how.from, how.to);
+        return r.restored ? `upper of ${how.to} brought back; the one of ${how.from} kept at ${r.keptAt}` : `fresh upper; the one of ${how.from} kept at ${r.keptAt}`;
       });
     },
 

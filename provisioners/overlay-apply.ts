@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { ConflictError, RunError } from '../src/errors.ts';
 import { openLayerDirs, removeLayerDir } from './layer-dirs.ts';
+import { carryUpper } from './layer-carry.ts';
 import type { MountTable } from './mount-table.ts';
 import type { Mounter } from './mounter.ts';
 import { checkOverlayMount, type MountCheck } from './overlay.ts';
@@ -56,17 +57,31 @@ export async function ensureOverlay(deps: OverlayDeps, p: NodePaths, opts: { fre
   if (state === 'ours' && !opts.fresh) return 'present';
   if (state === 'ours') await unmountOverlay(deps, p);
   if (opts.fresh) await wipeLayers(deps, p, { keepMountPoint: true });
-  await deps.spawns
-    .run(async () => {
-      // opened in the limiter, so a storm holds descriptors only for the mounts in flight
-      const dirs = await openLayerDirs(p);
-      try {
-        await deps.mounter.mount(p, dirs);
-      } finally {
-        await dirs.close();
-      }
-    })
-    .finally(() => deps.table.nudge());
+  const mount = () =>
+    deps.spawns
+      .run(async () => {
+        // opened in the limiter, so a storm holds descriptors only for the mounts in flight
+        const dirs = await openLayerDirs(p);
+        try {
+          await deps.mounter.mount(p, dirs);
+        } finally {
+          await dirs.close();
+        }
+      })
+      .finally(() => deps.table.nudge());
+  try {
+    await mountRetryingInUse(deps, p, mount);
+  } catch (e) {
+    if (!isStaleOrigin(e)) throw e;
+    // the lower layer was replaced under this upper (a root_dir rebuilt in place, then a restart):
+    // the upper is carried onto it, as at an image switch with on_image_change: carry
+    const r = await carryUpper(p);
+    deps.log.warn(
+      { node: p.node, lower: p.lower, upper: p.upper, stripped: r.stripped, entries: r.entries, index: r.index },
+      `${p.lower} is not the lower layer ${p.upper} was made on (mount: stale file handle; it was replaced in place?): carried the upper onto it (removed the origin of ${r.stripped} of ${r.entries + 1} entries${r.index ? ' and the overlay index' : ''}; the node's own files, deletions and opaque directories stay), mounting again`,
+    );
+    await mountRetryingInUse(deps, p, mount);
+  }
   const after = await checkMountPoint(deps, p);
   if (after.kind === 'ours') return 'mounted';
   if (after.kind !== 'absent') {
@@ -99,4 +114,38 @@ export async function wipeLayers(deps: OverlayDeps, p: NodePaths, opts: { keepMo
   if (!opts.keepMountPoint) await rmdir(p.mountPoint).catch(() => {});
   // logged only when there was a layer: a first boot (or a reset's second pass) deletes nothing
   if (existed) deps.log.info({ node: p.node, layer: p.layerDir }, `deleted the writable layer of ${p.node}`);
+}
+
+/** How long a mount refused because the upper is still marked in use is retried. */
+const IN_USE_WAIT_MS = 3000;
+
+/**
+ * An upper just unmounted (a version switch keeps the same upper) can stay marked in use for a moment
+ * while the kernel finishes tearing the old mount down (the NFS server dropped the last reference):
+ * overlayfs then refuses it with EBUSY ("upperdir is in-use"). Retried briefly; other errors are not.
+ */
+async function mountRetryingInUse(deps: OverlayDeps, p: NodePaths, mount: () => Promise<void>): Promise<void> {
+  const until = performance.now() + IN_USE_WAIT_MS;
+  for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
+    try {
+      return await mount();
+    } catch (e) {
+      if (!isInUse(e) || performance.now() + delay > until) throw e;
+      deps.log.debug({ node: p.node, delay }, `${p.upper} is still in use by the mount just removed; mounting again`);
+      await new Promise((res) => setTimeout(res, delay));
+    }
+  }
+}
+
+function isInUse(e: unknown): boolean {
+  if (!(e instanceof RunError)) return false;
+  const cause = (e as { cause?: { code?: string } }).cause;
+  return cause?.code === 'EBUSY' || /resource busy/i.test(e.stderr);
+}
+
+/** A mount that failed because the upper's recorded origin or index does not match its lower layer (ESTALE). */
+export function isStaleOrigin(e: unknown): boolean {
+  if (!(e instanceof RunError)) return false;
+  const cause = (e as { cause?: { code?: string } }).cause;
+  return cause?.code === 'ESTALE' || /stale file handle/i.test(e.stderr);
 }

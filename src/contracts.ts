@@ -52,6 +52,9 @@ export interface BootSelection {
   keepFiles?: boolean;
 }
 
+/** How a persistent node's upper goes to another lower layer (see provisioners/layer-carry.ts). */
+export type LayerSwitch = { how: 'carry' } | { how: 'fresh'; from: string; to: string };
+
 export interface ReleasePlan {
   node: string;
   policy: 'keep' | 'unexport' | 'remove';
@@ -80,6 +83,12 @@ export interface Provisioner {
   provision(node: NodeRecord, rule: ResolvedRule, opts?: { exportGate?: Promise<void>; boot?: BootSelection }): Promise<void>;
   /** apply the release policy: keep | unexport (boot files, then export) | remove (also umount, wipe upper) */
   release(node: NodeRecord, rule: ResolvedRule, policy: 'keep' | 'unexport' | 'remove'): Promise<void>;
+  /**
+   * A persistent node's next boot onto another image version: boot files -> unexport -> umount (all
+   * of `from`, the layer it runs), then its upper carried (`carry`) or set aside (`fresh`) for `to`.
+   * provision(node, to) then mounts, exports with the same fsid and writes the boot files.
+   */
+  switchLayer(node: NodeRecord, from: ResolvedRule, to: ResolvedRule, how: LayerSwitch): Promise<string>;
   /**
    * After a template reload: render a ready node's boot files again and rewrite those whose text
    * changed. Never mounts or exports; a node whose export is not live is left to its next event.

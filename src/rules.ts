@@ -19,6 +19,7 @@
 import type { Config, HostRule, MatchResult, ResolvedRule, SubnetRule } from './types.ts';
 import { ipToInt, isIPv4, normalizeHostname, normalizeMac } from './validate.ts';
 import { parseCidr, prefixMask } from './config/formats.ts';
+import { currentPointer, DEFAULT_IMAGES_DIR } from './images/node-lower.ts';
 
 /** What the matcher needs to know about a client (values already validated by the watchers). */
 export interface ClientQuery {
@@ -40,6 +41,7 @@ interface PrefixTable {
 
 /** Precompute the lookup tables of a config: subnets per prefix length (longest first), hosts by key. */
 export function compileRules(config: Config): RuleMatcher {
+  const imagesDir = config.images_dir ?? DEFAULT_IMAGES_DIR;
   const tables = new Map<number, PrefixTable>();
   for (const s of config.subnets) {
     const c = parseCidr(s.cidr);
@@ -100,7 +102,7 @@ export function compileRules(config: Config): RuleMatcher {
         const by = byHost ? `host rule at ${host!.pos ?? '?'}` : `subnet ${subnet.cidr} at ${subnet.pos ?? '?'}`;
         return { kind: 'ignored', why: [`${byHost ? 'the host rule' : 'the subnet'} says "ignore: true"`, ...why], by };
       }
-      return resolve(subnet, host, why);
+      return resolve(subnet, host, why, imagesDir);
     },
   };
 }
@@ -121,9 +123,13 @@ function reservedWhy(n: number, subnet: SubnetRule | undefined, prefix: number, 
   return undefined;
 }
 
-function resolve(subnet: SubnetRule, host: HostRule | undefined, why: string[]): MatchResult {
+function resolve(subnet: SubnetRule, host: HostRule | undefined, why: string[], imagesDir: string): MatchResult {
   const pick = <K extends keyof SubnetRule & keyof HostRule>(k: K) => (host?.[k] !== undefined ? host[k] : subnet[k]);
-  const root_dir = pick('root_dir');
+  // the lower layer is one choice: a host's root_dir or image replaces its subnet's either one
+  const lowerFrom = host && (host.root_dir !== undefined || host.image !== undefined) ? host : subnet;
+  const image = lowerFrom.image;
+  // an image rule's root_dir is its current pointer until a node's version is known (imageRule)
+  const root_dir = image !== undefined ? currentPointer(imagesDir, image) : lowerFrom.root_dir;
   const node_dir = pick('node_dir');
   const overlay_dir = pick('overlay_dir');
   const missing = [['root_dir', root_dir], ['node_dir', node_dir], ['overlay_dir', overlay_dir]].filter(([, v]) => v === undefined).map(([k]) => k);
@@ -143,6 +149,10 @@ function resolve(subnet: SubnetRule, host: HostRule | undefined, why: string[]):
     on_release: pick('on_release') ?? 'keep',
     vars: { ...(subnet.vars ?? {}), ...(host?.vars ?? {}) },
   };
+  if (image !== undefined) {
+    rule.image = image;
+    rule.on_image_change = pick('on_image_change') ?? 'carry';
+  }
   if (host) rule.host = host;
   for (const k of ['pxe_template', 'grub_template', 'ipxe_template'] as const) {
     const v = pick(k);

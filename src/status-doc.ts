@@ -145,3 +145,13 @@ export class StatusDocReader<T = unknown> {
     if (!this.done || this.buf !== '') throw new Error(`status document ended early (after ${Math.max(0, this.lines - 1)} lines)`);
   }
 }
+
+/**
+ * A record as `status --json` shows it: with `next_image_version` when its image's current version
+ * (`currents`: image -> current version) is not the one it runs, i.e. what its next boot switches to.
+ */
+export function withNextImage<T extends Pick<NodeRecord, 'image' | 'image_version'>>(n: T, currents: ReadonlyMap<string, string | undefined>): T | (T & { next_image_version: string }) {
+  if (n.image === undefined || n.image_version === undefined) return n;
+  const cur = currents.get(n.image);
+  return cur !== undefined && cur !== n.image_version ? { ...n, next_image_version: cur } : n;
+}

@@ -9,6 +9,11 @@ import { TEMPLATE_KEYS } from './semantics.ts';
 import { PROFILE_VARS, rawProfiles } from './profile-check.ts';
 import { bootPrograms } from '../boot-once/programs.ts';
 import { QUARANTINE_PROFILE } from '../types.ts';
+import path from 'node:path';
+import { checkComponent } from '../images/names.ts';
+
+/** Default of `images_dir` (the schema's). */
+const DEFAULT_IMAGES_DIR = '/var/lib/pxebootd/images';
 
 /** A probe's kind in words: 'other' is whatever is neither file nor directory (FIFO, device, socket). */
 const kindName = (k: string): string => (k === 'other' ? 'something that is neither a regular file nor a directory (a FIFO, device or socket?)' : k === 'file' ? 'a regular file' : `a ${k}`);
@@ -101,6 +106,15 @@ export function checkFiles(raw: Obj, baseDir: string, probe: FsProbe, loc: Locat
         const k = probe.kind(rootAbs);
         if (k === 'missing') out.push(loc.problem([kind, i, 'root_dir'], `root_dir not found: ${rootAbs} (the shared lower layer must exist before nodes boot)`));
         else if (k !== 'dir') out.push(loc.problem([kind, i, 'root_dir'], `expected root_dir to be a directory, found ${kindName(k)} at ${rootAbs}`));
+      }
+      const image = asStr(o.image);
+      if (image !== undefined && checkComponent(image, 'image name') === undefined) {
+        const imagesDir = abs(raw.images_dir ?? DEFAULT_IMAGES_DIR)!;
+        // `current` is the store's symlink to the current version: a directory through it, or nothing
+        const k = probe.kind(path.join(imagesDir, image, 'current'));
+        if (k !== 'dir') {
+          out.push(loc.problem([kind, i, 'image'], `image ${image} has no current version in ${imagesDir} (add one first: pxebootd image add ${image} SOURCE; nodes cannot boot on it until then)`));
+        }
       }
       for (const d of DIRS_CREATED) mustBeDirIfPresent([kind, i, d], o[d], d);
       for (const t of TEMPLATE_KEYS) readTemplate([kind, i, t], o[t]);

@@ -40,16 +40,28 @@ function checkSubnets(subnets: RawSubnet[], loc: Locator, out: ConfigProblem[]):
     }
     const missing = s.ignore ? undefined : missingRuleFields(s.obj);
     if (missing) out.push(loc.problem(['subnets', s.index], missing));
+    lowerProblems(['subnets', s.index], s.obj, loc, out);
+    if (s.obj.on_image_change !== undefined && s.obj.image === undefined) {
+      out.push(loc.problem(['subnets', s.index, 'on_image_change'], 'on_image_change applies only to a rule with image (the lower layer of a root_dir is not versioned)'));
+    }
+  }
+}
+
+/** One rule names its lower layer once: root_dir or image, not both. */
+function lowerProblems(at: KeyPath, o: Obj, loc: Locator, out: ConfigProblem[]): void {
+  if (o.root_dir !== undefined && o.image !== undefined) {
+    out.push(loc.problem([...at, 'image'], 'expected root_dir or image, found both: image names versions in images_dir that replace root_dir as the lower layer; remove one'));
   }
 }
 
 /** What a rule that is not ignored still lacks (host fields laid over subnet fields), or undefined. */
 export function missingRuleFields(...layers: Obj[]): string | undefined {
   const has = (k: string) => layers.some((l) => l[k] !== undefined); // a null value is already a type problem
-  const missing: string[] = REQUIRED_RULE_DIRS.filter((k) => !has(k));
+  // an image stands in for root_dir
+  const missing: string[] = REQUIRED_RULE_DIRS.filter((k) => !has(k) && !(k === 'root_dir' && has('image')));
   if (!TEMPLATE_KEYS.some(has)) missing.push('a boot template (pxe_template, grub_template or ipxe_template)');
   if (missing.length === 0) return undefined;
-  return `missing ${missing.join(', ')}: every rule that is not "ignore: true" needs root_dir, node_dir, overlay_dir and a boot template`;
+  return `missing ${missing.join(', ')}: every rule that is not "ignore: true" needs root_dir (or image), node_dir, overlay_dir and a boot template`;
 }
 
 function checkHosts(hosts: RawHost[], subnets: RawSubnet[], loc: Locator, out: ConfigProblem[]): void {
@@ -60,6 +72,7 @@ function checkHosts(hosts: RawHost[], subnets: RawSubnet[], loc: Locator, out: C
       out.push(loc.problem(at, 'a host rule needs at least one of mac, ip, hostname to match clients by'));
       continue;
     }
+    lowerProblems(at, h.obj, loc, out);
     for (const k of ['mac', 'ip', 'hostname'] as const) {
       const v = h[k];
       if (v === undefined) continue;

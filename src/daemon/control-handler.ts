@@ -1,13 +1,14 @@
 // Control-socket requests mapped onto the daemon: hook events enter the same path as watcher
 // events; provision and release go through the same queue and answer once the node is settled.
 import { streamedResponse, type ControlRequest, type ControlResponse } from '../control.ts';
-import type { ClientGone, ClientSeen, ReleasePolicy } from '../types.ts';
+import type { ClientGone, ClientSeen, NodeRecord, ReleasePolicy } from '../types.ts';
 import { normalizeHostname, normalizeIPv4, normalizeMac, printable } from '../validate.ts';
 import type { Core } from './jobs.ts';
 import type { Daemon } from './daemon.ts';
 import type { SubmitResult } from './intake.ts';
 import { refusePeer, type PeerCred } from '../control-trust.ts';
-import { byName, findNode, parseNodeQuery, statusDocument, tableRow } from '../status-doc.ts';
+import { byName, findNode, parseNodeQuery, statusDocument, tableRow, withNextImage } from '../status-doc.ts';
+import { currentVersionsSync } from './image-switch.ts';
 import { enqueue as enqueueProfiles } from '../boot-once/machine.ts';
 import { cancelBootOnce } from './boot-once.ts';
 
@@ -41,19 +42,22 @@ async function withTimeout(p: Promise<SubmitResult>, ms: number): Promise<Contro
  * head, every record or (`view: "table"`) the table's fields sorted by name; otherwise every
  * record in one answer line (older clients).
  */
-function statusAnswer(daemon: Daemon, req: ControlRequest): ControlResponse {
+function statusAnswer(daemon: Daemon, req: ControlRequest, core: Core): ControlResponse {
+  // image nodes: next_image_version when a newer version is current (what their next boot mounts)
+  const currents = currentVersionsSync(core.config);
+  const full = (n: NodeRecord) => withNextImage(n, currents);
   if (req.node !== undefined) {
     const q = typeof req.node === 'string' ? parseNodeQuery(req.node) : undefined;
     const n = q && findNode(daemon.state, q);
-    return { ok: true, daemon: daemon.info(), nodes: n ? [n] : [] };
+    return { ok: true, daemon: daemon.info(), nodes: n ? [full(n)] : [] };
   }
   if (req.stream === true) {
     // a snapshot of references (the records themselves are replaced, never changed in place)
     const nodes = daemon.nodes();
-    const body = req.view === 'table' ? statusDocument('daemon', daemon.info(), mapIter(nodes.sort(byName), tableRow)) : statusDocument('daemon', daemon.info(), nodes);
+    const body = req.view === 'table' ? statusDocument('daemon', daemon.info(), mapIter(nodes.sort(byName), tableRow)) : statusDocument('daemon', daemon.info(), currents.size ? mapIter(nodes, full) : nodes);
     return streamedResponse({ ok: true, stream: 'status' }, body);
   }
-  return { ok: true, daemon: daemon.info(), nodes: daemon.nodes() };
+  return { ok: true, daemon: daemon.info(), nodes: daemon.nodes().map(full) };
 }
 
 function* mapIter<A, B>(xs: Iterable<A>, f: (x: A) => B): Generator<B> {
@@ -139,7 +143,7 @@ export async function handleControl(daemon: Daemon, core: Core, req: ControlRequ
     case 'ping':
       return { ok: true, pid: process.pid };
     case 'status':
-      return statusAnswer(daemon, req);
+      return statusAnswer(daemon, req, core);
     case 'hook': {
       const argv = Array.isArray(req.argv) ? req.argv.filter((a): a is string => typeof a === 'string') : [];
       const { event, bad } = core.deps.parseHookInvocation(argv, stringMap(req.env), core.config.tftp_root);

@@ -23,6 +23,7 @@ import { limitHeapGrowth, startHeapCompactor, type HeapCompactor } from './heap-
 import { createBadInputLog } from './bad-input-log.ts';
 import { createBootOnce } from './boot-once.ts';
 import { startReportServer, type ReportServer } from '../boot-once/report-server.ts';
+import { protectImages } from './image-switch.ts';
 
 /** How long stop() waits for running jobs before abandoning them (inside `run`'s stop deadline). */
 export const STOP_GRACE_MS = 2000;
@@ -179,6 +180,8 @@ export function createDaemon(o: DaemonOptions): Daemon {
       await loadState(state, o.config);
       // the provisioner names its own subsystem in its log lines
       core.provisioner = o.deps.createProvisioner({ config: o.config, runner: o.runner, log });
+      // image versions are the lower layers the restore mounts: read-only again after a reboot
+      if (!dryRun) await protectImages(o.config, o.runner, subsystem(log, 'images'));
       if (o.reconcile ?? true) await reconcileNow();
       // events that arrived during start-up are taken from here on
       entry.open();

@@ -181,13 +181,20 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
     // a ready node fetching its NBP again is booting again: ephemeral nodes get a fresh layer
     // (a syslog source with from_start replays old NBP requests at start-up: none of them is a boot)
     const guard = core.config.boot_guard_ms ?? BOOT_GUARD_MS;
-    const reset = !need && e.time - (core.startedAt ?? 0) >= guard && isNewBoot(prev, e.file, e.time, busy, guard) && bootSeen(next, m.rule.overlay === 'ephemeral', e);
+    const booted = !need && e.time - (core.startedAt ?? 0) >= guard && isNewBoot(prev, e.file, e.time, busy, guard);
+    const reset = booted && bootSeen(next, m.rule.overlay === 'ephemeral', e);
+    // a persistent node on an image: its job compares the version it runs with the current one
+    const imageCheck = booted && !reset && m.rule.image !== undefined;
     if ((need || reset) && next.state !== 'failed') next.state = 'pending';
     core.state.put(next);
     reportCounts(core);
-    if (!need && !reset && !advance) return done({ outcome: 'unchanged', node: next });
+    if (!need && !reset && !advance && !imageCheck) return done({ outcome: 'unchanged', node: next });
     const job: Job = { kind: 'provision', seenAt: e.time, sources: [e.source] };
     if (reset) job.reset = true;
+    // the moments an image node may move to the image's current version (see src/images/node-lower.ts)
+    if (booted) job.occasion = 'boot';
+    else if (prev?.state === 'released') job.occasion = 'after-release';
+    if (imageCheck && !need && !advance) job.check = true;
     return enqueue(name, job, wait);
   }
 

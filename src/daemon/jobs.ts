@@ -9,12 +9,14 @@ import type { DaemonDeps } from './deps.ts';
 import { RunError, errorMessage } from '../errors.ts';
 import { nodeNameFor } from '../naming.ts';
 import { countStates, extendTimeline, ruleKeyOf } from './records.ts';
+import { imageRule, recordedVersion } from '../images/node-lower.ts';
+import { imagesDirOf, nodeImage, recordImage, switchLayer, withImage, type ImageJobFields } from './image-switch.ts';
 import type { BootOnceRuntime, PreparedBoot } from './boot-once.ts';
 import { cancel as cancelProfiles, deactivate } from '../boot-once/machine.ts';
 
 /** One unit of queued work for a node. */
 export type Job =
-  | { kind: 'provision'; seenAt: number; sources: string[]; /** a new boot of an ephemeral node: fresh layer first */ reset?: boolean }
+  | ({ kind: 'provision'; seenAt: number; sources: string[]; /** a new boot of an ephemeral node: fresh layer first */ reset?: boolean } & ImageJobFields)
   | { kind: 'release'; policy?: ReleasePolicy; reason: string; /** a release by hand: also ends boot-once and quarantine */ lift?: boolean }
   | { kind: 'render'; tally: RenderTally };
 
@@ -42,6 +44,9 @@ export function mergeJobs(older: Job, newer: Job): Job {
   if (newer.kind === 'release' || older.kind === 'release') return newer;
   const merged: Job = { kind: 'provision', seenAt: Math.min(older.seenAt, newer.seenAt), sources: [...new Set([...older.sources, ...newer.sources])] };
   if (older.reset || newer.reset) merged.reset = true;
+  const occasion = newer.occasion ?? older.occasion;
+  if (occasion) merged.occasion = occasion;
+  if (older.check && newer.check) merged.check = true;
   return merged;
 }
 
@@ -69,7 +74,9 @@ export function ruleFor(core: Core, rec: NodeRecord): ResolvedRule | undefined {
   } catch {
     return undefined;
   }
-  return m.rule;
+  // an image rule: the lower layer is the version the node runs (until its next boot switches it)
+  const version = recordedVersion(rec, m.rule);
+  return version === undefined ? m.rule : imageRule(m.rule, imagesDirOf(core), version);
 }
 
 const countsDue = new WeakSet<Core>();
@@ -112,13 +119,17 @@ export async function runJob(core: Core, name: string, job: Job, attempt: number
 
 async function provision(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 'provision' }>): Promise<void> {
   const log = core.log;
-  const rule = ruleFor(core, rec);
-  if (!rule) {
+  const running = ruleFor(core, rec);
+  if (!running) {
     const why = 'no rule gives this client this node name any more (config changed); not provisioned';
     updateRecord(core, rec.name, (r) => ({ ...r, state: 'failed', lastError: why }));
     log.warn({ node: rec.name, ip: rec.ip }, `node ${rec.name}: ${why}`);
     return;
   }
+  // an image rule: the version this provision mounts (at a boot, maybe a newer one); an image check alone may end here
+  const img = await nodeImage(core, rec, running, job);
+  if (!img) return;
+  const rule = img.rule;
   const t0 = Date.now();
   let node = rec;
   const fsid = core.state.fsidFor(rec.name);
@@ -130,17 +141,19 @@ async function provision(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 
   durable.catch(() => {}); // awaited below, and by the provisioner; never an unhandled rejection meanwhile
   // a new boot of an ephemeral node: boot files -> unexport -> umount -> wipe (release 'remove'),
   // then mount -> export with the same fsid -> boot files (provision); serial per node in the queue
-  const reset = job.reset === true && rule.overlay === 'ephemeral';
+  const reset = (job.reset === true && rule.overlay === 'ephemeral') || img.reset;
   // boot-once: a node with a boot-once record gets the files its selection names (production,
   // a profile's or quarantine's); the token of a new profile is stored before they are written
   let prep: PreparedBoot | undefined;
   if (!core.dryRun && core.bootOnce && rec.bootOnce) prep = await core.bootOnce.prepare(node, rule);
   if (core.dryRun) {
     // the plan is made (it checks every path) even when the info line that shows it is not written
-    if (reset) logPlan(log, node, core.provisioner.planRelease(node, rule, 'remove'), `dry run: ephemeral reset of ${node.name} first`);
+    if (reset) logPlan(log, node, core.provisioner.planRelease(node, running, 'remove'), `dry run: ephemeral reset of ${node.name} first`);
     logPlan(log, node, core.provisioner.plan(node, rule), `dry run: plan for ${node.name} (${node.ip})`);
   } else {
-    if (reset) await core.provisioner.release(node, rule, 'remove');
+    if (reset) await core.provisioner.release(node, running, 'remove');
+    else if (img.layer) await switchLayer(core, node, running, img);
+    await recordImage(core, rec.name, img);
     await core.provisioner.provision(node, rule, prep ? { exportGate: durable, boot: prep.boot } : { exportGate: durable });
   }
   await durable;
@@ -150,6 +163,7 @@ async function provision(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 
     const { lastError: _e, ...rest } = r;
     return { ...rest, fsid, state, ruleKey: ruleKeyOf(rule), readyAt: now, timeline: extendTimeline(r.timeline, { time: now, what: state === 'ready' ? 'ready' : prep?.activate ? `${state}: profile ${prep.activate.profile}` : state }) };
   });
+  if (rule.image !== undefined || rec.image !== undefined) updateRecord(core, rec.name, (r) => withImage(r, img));
   if (prep?.activate) core.bootOnce!.activated(rec.name, prep.activate);
   core.metrics.seenToReady(Math.max(0, now - job.seenAt));
   // the record is written lazily: after a crash a ready node that shows pending is provisioned

@@ -26,6 +26,8 @@ export function intern(s: string): string {
 /** A stable fingerprint of everything in a resolved rule that changes what a node gets (interned). */
 export function ruleKeyOf(rule: ResolvedRule): string {
   const { why: _why, subnet, host, vars, ...rest } = rule;
+  // an image rule's root_dir is the node's version (changed at its boot, not by the rule)
+  if (rest.image !== undefined) delete (rest as Partial<typeof rest>).root_dir;
   const sortedVars = Object.keys(vars)
     .sort()
     .map((k) => [k, vars[k]]);

@@ -41,6 +41,8 @@ export interface Call {
   /** provision: fsid found in fsids.json on disk when the export would go live (after exportGate) */
   fsidOnDisk?: number;
   nodes?: string[];
+  /** switchLayer: carry | fresh */
+  how?: string;
 }
 
 export interface FakeProvisioner extends Provisioner {
@@ -87,6 +89,10 @@ export function fakeProvisioner(stateDir: string, order: string[]): FakeProvisio
     },
     async release(node, _rule, policy) {
       calls.push({ op: 'release', node: node.name, policy });
+    },
+    async switchLayer(node, _from, _to, how) {
+      calls.push({ op: 'switchLayer', node: node.name, how: how.how });
+      return how.how;
     },
     async rerender(node: NodeRecord) {
       calls.push({ op: 'rerender', node: node.name });

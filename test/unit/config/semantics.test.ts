@@ -23,17 +23,17 @@ subnets:
 
   test('a subnet that is not ignored needs dirs and a template', () => {
     assert.deepEqual(lines('server: 10.0.0.1\nsubnets:\n  - { cidr: 10.0.0.0/24, root_dir: /img/root, grub_template: /tpl/pxe.tmpl, vars: { kernel: k } }\n'), [
-      `${F}:3:5: subnets[0]: missing node_dir, overlay_dir: every rule that is not "ignore: true" needs root_dir, node_dir, overlay_dir and a boot template`,
+      `${F}:3:5: subnets[0]: missing node_dir, overlay_dir: every rule that is not "ignore: true" needs root_dir (or image), node_dir, overlay_dir and a boot template`,
     ]);
     assert.deepEqual(lines('server: 10.0.0.1\nsubnets:\n  - { cidr: 10.0.0.0/24, root_dir: /img/root, node_dir: /n, overlay_dir: /o }\n'), [
-      `${F}:3:5: subnets[0]: missing a boot template (pxe_template, grub_template or ipxe_template): every rule that is not "ignore: true" needs root_dir, node_dir, overlay_dir and a boot template`,
+      `${F}:3:5: subnets[0]: missing a boot template (pxe_template, grub_template or ipxe_template): every rule that is not "ignore: true" needs root_dir (or image), node_dir, overlay_dir and a boot template`,
     ]);
   });
 
   test('a host that lifts "ignore" of its subnet must bring the missing fields', () => {
     const yaml = (host: string) => `server: 10.0.0.1\nsubnets:\n  - { cidr: 10.0.9.0/24, ignore: true }\nhosts:\n  - ${host}\n`;
     assert.deepEqual(lines(yaml('{ ip: 10.0.9.7, ignore: false, root_dir: /img/root }')), [
-      `${F}:5:5: hosts[0]: missing node_dir, overlay_dir, a boot template (pxe_template, grub_template or ipxe_template): every rule that is not "ignore: true" needs root_dir, node_dir, overlay_dir and a boot template (this host lifts "ignore" of subnet 10.0.9.0/24)`,
+      `${F}:5:5: hosts[0]: missing node_dir, overlay_dir, a boot template (pxe_template, grub_template or ipxe_template): every rule that is not "ignore: true" needs root_dir (or image), node_dir, overlay_dir and a boot template (this host lifts "ignore" of subnet 10.0.9.0/24)`,
     ]);
     assert.deepEqual(lines(yaml(`{ ip: 10.0.9.7, ignore: false, ${RULE} }`)), []);
     // a host without ignore: false stays ignored and needs nothing
