@@ -18,6 +18,9 @@
 //       opts.dir?         where ganesha.conf, the log, the pid file and recovery state go
 //                         (default: a fresh tempDir)
 //       opts.timeoutMs?   how long to wait for port 2049 (default 10 s)
+//       opts.dbusAddress? DBUS_SYSTEM_BUS_ADDRESS for Ganesha (e.g. startPrivateBus().address from
+//                         helpers/dbus.ts): it then owns org.ganesha.nfsd there. Default: none
+//                         (Ganesha logs a harmless dbus_bus_get CRIT and has no DBus)
 //   GaneshaHandle
 //       pid          ganesha.nfsd PID (host PID namespace; safe to signal from the host)
 //       pidFile      HOST path of the pid file Ganesha writes (`-p <hostpath>`, outside the
@@ -45,6 +48,7 @@ export interface GaneshaOptions {
   exportsFile: string;
   dir?: string;
   timeoutMs?: number;
+  dbusAddress?: string;
 }
 
 export interface GaneshaHandle {
@@ -131,7 +135,7 @@ export async function startGanesha(opts: GaneshaOptions): Promise<GaneshaHandle>
   const daemon = startDaemon(
     'ganesha',
     ['unshare', '-m', '--propagation', 'slave', 'sh', '-c', RUN_SCRIPT, 'ganesha-run', confFile, logFile, pidFile],
-    { netns: opts.netns, logFile: outFile },
+    { netns: opts.netns, logFile: outFile, env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: opts.dbusAddress ?? 'unix:path=/nonexistent/pxebootd-test-no-bus' } },
   );
   const timeoutMs = opts.timeoutMs ?? 10_000;
   let exited = false;
