@@ -70,8 +70,9 @@ function context(config: ImageConfig): StoreContext {
 }
 
 /**
- * The nodes of the state file, with the image fields their records carry (none yet: the daemon side
- * of issue 14 adds `image` and `image_version`). A state file that cannot be read is an error.
+ * The nodes of the state file, with the image fields their records carry (`image`, `image_version`:
+ * the daemon records a switch on disk before it mounts the new version). A state file that cannot be
+ * read is an error.
  */
 async function imageUsers(config: ImageConfig): Promise<ImageUser[]> {
   const { createStateStore } = await import('../state/store.ts');

@@ -11,8 +11,7 @@ import { lockImage } from './lock.ts';
 export const DEFAULT_KEEP = 3;
 
 /**
- * The image fields of a node record. The daemon's side of issue 14 stores them per node; until it
- * does, no node is known to run any version.
+ * The image fields of a node record (the version its lower layer is; see src/daemon/image-switch.ts).
  */
 export interface ImageUser {
   name: string;

@@ -1,8 +1,8 @@
 // The on-disk layout of the image store and its pointers: images_dir/<name>/<version>/ holds a
 // version, images_dir/<name>/current is a symlink to the current version's id (replaced by rename,
 // so a reader sees the old or the new one), images_dir/<name>/history lists promotions, oldest
-// first, for rollback. The daemon's side of issue 14 reads a node's lower layer through
-// resolveCurrent; nothing here follows a link it did not validate.
+// first, for rollback. The daemon reads the current version with readCurrent at a node's provision
+// and next boot (src/daemon/image-switch.ts); nothing here follows a link it did not validate.
 import { lstat, mkdir, readdir, readFile, readlink, rename, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
