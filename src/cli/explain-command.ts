@@ -117,6 +117,11 @@ export async function explainCommand(args: string[]): Promise<number> {
     lines.push('export entry:', ...plan.exportEntry.split('\n').map((l) => `  ${l}`));
     lines.push(`nfs path: ${plan.nfsPath}`);
     lines.push('boot files:', ...plan.bootFiles.map((f) => `  ${f}`));
+    // per loader: the name the client asks for first, and which of its names pxebootd writes
+    const { describeLoaderLookups, planLoaderLookups } = await import('../../provisioners/loader-lookup.ts');
+    const lookups = planLoaderLookups(planned, rule, config);
+    out.loaders = lookups;
+    lines.push('loaders (what each kind of client asks for first, and which file it gets):', ...describeLoaderLookups(lookups));
     // boot-once: which templates those files come from now (a profile's, quarantine's or production's)
     const bo = rec?.bootOnce ?? (rec ? undefined : firstBoot(rule.subnet.first_boot));
     const applies = explainBootOnce(bo, config.profiles ?? {});
