@@ -23,6 +23,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   'syslog-ingest': async () => (await import('./syslog-ingest.ts')).benchSyslogIngest,
   'status': async () => (await import('./status.ts')).benchStatus,
   'exports-scale': async () => (await import('./exports-scale.ts')).benchExportsScale,
+  'ganesha-scale': async () => (await import('./ganesha-scale.ts')).benchGaneshaScale,
   'images': async () => (await import('./images.ts')).benchImages,
 };
 
