@@ -2,7 +2,7 @@
 # TEST LAB ONLY, never a production install (that is the .deb: `npm run package`, README "Install
 # as a service"). Installs the Debian packages pxebootd's tests, demo and packaging use: the real
 # daemons (dnsmasq, tftpd-hpa, rsyslog, NFS-Ganesha, rpcbind, ISC dhcpd, Kea), the real clients
-# (udhcpc, dhclient, tftp, libnfs), QEMU with the iPXE ROM, OVMF and nginx for the end-to-end
+# (udhcpc, dhclient, tftp, libnfs), QEMU with the iPXE ROM, OVMF, nginx and memtest86+ for the end-to-end
 # boots, umoci/skopeo/rsync/attr for images, gcc for the native addons, and the packaging tools
 # (dpkg-dev, lintian, mmdebstrap and systemd-container for
 # the .deb test). Needs root. Safe to re-run: it only calls apt-get when something is missing.
@@ -16,7 +16,7 @@ PKGS=(
   qemu-system-x86 ipxe-qemu pxelinux syslinux-common qemu-utils kmod cpio
   iproute2 procps util-linux systemd isc-dhcp-server kea-dhcp4-server
   gcc libc6-dev
-  ovmf ipxe nginx-light
+  ovmf ipxe nginx-light memtest86+
   umoci skopeo rsync attr zstd xz-utils libcap2-bin
   dpkg-dev binutils lintian mmdebstrap systemd-container man-db init-system-helpers
 )
