@@ -4,7 +4,7 @@
 import type { WatcherContext } from '../../src/contracts.ts';
 import type { Watcher } from '../../src/types.ts';
 import { printable } from '../../src/validate.ts';
-import { createFileFollower } from './file-follower.ts';
+import { followLogFile } from './log-file-watcher.ts';
 import { eventFromAccessLine, urlPrefixOf } from './http-log-events.ts';
 import { createLineSplitter, type LineSplitter } from './line-splitter.ts';
 
@@ -27,28 +27,5 @@ export function createHttpLogProcessor(ctx: Pick<WatcherContext, 'config' | 'sou
 export function createHttpLogWatcher(ctx: WatcherContext): Watcher {
   if (ctx.source.type !== 'http-log') throw new Error(`http-log watcher given a ${ctx.source.type} source`);
   const src = ctx.source;
-  const lines = createHttpLogProcessor(ctx);
-  const follower = createFileFollower({
-    path: src.path,
-    fromStart: src.from_start,
-    onData: (chunk) => lines.push(chunk),
-    onReset(why) {
-      lines.discardPartial(why);
-      lines.resetLineNumbers();
-      ctx.log.info({ path: src.path, why }, `http-log source ${src.path} ${why}; reading it from the start`);
-    },
-    onError: (e) => ctx.log.warn({ path: src.path, err: e.message }, `http-log source ${src.path}: ${e.message}`),
-    onRefused(reason, e) {
-      if (reason === undefined) ctx.log.info({ path: src.path }, `http-log source ${src.path} is a regular file again; reading it`);
-      else ctx.log.warn({ path: src.path, reason }, `http-log source ${e?.message ?? src.path}; not read, waiting for a regular file`);
-    },
-  });
-  return {
-    name: `http-log:${src.path}`,
-    async start() {
-      await follower.start();
-      ctx.log.info({ path: src.path, from_start: src.from_start, format: src.format }, `following ${src.path}`);
-    },
-    stop: () => follower.stop(),
-  };
+  return followLogFile(ctx, 'http-log', src.path, src.from_start, createHttpLogProcessor(ctx), { format: src.format });
 }
