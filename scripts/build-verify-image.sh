@@ -266,6 +266,7 @@ if [ $mcs -eq 0 ]; then add edac "no EDAC memory controller"; else add edac "$mc
 # --- disks: smartctl -H on each whole disk
 sm=
 for b in /sys/block/*; do
+  [ -e "$b" ] || continue
   d=${b##*/}
   case $d in loop*|ram*|sr*|fd*|zram*|dm-*|md*) continue ;; esac
   h=$(smartctl -H /dev/$d 2>/dev/null | sed -n 's/.*self-assessment test result: *//p; s/^SMART Health Status: *//p' | head -n1)
@@ -284,7 +285,8 @@ if [ -n "$URL" ] && [ -n "$TOKEN" ] && [ -n "$IP" ]; then
   body="{\"token\":\"$TOKEN\",\"result\":\"$RESULT\",\"details\":{$DETAILS}}"
   t=1
   while [ $t -le 5 ]; do
-    if wget -q -O /run/report.out -T 10 --header 'Content-Type: application/json' --post-data "$body" "$URL"; then
+    # busybox 1.35's wget crashes on -T: the timeout applet bounds it instead
+    if timeout 30 wget -q -O /run/report.out --header 'Content-Type: application/json' --post-data "$body" "$URL"; then
       log "reported $RESULT to $URL: $(cat /run/report.out)"; break
     fi
     log "report try $t to $URL failed"; t=$((t+1)); sleep 3

@@ -3,7 +3,8 @@
 // text, mirrored by sercon) goes to a file that we tail, stamping each line with the wall-clock time
 // we first saw it, so a test can build a timeline. Killed only by its own PID.
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, openSync, closeSync, readSync, writeFileSync, rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { copyFileSync, existsSync, openSync, closeSync, readFileSync, readSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { onCleanup, requireTool, sh } from './lab.ts';
 
@@ -21,6 +22,8 @@ export interface VmOptions {
   memoryMb?: number;
   /** UEFI (OVMF) instead of SeaBIOS + the iPXE ROM: the NIC then uses OVMF's own virtio driver */
   uefi?: { code: string; vars: string; secureBoot: boolean };
+  /** let a guest reboot (and a QMP system_reset reset) instead of QEMU exiting (-no-reboot) */
+  allowReboot?: boolean;
 }
 
 export interface SerialLine {
@@ -51,7 +54,53 @@ export interface Vm {
   done: Promise<VmResult>;
   /** first line matching `re` (waits for it; rejects if the VM ends first or after timeoutMs) */
   waitForLine(re: RegExp, timeoutMs: number): Promise<SerialLine>;
+  /** the raw serial text so far (memtest86+ draws a screen: its words need not end a line) */
+  serialText(): string;
+  /** run one QMP command (e.g. "system_reset", "send-key") on the VM's monitor socket; resolves with its "return" */
+  qmp(command: string, args?: Record<string, unknown>): Promise<unknown>;
   kill(): void;
+}
+
+/** One QMP command over a fresh connection: greeting, qmp_capabilities, the command, its answer. */
+export function qmpCommand(socketPath: string, command: string, args?: Record<string, unknown>, timeoutMs = 10_000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const sock = createConnection(socketPath);
+    let buf = '';
+    let step = 0;
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`qmp ${command}: no answer within ${timeoutMs} ms on ${socketPath}`));
+    }, timeoutMs);
+    const fail = (e: Error) => {
+      clearTimeout(timer);
+      sock.destroy();
+      reject(e);
+    };
+    sock.on('error', (e) => fail(new Error(`qmp ${command} on ${socketPath}: ${e.message}`)));
+    sock.on('data', (d) => {
+      buf += d.toString('utf8');
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (!line) continue;
+        const msg = JSON.parse(line) as { QMP?: unknown; return?: unknown; error?: { desc?: string }; event?: string };
+        if (msg.event) continue; // asynchronous events (RESET, SHUTDOWN) are not answers
+        if (msg.error) return fail(new Error(`qmp ${step === 1 ? 'qmp_capabilities' : command}: ${msg.error.desc ?? JSON.stringify(msg.error)}`));
+        if (step === 0 && msg.QMP) {
+          step = 1;
+          sock.write(JSON.stringify({ execute: 'qmp_capabilities' }) + '\n');
+        } else if (step === 1 && 'return' in msg) {
+          step = 2;
+          sock.write(JSON.stringify(args ? { execute: command, arguments: args } : { execute: command }) + '\n');
+        } else if (step === 2 && 'return' in msg) {
+          clearTimeout(timer);
+          sock.end();
+          resolve(msg.return);
+        }
+      }
+    });
+  });
 }
 
 const POLL_MS = 50;
@@ -72,6 +121,8 @@ export function startVm(opts: VmOptions): Vm {
   const serialPath = path.join(opts.workDir, `${opts.name}.serial`);
   const qemuOut = path.join(opts.workDir, `${opts.name}.qemu.out`);
   const sercon = path.join(opts.workDir, 'sercon-port.bin');
+  const qmpPath = path.join(opts.workDir, `${opts.name}.qmp`);
+  rmSync(qmpPath, { force: true });
   rmSync(serialPath, { force: true });
   writeFileSync(serialPath, '');
   // SeaBIOS: mirror the BIOS text console (iPXE, pxelinux) to COM1 at 0x3f8
@@ -96,7 +147,8 @@ export function startVm(opts: VmOptions): Vm {
   const args = [
     'netns', 'exec', opts.netns, 'qemu-system-x86_64',
     '-accel', 'tcg', '-m', String(opts.memoryMb ?? 512), '-smp', '1',
-    '-nodefaults', '-display', 'none', '-no-reboot',
+    '-nodefaults', '-display', 'none', ...(opts.allowReboot ? [] : ['-no-reboot']),
+    '-qmp', `unix:${qmpPath},server=on,wait=off`,
     '-serial', `file:${serialPath}`,
     ...firmware,
     '-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`,
@@ -158,6 +210,7 @@ export function startVm(opts: VmOptions): Vm {
       if (partial) lines.push({ time: Date.now(), text: cleanLine(partial) });
       partial = '';
       sh('ip', ['-n', opts.netns, 'link', 'del', tap], { allowFail: true });
+      rmSync(qmpPath, { force: true });
       resolve({ name: opts.name, startedAt, endedAt: Date.now(), exitCode: code, signal, timedOut, serialPath, lines });
     });
   });
@@ -173,5 +226,10 @@ export function startVm(opts: VmOptions): Vm {
     }
   };
 
-  return { name: opts.name, pid, startedAt, serialPath, lines, done, waitForLine, kill: killIt };
+  const serialText = () => (existsSync(serialPath) ? readFileSync(serialPath, 'latin1') : '');
+  const qmp = async (command: string, args?: Record<string, unknown>) => {
+    if (exited) throw new Error(`vm ${opts.name}: qmp ${command}: QEMU has exited`);
+    return qmpCommand(qmpPath, command, args);
+  };
+  return { name: opts.name, pid, startedAt, serialPath, lines, done, waitForLine, serialText, qmp, kill: killIt };
 }
