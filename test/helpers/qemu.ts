@@ -21,7 +21,7 @@ export interface VmOptions {
   timeoutMs: number;
   memoryMb?: number;
   /** UEFI (OVMF) instead of SeaBIOS + the iPXE ROM: the NIC then uses OVMF's own virtio driver */
-  uefi?: { code: string; vars: string; secureBoot: boolean };
+  uefi?: { code: string; vars: string; secureBoot: boolean; httpBootOnly?: boolean };
   /** let a guest reboot (and a QMP system_reset reset) instead of QEMU exiting (-no-reboot) */
   allowReboot?: boolean;
 }
@@ -139,6 +139,10 @@ export function startVm(opts: VmOptions): Vm {
       ...(opts.uefi.secureBoot ? ['-global', 'driver=cfi.pflash01,property=secure,value=on'] : []),
       '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${opts.uefi.code}`,
       '-drive', `if=pflash,format=raw,unit=1,file=${vars}`,
+      // UEFI HTTP Boot only: OVMF (2022.11 honours these) drops its PXEv4/PXEv6 boot entries
+      ...(opts.uefi.httpBootOnly
+        ? ['-fw_cfg', 'name=opt/org.tianocore/IPv4PXESupport,string=n', '-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=n']
+        : []),
     ];
     nic += ',romfile=';
   } else {
