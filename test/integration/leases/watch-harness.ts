@@ -5,7 +5,7 @@ import type { BadInput, ClientEvent, Config, LeaseSourceType } from '../../../sr
 import { silentLogger } from '../../../src/log.ts';
 import { createFakeRunner } from '../../helpers/fake-runner.ts';
 import { createLeaseWatcher, type LeaseWatcherOptions } from '../../../watchers/leases/lease-watcher.ts';
-import { onCleanup } from '../../helpers/lab.ts';
+import { MIN_WAIT_MS, onCleanup } from '../../helpers/lab.ts';
 
 export interface Received {
   e: ClientEvent;
@@ -53,6 +53,8 @@ export async function watchLeases(type: LeaseSourceType, path: string, opts: Lea
     },
     /** resolve with the first event (from index `from` on) matching `pred` */
     async next(what: string, pred: (e: ClientEvent) => boolean, timeoutMs = 5000, from = 0): Promise<Received> {
+      // as waitFor: a loaded CI machine gets at least MIN_WAIT_MS; a passing test waits no longer
+      timeoutMs = Math.max(timeoutMs, MIN_WAIT_MS);
       const until = Date.now() + timeoutMs;
       for (;;) {
         const hit = events.slice(from).find((r) => pred(r.e));
