@@ -139,7 +139,7 @@ describe('etc/', () => {
 
   test('dnsmasq and tftpd-hpa snippets carry the settings pxebootd relies on', () => {
     const d = read('dnsmasq-pxebootd.conf');
-    for (const l of ['dhcp-script=/usr/local/bin/pxebootd-hook', 'log-dhcp', 'enable-tftp', 'dhcp-vendorclass=set:pxe,PXEClient', 'dhcp-option-force=tag:pxe,tag:!efi64,60,PXEClient', 'dhcp-boot=tag:!efi64,pxelinux.0', 'dhcp-boot=tag:efi64,tag:ipxe,ipxe/boot.ipxe']) {
+    for (const l of ['dhcp-script=/usr/local/bin/pxebootd-hook', 'log-dhcp', 'enable-tftp', 'dhcp-vendorclass=set:pxe,PXEClient', 'dhcp-option-force=tag:pxe,tag:!efi64,60,PXEClient', 'dhcp-boot=tag:!efi64,tag:!httpclient,pxelinux.0', 'dhcp-boot=tag:efi64,tag:ipxe,ipxe/boot.ipxe']) {
       assert.match(d, new RegExp(`^${l}\\b`, 'm'), l);
     }
     assert.match(read('tftpd-hpa.default'), /^TFTP_OPTIONS="--secure -v"$/m);
