@@ -2,6 +2,7 @@
 // outcome, absorbing that flavour's write pattern (formats.md §5): dnsmasq's in-place truncate-and-
 // rewrite, ISC's append journal with an hourly rename, Kea's append CSV with LFC rotation.
 // (No push(...spread): a 4 MiB chunk of garbage can hold 100,000s of bad blocks.)
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { BadInput } from '../../src/types.ts';
 import type { Lease, LeaseUpdate } from './lease.ts';
@@ -141,7 +142,7 @@ interface KeaFile {
  * Kea: the state is `.completed` (when kea-lfc left one) or `.2` ∪ `.1`, then the live file, last row
  * per address winning. Each file is followed by offset; LFC's renames show up as new inodes.
  */
-export function createKeaReader(file: string, source: string): LeaseReader {
+export function createKeaReader(file: string, source: string, hooks: { afterFile?: (suffix: string) => Promise<void> } = {}): LeaseReader {
   const base = path.basename(file);
   const suffixes = ['.completed', '.2', '.1', ''] as const;
   const files = new Map<string, KeaFile>(suffixes.map((s) => [s, { parser: createKeaParser(`${source}${s}`), rows: new Map() }]));
@@ -150,28 +151,13 @@ export function createKeaReader(file: string, source: string): LeaseReader {
     async read() {
       const bad: BadInput[] = [];
       const present = new Set<string>();
-      for (const s of suffixes) {
-        const f = files.get(s)!;
-        const r = await readAppended(
-          file + s,
-          f.tail,
-          (text) => {
-            const out = feedKeaParser(f.parser, text);
-            for (const u of out.updates) f.rows.set(u.ip, u);
-            for (const b of out.bad) bad.push(b);
-          },
-          () => {
-            f.parser = createKeaParser(`${source}${s}`);
-            f.rows = new Map();
-          },
-        );
-        if (r) {
-          f.tail = r.state;
-          present.add(s);
-        } else {
-          f.tail = undefined;
-          f.rows = new Map();
-        }
+      // kea-lfc renames and unlinks between our reads of the four files: a read that saw an old `.2`
+      // but not the `.1` (or `.completed`) that superseded it would bring back a deleted lease. The
+      // set of files is checked again after reading them, and read again until it held still.
+      for (let attempt = 0; attempt < KEA_CONSISTENT_READS; attempt++) {
+        present.clear();
+        await readKeaFiles(bad, present);
+        if (await sameFiles(file, suffixes, files)) break;
       }
       if (present.size === 0) return { kind: 'missing' };
       const order = present.has('.completed') ? (['.completed', ''] as const) : (['.2', '.1', ''] as const);
@@ -180,4 +166,51 @@ export function createKeaReader(file: string, source: string): LeaseReader {
       return { kind: 'full', leases: activeOnly(merged), partial: false, bad, states: inactiveStates(merged) };
     },
   };
+
+  // `hooks.afterFile` lets a test rename files between two of these reads, as kea-lfc does
+  async function readKeaFiles(bad: BadInput[], present: Set<string>): Promise<void> {
+    for (const s of suffixes) {
+      const f = files.get(s)!;
+      const r = await readAppended(
+        file + s,
+        f.tail,
+        (text) => {
+          const out = feedKeaParser(f.parser, text);
+          for (const u of out.updates) f.rows.set(u.ip, u);
+          for (const b of out.bad) bad.push(b);
+        },
+        () => {
+          f.parser = createKeaParser(`${source}${s}`);
+          f.rows = new Map();
+        },
+      );
+      if (r) {
+        f.tail = r.state;
+        present.add(s);
+      } else {
+        f.tail = undefined;
+        f.rows = new Map();
+      }
+      await hooks.afterFile?.(s);
+    }
+  }
+}
+
+/** How often a Kea read is repeated while kea-lfc changes the file set under it. */
+const KEA_CONSISTENT_READS = 10;
+
+/** Whether each of the Kea files is still the one (or still absent as) last read. */
+async function sameFiles(file: string, suffixes: readonly string[], files: Map<string, KeaFile>): Promise<boolean> {
+  for (const s of suffixes) {
+    const was = files.get(s)!.tail;
+    let now: { dev: number; ino: number } | undefined;
+    try {
+      now = await stat(file + s);
+    } catch {
+      now = undefined;
+    }
+    if ((was === undefined) !== (now === undefined)) return false;
+    if (was && now && (was.dev !== now.dev || was.ino !== now.ino)) return false;
+  }
+  return true;
 }

@@ -96,6 +96,42 @@ test('Kea: LFC rotation (live -> .1, new live, kea-lfc merges into .2) never los
   assert.deepEqual([...h.nodes].sort(), ['10.0.1.3=52:54:00:00:01:03']);
 });
 
+test('Kea: kea-lfc renaming files between two of our reads never brings back a deleted lease', async () => {
+  const live = path.join(dir, 'kea-race.csv');
+  let race: (() => void) | undefined;
+  const reader = createKeaReader(live, 's', {
+    // kea-lfc runs all its steps right after we read the old .2 and before we look for .1
+    afterFile: async (suffix) => {
+      if (suffix === '.2' && race) {
+        const r = race;
+        race = undefined;
+        r();
+      }
+    },
+  });
+  const h = harness('kea-leases', reader);
+  // an earlier cycle compacted A and B into .2; the live file is new
+  writeFileSync(live + '.2', KEA_HDR + keaRow('10.0.2.1', '52:54:00:00:02:01') + keaRow('10.0.2.2', '52:54:00:00:02:02'));
+  writeFileSync(live, KEA_HDR);
+  assert.deepEqual(await h.step(), ['seen 10.0.2.1', 'seen 10.0.2.2']);
+  // B is released, then Kea rotates the live file (with B's delete row) to .1
+  appendFileSync(live, keaRow('10.0.2.2', '52:54:00:00:02:02', 0));
+  assert.deepEqual(await h.step(), ['gone 10.0.2.2']);
+  renameSync(live, live + '.1');
+  writeFileSync(live, KEA_HDR);
+  assert.deepEqual(await h.step(), []);
+  // kea-lfc: .2 + .1 -> .completed (B's deleted row dropped), unlink .1 and .2, .completed -> .2
+  race = () => {
+    writeFileSync(live + '.completed', KEA_HDR + keaRow('10.0.2.1', '52:54:00:00:02:01'));
+    unlinkSync(live + '.1');
+    unlinkSync(live + '.2');
+    renameSync(live + '.completed', live + '.2');
+  };
+  assert.deepEqual(await h.step(), [], 'B stays gone: the read saw the old .2 but not the .1 that deleted B, and was repeated');
+  assert.equal(race, undefined, 'the race ran');
+  assert.deepEqual([...h.nodes].sort(), ['10.0.2.1=52:54:00:00:02:01']);
+});
+
 test('dnsmasq: a read that ends mid-line is flagged partial and only complete lines count', async () => {
   const f = path.join(dir, 'dnsmasq.leases');
   writeFileSync(f, `${FUTURE} 52:54:00:00:02:01 10.0.2.1 a *\n${FUTURE} 52:54:00:00:02:02 10.0.2`);
