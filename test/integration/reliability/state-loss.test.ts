@@ -92,7 +92,7 @@ describe('state loss', () => {
 
     process.kill(-d.pid, 'SIGKILL');
     await d.exited;
-    rmSync(path.join(lab.stateDir, 'state.json'));
+    rmSync(path.join(lab.stateDir, 'state.json'), { force: true }); // written lazily: a fast SIGKILL may come before it
     rmSync(path.join(lab.stateDir, 'fsids.json'));
     // another order: with fsids handed out in lease order, nearly every node would get another's fsid
     rewriteInPlace(lab.leases, table(shuffled(clients, SEED), expiry));
@@ -153,7 +153,7 @@ describe('state loss', () => {
     const fsids = new Map((await ready('first start')).map((n) => [n.name, n.fsid]));
     process.kill(-d.pid, 'SIGKILL');
     await d.exited;
-    rmSync(path.join(lab.stateDir, 'state.json'));
+    rmSync(path.join(lab.stateDir, 'state.json'), { force: true }); // written lazily: a fast SIGKILL may come before it
     rmSync(path.join(lab.stateDir, 'fsids.json'));
     rewriteInPlace(lab.leases, table(shuffled(clients, SEED), expiry));
     const log1 = path.join(lab.dir, 'pxebootd-1.log');
