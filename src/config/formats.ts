@@ -1,6 +1,6 @@
 // Field formats of the config (CIDRs, addresses, names, option strings). Each check returns an
 // error message that says what was expected and what was found, or undefined when the value is fine.
-import { intToIp, ipToInt, isIPv4, isValidHostname, normalizeMac } from '../validate.ts';
+import { intToIp, ipToInt, ipv4Error, isHostname, isIPv4 } from '../validate.ts';
 
 /** A parsed IPv4 network, canonical (host bits clear). */
 export interface Cidr {
@@ -47,25 +47,10 @@ export function cidrContains(c: Cidr, ip: string): boolean {
   return ((ipToInt(ip) & prefixMask(c.prefix)) >>> 0) === c.network;
 }
 
-/** Addresses in the config are strict dotted quads (no octal-looking leading zeros). */
-export function checkIPv4(s: string): string | undefined {
-  return isIPv4(s) ? undefined : `expected a dotted-quad IPv4 address such as 10.0.0.1, found ${JSON.stringify(s)}`;
-}
-
-/** Host rules match MACs in any common notation; they are stored normalised. */
-export function checkMac(s: string): string | undefined {
-  return normalizeMac(s) ? undefined : `expected a MAC address such as 52:54:00:12:34:56, found ${JSON.stringify(s)}`;
-}
-
-/** Host rules match DHCP host names, which are RFC 1123 names once validated. */
-export function checkHostname(s: string): string | undefined {
-  return isValidHostname(s) ? undefined : `expected an RFC 1123 host name (letters, digits, "-", dot-separated), found ${JSON.stringify(s)}`;
-}
-
 /** `server` is what clients mount from and fetch boot files from: an IPv4 address or a DNS name. */
 export function checkServer(s: string): string | undefined {
-  if (/^[0-9.]+$/.test(s)) return checkIPv4(s);
-  return isValidHostname(s) ? undefined : `expected an IPv4 address or an RFC 1123 host name, found ${JSON.stringify(s)}`;
+  if (/^[0-9.]+$/.test(s)) return ipv4Error(s);
+  return isHostname(s) ? undefined : `expected an IPv4 address or an RFC 1123 host name, found ${JSON.stringify(s)}`;
 }
 
 /** "127.0.0.1:9642", "[::1]:9642" or "localhost:9642". */
@@ -77,7 +62,7 @@ export function checkListen(s: string): string | undefined {
   const port = Number(m[2]);
   if (port < 1 || port > 65535) return `expected a port 1..65535, found ${m[2]}`;
   if (host.startsWith('[')) return undefined;
-  return isIPv4(host) || (!/^[0-9.]+$/.test(host) && isValidHostname(host)) ? undefined : bad;
+  return isIPv4(host) || (!/^[0-9.]+$/.test(host) && isHostname(host)) ? undefined : bad;
 }
 
 /** exports(5) options pxebootd puts between the parentheses of each line; fsid= is ours. */
@@ -115,7 +100,7 @@ export function checkHttpBase(s: string): string | undefined {
   const host = m[1]!;
   if (host.startsWith('[')) return undefined;
   if (/^[0-9.]+$/.test(host)) return isIPv4(host) ? undefined : bad;
-  return isValidHostname(host) ? undefined : bad;
+  return isHostname(host) ? undefined : bad;
 }
 
 /** grub_dir / ipxe_dir: a directory inside tftp_root. */

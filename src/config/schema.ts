@@ -3,10 +3,11 @@
 // JSON Schema for editors (etc/pxebootd.schema.json) is generated from this file.
 import * as z from 'zod';
 import {
-  checkCidr, checkExportOptions, checkHostname, checkIPv4, checkInterface, checkListen, checkMac,
+  checkCidr, checkExportOptions, checkInterface, checkListen,
   checkPath, checkProgram, checkPseudoRoot, checkHttpBase, checkServer, checkTftpSubdir, checkVarName,
 } from './formats.ts';
 import { checkBootFileName, checkDuration, checkProfileName } from './profile-formats.ts';
+import { hostnameError, ipv4Error, macError } from '../validate.ts';
 import { checkComponent } from '../images/names.ts';
 
 /** An image name: the same rule as `pxebootd image` applies. */
@@ -109,9 +110,9 @@ export const reportSchema = z.strictObject({ listen: fmt(checkListen, 'HOST:PORT
 
 /** A host rule: matched by mac, ip or hostname; its fields override the subnet's. */
 export const hostSchema = z.strictObject({
-  mac: fmt(checkMac, 'client MAC').optional(),
-  ip: fmt(checkIPv4, 'client IPv4 address').optional(),
-  hostname: fmt(checkHostname, 'client host name (exact, case-insensitive)').optional(),
+  mac: fmt(macError, 'client MAC').optional(),
+  ip: fmt(ipv4Error, 'client IPv4 address').optional(),
+  hostname: fmt(hostnameError, 'client host name (exact, case-insensitive)').optional(),
   ...ruleFields,
 });
 

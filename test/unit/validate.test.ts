@@ -1,9 +1,11 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import {
-  hexToIp, intToIp, ipToHex, ipToInt, isIPv4, isSafeNodeName, isValidHostname, macHyphen, normalizeHostname,
-  normalizeIPv4, normalizeMac, normalizeUuid, printable, safeJoin,
+  hexToIp, hostnameError, intToIp, ipToHex, ipToInt, ipv4Error, isHostname, isIPv4, isIPv4At, isLowerHostnameAt, isLowerMacAt,
+  isMac, isSafeNodeName, macError, macHyphen, normalizeHostname, normalizeIPv4, normalizeMac, normalizeUuid, printable, safeJoin,
 } from '../../src/validate.ts';
 import { xorshiftFloat } from '../helpers/prng.ts';
 
@@ -46,9 +48,9 @@ describe('IPv4', () => {
 
 describe('host names', () => {
   test('RFC 1123', () => {
-    for (const h of ['a', 'bench-07', 'node1.lab.example', 'A1', '0', `${'a'.repeat(63)}.b`]) assert.ok(isValidHostname(h), h);
+    for (const h of ['a', 'bench-07', 'node1.lab.example', 'A1', '0', `${'a'.repeat(63)}.b`]) assert.ok(isHostname(h), h);
     for (const h of ['', '-a', 'a-', 'a_b', 'a b', 'a..b', 'a.', '.a', `${'a'.repeat(64)}`, `${'a.'.repeat(126)}ab`, 'a\nb', '../x', '*(rw)', 'a;reboot']) {
-      assert.ok(!isValidHostname(h), JSON.stringify(h));
+      assert.ok(!isHostname(h), JSON.stringify(h));
     }
   });
   test('normalizeHostname lower-cases valid names and drops the rest', () => {
@@ -138,4 +140,79 @@ test('fuzz: 100000 hostile strings never escape the validators', () => {
     }
     if (joined !== undefined) assert.ok(joined === root || joined.startsWith(root + path.sep), joined);
   }
+});
+
+describe('one meaning per name', () => {
+  // The reference forms the fast paths must agree with.
+  const refIPv4 = (s: string): boolean => {
+    const parts = s.split('.');
+    return parts.length === 4 && parts.every((p) => /^(0|[1-9][0-9]{0,2})$/.test(p) && Number(p) <= 255);
+  };
+  const refMac = (s: string): string | undefined => {
+    const t = s.trim();
+    if (/^[0-9a-f]{12}$/i.test(t)) return t.toLowerCase().match(/../g)!.join(':');
+    const m = /^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$/i.exec(t);
+    return m ? m.slice(1, 7).join(':').toLowerCase() : undefined;
+  };
+
+  test('isX is a boolean, xError is a message or undefined, normalizeX is the canonical form', () => {
+    assert.equal(isMac('52-54-00-AB-CD-EF'), true);
+    assert.equal(isMac('52:54:00:ab:cd'), false);
+    assert.equal(macError('52:54:00:ab:cd:ef'), undefined);
+    assert.match(macError('nope')!, /expected a MAC address .*found "nope"/);
+    assert.equal(ipv4Error('10.0.0.1'), undefined);
+    assert.match(ipv4Error('010.0.0.1')!, /expected a dotted-quad IPv4 address .*found "010.0.0.1"/);
+    assert.equal(hostnameError('Bench-07'), undefined);
+    assert.match(hostnameError('a_b')!, /expected an RFC 1123 host name .*found "a_b"/);
+  });
+
+  test('the in-place variants agree with the whole-string ones on a slice of a larger text', () => {
+    const text = 'x 52:54:00:ab:cd:ef 10.0.0.5 node-1.lab y';
+    assert.ok(isLowerMacAt(text, 2, 19));
+    assert.ok(!isLowerMacAt('52:54:00:AB:cd:ef', 0, 17), 'upper case needs normalising, so not "lower"');
+    assert.ok(isIPv4At(text, 20, 28));
+    assert.ok(!isIPv4At(text, 20, 27) === !isIPv4('10.0.0.'));
+    assert.ok(isLowerHostnameAt(text, 29, 39));
+    assert.ok(!isLowerHostnameAt(text, 28, 39), 'a leading space is not a name');
+  });
+
+  test('fuzz: fast paths and reference forms give the same answers', () => {
+    const rnd = xorshift(0xfeed5);
+    const alphabet = ['0', '1', '2', '5', '9', '00', '25', '255', '256', '.', ':', '-', 'a', 'F', 'e', 'z', 'A', ' ', '\n', '\0', '*', '_', 'ab:cd'];
+    for (let i = 0; i < 200_000; i++) {
+      let s = '';
+      const n = Math.floor(rnd() * 20);
+      for (let j = 0; j < n; j++) s += alphabet[Math.floor(rnd() * alphabet.length)];
+      assert.equal(isIPv4(s), refIPv4(s), JSON.stringify(s));
+      assert.equal(isIPv4At(`<${s}>`, 1, s.length + 1), refIPv4(s), JSON.stringify(s));
+      assert.equal(normalizeMac(s), refMac(s), JSON.stringify(s));
+      assert.equal(isLowerMacAt(s, 0, s.length), refMac(s) === s, JSON.stringify(s));
+      assert.equal(isLowerHostnameAt(s, 0, s.length), isHostname(s) && s === s.toLowerCase(), JSON.stringify(s));
+    }
+    // Valid-looking inputs are rare in random text: run the well-formed shapes too.
+    for (let i = 0; i < 20_000; i++) {
+      const o = Array.from({ length: 6 }, () => Math.floor(rnd() * 256).toString(16).padStart(2, '0'));
+      const mac = o.map((x) => (rnd() < 0.3 ? x.toUpperCase() : x)).join(rnd() < 0.5 ? ':' : '-');
+      assert.equal(normalizeMac(mac), refMac(mac), mac);
+      const ip = Array.from({ length: 4 }, () => String(Math.floor(rnd() * 300))).join('.');
+      assert.equal(isIPv4(ip), refIPv4(ip), ip);
+    }
+  });
+
+  test('no MAC, IPv4 or hostname validator is defined outside src/validate.ts', () => {
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const offenders: string[] = [];
+    const walk = (dir: string): void => {
+      for (const e of readdirSync(root + dir, { withFileTypes: true })) {
+        const rel = `${dir}/${e.name}`;
+        if (e.isDirectory()) walk(rel);
+        else if (e.name.endsWith('.ts') && rel !== 'src/validate.ts') {
+          const text = readFileSync(root + rel, 'utf8');
+          for (const m of text.matchAll(/export (?:function|const) ((?:check|is|normalize|valid)\w*(?:Mac|IPv4|Ipv4|Hostname)\w*)/g)) offenders.push(`${rel}: ${m[1]}`);
+        }
+      }
+    };
+    for (const d of ['src', 'watchers', 'provisioners']) walk(d);
+    assert.deepEqual(offenders, []);
+  });
 });

@@ -3,7 +3,8 @@
 import { isIPv6 } from 'node:net';
 import type { BadInput } from '../../src/types.ts';
 import type { Lease, ParseResult } from './lease.ts';
-import { badInput, checkHostname, checkIPv4At, checkMac, closeBad, isLowerHostnameAt, isLowerMacAt, reportBad } from './parse-util.ts';
+import { badInput, closeBad, leaseHostname, reportBad } from './parse-util.ts';
+import { isIPv4At, isLowerHostnameAt, isLowerMacAt, normalizeMac } from '../../src/validate.ts';
 
 /**
  * One line, text[start, end) without its "\n" -> a lease, or undefined: blank, the `duid` line, a
@@ -47,13 +48,13 @@ export function parseDnsmasqLine(text: string, lineStart: number, eol: number, l
       reportBad(bad, () => badInput(source, { line: lineNo }, 'non-Ethernet hardware address (hardware-type prefix): lease skipped', text.slice(lineStart, end)));
       return undefined;
     }
-    mac = checkMac(rawMac);
+    mac = normalizeMac(rawMac);
     if (mac === undefined) {
       reportBad(bad, () => badInput(source, { line: lineNo }, 'expected a 6-octet MAC address: lease skipped', text.slice(lineStart, end)));
       return undefined;
     }
   }
-  if (!checkIPv4At(text, s2 + 1, s3)) {
+  if (!isIPv4At(text, s2 + 1, s3)) {
     reportBad(bad, () => badInput(source, { line: lineNo }, 'expected a dotted-quad IPv4 address: lease skipped', text.slice(lineStart, end)));
     return undefined;
   }
@@ -62,7 +63,7 @@ export function parseDnsmasqLine(text: string, lineStart: number, eol: number, l
   if (s4 < 0 || s4 > end) s4 = end;
   let hostname: string | undefined;
   if (isLowerHostnameAt(text, s3 + 1, s4)) hostname = text.slice(s3 + 1, s4);
-  else if (!(s4 === s3 + 2 && text.charCodeAt(s3 + 1) === 42)) hostname = checkHostname(text.slice(s3 + 1, s4), bad, { source, line: lineNo });
+  else if (!(s4 === s3 + 2 && text.charCodeAt(s3 + 1) === 42)) hostname = leaseHostname(text.slice(s3 + 1, s4), bad, { source, line: lineNo });
   return hostname === undefined ? { ip, mac, expires: exp * 1000 } : { ip, mac, hostname, expires: exp * 1000 };
 }
 

@@ -3,7 +3,8 @@
 import type { BadInput } from '../../src/types.ts';
 import type { LeaseUpdate, ParseResult } from './lease.ts';
 import { createIscScanner, feedIscScanner, type IscScanner } from './isc-scanner.ts';
-import { badInput, checkHostname, checkIPv4, checkMac, detachLease } from './parse-util.ts';
+import { badInput, detachLease, leaseHostname } from './parse-util.ts';
+import { isIPv4, normalizeMac } from '../../src/validate.ts';
 
 const ACTIVE_STATES = new Set(['active']);
 const GONE_STATES = new Set(['free', 'expired', 'released', 'abandoned', 'backup', 'reset']);
@@ -88,7 +89,7 @@ export function parseIscLeaseBlock(text: string, offset: number, source: string,
   offset += lead;
   text = text.slice(lead);
   const ip = toks[1]?.v ?? '';
-  if (toks[1]?.t !== 'word' || !checkIPv4(ip) || toks[2]?.v !== '{') {
+  if (toks[1]?.t !== 'word' || !isIPv4(ip) || toks[2]?.v !== '{') {
     bad.push(badInput(source, { offset }, 'expected "lease <IPv4> {": block skipped', text));
     return undefined;
   }
@@ -115,7 +116,7 @@ export function parseIscLeaseBlock(text: string, offset: number, source: string,
       else if (w[0] === 'ends') expires = parseIscTime(w.slice(1));
       else if (w[0] === 'hardware') {
         if (w[1] !== 'ethernet') macProblem = `non-Ethernet hardware type ${JSON.stringify(w[1] ?? '')}: lease skipped`;
-        else if ((mac = checkMac(w[2] ?? '')) === undefined) macProblem = 'expected a 6-octet MAC address: lease skipped';
+        else if ((mac = normalizeMac(w[2] ?? '')) === undefined) macProblem = 'expected a 6-octet MAC address: lease skipped';
       } else if (w[0] === 'client-hostname' && stmt[1]?.t === 'str') rawHostname = stmt[1].v;
       stmt = [];
     } else stmt.push(tk);
@@ -137,7 +138,7 @@ export function parseIscLeaseBlock(text: string, offset: number, source: string,
     bad.push(badInput(source, { offset }, macProblem ?? 'no "hardware ethernet": lease skipped', text));
     return undefined;
   }
-  const hostname = active ? checkHostname(rawHostname, bad, { source, offset }) : undefined;
+  const hostname = active ? leaseHostname(rawHostname, bad, { source, offset }) : undefined;
   const u: LeaseUpdate = { ip, expires, active, state: state || 'active' };
   if (mac !== undefined) u.mac = mac;
   if (hostname !== undefined) u.hostname = hostname;

@@ -4,7 +4,8 @@
 // Pure and incremental: feed appended text, get the rows it completed.
 import type { BadInput } from '../../src/types.ts';
 import type { LeaseUpdate, ParseResult } from './lease.ts';
-import { badInput, checkHostname, checkIPv4, checkMac, checkUint, detachLease } from './parse-util.ts';
+import { badInput, detachLease, leaseHostname, parseUint } from './parse-util.ts';
+import { isIPv4, normalizeMac } from '../../src/validate.ts';
 import { READ_LIMITS } from '../../src/safe-open.ts';
 
 const KEA_STATES: Record<string, string> = { '0': 'assigned', '1': 'declined', '2': 'expired-reclaimed', '3': 'released', '4': 'registered' };
@@ -42,7 +43,7 @@ export function createKeaParser(source: string): KeaParser {
 /** The header names its columns; a data row starts with an address, never with a column name. */
 function isHeader(line: string): boolean {
   const names = line.split(',');
-  return names.includes('address') && !checkIPv4(names[0]!);
+  return names.includes('address') && !isIPv4(names[0]!);
 }
 
 function readHeader(line: string): KeaColumns | string {
@@ -71,12 +72,12 @@ function readRow(cols: KeaColumns, line: string, lineNo: number, source: string,
     return undefined;
   }
   const ip = f[cols.address]!;
-  if (!checkIPv4(ip)) {
+  if (!isIPv4(ip)) {
     bad.push(badInput(source, at, 'expected a dotted-quad IPv4 address: row skipped', line));
     return undefined;
   }
-  const lifetime = checkUint(f[cols.valid_lifetime]!);
-  const expire = checkUint(f[cols.expire]!);
+  const lifetime = parseUint(f[cols.valid_lifetime]!);
+  const expire = parseUint(f[cols.expire]!);
   if (lifetime === undefined || expire === undefined) {
     bad.push(badInput(source, at, 'expected integer valid_lifetime and expire: row skipped', line));
     return undefined;
@@ -85,7 +86,7 @@ function readRow(cols: KeaColumns, line: string, lineNo: number, source: string,
   const state = lifetime === 0 ? 'deleted' : (KEA_STATES[stateCode] ?? `state ${stateCode.slice(0, 10)}`);
   const active = lifetime !== 0 && stateCode === '0';
   const rawMac = f[cols.hwaddr]!;
-  const mac = rawMac === '' ? undefined : checkMac(rawMac);
+  const mac = rawMac === '' ? undefined : normalizeMac(rawMac);
   if (active && mac === undefined) {
     bad.push(badInput(source, at, rawMac === '' ? 'no hwaddr: row skipped' : 'expected a 6-octet Ethernet hwaddr: row skipped', line));
     return undefined;
@@ -93,7 +94,7 @@ function readRow(cols: KeaColumns, line: string, lineNo: number, source: string,
   const u: LeaseUpdate = { ip, expires: lifetime === INFINITE_LIFETIME ? 0 : expire * 1000, active, state };
   if (mac !== undefined) u.mac = mac;
   if (active && cols.hostname >= 0) {
-    const h = checkHostname(f[cols.hostname]!.replaceAll('&#x2c', ','), bad, { source, line: lineNo });
+    const h = leaseHostname(f[cols.hostname]!.replaceAll('&#x2c', ','), bad, { source, line: lineNo });
     if (h !== undefined) u.hostname = h;
   }
   return detachLease(u);

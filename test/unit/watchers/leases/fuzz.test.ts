@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseDnsmasqLeases } from '../../../../watchers/leases/dnsmasq-parser.ts';
 import { createIscParser, feedIscParser } from '../../../../watchers/leases/isc-parser.ts';
 import { createKeaParser, feedKeaParser } from '../../../../watchers/leases/kea-parser.ts';
-import { isIPv4, isValidHostname } from '../../../../src/validate.ts';
+import { isIPv4, isHostname } from '../../../../src/validate.ts';
 import type { Lease } from '../../../../watchers/leases/lease.ts';
 import { xorshift32 } from '../../../helpers/prng.ts';
 
@@ -49,7 +49,7 @@ function mutate(r: ReturnType<typeof xorshift>, base: string, maxLen = 400): str
 function checkLease(l: Lease): void {
   assert.ok(isIPv4(l.ip), `ip ${JSON.stringify(l.ip)}`);
   if (l.mac !== undefined) assert.match(l.mac, /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
-  if (l.hostname !== undefined) assert.ok(isValidHostname(l.hostname) && l.hostname === l.hostname.toLowerCase(), `hostname ${JSON.stringify(l.hostname)}`);
+  if (l.hostname !== undefined) assert.ok(isHostname(l.hostname) && l.hostname === l.hostname.toLowerCase(), `hostname ${JSON.stringify(l.hostname)}`);
   assert.ok(Number.isFinite(l.expires) && l.expires >= 0, `expires ${l.expires}`);
 }
 
