@@ -1,16 +1,29 @@
 // Control-socket requests mapped onto the daemon: hook events enter the same path as watcher
 // events; provision and release go through the same queue and answer once the node is settled.
 import { streamedResponse, type ControlRequest, type ControlResponse } from '../control.ts';
-import type { ClientGone, ClientSeen, NodeRecord, ReleasePolicy } from '../types.ts';
+import type { ClientEvent, ClientGone, ClientSeen, NodeRecord, ReleasePolicy, WatcherSink } from '../types.ts';
 import { normalizeHostname, normalizeIPv4, normalizeMac, printable } from '../validate.ts';
 import type { Core } from './jobs.ts';
-import type { Daemon } from './daemon.ts';
 import type { SubmitResult } from './intake.ts';
+import type { SubmitOptions } from './entry.ts';
 import { refusePeer, type PeerCred } from '../control-trust.ts';
-import { byName, findNode, parseNodeQuery, statusDocument, tableRow, withNextImage } from '../status-doc.ts';
+import { byName, findNode, parseNodeQuery, statusDocument, tableRow, withNextImage, type NodeIndex } from '../status-doc.ts';
 import { currentVersionsSync } from './image-switch.ts';
 import { enqueue as enqueueProfiles } from '../boot-once/machine.ts';
 import { cancelBootOnce } from './boot-once.ts';
+
+/**
+ * The part of the daemon a control request reaches, passed in by the daemon so this module does
+ * not import daemon.ts (which imports this one).
+ */
+export interface ControlTarget {
+  readonly sink: WatcherSink;
+  readonly state: NodeIndex;
+  /** what `status` shows about the daemon itself */
+  info(): object;
+  nodes(): NodeRecord[];
+  submit(e: ClientEvent, opts?: SubmitOptions): Promise<SubmitResult>;
+}
 
 /** Default time a provision/release request waits for the node to settle. */
 export const REQUEST_TIMEOUT_MS = 60_000;
@@ -42,7 +55,7 @@ async function withTimeout(p: Promise<SubmitResult>, ms: number): Promise<Contro
  * head, every record or (`view: "table"`) the table's fields sorted by name; otherwise every
  * record in one answer line (older clients).
  */
-function statusAnswer(daemon: Daemon, req: ControlRequest, core: Core): ControlResponse {
+function statusAnswer(daemon: ControlTarget, req: ControlRequest, core: Core): ControlResponse {
   // image nodes: next_image_version when a newer version is current (what their next boot mounts)
   const currents = currentVersionsSync(core.config);
   const full = (n: NodeRecord) => withNextImage(n, currents);
@@ -68,7 +81,7 @@ function* mapIter<A, B>(xs: Iterable<A>, f: (x: A) => B): Generator<B> {
  * `release --all`: every node through the same queue and release path as `release IP`, each named by
  * all its identifiers. Nodes already released are skipped, except for `remove`: their layers remain.
  */
-async function releaseAll(daemon: Daemon, policy: ReleasePolicy | undefined, timeoutMs: number): Promise<ControlResponse> {
+async function releaseAll(daemon: ControlTarget, policy: ReleasePolicy | undefined, timeoutMs: number): Promise<ControlResponse> {
   const nodes = daemon.nodes().filter((n) => policy === 'remove' || n.state !== 'released');
   const deadline = Date.now() + timeoutMs;
   const outcomes = await Promise.all(
@@ -93,7 +106,7 @@ async function releaseAll(daemon: Daemon, policy: ReleasePolicy | undefined, tim
  * queue (the provision job writes the files the queue now selects) and answer once it settled. An
  * IP no node holds yet is remembered and provisioned now: it starts with these profiles.
  */
-async function bootOnce(daemon: Daemon, core: Core, req: ControlRequest, timeoutMs: number): Promise<ControlResponse> {
+async function bootOnce(daemon: ControlTarget, core: Core, req: ControlRequest, timeoutMs: number): Promise<ControlResponse> {
   const target = typeof req.target === 'string' ? req.target : '';
   const ip = normalizeIPv4(target);
   const mac = ip ? undefined : normalizeMac(target);
@@ -128,7 +141,7 @@ const REFUSAL_LOG_MS = 60_000;
 const refusalLogged = new Map<number, number>();
 
 /** Answer one control request; `peer` (SO_PEERCRED, when known) must be trusted for hook/provision/release. */
-export async function handleControl(daemon: Daemon, core: Core, req: ControlRequest, peer?: PeerCred): Promise<ControlResponse> {
+export async function handleControl(daemon: ControlTarget, core: Core, req: ControlRequest, peer?: PeerCred): Promise<ControlResponse> {
   const refused = refusePeer(req.op, peer);
   if (refused) {
     const now = Date.now();
