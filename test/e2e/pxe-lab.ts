@@ -50,6 +50,8 @@ export interface LabOptions {
   hosts?: string[];
   /** dnsmasq lines that choose boot programs (default: BIOS pxelinux.0, option 60 for iPXE) */
   bootLines?: string[];
+  /** DBUS_SYSTEM_BUS_ADDRESS for Ganesha (helpers/dbus.ts startPrivateBus): it then owns org.ganesha.nfsd there (default: no bus) */
+  ganeshaDbus?: string;
 }
 
 /** Build assets and bring the whole lab up. */
@@ -113,7 +115,7 @@ export async function startPxeLab(o: LabOptions = {}): Promise<PxeLab> {
   });
   const tftpd = await startTftpd({ netns: net.srv, root: tftpRoot, address: HPA_IP, dir: sub('tftpd') });
   makeSharedSubtree(nfsDir);
-  const ganesha = await startGanesha({ netns: net.srv, bindIp: SERVER_IP, exportsFile, dir: ganeshaDir });
+  const ganesha = await startGanesha({ netns: net.srv, bindIp: SERVER_IP, exportsFile, dir: ganeshaDir, dbusAddress: o.ganeshaDbus });
   timings['daemons'] = Date.now() - t0;
 
   // DHCP, TFTP requests and NFS connection attempts on the bridge, epoch-stamped, for the timeline
