@@ -26,7 +26,9 @@ export async function startJournald(dir: string): Promise<Journald> {
   mkdirSync(varj, { recursive: true });
   mkdirSync('/var/log/journal', { recursive: true });
   const script = `mount --bind '${run}' /run && mount --bind '${varj}' /var/log/journal && mkdir -p /run/systemd/journal && exec ${bin}`;
-  const daemon = startDaemon('systemd-journald', ['unshare', '-m', '--propagation', 'private', 'sh', '-c', script], { logFile: path.join(dir, 'journald.out') });
+  // slave, not private: its copy of every mount below a shared subtree (other tests' node overlays,
+  // exported by Ganesha) must go when the host unmounts them, or it pins the overlay ("upperdir is in-use")
+  const daemon = startDaemon('systemd-journald', ['unshare', '-m', '--propagation', 'slave', 'sh', '-c', script], { logFile: path.join(dir, 'journald.out') });
   const devLog = path.join(run, 'systemd/journal/dev-log');
   const journalDir = path.join(run, 'log/journal');
   await waitFor('journald sockets', () => existsSync(devLog) && existsSync(journalDir), 10_000);
