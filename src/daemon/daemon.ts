@@ -19,7 +19,7 @@ import { createEntry, type Entry, type SubmitOptions } from './entry.ts';
 import { handleControl } from './control-handler.ts';
 import { loadState, reconcile, writeDefaultFile } from './reconcile.ts';
 import { describeConfigChanges, RESTART_KEYS } from './reload.ts';
-import { limitHeapGrowth, startHeapCompactor, type HeapCompactor } from './heap-compactor.ts';
+import { tuneRunningHeap } from '../memory.ts';
 import { createBadInputLog } from './bad-input-log.ts';
 import { createBootOnce } from './boot-once.ts';
 import { startReportServer, type ReportServer } from '../boot-once/report-server.ts';
@@ -89,6 +89,7 @@ export interface Daemon {
   request(req: ControlRequest, peer?: PeerCred): Promise<ControlResponse>;
 }
 
+/** The composition root of a running daemon: state, queue, intake, watchers and the control socket. */
 export function createDaemon(o: DaemonOptions): Daemon {
   const log = o.log;
   const dryRun = o.dryRun ?? o.runner.dryRun;
@@ -107,10 +108,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
     retryBaseMs: o.config.queue.retry_base_ms,
     retryMaxMs: o.config.queue.retry_max_ms,
     merge: mergeJobs,
-    work: (name, job, attempt) => {
-      compactor?.noteJob();
-      return runJob(core, name, job, attempt);
-    },
+    work: (name, job, attempt) => runJob(core, name, job, attempt),
     onFailure: (key, _job, _err, attempt, ms) => ms > 0 && core.log.info({ node: key, attempt, retryInMs: ms }, `retrying ${key} in ${ms} ms`),
     // the gauge counts nodes waiting for or in provisioning work
     onDepth: (n) => core.metrics.queueDepth(n + queue.running()),
@@ -121,7 +119,6 @@ export function createDaemon(o: DaemonOptions): Daemon {
   let reportServer: ReportServer | undefined;
   const watchers: Watcher[] = [];
   let control: ControlServer | undefined;
-  let compactor: HeapCompactor | undefined;
   let unlock: (() => Promise<void>) | undefined;
   let startedAt = 0;
   let watching = false;
@@ -185,9 +182,8 @@ export function createDaemon(o: DaemonOptions): Daemon {
       if (o.reconcile ?? true) await reconcileNow();
       // events that arrived during start-up are taken from here on
       entry.open();
-      // a storm leaves the heap committed far above what stays alive: give it back once idle
-      limitHeapGrowth();
-      compactor = startHeapCompactor({ idle: () => queue.depth() + queue.running() === 0, log: subsystem(log, 'memory') });
+      // a storm churns through short-lived garbage: collect sooner (src/memory.ts)
+      tuneRunningHeap();
       if (o.config.metrics && metrics.listen) {
         try {
           const addr = await metrics.listen(o.config.metrics.listen);
@@ -231,7 +227,6 @@ export function createDaemon(o: DaemonOptions): Daemon {
       entry.drop();
       intake.flush();
       badLog.flush();
-      compactor?.stop();
       core.bootOnce?.stop();
       await reportServer?.close().catch(() => {});
       // each watcher gets a bound: one stuck (say, in a read of a file that never ends) is left behind,

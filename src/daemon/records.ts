@@ -7,23 +7,7 @@ export const TIMELINE_MAX = 24;
 /** Distinct sources remembered per node. */
 export const SOURCES_MAX = 8;
 
-/** Distinct strings kept by intern() before it starts over. */
-const INTERN_MAX = 4096;
-const interned = new Map<string, string>();
-
-/**
- * One shared copy of a string that thousands of records hold with the same contents (a rule key is
- * ~300 bytes, the same for every node of a subnet: 3 MB at 10,000 nodes when each has its own).
- */
-export function intern(s: string): string {
-  const have = interned.get(s);
-  if (have !== undefined) return have;
-  if (interned.size >= INTERN_MAX) interned.clear();
-  interned.set(s, s);
-  return s;
-}
-
-/** A stable fingerprint of everything in a resolved rule that changes what a node gets (interned). */
+/** A stable fingerprint of everything in a resolved rule that changes what a node gets. */
 export function ruleKeyOf(rule: ResolvedRule): string {
   const { why: _why, subnet, host, vars, ...rest } = rule;
   // an image rule's root_dir is the node's version (changed at its boot, not by the rule)
@@ -31,7 +15,7 @@ export function ruleKeyOf(rule: ResolvedRule): string {
   const sortedVars = Object.keys(vars)
     .sort()
     .map((k) => [k, vars[k]]);
-  return intern(JSON.stringify({ ...sortKeys(rest), subnet: subnet.cidr, host: host ? (host.mac ?? host.ip ?? host.hostname) : undefined, vars: sortedVars }));
+  return JSON.stringify({ ...sortKeys(rest), subnet: subnet.cidr, host: host ? (host.mac ?? host.ip ?? host.hostname) : undefined, vars: sortedVars });
 }
 
 function sortKeys(o: Record<string, unknown>): Record<string, unknown> {
@@ -47,16 +31,14 @@ function sortKeys(o: Record<string, unknown>): Record<string, unknown> {
 export function extendTimeline(timeline: TimelineEntry[] | undefined, entry: TimelineEntry): TimelineEntry[] {
   let t = timeline ?? [];
   const last = t[t.length - 1];
-  // arrays are built by slice/concat, which allocate exactly their length (spread and push leave
-  // room for 16 more: ~190 instead of ~60 bytes per short array, 20,000 of them at 10,000 nodes)
-  if (last && last.what === entry.what && last.source === entry.source) return t.slice(0, -1).concat([{ ...last, time: entry.time }]);
+  if (last && last.what === entry.what && last.source === entry.source) return [...t.slice(0, -1), { ...last, time: entry.time }];
   if (isFileEntry(entry)) {
     let i = t.length - 1;
     while (i >= 0 && isDhcpEntry(t[i]!)) i--;
     const dhcpStart = i + 1;
     if (dhcpStart < t.length && t.slice(0, dhcpStart).some(isFileEntry)) t = t.slice(dhcpStart);
   }
-  const next = t.concat([entry]);
+  const next = [...t, entry];
   return next.length > TIMELINE_MAX ? next.slice(next.length - TIMELINE_MAX) : next;
 }
 
@@ -69,17 +51,17 @@ function isFileEntry(e: TimelineEntry): boolean {
   return e.what.startsWith('tftp ') || e.what.startsWith('http ');
 }
 
-/** How a seen event reads in the timeline (interned: every node of a lease file has the same one). */
+/** How a seen event reads in the timeline. */
 export function describeSeen(e: ClientSeen): string {
-  if (e.file !== undefined) return intern(`${e.sourceType === 'http-log' ? 'http' : 'tftp'} ${e.file}`);
+  if (e.file !== undefined) return `${e.sourceType === 'http-log' ? 'http' : 'tftp'} ${e.file}`;
   if (e.sourceType === 'cli') return 'provision requested';
-  return intern(`${e.sourceType} seen`);
+  return `${e.sourceType} seen`;
 }
 
-/** Remember a source, most recent last, bounded (exact-size arrays, see extendTimeline). */
+/** Remember a source, most recent last, bounded. */
 export function addSource(sources: string[], source: string): string[] {
   if (sources[sources.length - 1] === source) return sources;
-  const next = (sources.includes(source) ? sources.filter((s) => s !== source) : sources).concat([source]);
+  const next = [...sources.filter((s) => s !== source), source];
   return next.length > SOURCES_MAX ? next.slice(next.length - SOURCES_MAX) : next;
 }
 

@@ -123,6 +123,14 @@ describe('pxebootd CLI', () => {
     assert.ok(procEnv(own.pid).includes('MALLOC_ARENA_MAX=4'));
     own.child.kill('SIGTERM');
     assert.equal(await own.exited, 0);
+
+    // the one switch: no flag, no variable, no re-exec
+    const off = await start([], { ...plain, PXEBOOTD_MEMORY_TUNING: 'off' });
+    const offArgs = procArgs(off.pid);
+    assert.ok(!offArgs.some((x) => x.startsWith('--max-semi-space-size')), offArgs.join(' '));
+    assert.ok(!procEnv(off.pid).some((x) => x.startsWith('MALLOC_ARENA_MAX=')));
+    off.child.kill('SIGTERM');
+    assert.equal(await off.exited, 0);
   });
 
   test('bin/pxebootd.js refuses a Node older than 22.22 with a clear message', () => {
