@@ -28,7 +28,7 @@ export interface BatcherOptions {
   busyGapMs: number;
 }
 
-/** Tuned so one lease costs ~2 ms of waiting and a 1,000-node storm a handful of reloads. */
+/** Tuned so a lone lease barely waits and a storm needs only a handful of reloads (figures: docs/performance.md). */
 export const DEFAULT_BATCHER_OPTIONS: BatcherOptions = { idleMs: 2, busyIdleMs: 15, baseWindowMs: 50, maxWindowMs: 1000, busyGapMs: 100 };
 
 type Request =

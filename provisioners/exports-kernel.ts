@@ -35,8 +35,8 @@ export const LINES_PER_PIECE = 200;
 /**
  * The whole file in pieces (see sortedPieces): the header, then the entries sorted by path
  * (stable output), 200 lines a piece. `lineOf` may return a line built earlier by buildExportLine
- * for the same (frozen) entry: at 10,000 nodes, re-checking every line on every flush was most of
- * a burst's garbage.
+ * for the same (frozen) entry: re-checking every line on every flush would make most of a
+ * burst's garbage.
  */
 export function kernelExportsPieces(entries: Iterable<ExportEntry>, options: string, lineOf: (e: ExportEntry) => string = (e) => buildExportLine(e, options)): Iterable<string> {
   return sortedPieces(KERNEL_HEADER, entries, LINES_PER_PIECE, (e) => lineOf(e) + '\n');
@@ -103,8 +103,8 @@ export function parseEtab(text: string, only?: ReadonlySet<string>): EtabEntry[]
 
 /**
  * parseEtab over etab's raw bytes: per line only the path is decoded, and the rest only for the
- * paths in `only`. At 10,000 exports etab is ~2.4 MB and every batch reads it; decoding it whole
- * made a 2.4 MB string per batch, and the slices taken from it (options) pinned all of it.
+ * paths in `only`. Every batch reads etab, which grows with the number of exports; decoding it
+ * whole would make a string of its size per batch, and the slices taken from it (options) would pin all of it.
  */
 export function scanEtab(buf: Uint8Array, only?: ReadonlySet<string>): EtabEntry[] {
   const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);

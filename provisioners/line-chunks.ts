@@ -1,7 +1,7 @@
 // Reads a file as pieces of whole lines through one small buffer that is kept between reads.
-// For files that every export batch reads whole but only needs a few lines of (etab: ~2.4 MB at
-// 10,000 exports): reading them into one fresh buffer, or one string, per batch made megabytes of
-// garbage per batch, which is what a storm's peak RSS is made of.
+// For files that every export batch reads whole but only needs a few lines of (etab, megabytes at
+// thousands of exports): reading them into one fresh buffer, or one string, per batch would make
+// megabytes of garbage per batch, which is what a storm's peak RSS is made of.
 import { closeSync, openSync, readSync } from 'node:fs';
 
 /**

@@ -127,8 +127,8 @@ export function streamedResponse(head: ControlResponse, body: Iterable<string>):
 
 /**
  * Write one answer line. A `nodes` list (status at 10,000 nodes is several MB) goes out in pieces,
- * waiting for the socket to drain, so that no multi-megabyte string or buffer is ever built: at
- * 10,000 nodes one status call otherwise grew the daemon's RSS by tens of MB. Same bytes as
+ * waiting for the socket to drain, so that no multi-megabyte string or buffer is ever built (it
+ * would stay in the daemon's RSS after the call; docs/performance.md). Same bytes as
  * JSON.stringify(resp) + '\n' with `nodes` as the last member. A streamed answer (streamedResponse)
  * is its head line and then its body.
  */

@@ -21,6 +21,7 @@ export interface ConfigProblem {
   message: string;
 }
 
+/** One config problem as the line `check` and the daemon print: file:line:col, key, what was expected. */
 export function formatProblem(p: ConfigProblem): string {
   return `${p.file}:${p.line}:${p.col}: ${p.path ? p.path + ': ' : ''}${p.message}`;
 }
@@ -58,6 +59,7 @@ export class ConflictError extends PxeError {
   }
 }
 
+/** A thrown value of any kind as a message for a log line. */
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }

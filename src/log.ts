@@ -45,6 +45,7 @@ function prettyStream(): DestinationStream {
   };
 }
 
+/** The one pino logger the CLI creates; subsystems get children of it. */
 export function createLogger(opts: LogOptions = {}): Logger {
   const level = opts.level ?? process.env.PXEBOOTD_LOG_LEVEL ?? 'info';
   // PXEBOOTD_LOG_FORMAT=pretty|json overrides the terminal check (e.g. pretty logs into a file)

@@ -6,7 +6,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Metrics } from './contracts.ts';
 import { NODE_STATES as STATES } from './types.ts';
 
-/** Seen-to-ready buckets in seconds: the floor is ~15 ms, the PXE window ~160 ms, a storm a few s. */
+/** Seen-to-ready buckets in seconds: fine near the fastest case, one edge at a PXE ROM's retry window, coarse for a storm. */
 export const SEEN_TO_READY_BUCKETS = [0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.16, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export interface MetricsOptions {

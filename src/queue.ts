@@ -61,6 +61,7 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number, ran
   return Math.round(exp / 2 + (exp / 2) * random());
 }
 
+/** Per-node job queue: one job per node at a time, merged while queued, retried with backoff. */
 export function createQueue<T>(opts: QueueOptions<T>): KeyedQueue<T> {
   const slots = new Map<string, Slot<T>>();
   const ready: string[] = [];

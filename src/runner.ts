@@ -69,6 +69,7 @@ export function shellQuote(arg: string): string {
   return `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
+/** An argv as a copy-pasteable shell line for logs and errors (never run through a shell). */
 export function formatCommand(argv: readonly string[]): string {
   return argv.map(shellQuote).join(' ');
 }
@@ -78,6 +79,7 @@ function toolName(argv: readonly string[]): string {
   return first.slice(first.lastIndexOf('/') + 1);
 }
 
+/** The one way external commands run: argv only, logged with their duration, failures as RunError. */
 export function createRunner(log: Logger, opts: { dryRun?: boolean } = {}): Runner {
   const dryRun = opts.dryRun ?? false;
   const stats = new Map<string, ToolStats>();

@@ -1,6 +1,7 @@
 // Boot-file templates: fuse_pxebootfs's `<NODE>` plus `{{name}}` variables. Rendering is pure.
 // An unknown variable is an error (reported by `check`), never an empty string.
 
+/** Variables every template gets from the node itself, beside the config's own `vars`. */
 export const BUILTIN_VARS = ['node', 'ip', 'ip_hex', 'mac', 'mac_hyphen', 'hostname', 'server', 'nfs_path'] as const;
 
 // anything between `{{` and `}}` on one line is a variable reference: `{{mac-hyphen}}` is an unknown
@@ -38,6 +39,7 @@ export function unknownVariables(text: string, varNames: Iterable<string>): Temp
   return templateVariables(text).filter((u) => !known.has(u.name));
 }
 
+/** A template that cannot render (unknown variable, bad syntax), told apart from I/O errors. */
 export class TemplateError extends Error {
   constructor(message: string) {
     super(message);

@@ -7,6 +7,7 @@ import { createJournalWatcher } from './logs/journal-watcher.ts';
 import { createSnoopWatcher } from './dhcp/snoop-watcher.ts';
 import { createHttpLogWatcher } from './logs/http-log-watcher.ts';
 
+/** One watcher per configured source type, so the daemon never names a watcher module. */
 export function createWatcher(ctx: WatcherContext): Watcher {
   switch (ctx.source.type) {
     case 'dnsmasq-leases':

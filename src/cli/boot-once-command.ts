@@ -16,6 +16,7 @@ interface BootOnceView {
   bootOnce?: { queue: string[]; current?: { profile: string }; quarantined?: { profile: string; why: string } };
 }
 
+/** `pxebootd boot-once`: checks the target and profiles here, then asks the running daemon to queue them. */
 export async function bootOnceCommand(args: string[]): Promise<number> {
   const { values, positionals, config: file } = parseCommand('boot-once', args, { cancel: { type: 'boolean' }, json: { type: 'boolean' } }, { min: 1, max: 64, names: '<ip|mac> PROFILE...' });
   if (values.help) {

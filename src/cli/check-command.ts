@@ -5,6 +5,7 @@ import { formatProblem } from '../errors.ts';
 import { parseCommand } from './args.ts';
 import { USAGE } from './usage.ts';
 
+/** `pxebootd check`: every config problem at once, before a daemon is started or reloaded with it. */
 export async function checkCommand(args: string[]): Promise<number> {
   const { values, config: file } = parseCommand('check', args, {}, { min: 0, max: 0, names: '' });
   if (values.help) {

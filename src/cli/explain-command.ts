@@ -33,6 +33,7 @@ function hostFields(h: HostRule): string {
   return set.length ? set.join(', ') : 'no fields of its own (the subnet\'s apply)';
 }
 
+/** `pxebootd explain`: why a client gets (or does not get) a node, and its plan, without changing anything. */
 export async function explainCommand(args: string[]): Promise<number> {
   const { values, positionals, config: file } = parseCommand(
     'explain',
@@ -152,6 +153,10 @@ function explainBootOnce(bo: BootOnceRecord | undefined, profiles: Record<string
     const q = profiles[QUARANTINE_PROFILE];
     const why = bo!.quarantined!;
     return `QUARANTINED (${why.profile}: ${why.why}): ${q ? `profile quarantine (${tpl(q)})` : 'no per-node files: the fallback (pxelinux.cfg/default) applies'}; production only after release or boot-once --cancel`;
+  }
+  if (s.kind === 'held') {
+    const h = s.current.held!;
+    return `profile ${s.profile} HELD: it booted again without reporting (per ${h.source ?? 'a log'}, not authoritative, so not failed): no per-node files: the fallback applies; its report still counts, else its timeout quarantines it`;
   }
   const p = profiles[s.profile];
   const next = bo!.queue.length ? `, then ${bo!.queue.join(', then ')}` : '';

@@ -52,6 +52,7 @@ function print(resp: ControlResponse, json: boolean): number {
   return resp.ok ? 0 : 1;
 }
 
+/** `pxebootd provision`: provision a node by hand, through the daemon's queue when one runs. */
 export async function provisionCommand(args: string[]): Promise<number> {
   const { values, positionals, config: file } = parseCommand(
     'provision',
@@ -90,6 +91,7 @@ async function releaseAllCommand(file: string, policy: string | undefined, yes: 
   return resp.ok ? 0 : 1;
 }
 
+/** `pxebootd release`: the CLI is an authoritative source, so it may unexport or remove a node. */
 export async function releaseCommand(args: string[]): Promise<number> {
   const { values, positionals, config: file } = parseCommand(
     'release',

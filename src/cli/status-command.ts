@@ -187,6 +187,7 @@ async function passThrough(body: AsyncIterable<Buffer>, out: Out): Promise<boole
   return false;
 }
 
+/** `pxebootd status`: from the running daemon when there is one, else from the state files. */
 export async function statusCommand(args: string[]): Promise<number> {
   const { values, positionals, config: file } = parseCommand('status', args, { json: { type: 'boolean' }, watch: { type: 'boolean' } }, { min: 0, max: 1, names: '[node|ip|mac]' });
   const only = positionals[0];

@@ -17,6 +17,7 @@ export const SUBNET_DEFAULTS = { node_name: 'ip-hex', overlay: 'persistent', on_
 /** A `done_when: reported` profile without `timeout` fails after this long without a report. */
 export const DEFAULT_REPORT_TIMEOUT_MS = 2 * 3_600_000;
 
+/** Turns a validated raw config into the typed Config the daemon uses, defaults filled in. */
 export function buildConfig(raw: RawConfig, file: string, loc: Locator): Config {
   const base = path.dirname(path.resolve(file));
   const abs = (p: string) => resolveConfigPath(base, p);

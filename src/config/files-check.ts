@@ -33,6 +33,7 @@ const DIRS_CREATED = ['node_dir', 'overlay_dir'] as const;
 /** Unix socket paths longer than this cannot be bound (struct sockaddr_un.sun_path is 108 bytes). */
 const MAX_SOCKET_PATH = 107;
 
+/** The config's paths checked against the file system, so `check` reports them before the daemon trips on them. */
 export function checkFiles(raw: Obj, baseDir: string, probe: FsProbe, loc: Locator): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   const abs = (v: unknown) => (asStr(v) ? resolveConfigPath(baseDir, v as string) : undefined);

@@ -64,6 +64,7 @@ export interface Locator {
   pos(p: KeyPath): string;
 }
 
+/** Maps a key path to its file:line:col, so every config problem names where it is. */
 export function createLocator(file: string, doc: Document, lc: LineCounter): Locator {
   const startOf = (n: Node | null | undefined): number | undefined => (n && n.range ? n.range[0] : undefined);
   const offsetOf = (p: KeyPath): number => {

@@ -60,6 +60,7 @@ export function rawSubnets(raw: Obj): RawSubnet[] {
   return out;
 }
 
+/** The hosts list as written, so cross-field checks run even when the schema rejected other parts. */
 export function rawHosts(raw: Obj): RawHost[] {
   const out: RawHost[] = [];
   asArr(raw.hosts).forEach((h, index) => {

@@ -34,7 +34,7 @@ export function noopMetrics(): Metrics {
 
 /**
  * Import the production modules (lazily, so `pxebootd hook` never pays for them). prom-client is
- * imported only when the config has `metrics` (it costs ~7-20 MB of RSS, docs/performance.md).
+ * imported only when the config has `metrics` (its RSS cost is in docs/performance.md).
  */
 export async function loadRealDeps(): Promise<DaemonDeps> {
   const [config, rules, provisioners, watchers, hook, neighbour] = await Promise.all([

@@ -27,6 +27,7 @@ export interface Entry {
 
 type Waiting = { e: ClientEvent; opts: SubmitOptions; resolve: (r: SubmitResult | Promise<SubmitResult>) => void; reject: (err: unknown) => void };
 
+/** The one door for watcher events and control requests, so a burst is taken a slice per event-loop turn. */
 export function createEntry(intake: Intake, log: Logger, perTurn?: number): Entry {
   const admission = createAdmission<ClientEvent | Waiting>(take, perTurn);
   const chains = new Map<string, Promise<void>>();

@@ -76,6 +76,7 @@ export function renderGone(group: string, count: number, ex: GoneExample): Burst
   return { fields, msg: one ? `client ${ex.ip} gone per ${type}; node ${ex.node} not released (${type} is not an authoritative source)` : `${count} clients gone per ${type}; no node released (${type} is not an authoritative source), ${eg}` };
 }
 
+/** Turns admitted events into node records and queued jobs. */
 export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner): Intake {
   const logged = new Set<string>();
   const ipToMac = new Map<string, string>();

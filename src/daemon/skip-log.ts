@@ -1,6 +1,6 @@
 // How clients that are never provisioned (an `ignore: true` rule, or no subnet at all) are logged.
-// A lease file with 10,000 leases in an ignored subnet used to write 10,000 info lines at start-up.
-// Now each client is logged once at debug level, and at info level each rule gets one summary line
+// A lease file with thousands of leases in an ignored subnet must not write a line per lease at
+// start-up: each client is logged once at debug level, and at info level each rule gets one summary line
 // per window with the number of new clients it skipped and an example: a burst (the initial read)
 // costs one line per rule, a trickle at most one per rule per window (burst-log.ts). A reserved
 // address (0.0.0.0, a broadcast or network address, the server) is a warning, once per address.
@@ -39,6 +39,7 @@ export function skippingRule(c: Pick<SkippedClient, 'kind' | 'by'>): string {
   return c.kind === 'none' ? 'no subnet rule' : (c.by ?? 'an ignore rule');
 }
 
+/** Clients skipped for the same reason are summarised per window instead of logged one by one. */
 export function createSkipLog(log: Logger, windowMs: number = SKIP_SUMMARY_MS): SkipLog {
   const logged = new Set<string>();
   const summary = createBurstLog<{ kind: SkippedClient['kind']; ip: string }>(
