@@ -306,6 +306,8 @@ test('reboot: QMP system_reset -> the next boot switches the node to v2 over DBu
   const resetAt = Date.now();
   await v.qmp('system_reset');
   const boot2 = await waitFor('the second boot\'s marker line', () => imageLines(v, /E2E-IMAGE boot:/)[1], STEP_MS);
+  // the guest prints its three lines at once, but the serial file is read in chunks: wait for the last
+  await waitFor('the second boot\'s own-file line', () => imageLines(v, /E2E-IMAGE own file:/)[1], 30_000);
   const lines = v.lines.slice(v.lines.indexOf(boot2));
   const after = (re: RegExp) => lines.find((x) => re.test(x.text))?.text;
   assert.equal(boot2.text, 'E2E-IMAGE boot: marker=v2', 'after the reboot the guest sees version 2\'s marker');
