@@ -112,6 +112,8 @@ export interface CurrentProfile {
   programs?: string[];
   /** first fetch of one of its programs */
   bootedAt?: number;
+  /** booted again without a report, told only by a source that may not fail a node (syslog, journald): its files are withdrawn so it does not boot again; its token still counts */
+  held?: { since: number; file: string; source?: string };
   /** ms since the epoch after which it has failed (timeout) */
   deadline?: number;
 }

@@ -4,9 +4,12 @@
 //
 // Loop guard (the failure of tinkerbell/tink#116, #666 and tinkerbell#951): a profile gets at most
 // one boot. A served profile is done at the first fetch of its program; a reporting profile whose
-// node starts a second boot without a report has had its boot (quarantine); a profile that is done
-// never comes back into the queue, and a later fetch of its program only makes the daemon write
-// the files of whatever is current again.
+// node starts a second boot without a report has had its boot: told by a trusted source (the
+// dnsmasq hook) it is quarantined; told only by a log line any local user could forge, it is held:
+// its files are withdrawn (the loaders' fallback, so no further boot of it) but nothing fails, its
+// token still counts and its timeout decides. A profile that is done never comes back into the
+// queue, and a later fetch of its program only makes the daemon write the files of whatever is
+// current again.
 import type { BootOnceRecord, CurrentProfile, ProfileConfig, ProfileOutcome, ProfileResult } from '../types.ts';
 import { isProgramOf } from './programs.ts';
 
@@ -17,6 +20,8 @@ export const RESULTS_MAX = 16;
 export type Selection =
   | { kind: 'production' }
   | { kind: 'profile'; profile: string; current: CurrentProfile }
+  /** the current profile booted again without a report (untrusted evidence): no per-node files */
+  | { kind: 'held'; profile: string; current: CurrentProfile }
   | { kind: 'quarantine' };
 
 /** Outcomes that send a node to quarantine instead of on. */
@@ -27,9 +32,10 @@ export function isIdle(bo: BootOnceRecord | undefined): boolean {
   return !bo || (!bo.current && bo.queue.length === 0 && !bo.quarantined);
 }
 
-/** Which files the node gets: quarantine wins, then the current profile, then production. */
+/** Which files the node gets: quarantine wins, then the current profile (held: none), then production. */
 export function selection(bo: BootOnceRecord | undefined): Selection {
   if (bo?.quarantined) return { kind: 'quarantine' };
+  if (bo?.current?.held) return { kind: 'held', profile: bo.current.profile, current: bo.current };
   if (bo?.current) return { kind: 'profile', profile: bo.current.profile, current: bo.current };
   return { kind: 'production' };
 }
@@ -59,10 +65,12 @@ export function finish(bo: BootOnceRecord, result: ProfileOutcome, now: number, 
   if (!cur) return bo;
   const r: ProfileResult = { profile: cur.profile, result, time: now };
   if (details !== undefined) r.details = details;
+  else if (cur.held && result !== 'pass' && result !== 'fail') r.details = { rebootedWithoutReport: cur.held };
   if (cur.programs?.length) r.programs = cur.programs;
   const results = pushResult(bo.results, r);
   if (FAILING.has(result)) {
-    const why = result === 'timeout' ? 'no result before its timeout' : result === 'rebooted' ? 'booted again without reporting' : 'reported fail';
+    const held = cur.held ? ` (it booted again without reporting, per ${cur.held.source ?? 'a log'})` : '';
+    const why = result === 'timeout' ? `no result before its timeout${held}` : result === 'rebooted' ? 'booted again without reporting' : 'reported fail';
     return { queue: [], results, quarantined: { since: now, profile: cur.profile, why } };
   }
   const [next, ...rest] = bo.queue;
@@ -101,8 +109,8 @@ export type FetchOutcome =
   | { kind: 'booted'; bo: BootOnceRecord }
   /** a program of a profile that is already done: write the current files again (idempotent) */
   | { kind: 'stale'; profile: string }
-  /** a second boot of a reporting profile told by a source that may not decide it (logged only) */
-  | { kind: 'untrusted-reboot' };
+  /** a second boot of a reporting profile told by a source that may not fail a node: its files are withdrawn (`bo` holds it) */
+  | { kind: 'held'; bo: BootOnceRecord };
 
 /**
  * A TFTP/HTTP fetch of `file` by the node at `now`. `isBootStart(file)` says whether the file starts
@@ -115,12 +123,24 @@ export function onFetch(
   file: string,
   now: number,
   profiles: Readonly<Record<string, ProfileConfig>>,
-  o: { isBootStart: (file: string) => boolean; guardMs: number; trusted: boolean },
+  o: { isBootStart: (file: string) => boolean; guardMs: number; trusted: boolean; source?: string },
 ): FetchOutcome {
   const cur = bo.current;
   if (bo.quarantined) return { kind: 'none' };
   if (cur && cur.issuedAt !== undefined) {
     const cfg = profiles[cur.profile];
+    // a second boot of a reporting profile: a trusted source ends it (quarantine); an untrusted one
+    // holds it (files withdrawn, nothing failed), once
+    const rebooted = (): FetchOutcome => {
+      if (o.trusted) {
+        const next = finish(bo, 'rebooted', now, { file });
+        return { kind: 'advanced', bo: next, result: next.results[next.results.length - 1]! };
+      }
+      if (cur.held) return { kind: 'none' };
+      const held: NonNullable<CurrentProfile['held']> = { since: now, file };
+      if (o.source !== undefined) held.source = o.source;
+      return { kind: 'held', bo: { ...bo, current: { ...cur, held } } };
+    };
     if (isProgramOf(file, cur.programs)) {
       if (cfg?.done_when === 'served') {
         const next = finish(bo, 'served', now, { file });
@@ -129,16 +149,10 @@ export function onFetch(
       if (cur.bootedAt === undefined) return { kind: 'booted', bo: { ...bo, current: { ...cur, bootedAt: now } } };
       // the same program again, long after: a second boot of this profile
       if (now - cur.bootedAt < o.guardMs) return { kind: 'none' };
-      if (!o.trusted) return { kind: 'untrusted-reboot' };
-      const next = finish(bo, 'rebooted', now, { file });
-      return { kind: 'advanced', bo: next, result: next.results[next.results.length - 1]! };
+      return rebooted();
     }
     // a boot start (pxelinux.0, grubx64.efi) after the reporting profile's program: booting again
-    if (cfg?.done_when === 'reported' && cur.bootedAt !== undefined && now - cur.bootedAt >= o.guardMs && o.isBootStart(file)) {
-      if (!o.trusted) return { kind: 'untrusted-reboot' };
-      const next = finish(bo, 'rebooted', now, { file });
-      return { kind: 'advanced', bo: next, result: next.results[next.results.length - 1]! };
-    }
+    if (cfg?.done_when === 'reported' && cur.bootedAt !== undefined && now - cur.bootedAt >= o.guardMs && o.isBootStart(file)) return rebooted();
   }
   // a served profile that is already done, booted again (its files were not replaced in time, or a
   // loader cached them): never queued again; the current files are written once more
@@ -173,7 +187,9 @@ export function describeBootOnce(bo: BootOnceRecord | undefined): string | undef
   if (bo.quarantined) parts.push(`quarantined since ${new Date(bo.quarantined.since).toISOString()} (${bo.quarantined.profile}: ${bo.quarantined.why})`);
   if (bo.current) {
     const c = bo.current;
-    const st = c.bootedAt ? 'booted' : c.activeAt ? 'files written' : 'files pending';
+    const st = c.held
+      ? `rebooted without reporting at ${new Date(c.held.since).toISOString()} per ${c.held.source ?? 'a log'}, not authoritative: boot files withdrawn`
+      : c.bootedAt ? 'booted' : c.activeAt ? 'files written' : 'files pending';
     parts.push(`current ${c.profile} (${st}${c.deadline ? `, until ${new Date(c.deadline).toISOString()}` : ''})`);
   }
   if (bo.queue.length) parts.push(`queued ${bo.queue.join(', ')}`);

@@ -124,7 +124,7 @@ export function createBootOnce(core: Core, requeue: (name: string) => void): Boo
     fetched(rec, e) {
       const bo = rec.bootOnce;
       if (e.file === undefined || !bo || isIdle(bo)) return false;
-      const out = onFetch(bo, e.file, e.time, profiles(), { isBootStart: isBootProgram, guardMs: core.config.boot_guard_ms ?? BOOT_GUARD_MS, trusted: isAuthoritative(e.sourceType) });
+      const out = onFetch(bo, e.file, e.time, profiles(), { isBootStart: isBootProgram, guardMs: core.config.boot_guard_ms ?? BOOT_GUARD_MS, trusted: isAuthoritative(e.sourceType), source: e.sourceType });
       switch (out.kind) {
         case 'advanced':
           rec.bootOnce = out.bo;
@@ -140,9 +140,14 @@ export function createBootOnce(core: Core, requeue: (name: string) => void): Boo
         case 'stale':
           log.info({ node: rec.name, ip: rec.ip, profile: out.profile, input: { file: e.file }, source: e.source }, `node ${rec.name} fetched a program of profile ${out.profile}, which is done; writing its current boot files again`);
           return true;
-        case 'untrusted-reboot':
-          rec.timeline = extendTimeline(rec.timeline, { time: e.time, what: `booting again without a report? (not decided: ${e.sourceType} is not authoritative)`, source: e.source });
-          return false;
+        case 'held': {
+          // no quarantine on a line anyone could write; but no second run either: its files go
+          rec.bootOnce = out.bo;
+          const p = out.bo.current!.profile;
+          rec.timeline = extendTimeline(rec.timeline, { time: e.time, what: `profile ${p}: rebooted without reporting (per ${e.sourceType}, not authoritative): boot files withdrawn`, source: e.source });
+          log.warn({ node: rec.name, ip: rec.ip, profile: p, input: { file: e.file }, source: e.source }, `node ${rec.name} (${rec.ip}) is booting again without a report from profile ${p} (${e.sourceType} is not authoritative, so it is not failed): its boot files are withdrawn; its report still counts, else its timeout quarantines it`);
+          return true;
+        }
         default:
           return false;
       }
@@ -154,6 +159,8 @@ export function createBootOnce(core: Core, requeue: (name: string) => void): Boo
       const sel = selection(bo);
       if (sel.kind === 'production' || !bo) return production;
       const url = core.config.report ? reportUrl(core.config.report.listen, core.config.server) : 'none';
+      // held: no per-node files, so the loaders' fallbacks apply (it must not boot the profile again)
+      if (sel.kind === 'held') return { boot: { templates: {}, root: false }, state: 'verifying' };
       if (sel.kind === 'quarantine') {
         const q = profiles()[QUARANTINE_PROFILE];
         // no quarantine profile: no per-node files, so the loaders' fallbacks (pxelinux.cfg/default) apply

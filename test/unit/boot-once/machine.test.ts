@@ -120,8 +120,63 @@ describe('boot-once machine', () => {
       assert.equal(again.result.result, 'rebooted');
       assert.deepEqual(selection(again.bo), { kind: 'quarantine' });
     }
-    // a syslog line may not decide that (any local user can write one): noted, nothing changes
-    assert.equal(onFetch(bo, 'pxelinux.0', 1000 + GUARD, PROFILES, fetchOpts(false)).kind, 'untrusted-reboot');
+  });
+
+  test('loop guard, untrusted evidence (syslog, journald): a second boot withdraws the profile\'s files (no third boot) but never fails the node', () => {
+    let bo = activated(issue(queued('verify', 'memtest'), { now: 0, programs: ['vmlinuz'], tokenHash: 'ab', timeoutMs: 600_000 }), 1);
+    const booted = onFetch(bo, 'verify/vmlinuz', 1000, PROFILES, fetchOpts(false));
+    assert.equal(booted.kind, 'booted', 'a syslog line may tell the first boot');
+    bo = (booted as { bo: BootOnceRecord }).bo;
+    for (const f of ['pxelinux.0', 'grubx64.efi', 'verify/vmlinuz']) {
+      const again = onFetch(bo, f, 1000 + GUARD, PROFILES, { ...fetchOpts(false), source: 'syslog' });
+      // before: 'untrusted-reboot', the verify files stayed and the node booted verify again until its timeout
+      assert.equal(again.kind, 'held', f);
+      assert.ok(again.kind === 'held');
+      const h = again.bo;
+      assert.deepEqual(h.current?.held, { since: 1000 + GUARD, file: f, source: 'syslog' });
+      // no per-node files: the loaders' fallback, not verify a third time; not quarantined, nothing finished
+      assert.deepEqual(selection(h), { kind: 'held', profile: 'verify', current: h.current });
+      assert.equal(h.quarantined, undefined);
+      assert.deepEqual(h.results, []);
+      assert.deepEqual(h.queue, ['memtest']);
+      assert.match(describeBootOnce(h)!, /current verify \(rebooted without reporting at .* per syslog, not authoritative: boot files withdrawn, until /);
+      // the fallback's retries (pxelinux.0 every few seconds) and more lines change nothing further
+      for (const g of ['pxelinux.0', 'verify/vmlinuz', 'grubx64.efi']) assert.equal(onFetch(h, g, 1000 + 5 * GUARD, PROFILES, fetchOpts(false)).kind, 'none', g);
+      // its token still counts: a node that is really running verify (the line was forged) reports and goes on
+      assert.equal(reportRefusal(h, PROFILES), undefined);
+      const passed = finish(h, 'pass', 2e6, { mem: 'ok' });
+      assert.deepEqual(selection(passed), { kind: 'profile', profile: 'memtest', current: { profile: 'memtest' } });
+      assert.equal(passed.current?.held, undefined);
+      // trusted evidence (the dnsmasq hook) of a boot while held still quarantines
+      const hook = onFetch(h, 'pxelinux.0', 1000 + 3 * GUARD, PROFILES, fetchOpts(true));
+      assert.ok(hook.kind === 'advanced');
+      assert.equal(hook.result.result, 'rebooted');
+      // the timeout (the daemon's own clock) fails it, and says it had booted again without a report
+      assert.equal(timedOut(h, 600_000), true);
+      const t = finish(h, 'timeout', 600_000);
+      assert.equal(t.quarantined?.why, 'no result before its timeout (it booted again without reporting, per syslog)');
+      assert.deepEqual(t.results.at(-1)?.details, { rebootedWithoutReport: { since: 1000 + GUARD, file: f, source: 'syslog' } });
+    }
+  });
+
+  test('loop guard, untrusted evidence: a node that keeps rebooting without a report, told only by syslog, boots its reporting profile once', () => {
+    // boot n: pxelinux.0, then the profile's kernel, 60 s apart, told only by syslog lines
+    let bo = activated(issue(queued('verify'), { now: 0, programs: ['vmlinuz'], tokenHash: 'ab', timeoutMs: 7_200_000 }), 1);
+    let verifyBoots = 0;
+    for (let n = 0; n < 20; n++) {
+      const t = 1000 + n * 60_000;
+      for (const f of ['pxelinux.0', 'verify/vmlinuz']) {
+        // a file the node gets only while the selection is its profile's
+        if (f === 'verify/vmlinuz' && selection(bo).kind !== 'profile') continue;
+        if (f === 'verify/vmlinuz') verifyBoots++;
+        const out = onFetch(bo, f, t + (f === 'pxelinux.0' ? 0 : 5000), PROFILES, fetchOpts(false));
+        if (out.kind === 'booted' || out.kind === 'held') bo = out.bo;
+        assert.notEqual(out.kind, 'advanced', 'a syslog line never finishes a reporting profile');
+      }
+    }
+    assert.equal(verifyBoots, 1, 'the second boot start is seen before its config: the profile booted once');
+    assert.equal(selection(bo).kind, 'held');
+    assert.equal(bo.quarantined, undefined);
   });
 
   test('loop guard: a done profile is never queued again; fetching its program again only rewrites the current files', () => {
