@@ -13,7 +13,8 @@ import { createTemplateReader, ensureFile, ensureLink, removeBootFiles, renderBo
 import { createExportBackend } from './export-backends.ts';
 import { FALLBACK_MARKER, planLoaderFallbacks, writeFallback } from './loader-fallbacks.ts';
 import { createExportBatcher, type BatcherOptions } from './export-batcher.ts';
-import { createMountTable } from './mount-table.ts';
+import { createMountTable, type MountTableOptions } from './mount-table.ts';
+import { loadMountLookup } from './mount-lookup.ts';
 import { cleanOrphans, findOrphans, type OrphanDeps } from './orphans.ts';
 import { ensureOverlay, unmountOverlay, wipeLayers, type OverlayDeps } from './overlay-apply.ts';
 import { carryUpper, setAsideLayer } from './layer-carry.ts';
@@ -39,6 +40,17 @@ export interface ProvisionerTuning {
   readMountinfo?: () => Promise<string>;
 }
 
+/** One mount point at a time from the kernel (statmount) unless the mount table is injected or this kernel cannot. */
+function mountLookup(tuning: ProvisionerTuning, log: ProvisionerContext['log']): Pick<MountTableOptions, 'lookup' | 'onFallback'> {
+  if (tuning.readMountinfo) return {};
+  const l = loadMountLookup();
+  if ('why' in l) {
+    log.info({ why: l.why }, `mount checks read /proc/self/mountinfo (${l.why})`);
+    return {};
+  }
+  return { lookup: l.lookup, onFallback: (why) => log.warn({ why }, `mount checks: ${why}`) };
+}
+
 /** The provisioner the daemon uses; see the Provisioner contract in src/contracts.ts. */
 export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTuning = {}): Provisioner {
   const { config, runner } = ctx;
@@ -59,7 +71,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
   const spawns = createLimiter(tuning.mountConcurrency ?? 16);
   const readTemplate = createTemplateReader();
   // a post-mount check waits (briefly) for the other mounts in flight, so one read verifies many
-  const table = createMountTable(() => [...nodeDirs], tuning.readMountinfo, { busy: () => spawns.busy() > 0 });
+  const table = createMountTable(() => [...nodeDirs], tuning.readMountinfo, { busy: () => spawns.busy() > 0, ...mountLookup(tuning, log) });
   const backend = createExportBackend(config, runner, exportsLog);
   const mounted = async (paths: string[]): Promise<Set<string>> => {
     for (const p of paths) {

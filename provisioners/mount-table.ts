@@ -4,8 +4,12 @@
 // many; a lone mount is read at once. Callers name the mount points they need and a read unpacks
 // only those lines (see scanMountinfo): at 10,000 overlays the file is ~4 MB, and turning all of it
 // into strings and entries on every read is what grew pxebootd's heap by ~300 MB in a real burst.
+// Where the kernel can say what is mounted at one path (statmount(2), see mount-lookup.ts), a
+// snapshot of named points asks about each of them instead, at a cost that does not grow with the
+// number of mounts; the whole table is read only to list every mount (orphans) or as a fallback.
 import path from 'node:path';
 import { createLineChunkReader } from './line-chunks.ts';
+import type { MountLookup } from './mount-lookup.ts';
 import { scanMountinfo, type MountEntry } from './mountinfo.ts';
 
 /** A coalescing view of the mount table, limited to the managed directories. */
@@ -18,6 +22,8 @@ export interface MountTable {
   snapshot(points?: readonly string[]): Promise<Map<string, MountEntry>>;
   /** how many times the file was actually read (for tests and benchmarks) */
   reads(): number;
+  /** how many mount points were looked up one by one (statmount) instead */
+  lookups(): number;
   /** a mount or umount finished: a read waiting for the others may start now */
   nudge(): void;
 }
@@ -28,6 +34,13 @@ export interface MountTableOptions {
   busy?: () => boolean;
   /** longest wait for them (default 50 ms) */
   maxDelayMs?: number;
+  /**
+   * Look named points up one by one (see the top comment). A lookup that throws makes that
+   * snapshot a file read; one that says the kernel cannot (ENOSYS, EPERM) ends the lookups, and
+   * `onFallback` is told why, once.
+   */
+  lookup?: MountLookup;
+  onFallback?: (why: string) => void;
 }
 
 /**
@@ -46,6 +59,29 @@ export function createMountTable(under: () => readonly string[], read?: () => Pr
   let wanted: Set<string> | 'all' = new Set();
   let startNow: (() => void) | undefined;
   let count = 0;
+  let lookups = 0;
+  let lookup = opts.lookup;
+  /** the points' entries, one kernel question each; undefined when a file read must answer instead */
+  const lookUp = (points: readonly string[]): Map<string, MountEntry> | undefined => {
+    if (!lookup) return undefined;
+    const out = new Map<string, MountEntry>();
+    try {
+      for (const p of points) {
+        const mp = path.resolve(p);
+        const e = lookup(mp);
+        lookups++;
+        if (e) out.set(mp, e);
+      }
+      return out;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOSYS' || code === 'EPERM') {
+        lookup = undefined;
+        opts.onFallback?.(`${(e as Error).message}; reading /proc/self/mountinfo from now on`);
+      }
+      return undefined;
+    }
+  };
   const keeper = (want: Set<string> | 'all'): ((mountPoint: string) => boolean) => {
     if (want !== 'all') return (mp) => want.has(mp);
     const prefixes = under().map((d) => path.resolve(d));
@@ -65,6 +101,8 @@ export function createMountTable(under: () => readonly string[], read?: () => Pr
   };
   return {
     snapshot(points) {
+      const looked = points === undefined ? undefined : lookUp(points);
+      if (looked) return Promise.resolve(looked);
       if (points === undefined) wanted = 'all';
       else if (wanted !== 'all') for (const p of points) wanted.add(path.resolve(p));
       if (next) return next;
@@ -94,6 +132,7 @@ export function createMountTable(under: () => readonly string[], read?: () => Pr
       return p;
     },
     reads: () => count,
+    lookups: () => lookups,
     nudge() {
       if (startNow && !busy()) startNow();
     },

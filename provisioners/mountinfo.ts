@@ -18,7 +18,8 @@ export function unescapeMountinfo(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
-function parseSuperOptions(raw: string): Map<string, string> {
+/** `a=b,c` super options (mountinfo's, or statmount's, escaped alike) into a map of unescaped keys and values. */
+export function parseSuperOptions(raw: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const part of raw.split(',')) {
     if (part === '') continue;

@@ -127,3 +127,58 @@ test('mount table: by default it reads the real /proc/self/mountinfo (in pieces)
   assert.deepEqual([...only.keys()], ['/']);
   assert.equal(t.reads(), 2);
 });
+
+test('mount table: with a lookup, named points are asked one by one and the file is not read', async () => {
+  let fileReads = 0;
+  const asked: string[] = [];
+  const t = createMountTable(() => ['/n'], async () => {
+    fileReads++;
+    return line('/n/A') + line('/n/B');
+  }, {
+    lookup: (mp) => {
+      asked.push(mp);
+      return mp === '/n/A' ? { mountPoint: mp, fstype: 'overlay', source: 'overlay', mountOptions: 'rw', superOptions: new Map([['nfs_export', 'on']]) } : undefined;
+    },
+  });
+  const snap = await t.snapshot(['/n/A', '/n/B/../C']);
+  assert.deepEqual([...snap.keys()], ['/n/A']);
+  assert.deepEqual(asked, ['/n/A', '/n/C'], 'paths resolved before the lookup');
+  assert.equal(fileReads, 0);
+  assert.equal(t.reads(), 0);
+  assert.equal(t.lookups(), 2);
+  // listing every mount still reads the file
+  assert.deepEqual([...(await t.snapshot()).keys()].sort(), ['/n/A', '/n/B']);
+  assert.equal(t.reads(), 1);
+});
+
+test('mount table: a lookup the kernel cannot do (ENOSYS, EPERM) falls back to the file for good, saying so once', async () => {
+  const why: string[] = [];
+  let calls = 0;
+  const t = createMountTable(() => ['/n'], async () => line('/n/A'), {
+    lookup: () => {
+      calls++;
+      throw Object.assign(new Error('statmount(/n/A): Function not implemented'), { code: 'ENOSYS' });
+    },
+    onFallback: (w) => why.push(w),
+  });
+  assert.deepEqual([...(await t.snapshot(['/n/A'])).keys()], ['/n/A'], 'answered from the file');
+  assert.deepEqual([...(await t.snapshot(['/n/A'])).keys()], ['/n/A']);
+  assert.equal(calls, 1, 'not asked again');
+  assert.equal(t.reads(), 2);
+  assert.equal(why.length, 1);
+  assert.match(why[0]!, /Function not implemented; reading \/proc\/self\/mountinfo from now on/);
+});
+
+test('mount table: another lookup error answers that snapshot from the file and keeps the lookup', async () => {
+  let calls = 0;
+  const t = createMountTable(() => ['/n'], async () => line('/n/A'), {
+    lookup: (mp) => {
+      if (calls++ === 0) throw Object.assign(new Error('statx: Permission denied'), { code: 'EACCES' });
+      return { mountPoint: mp, fstype: 'overlay', source: 'overlay', mountOptions: 'rw', superOptions: new Map() };
+    },
+  });
+  assert.deepEqual([...(await t.snapshot(['/n/A'])).keys()], ['/n/A']);
+  assert.equal(t.reads(), 1);
+  assert.deepEqual([...(await t.snapshot(['/n/A'])).keys()], ['/n/A']);
+  assert.equal(t.reads(), 1, 'the second one was looked up');
+});
