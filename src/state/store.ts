@@ -1,12 +1,15 @@
-// Node state with durable fsids, in two files written atomically by group commit:
-//   fsids.json  every fsid ever handed out + the high-water mark. Small (about 25 bytes a node),
-//               and written before a new node's export goes live (commitFsids).
+// Node state with durable fsids, in files written by group commit:
+//   fsids.log   new fsids, appended one line each and fsynced before a new node's export goes live
+//               (commitFsids): the cost of that does not grow with the node count (fsid-log.ts).
+//   fsids.json  every fsid ever handed out + the high-water mark, as of the last compaction: at
+//               start-up, at a clean stop, and when fsids.log outgrows max(1 MiB, fsids.json), the
+//               journal is folded into it (written atomically) and emptied. Both are read at start-up.
 //   state.json  the node records (state, timeline, ...). Large at 10,000 nodes, so written lazily, in pieces,
 //               and coalesced; losing the last few changes in a crash only means a node that was
 //               ready shows pending and is provisioned again (idempotent).
 // One write serves every change made before it started. A failed write (full disk) keeps the old
 // file, rejects the waiters of that write (their jobs retry) and is tried again later.
-import { readFile, readdir, unlink, mkdir } from 'node:fs/promises';
+import { readFile, readdir, unlink, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { NodeRecord } from '../types.ts';
@@ -14,6 +17,12 @@ import { writeFileAtomic } from '../atomic-file.ts';
 import { emptyState, fsidMember, mergeFsids, parseFsids, parseState, serializeFsids, stateText, type StateData } from './codec.ts';
 import { createCommitter, type Committer } from './committer.ts';
 import { adoptFsids, type FsidSource, type Overruled } from './recover.ts';
+import { fsidLogLine, parseFsidLog } from './fsid-log.ts';
+import { openFsidJournal, readFsidJournal, type FsidJournal } from './fsid-journal.ts';
+
+/** fsids.log is folded into fsids.json once it is larger than this and than fsids.json. */
+const JOURNAL_MIN_BOUND = 1 << 20;
+
 
 export interface StateStoreOptions {
   dir: string;
@@ -29,12 +38,15 @@ export interface StateStoreOptions {
   write?: (file: string, text: string | Iterable<string>) => Promise<void>;
   /** while this says busy (nodes being provisioned), unawaited state.json writes wait (up to 5 s) */
   busy?: () => boolean;
+  /** fsids.log is folded into fsids.json once larger than this and than fsids.json (default 1 MiB; tests) */
+  journalBound?: number;
 }
 
 /** The daemon's only view of persisted state. */
 export interface StateStore {
   readonly file: string;
   readonly fsidFile: string;
+  readonly fsidLogFile: string;
   /**
    * Read both files. `recover` reads the NFS server's view of our exports: fsids it holds for
    * names the files do not know are adopted (the files win where they disagree), so that a lost
@@ -80,6 +92,7 @@ export interface Recovery {
 export function createStateStore(o: StateStoreOptions): StateStore {
   const file = path.join(o.dir, 'state.json');
   const fsidFile = path.join(o.dir, 'fsids.json');
+  const fsidLogFile = path.join(o.dir, 'fsids.log');
   const write = o.write ?? ((f: string, t: string | Iterable<string>) => writeFileAtomic(f, t, { mode: 0o600 }));
   const minLazy = o.lazyMs ?? 200;
   let data: StateData = emptyState(o.startFsid);
@@ -88,8 +101,43 @@ export function createStateStore(o: StateStoreOptions): StateStore {
   const off = !!o.memoryOnly;
   let fsidMembers = '';
   let recovered: Recovery | undefined;
+  let journal: FsidJournal | undefined;
+  /** journal lines of fsids handed out and not yet appended */
+  let unlogged: string[] = [];
+  let snapshotBytes = 0;
+  const bound = o.journalBound ?? JOURNAL_MIN_BOUND;
 
-  const fsids: Committer = createCommitter({ off, retryMs: o.retryMs, log: o.log, what: fsidFile, write: () => write(fsidFile, serializeFsids(data.nextFsid, fsidMembers)) });
+  /** fsids.json with every fsid handed out so far (including unlogged ones), then an empty journal */
+  async function compact(): Promise<void> {
+    const text = serializeFsids(data.nextFsid, fsidMembers);
+    const had = unlogged;
+    unlogged = [];
+    try {
+      await write(fsidFile, text);
+    } catch (e) {
+      unlogged = had.concat(unlogged);
+      throw e;
+    }
+    snapshotBytes = Buffer.byteLength(text);
+    await journal?.clear();
+  }
+  /** append what is unlogged, or compact when the journal is over its bound */
+  async function writeFsids(): Promise<void> {
+    if (!journal) throw new Error(`${fsidLogFile}: not open (load() first)`);
+    if (journal.size() > Math.max(bound, snapshotBytes)) return compact();
+    const lines = unlogged;
+    unlogged = [];
+    if (!lines.length) return;
+    try {
+      await journal.append(lines.join(''));
+    } catch (e) {
+      unlogged = lines.concat(unlogged);
+      throw e;
+    }
+    // folded in soon, by a write of its own, not by the next new node's
+    if (journal.size() > Math.max(bound, snapshotBytes)) fsids.changed();
+  }
+  const fsids: Committer = createCommitter({ off, retryMs: o.retryMs, log: o.log, what: fsidLogFile, write: writeFsids });
   const nodes: Committer = createCommitter({
     off,
     retryMs: o.retryMs,
@@ -121,11 +169,22 @@ export function createStateStore(o: StateStoreOptions): StateStore {
   return {
     file,
     fsidFile,
+    fsidLogFile,
     async load(recover) {
-      const [stateText, fsidText] = await Promise.all([readIfPresent(file), readIfPresent(fsidFile)]);
+      const [stateText, fsidText, logBytes] = await Promise.all([readIfPresent(file), readIfPresent(fsidFile), readFsidJournal(fsidLogFile)]);
       data = stateText === undefined ? emptyState(o.startFsid) : parseState(file, stateText, o.startFsid);
-      // both files know fsids; their union (and the highest mark) is the truth
+      // the files all know fsids; their union (and the highest mark) is the truth
       if (fsidText !== undefined) data = mergeFsids(data, parseFsids(fsidFile, fsidText), { state: file, fsids: fsidFile });
+      let journalGood = 0;
+      if (logBytes !== undefined) {
+        const l = parseFsidLog(fsidLogFile, logBytes);
+        journalGood = l.goodBytes;
+        data = mergeFsids(data, l, { state: file, fsids: fsidLogFile });
+        // never acknowledged (its fsync had not returned), so no export carries it
+        if (l.torn !== undefined) o.log.warn({ file: fsidLogFile, torn: l.torn }, `${fsidLogFile}: ignored an incomplete last line (a crash during its write)`);
+      }
+      const markFromFiles = data.nextFsid;
+      const fromFiles = new Set(data.fsids.keys());
       recovered = undefined;
       let src: FsidSource | undefined;
       try {
@@ -148,18 +207,33 @@ export function createStateStore(o: StateStoreOptions): StateStore {
       byMac.clear();
       for (const r of data.nodes.values()) index(r);
       fsidMembers = off ? '' : [...data.fsids].map(([k, v]) => fsidMember(k, v)).join(',');
+      unlogged = [];
       if (!off) {
         await mkdir(o.dir, { recursive: true, mode: 0o755 });
         // temp files of a write that a crash interrupted: the renamed-in files are the truth
         for (const f of await readdir(o.dir)) {
           if (/^\.(state|fsids)\.json\..*\.tmp$/.test(f)) await unlink(path.join(o.dir, f)).catch(() => {});
         }
+        await journal?.close().catch(() => {});
+        journal = undefined;
+        // the journal is folded into fsids.json before it is emptied (at open), and adopted fsids are
+        // on disk before any new node's
+        let keep = 0;
+        if (fsidText === undefined || (logBytes?.length ?? 0) > 0 || data.nextFsid !== markFromFiles) {
+          try {
+            await compact();
+          } catch (e) {
+            // the journal stays as it is (its whole lines), and is folded in at the next start
+            keep = journalGood;
+            o.log.warn({ err: (e as Error).message }, `could not fold ${fsidLogFile} into ${fsidFile} (${(e as Error).message}); appending to it as it is`);
+            // adopted fsids then go into the journal, with the next write
+            for (const [k, v] of data.fsids) if (!fromFiles.has(k)) unlogged.push(fsidLogLine(k, v));
+            if (unlogged.length) fsids.changed();
+          }
+        } else snapshotBytes = (await stat(fsidFile)).size;
+        journal = await openFsidJournal(fsidLogFile, keep);
       }
-      // adopted fsids go to disk soon, not only with the next new node's
-      if (recovered?.adopted) {
-        fsids.changed();
-        nodes.changed();
-      }
+      if (recovered?.adopted) nodes.changed();
       o.log.info({ file, nodes: data.nodes.size, fsids: data.fsids.size, nextFsid: data.nextFsid }, stateText === undefined ? 'no state file yet; starting empty' : 'state loaded');
     },
     recovery: () => recovered,
@@ -205,7 +279,10 @@ export function createStateStore(o: StateStoreOptions): StateStore {
       const fsid = data.nextFsid++;
       data.fsids.set(name, fsid);
       // the members text only feeds the files: a dry run (nothing written) keeps none
-      if (!off) fsidMembers += (fsidMembers ? ',' : '') + fsidMember(name, fsid);
+      if (!off) {
+        fsidMembers += (fsidMembers ? ',' : '') + fsidMember(name, fsid);
+        unlogged.push(fsidLogLine(name, fsid));
+      }
       fsids.changed();
       nodes.changed();
       return fsid;
@@ -222,6 +299,12 @@ export function createStateStore(o: StateStoreOptions): StateStore {
     writes: () => ({ state: nodes.writes(), fsids: fsids.writes() }),
     async close() {
       const errors = (await Promise.allSettled([fsids.close(), nodes.close()])).filter((r) => r.status === 'rejected');
+      // a clean stop leaves every fsid in fsids.json (what an admin, a backup or an older version reads)
+      if (!errors.length && journal && journal.size() > 0) {
+        await compact().catch((e: Error) => o.log.warn({ err: e.message }, `could not fold ${fsidLogFile} into ${fsidFile} at stop (${e.message}); it is read at the next start`));
+      }
+      await journal?.close().catch(() => {});
+      journal = undefined;
       if (errors.length) throw (errors[0] as PromiseRejectedResult).reason;
     },
   };

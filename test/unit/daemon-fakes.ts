@@ -1,7 +1,6 @@
 // Fakes for daemon unit tests: a provisioner that records calls and fails on demand, watchers the
 // test drives by hand, a config builder, and a logger whose JSON lines the test can read.
 import { pino, type Logger } from 'pino';
-import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Metrics, NodePlan, Provisioner, ReleasePlan, WatcherContext } from '../../src/contracts.ts';
 import type { ClientEvent, Config, NodeRecord, ResolvedRule, Watcher, WatcherSink } from '../../src/types.ts';
@@ -9,6 +8,7 @@ import type { DaemonDeps } from '../../src/daemon/deps.ts';
 import { noopMetrics } from '../../src/daemon/deps.ts';
 import { matchClient } from '../../src/rules.ts';
 import { normalizeIPv4, normalizeMac } from '../../src/validate.ts';
+import { readFsidsOnDisk } from '../helpers/fsids-on-disk.ts';
 
 export function makeConfig(dir: string, over: Partial<Config> = {}): Config {
   return {
@@ -38,7 +38,7 @@ export interface Call {
   node?: string;
   fsid?: number;
   policy?: string;
-  /** provision: fsid found in fsids.json on disk when the export would go live (after exportGate) */
+  /** provision: fsid found on disk (fsids.json or fsids.log) when the export would go live (after exportGate) */
   fsidOnDisk?: number;
   nodes?: string[];
   /** switchLayer: carry | fresh */
@@ -54,12 +54,7 @@ export interface FakeProvisioner extends Provisioner {
 export function fakeProvisioner(stateDir: string, order: string[]): FakeProvisioner {
   const calls: Call[] = [];
   const failures = new Map<string, number>();
-  const onDisk = (name: string) => {
-    const f = path.join(stateDir, 'fsids.json');
-    if (!existsSync(f)) return undefined;
-    const s = JSON.parse(readFileSync(f, 'utf8')) as { fsids: Record<string, number> };
-    return s.fsids[name];
-  };
+  const onDisk = (name: string) => readFsidsOnDisk(stateDir).fsids[name];
   const plan = (node: NodeRecord): NodePlan => ({
     node: node.name,
     ip: node.ip,

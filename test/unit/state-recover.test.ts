@@ -12,6 +12,7 @@ import { parseKernelExports, renderKernelExports, scanEtab } from '../../provisi
 import { GANESHA_MAX_ID, parseGaneshaExports, renderGaneshaExports } from '../../provisioners/exports-ganesha.ts';
 import type { ExportEntry } from '../../provisioners/export-entry.ts';
 import { cleanupAll, tempDir } from '../helpers/lab.ts';
+import { readFsidsOnDisk } from '../helpers/fsids-on-disk.ts';
 
 after(cleanupAll);
 
@@ -153,13 +154,16 @@ describe('the store with a recovery source', () => {
     const s = open(path.join(dir, 'state'));
     await s.load(() => readFsidSource({ backend: 'kernel', exportsFile, etab: path.join(dir, 'no-etab'), nodeDirs: dirs }));
     assert.deepEqual(s.recovery(), { from: exportsFile, adopted: 2, overruled: [], skipped: [] });
+    const atLoad = JSON.parse(readFileSync(path.join(dir, 'state', 'fsids.json'), 'utf8')) as { fsids: Record<string, number> };
+    assert.deepEqual(atLoad.fsids, { '0A630010': 10007, '0A630011': 10002 }, 'the adopted fsids are in fsids.json from the start');
     assert.equal(s.fsidFor('0A630010'), 10007);
     assert.equal(s.fsidFor('0A630011'), 10002);
     assert.equal(s.fsidFor('0A630012'), 10008, 'a new node gets an fsid above every recovered one');
     await s.commit();
     await s.close();
-    const onDisk = JSON.parse(readFileSync(path.join(dir, 'state', 'fsids.json'), 'utf8')) as { fsids: Record<string, number> };
-    assert.deepEqual(onDisk.fsids, { '0A630010': 10007, '0A630011': 10002, '0A630012': 10008 });
+    assert.deepEqual(readFsidsOnDisk(path.join(dir, 'state')).fsids, { '0A630010': 10007, '0A630011': 10002, '0A630012': 10008 });
+    const snapshot = JSON.parse(readFileSync(path.join(dir, 'state', 'fsids.json'), 'utf8')) as { fsids: Record<string, number> };
+    assert.deepEqual(snapshot.fsids, { '0A630010': 10007, '0A630011': 10002, '0A630012': 10008 }, 'a clean stop folds the journal into fsids.json');
   });
 
   test('without our exports file, etab is the source (kernel); Ganesha reads its own blocks', async () => {

@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { silentLogger } from '../../src/log.ts';
 import type { NodeRecord } from '../../src/types.ts';
 import { cleanupAll, onCleanup, sh, tempDir } from '../helpers/lab.ts';
+import { readFsidsOnDisk } from '../helpers/fsids-on-disk.ts';
 
 after(cleanupAll);
 
@@ -277,7 +278,7 @@ describe('state store', () => {
     await assert.rejects(s.close(), /no space|ENOSPC/);
   });
 
-  test('commitFsids makes new fsids durable in the small fsids.json without waiting for state.json', async () => {
+  test('commitFsids makes new fsids durable in the fsids.log journal without waiting for state.json', async () => {
     const dir = tempDir('pxe-state-');
     const s = open(dir, { lazyMs: 60_000 });
     await s.load();
@@ -285,8 +286,9 @@ describe('state store', () => {
     s.put({ ...node('A', '10.99.0.1'), fsid: f });
     await s.commitFsids();
     assert.equal(existsSync(path.join(dir, 'state.json')), false, 'the big file is written lazily');
-    const onDisk = JSON.parse(readFileSync(path.join(dir, 'fsids.json'), 'utf8')) as { nextFsid: number; fsids: Record<string, number> };
-    assert.deepEqual(onDisk, { version: 1, nextFsid: 101, fsids: { A: 100 } });
+    assert.equal(readFileSync(path.join(dir, 'fsids.log'), 'utf8'), '{"name":"A","fsid":100}\n', 'one line appended');
+    assert.deepEqual(JSON.parse(readFileSync(path.join(dir, 'fsids.json'), 'utf8')), { version: 1, nextFsid: 100, fsids: {} }, 'the snapshot is not rewritten');
+    assert.deepEqual(readFsidsOnDisk(dir), { nextFsid: 101, fsids: { A: 100 } });
     const writesBefore = s.writes().fsids;
     await s.commitFsids();
     assert.equal(s.writes().fsids, writesBefore, 'nothing new: no write');

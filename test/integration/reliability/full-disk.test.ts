@@ -4,12 +4,13 @@
 // once space is freed the new nodes become ready and are persisted.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { cleanupAll, onCleanup, requireRoot, sh, waitFor } from '../../helpers/lab.ts';
 import { client, leaseLine, makeLab, rewriteInPlace, writeConfig } from '../../../bench/lib/lab.ts';
 import { startPxebootd, statusJson } from '../../../bench/lib/daemon.ts';
 import { readExports, toStatusNodes } from './invariants.ts';
+import { readFsidsOnDisk } from '../../helpers/fsids-on-disk.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -39,7 +40,18 @@ describe('full disk under state_dir', () => {
       return n.every((x) => st.includes(x.name) && st.includes('"ready"')) ? n : undefined;
     }, 30_000, 200);
     await sleep(500); // let lazy writes settle
-    const fsidsBefore = readJson(path.join(stateDir, 'fsids.json'));
+    const fsidsBefore = readFsidsOnDisk(stateDir);
+    // new fsids are appended to fsids.log, and an append that fits in the file's last block needs no
+    // free space: fill that block with (valid) repeats of a line it holds, so the next one needs a block
+    const journal = path.join(stateDir, 'fsids.log');
+    const line = (pad: number) => `{"name":${JSON.stringify(ready[0]!.name)},${' '.repeat(pad)}"fsid":${ready[0]!.fsid}}\n`;
+    let rest = 4096 - (statSync(journal).size % 4096);
+    if (rest < line(0).length) rest += 4096;
+    const padding: string[] = [];
+    for (; rest >= line(0).length * 2; rest -= line(0).length) padding.push(line(0));
+    padding.push(line(rest - line(0).length));
+    appendFileSync(journal, padding.join(''));
+    assert.equal(statSync(journal).size % 4096, 0);
 
     // fill the file system to the last block
     sh('sh', ['-c', `dd if=/dev/zero of=${stateDir}/filler bs=4k 2>/dev/null; dd if=/dev/zero of=${stateDir}/filler2 bs=1 2>/dev/null; true`]);
@@ -50,16 +62,16 @@ describe('full disk under state_dir', () => {
     await sleep(3000);
 
     assert.ok(existsSync(`/proc/${d.pid}`), 'daemon died on a full disk');
-    const fsidsNow = readJson(path.join(stateDir, 'fsids.json'));
+    const fsidsNow = readFsidsOnDisk(stateDir);
     const stateNow = readJson(path.join(stateDir, 'state.json')); // parses: whole, not truncated
     for (const n of ready) {
       assert.equal((fsidsNow.fsids as Record<string, number>)[n.name], n.fsid, `fsid of ${n.name} on disk`);
       assert.ok(JSON.stringify(stateNow).includes(n.name), `${n.name} still in state.json`);
     }
-    assert.deepEqual(Object.keys(fsidsNow.fsids as object).sort(), Object.keys(fsidsBefore.fsids as object).sort(), 'fsids.json changed although the disk is full');
+    assert.deepEqual(Object.keys(fsidsNow.fsids as object).sort(), Object.keys(fsidsBefore.fsids as object).sort(), 'the fsids on disk (fsids.json, fsids.log) changed although the disk is full');
     // nothing may be exported with an fsid that is not durable
     const onDisk = new Set(Object.values(fsidsNow.fsids as Record<string, number>));
-    for (const l of readExports(lab.exportsFile).lines) assert.ok(onDisk.has(l.fsid), `exported ${l.path} with fsid ${l.fsid}, which is not in fsids.json`);
+    for (const l of readExports(lab.exportsFile).lines) assert.ok(onDisk.has(l.fsid), `exported ${l.path} with fsid ${l.fsid}, which is not on disk`);
     const nodes = toStatusNodes(statusJson(cfg));
     assert.ok(nodes.length >= 3, 'status still answers');
     // a new node's fsid cannot be made durable, so it must not be ready (exported) yet
@@ -75,7 +87,7 @@ describe('full disk under state_dir', () => {
       const n = toStatusNodes(statusJson(cfg));
       return n.length === 6 && n.every((x) => x.state === 'ready');
     }, 30_000, 200);
-    await waitFor('new fsids persisted', () => Object.keys(readJson(path.join(stateDir, 'fsids.json')).fsids as object).length === 6, 10_000, 200);
+    await waitFor('new fsids persisted', () => Object.keys(readFsidsOnDisk(stateDir).fsids).length === 6, 10_000, 200);
     await d.stop();
   });
 });

@@ -94,6 +94,7 @@ describe('state loss', () => {
     await d.exited;
     rmSync(path.join(lab.stateDir, 'state.json'), { force: true }); // written lazily: a fast SIGKILL may come before it
     rmSync(path.join(lab.stateDir, 'fsids.json'));
+    rmSync(path.join(lab.stateDir, 'fsids.log'), { force: true });
     // another order: with fsids handed out in lease order, nearly every node would get another's fsid
     rewriteInPlace(lab.leases, table(shuffled(clients, SEED), expiry));
 
@@ -155,6 +156,7 @@ describe('state loss', () => {
     await d.exited;
     rmSync(path.join(lab.stateDir, 'state.json'), { force: true }); // written lazily: a fast SIGKILL may come before it
     rmSync(path.join(lab.stateDir, 'fsids.json'));
+    rmSync(path.join(lab.stateDir, 'fsids.log'), { force: true });
     rewriteInPlace(lab.leases, table(shuffled(clients, SEED), expiry));
     const log1 = path.join(lab.dir, 'pxebootd-1.log');
     d = await startPxebootd(cfg, lab.socket, log1, [], [], 'info');
@@ -187,6 +189,7 @@ describe('state loss', () => {
     st.nextFsid = Math.min(...late.map((n) => n.fsid));
     writeFileSync(file, JSON.stringify(st) + '\n');
     rmSync(path.join(lab.stateDir, 'fsids.json'));
+    rmSync(path.join(lab.stateDir, 'fsids.log'), { force: true });
     rewriteInPlace(lab.leases, table(shuffled(clients, SEED), expiry));
 
     const log1 = path.join(lab.dir, 'pxebootd-1.log');
@@ -251,6 +254,7 @@ describe('state loss', () => {
     await d.stop();
     const stateFile = path.join(lab.stateDir, 'state.json');
     const fsidFile = path.join(lab.stateDir, 'fsids.json');
+    const fsidLogFile = path.join(lab.stateDir, 'fsids.log');
     const good = readFileSync(stateFile, 'utf8');
     const goodFsids = readFileSync(fsidFile, 'utf8');
     const [a, b] = nodes;
@@ -270,10 +274,18 @@ describe('state loss', () => {
         text: goodFsids.replace(`"${a!.name}":${a!.fsid}`, `"${a!.name}":${a!.fsid + 1000}`),
         expect: new RegExp(`node ${a!.name} has fsid ${a!.fsid + 1000} here but ${a!.fsid} in ${stateFile}`),
       },
+      {
+        what: 'fsids.log gives a node another fsid',
+        file: fsidLogFile,
+        text: `{"name":"${a!.name}","fsid":${a!.fsid + 1000}}\n`,
+        expect: new RegExp(`node ${a!.name} has fsid ${a!.fsid + 1000} here but ${a!.fsid} in ${stateFile}`),
+      },
+      { what: 'fsids.log with a bad line before the last', file: fsidLogFile, text: `garbage\n{"name":"${a!.name}","fsid":${a!.fsid}}\n`, expect: /fsids\.log:1: not a JSON object/ },
     ];
     for (const c of cases) {
       writeFileSync(stateFile, good);
       writeFileSync(fsidFile, goodFsids);
+      writeFileSync(fsidLogFile, '');
       writeFileSync(c.file, c.text);
       const r = await runExpectingFailure(cfg);
       const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');

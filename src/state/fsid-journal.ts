@@ -1,0 +1,81 @@
+// fsids.log on disk (format: fsid-log.ts): one descriptor kept open for appending, each append one
+// write() and one fdatasync(), so a new node's fsid is durable at a cost that does not grow with the
+// node count. fsids.json stays the snapshot; the store folds the journal into it at start-up and
+// when the journal outgrows a bound (compaction), then empties the journal.
+import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import path from 'node:path';
+
+/** The open journal. */
+export interface FsidJournal {
+  readonly file: string;
+  /** append whole lines and make them durable; on failure the file is cut back to its last good size */
+  append(text: string): Promise<void>;
+  /** bytes in the journal */
+  size(): number;
+  /** empty it (only once fsids.json holds everything it held), durably */
+  clear(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The journal's bytes, or none when it does not exist. */
+export async function readFsidJournal(file: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const d = await open(dir, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}
+
+/**
+ * Open (creating) `file` for appending, cut to `keep` bytes: 0 once the caller has folded what it
+ * held into fsids.json, else the length of its whole lines (a torn last line must not stay before
+ * the next append). The directory is synced so that the file's creation is durable.
+ */
+export async function openFsidJournal(file: string, keep = 0): Promise<FsidJournal> {
+  const fh: FileHandle = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o600);
+  let size = keep;
+  try {
+    await fh.chmod(0o600);
+    await fh.truncate(keep);
+    await fh.sync();
+    await syncDir(path.dirname(file));
+  } catch (e) {
+    await fh.close().catch(() => {});
+    throw e;
+  }
+  return {
+    file,
+    async append(text) {
+      const buf = Buffer.from(text, 'utf8');
+      // where this append starts (the file's real end, whoever else appended)
+      const start = (await fh.stat()).size;
+      try {
+        for (let off = 0; off < buf.length; ) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
+        await fh.datasync();
+        size = start + buf.length;
+      } catch (e) {
+        // a part-written line must not stay before the lines a retry appends (full disk)
+        await fh.truncate(start).catch(() => {});
+        throw e;
+      }
+    },
+    size: () => size,
+    async clear() {
+      await fh.truncate(0);
+      await fh.datasync();
+      size = 0;
+    },
+    close: () => fh.close(),
+  };
+}
