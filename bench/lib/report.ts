@@ -22,7 +22,7 @@ export interface Figure {
 }
 
 /** Build a Figure, computing the ratio and whether `value` meets `op limit`. */
-export function figure(f: Omit<Figure, 'ratio' | 'met' | 'target' | 'info'> & { op: '<=' | '>=' | '~' | 'info'; limit: number; tolerance?: number }): Figure {
+export function figure(f: Omit<Figure, 'ratio' | 'met' | 'target' | 'info'> & { op: '<=' | '>=' | '~' | 'ratio<=' | 'info'; limit: number; tolerance?: number }): Figure {
   const ratio = f.baseline.value === 0 ? Number.NaN : f.value / f.baseline.value;
   if (f.op === 'info') {
     const { op: _o, limit: _l, tolerance: _t, ...rest } = f;
@@ -35,6 +35,9 @@ export function figure(f: Omit<Figure, 'ratio' | 'met' | 'target' | 'info'> & { 
     const tol = f.tolerance ?? 0.5;
     met = Math.abs(ratio - f.limit) <= tol;
     target = `ratio ${f.limit}±${tol}`;
+  } else if (f.op === 'ratio<=') {
+    met = ratio <= f.limit;
+    target = `ratio <= ${f.limit}`;
   } else {
     met = f.op === '<=' ? f.value <= f.limit : f.value >= f.limit;
     target = `${f.op} ${f.limit} ${f.unit}`;
