@@ -138,7 +138,7 @@ after(async () => {
   if (!lab) return;
   const pids = [lab.dnsmasq.pid, lab.tftpd.pid, lab.tftpd.syslogPid, lab.ganesha.pid, lab.ganesha.rpcbindPid, lab.tcpdump.daemon.pid, ...(px ? [px.pid] : []), ...vms.map((v) => v.pid)];
   let left = labLeftovers(lab, pids);
-  for (let i = 0; i < 100 && left.length; i++) {
+  for (let i = 0; i < 300 && left.length; i++) {
     await new Promise((r) => setTimeout(r, 100));
     left = labLeftovers(lab, pids);
   }
@@ -165,7 +165,7 @@ test('memtest (UEFI, Secure Boot off): boot-once -> shim + GRUB boot memtest86+x
   await waitFor('memtest done and production GRUB file written', () => {
     const n = statusOf(UMEM);
     return n?.state === 'ready' && /nfsroot=/.test(read(grubFile(UMEM))) && n.bootOnce?.results.some((r) => r.profile === 'memtest' && r.result === 'served') === true;
-  }, 60_000);
+  }, 60_000, 500);
   const resetAt = Date.now();
   const seenBefore = vm.lines.length;
   await vm.qmp('system_reset');
