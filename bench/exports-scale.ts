@@ -4,14 +4,18 @@
 // 9,000, a timed 1,000-node storm onto the 9,000, and at each N a series of lone new leases.
 // Baselines in the same run and at each N: the bare cost of one `exportfs -r` with the same exports
 // files in place, and of `exportfs -o`/`-u` for one client:path (what a per-node exportfs would cost).
+// Last, at the largest N, a simulated reboot (no overlays, none of our lines in etab) and pxebootd's
+// start-up reconcile of every ready node, beside a bare loop of the same mounts (mount(2), 16 in
+// flight) plus one `exportfs -r` of the same exports file.
 // BENCH_SCALE_SAMPLES (default 9) lone leases per N; BENCH_SCALE_SIZES (default 1000,5000,10000).
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { waitFor } from '../test/helpers/lab.ts';
+import { startDaemon, waitFor, type Daemon } from '../test/helpers/lab.ts';
+import { parseMountinfo } from '../provisioners/mountinfo.ts';
 import { loadSysMount } from '../provisioners/mounter.ts';
 import { bootFile, client, leaseLine, makeLab, mountsUnder, rewriteInPlace, watchArrivals, writeConfig, type Lease } from './lib/lab.ts';
-import { readDaemonTimings, startPxebootd } from './lib/daemon.ts';
+import { pxebootdArgv, readDaemonTimings, startPxebootd } from './lib/daemon.ts';
 import { figure, median, percentile, type Figure } from './lib/report.ts';
 
 const STORM = 1000;
@@ -42,6 +46,46 @@ async function detachAll(dir: string): Promise<void> {
   for (const m of mountsUnder(dir)) await sys.mod.umount(m, 2);
 }
 
+/** The reboot: no overlay under `nodeDir`, none of our lines in etab (our file emptied + exportfs -r). */
+async function reboot(nodeDir: string, exportsFile: string): Promise<void> {
+  writeFileSync(exportsFile, '');
+  execFileSync('exportfs', ['-r'], { stdio: 'ignore' });
+  // a plain umount (not a lazy detach): a detached overlay keeps its upper "in use" until the last
+  // reference goes, which no real reboot leaves behind and which a restore would wait out
+  const sys = loadSysMount();
+  if (!('mod' in sys)) throw new Error(sys.why);
+  for (const m of mountsUnder(nodeDir)) await sys.mod.umount(m, 0).catch(() => sys.mod.umount(m, 2));
+}
+
+/** ms of the bare baseline: the same overlay mounts by mount(2), 16 in flight, then the exports file and one exportfs -r. */
+async function bareRestore(mounts: Array<{ mp: string; opts: string }>, exportsFile: string, exportsText: string): Promise<number> {
+  const sys = loadSysMount();
+  if (!('mod' in sys)) throw new Error(sys.why);
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    while (next < mounts.length) {
+      const m = mounts[next++]!;
+      await sys.mod.mount('overlay', m.mp, 'overlay', 0, m.opts);
+    }
+  }));
+  writeFileSync(exportsFile, exportsText);
+  execFileSync('exportfs', ['-r'], { stdio: 'ignore' });
+  return performance.now() - t0;
+}
+
+/** Start pxebootd (info log) and wait for its "restored N of N ready nodes" line: ms from the spawn, and its own ms. */
+async function timedStart(cfg: string, logFile: string, nodes: number): Promise<{ d: Daemon; wallMs: number; restoreMs: number }> {
+  const argv = pxebootdArgv();
+  const t0 = performance.now();
+  const d = startDaemon('pxebootd', [argv[0]!, ...argv.slice(1), 'run', '-c', cfg], { logFile, env: { ...process.env, PXEBOOTD_LOG_LEVEL: 'info' } });
+  const line = await waitFor(`pxebootd restoring ${nodes} nodes (log: ${logFile})`, () => readFileSync(logFile, 'utf8').split('\n').find((l) => /"msg":"restored \d+ of \d+ ready nodes"/.test(l)), 900_000, 100);
+  const wallMs = performance.now() - t0;
+  const rec = JSON.parse(line) as { nodes: number; failed: number; ms: number };
+  if (rec.nodes !== nodes || rec.failed !== 0) throw new Error(`reconcile restored ${rec.nodes - rec.failed} of ${rec.nodes}, expected ${nodes}: ${line}`);
+  return { d, wallMs, restoreMs: rec.ms };
+}
+
 function stats(xs: number[]): { p50: number; p99: number; min: number; max: number; n: number } {
   return { p50: median(xs), p99: percentile(xs, 99), min: Math.min(...xs), max: Math.max(...xs), n: xs.length };
 }
@@ -56,7 +100,7 @@ export async function benchExportsScale(log: (s: string) => void): Promise<{ fig
   const cfg = writeConfig(lab);
   const logFile = path.join(lab.dir, 'pxebootd.log');
   // BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the daemon; BENCH_KEEP_LOG=FILE keeps its debug log
-  const d = await startPxebootd(cfg, lab.socket, logFile, [], (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean), 'debug');
+  let d: Daemon = await startPxebootd(cfg, lab.socket, logFile, [], (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean), 'debug');
   const expiry = Math.floor(Date.now() / 1000) + 3600;
   const cfgDir = path.join(lab.tftpRoot, 'pxelinux.cfg');
   const arrivals = watchArrivals(cfgDir);
@@ -113,6 +157,7 @@ export async function benchExportsScale(log: (s: string) => void): Promise<{ fig
   const perSize: Record<number, { l2r: number[]; bare: ReturnType<typeof bare>; seenToReady: number[]; exportfsRuns: number }> = {};
   let stormEmpty = NaN;
   let stormFull = NaN;
+  let reconcile: { nodes: number; wallMs: number; restoreMs: number; bareMs: number } | undefined;
   try {
     stormEmpty = await storm();
     log(`  storm of ${STORM} onto an empty server: all ready in ${stormEmpty.toFixed(0)} ms`);
@@ -138,6 +183,26 @@ export async function benchExportsScale(log: (s: string) => void): Promise<{ fig
       log(`  ${n} exported nodes: lease to ready ${fmt(stats(l2r))}; inside the daemon median ${median(seenToReady).toFixed(1)} ms; exportfs runs for ${samples} leases: ${exportfsRuns}`);
       log(`    bare exportfs -r ${fmt(stats(b.r))}; exportfs -o one ${fmt(stats(b.o))}; -i -o one ${fmt(stats(b.io))}; -u one ${fmt(stats(b.u))}`);
       await sleep(500);
+    }
+    if (process.env.BENCH_SCALE_RECONCILE !== '0') {
+      // the reboot, then pxebootd's start-up reconcile of every ready node
+      await d.stop();
+      const mounts = [...parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'), [lab.nodeDir]).values()].map((e) => ({
+        mp: e.mountPoint,
+        opts: `lowerdir=${e.superOptions.get('lowerdir')},upperdir=${e.superOptions.get('upperdir')},workdir=${e.superOptions.get('workdir')},index=on,nfs_export=on`,
+      }));
+      const exportsText = readFileSync(lab.exportsFile, 'utf8');
+      await reboot(lab.nodeDir, lab.exportsFile);
+      writeFileSync(lab.exportsFile, exportsText); // pxebootd's own file is still there after a reboot
+      const started = await timedStart(cfg, path.join(lab.dir, 'pxebootd-reconcile.log'), have);
+      d = started.d;
+      log(`  reconcile after a reboot, ${have} ready nodes: restored in ${started.restoreMs} ms (${started.wallMs.toFixed(0)} ms from the spawn)`);
+      await d.stop();
+      await reboot(lab.nodeDir, lab.exportsFile);
+      const bareMs = await bareRestore(mounts, lab.exportsFile, exportsText);
+      log(`    bare: ${mounts.length} mount(2), 16 in flight, + one exportfs -r: ${bareMs.toFixed(0)} ms`);
+      reconcile = { nodes: have, wallMs: started.wallMs, restoreMs: started.restoreMs, bareMs };
+      d = await startPxebootd(cfg, lab.socket, logFile, [], [], 'debug'); // for the clean-up below
     }
   } finally {
     arrivals.close();
@@ -170,5 +235,11 @@ export async function benchExportsScale(log: (s: string) => void): Promise<{ fig
       figure({ bench: 'exports-scale', metric: `storm onto ${last - STORM} vs onto empty`, unit: 'x', value: stormFull / stormEmpty, baseline: { what: 'ratio 1 = no slower', value: 1 }, op: '<=', limit: 2 }),
     );
   }
-  return { figures, raw: { samples, sizes, stormEmptyMs: stormEmpty, stormFullMs: stormFull, perSize } };
+  if (reconcile) {
+    figures.push(
+      figure({ bench: 'exports-scale', metric: `start-up reconcile of ${reconcile.nodes} ready nodes after a reboot`, unit: 'ms', value: reconcile.wallMs, baseline: { what: 'bare loop of the same mounts + one exportfs -r', value: reconcile.bareMs }, op: 'info', limit: 0, notes: `restore step alone ${reconcile.restoreMs} ms` }),
+      figure({ bench: 'exports-scale', metric: `reconcile of ${reconcile.nodes} vs the bare loop`, unit: 'x', value: reconcile.wallMs / reconcile.bareMs, baseline: { what: 'ratio 1 = as fast as the bare loop', value: 1 }, op: '<=', limit: 2 }),
+    );
+  }
+  return { figures, raw: { samples, sizes, stormEmptyMs: stormEmpty, stormFullMs: stormFull, perSize, reconcile } };
 }
