@@ -41,6 +41,8 @@ export interface ClientSeen {
   tags?: string[];
   /** DHCP option 61 client identifier, lower-case hex pairs joined by ':' (hook, dhcp-snoop) */
   clientId?: string;
+  /** 'trusted': the source proved who wrote it (journald's _UID/_EXE show the real daemon); src/trust.ts decides what that allows */
+  evidence?: 'trusted';
 }
 
 /** A client's lease ended (release, expiry, deletion). */
@@ -169,7 +171,7 @@ export type LeaseSourceType = 'dnsmasq-leases' | 'isc-leases' | 'kea-leases';
 export type SourceConfig =
   | { type: LeaseSourceType; path: string }
   | { type: 'syslog'; path: string; from_start: boolean; programs: string[]; format?: SyslogLayout }
-  | { type: 'journal'; identifiers: string[]; directory?: string }
+  | { type: 'journal'; identifiers: string[]; directory?: string; trusted_users?: string[] }
   | { type: 'dhcp-snoop'; interface: string; port: number; new_client_burst: number; new_clients_per_second: number }
   | { type: 'http-log'; path: string; from_start: boolean; format: 'combined' | 'nginx' };
 

@@ -4,8 +4,9 @@
 //
 // Loop guard (the failure of tinkerbell/tink#116, #666 and tinkerbell#951): a profile gets at most
 // one boot. A served profile is done at the first fetch of its program; a reporting profile whose
-// node starts a second boot without a report has had its boot: told by a trusted source (the
-// dnsmasq hook) it is quarantined; told only by a log line any local user could forge, it is held:
+// node starts a second boot without a report has had its boot: told by boot evidence (src/trust.ts:
+// the dnsmasq hook, or a journald entry whose sender is attested as the daemon) it is quarantined;
+// told only by a log line any local user could forge, it is held:
 // its files are withdrawn (the loaders' fallback, so no further boot of it) but nothing fails, its
 // token still counts and its timeout decides. A profile that is done never comes back into the
 // queue, and a later fetch of its program only makes the daemon write the files of whatever is
@@ -115,8 +116,8 @@ export type FetchOutcome =
 /**
  * A TFTP/HTTP fetch of `file` by the node at `now`. `isBootStart(file)` says whether the file starts
  * a boot (pxelinux.0, *.efi); `guardMs` is how long repeats belong to the same boot; `trusted` is
- * whether the source may end a profile as failed (a syslog line may mark a served profile done, it
- * may not quarantine a node).
+ * whether the event may end a profile as failed (trust.ts isBootEvidence: a syslog line may mark a
+ * served profile done, it may not quarantine a node).
  */
 export function onFetch(
   bo: BootOnceRecord,

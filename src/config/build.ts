@@ -79,6 +79,7 @@ export function buildConfig(raw: RawConfig, file: string, loc: Locator): Config 
       case 'journal': {
         const j: SourceConfig = { type: 'journal', identifiers: s.identifiers ?? [...trusted] };
         if (s.directory !== undefined) j.directory = abs(s.directory);
+        if (s.trusted_users !== undefined) j.trusted_users = [...s.trusted_users];
         return j;
       }
       case 'dhcp-snoop':

@@ -86,6 +86,11 @@ export function checkProgram(s: string): string | undefined {
   return /^[A-Za-z0-9_.@-]{1,64}$/.test(s) ? undefined : `expected a program name such as in.tftpd, found ${JSON.stringify(s)}`;
 }
 
+/** A local user name as /etc/passwd spells it (journal `trusted_users`). */
+export function checkUserName(s: string): string | undefined {
+  return /^[a-z_][a-z0-9_.-]{0,31}\$?$/i.test(s) ? undefined : `expected a user name such as tftp, found ${JSON.stringify(s)}`;
+}
+
 /** Any path in the config: no NUL or line breaks (they would corrupt exports lines and logs). */
 export function checkPath(s: string): string | undefined {
   if (s === '') return 'expected a path, found an empty string';

@@ -4,7 +4,7 @@
 import * as z from 'zod';
 import {
   checkCidr, checkExportOptions, checkInterface, checkListen,
-  checkPath, checkProgram, checkPseudoRoot, checkHttpBase, checkServer, checkTftpSubdir, checkVarName,
+  checkPath, checkProgram, checkPseudoRoot, checkHttpBase, checkServer, checkTftpSubdir, checkUserName, checkVarName,
 } from './formats.ts';
 import { checkBootFileName, checkDuration, checkProfileName } from './profile-formats.ts';
 import { hostnameError, ipv4Error, macError } from '../validate.ts';
@@ -48,6 +48,10 @@ export const sourceSchema = z.discriminatedUnion('type', [
     type: z.literal('journal'),
     identifiers: z.array(fmt(checkProgram, 'SYSLOG_IDENTIFIER')).optional().meta({ description: 'default: trusted_programs' }),
     directory: path('journal directory (journalctl -D); default: the system journal').optional(),
+    trusted_users: z
+      .array(fmt(checkUserName, 'user name'))
+      .optional()
+      .meta({ description: 'users (from /etc/passwd) whose entries, logged by the tag\'s own executable (_UID, _EXE/_COMM), are trusted evidence of a second boot; default: root, tftp, dnsmasq (those that exist); [] for none' }),
   }),
   z.strictObject({
     type: z.literal('dhcp-snoop'),
@@ -202,7 +206,7 @@ export const ALLOWED_KEYS = {
     'isc-leases': ['type', 'path'],
     'kea-leases': ['type', 'path'],
     syslog: ['type', 'path', 'from_start', 'programs', 'format'],
-    journal: ['type', 'identifiers', 'directory'],
+    journal: ['type', 'identifiers', 'directory', 'trusted_users'],
     'dhcp-snoop': ['type', 'interface', 'port', 'new_client_burst', 'new_clients_per_second'],
     'http-log': ['type', 'path', 'format', 'from_start'],
   } as Record<string, string[]>,

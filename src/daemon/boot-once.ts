@@ -2,7 +2,7 @@
 // provision job (which files a node gets), TFTP fetches from the intake, reports from the report
 // endpoint and profile timeouts. Every change ends in a provision job for the node, so its files
 // are written by the one queue that serialises its work.
-import { isAuthoritative } from '../trust.ts';
+import { isBootEvidence } from '../trust.ts';
 import { readTemplateFile } from '../safe-open.ts';
 import { errorMessage } from '../errors.ts';
 import type { BootSelection } from '../contracts.ts';
@@ -124,11 +124,11 @@ export function createBootOnce(core: Core, requeue: (name: string) => void): Boo
     fetched(rec, e) {
       const bo = rec.bootOnce;
       if (e.file === undefined || !bo || isIdle(bo)) return false;
-      const out = onFetch(bo, e.file, e.time, profiles(), { isBootStart: isBootProgram, guardMs: core.config.boot_guard_ms ?? BOOT_GUARD_MS, trusted: isAuthoritative(e.sourceType), source: e.sourceType });
+      const out = onFetch(bo, e.file, e.time, profiles(), { isBootStart: isBootProgram, guardMs: core.config.boot_guard_ms ?? BOOT_GUARD_MS, trusted: isBootEvidence(e), source: e.sourceType });
       switch (out.kind) {
         case 'advanced':
           rec.bootOnce = out.bo;
-          rec.timeline = extendTimeline(rec.timeline, { time: e.time, what: `profile ${out.result.profile}: ${out.result.result}`, source: e.source });
+          rec.timeline = extendTimeline(rec.timeline, { time: e.time, what: `profile ${out.result.profile}: ${out.result.result}${e.evidence === 'trusted' ? ` (per ${e.sourceType}, sender attested)` : ''}`, source: e.source });
           track(rec);
           core.metrics.verification(out.result.profile, out.result.result);
           sayResult(rec, out.result, out.bo);

@@ -1,6 +1,12 @@
-// One line of `journalctl -o json` -> program, message, cursor. journald gives every value as a
-// string, except byte arrays for non-UTF-8 values (a PXE ROM's garbage file name) and null for
-// oversized fields; repeated fields become arrays.
+// One line of `journalctl -o json` -> program, message, cursor, and the sender as journald saw it.
+// journald gives every value as a string, except byte arrays for non-UTF-8 values (a PXE ROM's
+// garbage file name) and null for oversized fields; repeated fields become arrays.
+//
+// Fields whose names start with "_" are journald's own ("trusted fields"): a client cannot set
+// them (journald drops them from what it receives), and _UID/_GID/_PID come from the kernel's
+// credentials on the socket (SCM_CREDENTIALS), which only root can fake. _COMM and _EXE are read
+// by journald from /proc/<_PID> and are absent when the sender exited first. So the tag
+// (SYSLOG_IDENTIFIER) is a claim, and _UID plus _EXE/_COMM say whether the real daemon made it.
 
 export interface JournalEntry {
   cursor?: string;
@@ -8,6 +14,10 @@ export interface JournalEntry {
   identifier?: string;
   /** _COMM, set by journald from the kernel (absent for short-lived processes) */
   comm?: string;
+  /** _UID: the sender's uid from the kernel's socket credentials */
+  uid?: number;
+  /** _EXE, the sender's executable (/proc/PID/exe; " (deleted)" after an upgrade is stripped); absent for short-lived processes */
+  exe?: string;
   message: string;
   /** ms since the epoch (__REALTIME_TIMESTAMP is in µs) */
   time?: number;
@@ -45,6 +55,10 @@ export function parseJournalLine(line: string): JournalParse {
   if (id) entry.identifier = id;
   const comm = field(r._COMM);
   if (comm) entry.comm = comm;
+  const uid = field(r._UID);
+  if (uid !== undefined && /^\d{1,10}$/.test(uid) && Number(uid) <= 0xffff_fffe) entry.uid = Number(uid);
+  const exe = field(r._EXE);
+  if (exe) entry.exe = exe.endsWith(' (deleted)') ? exe.slice(0, -' (deleted)'.length) : exe;
   const us = field(r.__REALTIME_TIMESTAMP);
   if (us && /^\d{1,20}$/.test(us)) entry.time = Math.floor(Number(us) / 1000);
   return { ok: true, entry };
@@ -55,6 +69,67 @@ export function trustedProgramOf(e: JournalEntry, trusted: ReadonlySet<string>):
   if (e.identifier !== undefined && trusted.has(e.identifier)) return e.identifier;
   if (e.comm !== undefined && trusted.has(e.comm)) return e.comm;
   return undefined;
+}
+
+/**
+ * The executable each program tag belongs to: an entry tagged `dnsmasq-dhcp` speaks for the daemon
+ * whose binary is `dnsmasq`. A tag missing here can never be trusted evidence.
+ */
+export const PROGRAM_EXECUTABLES: Readonly<Record<string, string>> = {
+  'in.tftpd': 'in.tftpd',
+  atftpd: 'atftpd',
+  dnsmasq: 'dnsmasq',
+  'dnsmasq-tftp': 'dnsmasq',
+  'dnsmasq-dhcp': 'dnsmasq',
+};
+
+/** Whether journald's trusted fields show the real daemon wrote an entry, and if not, why. */
+export type JournalEvidence = { trusted: true; why: string } | { trusted: false; why: string };
+
+/**
+ * Classify an entry that speaks for `program`: trusted when _UID is one of `trustedUids` (root and
+ * the daemons' own users) and the sender's executable is the program's: _EXE's base name when
+ * journald recorded it, and _COMM (15 chars at most) when it did; at least one of the two must be
+ * there. A local user's `logger -t in.tftpd` fails on _UID; root's on _EXE/_COMM (logger).
+ */
+export function journalEvidence(e: JournalEntry, program: string, trustedUids: ReadonlySet<number>): JournalEvidence {
+  const bin = Object.hasOwn(PROGRAM_EXECUTABLES, program) ? PROGRAM_EXECUTABLES[program] : undefined;
+  if (bin === undefined) return { trusted: false, why: `no known executable for program ${program}` };
+  if (e.uid === undefined) return { trusted: false, why: 'no _UID' };
+  if (!trustedUids.has(e.uid)) return { trusted: false, why: `_UID ${e.uid} is not a trusted user` };
+  if (e.exe === undefined && e.comm === undefined) return { trusted: false, why: 'neither _EXE nor _COMM (the sender exited first)' };
+  if (e.exe !== undefined && e.exe.slice(e.exe.lastIndexOf('/') + 1) !== bin) return { trusted: false, why: `_EXE ${e.exe} is not ${bin}` };
+  if (e.comm !== undefined && e.comm !== bin.slice(0, 15)) return { trusted: false, why: `_COMM ${e.comm} is not ${bin}` };
+  return { trusted: true, why: `${e.exe ?? e.comm}, uid ${e.uid}` };
+}
+
+/** Users whose processes count as the daemons when a journal source names none: root and the Debian packages' daemon users. */
+export const DEFAULT_TRUSTED_USERS: readonly string[] = ['root', 'tftp', 'dnsmasq'];
+
+/** name -> uid from /etc/passwd text; malformed lines are skipped (the first entry of a name wins). */
+export function parsePasswd(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    if (f.length < 7 || f[0] === '' || f[0]!.startsWith('#') || !/^\d{1,10}$/.test(f[2]!)) continue;
+    if (!out.has(f[0]!)) out.set(f[0]!, Number(f[2]));
+  }
+  return out;
+}
+
+/**
+ * The uids of `names` (root is always uid 0). `missing` lists names /etc/passwd does not have:
+ * a configured one is worth a warning; a default one (no tftpd-hpa on this host) is not.
+ */
+export function resolveTrustedUsers(names: readonly string[], passwd: ReadonlyMap<string, number>): { uids: Set<number>; missing: string[] } {
+  const uids = new Set<number>();
+  const missing: string[] = [];
+  for (const n of names) {
+    const uid = n === 'root' ? 0 : passwd.get(n);
+    if (uid === undefined) missing.push(n);
+    else uids.add(uid);
+  }
+  return { uids, missing };
 }
 
 /** `--since` value for a time in ms since the epoch (journalctl takes `@seconds.fraction`). */

@@ -1,12 +1,14 @@
 // Watcher for journald: runs `journalctl -f -o json` through the Runner, turns trusted entries into
 // events with the same message parsers as the syslog file, and restarts journalctl with backoff if
 // it exits: after the last cursor, or (when no line was seen yet) from the first start's time, so
-// lines logged while journalctl was down are read, never skipped.
+// lines logged while journalctl was down are read, never skipped. An event whose entry journald's
+// trusted fields show came from the real daemon (journalEvidence) carries `evidence: 'trusted'`.
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { WatcherContext } from '../../src/contracts.ts';
 import type { Watcher } from '../../src/types.ts';
 import { printable } from '../../src/validate.ts';
-import { journalctlArgv, parseJournalLine, trustedProgramOf } from './journal-entry.ts';
+import { DEFAULT_TRUSTED_USERS, journalctlArgv, journalEvidence, parseJournalLine, parsePasswd, resolveTrustedUsers, trustedProgramOf } from './journal-entry.ts';
 import { eventFromMessage } from './log-events.ts';
 
 const BACKOFF_MIN_MS = 500;
@@ -16,8 +18,21 @@ const HEALTHY_MS = 10_000;
 /** stop() waits this long for journalctl to exit on SIGTERM before it sends SIGKILL */
 const KILL_AFTER_MS = 1000;
 
-/** The `journal` source: `{ type: 'journal', identifiers, directory? }`. */
-export function createJournalWatcher(ctx: WatcherContext): Watcher {
+/** The uids whose entries may be attested, from `passwdPath` (a missing default user is not worth a warning). */
+function trustedUidsOf(ctx: WatcherContext, names: readonly string[] | undefined, passwdPath: string, source: string): Set<number> {
+  let passwd = new Map<string, number>();
+  try {
+    passwd = parsePasswd(readFileSync(passwdPath, 'utf8'));
+  } catch (e) {
+    ctx.log.warn({ source, path: passwdPath }, `cannot read ${passwdPath} (${(e as Error).message}): only root's entries can be attested`);
+  }
+  const r = resolveTrustedUsers(names ?? DEFAULT_TRUSTED_USERS, passwd);
+  if (names !== undefined && r.missing.length) ctx.log.warn({ source, users: r.missing }, `trusted_users: no user ${r.missing.join(', ')} in ${passwdPath}; ignored`);
+  return r.uids;
+}
+
+/** The `journal` source: `{ type: 'journal', identifiers, directory?, trusted_users? }`; `passwdPath` is for tests. */
+export function createJournalWatcher(ctx: WatcherContext, o: { passwdPath?: string } = {}): Watcher {
   if (ctx.source.type !== 'journal') throw new Error(`journal watcher given a ${ctx.source.type} source`);
   const src = ctx.source;
   const ids = src.identifiers.length ? src.identifiers : ctx.config.trusted_programs;
@@ -32,6 +47,8 @@ export function createJournalWatcher(ctx: WatcherContext): Watcher {
   let failures = 0;
   let restartTimer: NodeJS.Timeout | undefined;
   let lineNo = 0;
+  /** resolved at start: entries from these uids running the program's executable are attested */
+  let trustedUids: ReadonlySet<number> = new Set();
 
   const onLine = (line: string) => {
     lineNo++;
@@ -46,6 +63,7 @@ export function createJournalWatcher(ctx: WatcherContext): Watcher {
     if (program === undefined) return; // journalctl's match should not let these through; belt and braces
     const ev = eventFromMessage(program, r.entry.message, opts);
     if (ev.bad) ctx.sink.bad({ ...ev.bad, line: lineNo });
+    if (ev.event?.kind === 'seen' && journalEvidence(r.entry, program, trustedUids).trusted) ev.event.evidence = 'trusted';
     if (ev.event) ctx.sink.event(ev.event);
   };
 
@@ -86,6 +104,7 @@ export function createJournalWatcher(ctx: WatcherContext): Watcher {
   return {
     name: source,
     async start() {
+      trustedUids = trustedUidsOf(ctx, src.trusted_users, o.passwdPath ?? '/etc/passwd', source);
       stopped = false;
       launch();
     },

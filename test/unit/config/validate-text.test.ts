@@ -272,6 +272,23 @@ metrics: { listen: "127.0.0.1:1", port: 1 }
     ]);
   });
 
+  test('journal trusted_users: kept as given ([] too), absent means the watcher\'s default; user names checked; listed among the allowed keys', () => {
+    const r = check(`${BASE_YAML}sources:
+  - { type: journal, trusted_users: [tftp, dnsmasq] }
+  - { type: journal, trusted_users: [] }
+  - { type: journal }
+`);
+    assert.deepEqual(r.problems, []);
+    assert.deepEqual(r.config!.sources.map((s) => (s.type === 'journal' ? s.trusted_users : 'other')), [['tftp', 'dnsmasq'], [], undefined]);
+    const out = lines(`${BASE_YAML}sources:
+  - { type: journal, trusted_users: ["tftp daemon"] }
+  - { type: journal, trusted_user: [tftp] }
+`);
+    assert.equal(out.length, 2, out.join('\n'));
+    assert.match(out[0]!, /sources\[0\]\.trusted_users\[0\]: expected a user name such as tftp, found "tftp daemon"/);
+    assert.match(out[1]!, /sources\[1\]\.trusted_user: unknown key "trusted_user"; allowed keys: type, identifiers, directory, trusted_users \(did you mean "trusted_users"\?\)/);
+  });
+
   test('bad CIDRs, IPs, MACs, hostnames, names and listen addresses', () => {
     const out = lines(`server: "10.0.0.300"
 sources:
