@@ -55,8 +55,8 @@ async function bareLoop(lab: ReturnType<typeof makeLab>, n: number, concurrency:
 }
 
 /** The bare loop of mount(8) processes, spawned from Node as the daemon spawned them. */
-function bareMounts(lab: ReturnType<typeof makeLab>, n: number, concurrency: number): Promise<number> {
-  return bareLoop(lab, n, concurrency, 'm', (target, options) => run('mount', ['-t', 'overlay', 'overlay', '-o', options, target]));
+function bareMounts(lab: ReturnType<typeof makeLab>, n: number, concurrency: number, prefix: string): Promise<number> {
+  return bareLoop(lab, n, concurrency, prefix, (target, options) => run('mount', ['-t', 'overlay', 'overlay', '-o', options, target]));
 }
 
 /** The same mounts as mount(2) calls through the addon. */
@@ -68,9 +68,11 @@ function bareSyscallMounts(lab: ReturnType<typeof makeLab>, n: number, concurren
 
 export async function benchBootStorm(log: (s: string) => void): Promise<{ figures: Figure[]; raw: unknown }> {
   const bare = makeLab('bare');
-  const bareSerial = await bareMounts(bare, N, 1);
+  // each loop gets fresh layers: reusing an upper right after its umount fails with EBUSY whenever
+  // some other process's private mount namespace still holds a copy of that overlay
+  const bareSerial = await bareMounts(bare, N, 1, 'm');
   log(`  bare loop, serial: ${bareSerial.toFixed(0)} ms for ${N} mounts`);
-  const bareConc = await bareMounts(bare, N, CONCURRENCY);
+  const bareConc = await bareMounts(bare, N, CONCURRENCY, 'c');
   log(`  bare loop, ${CONCURRENCY} in flight: ${bareConc.toFixed(0)} ms for ${N} mounts`);
   const bareSys = await bareSyscallMounts(makeLab('bare-sys'), N, CONCURRENCY);
   log(`  bare mount(2) loop, ${CONCURRENCY} in flight: ${bareSys.toFixed(0)} ms for ${N} mounts`);
