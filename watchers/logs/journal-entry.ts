@@ -23,8 +23,8 @@ export interface JournalEntry {
   time?: number;
 }
 
-/** A parsed entry, or why the line was not one. */
-export type JournalParse = { ok: true; entry: JournalEntry } | { ok: false; reason: string };
+/** A parsed entry, or why the line was not one (with what could be read of it: whose it is, its cursor). */
+export type JournalParse = { ok: true; entry: JournalEntry } | { ok: false; reason: string; partial?: Omit<JournalEntry, 'message'> };
 
 function field(v: unknown): string | undefined {
   if (typeof v === 'string') return v;
@@ -46,9 +46,7 @@ export function parseJournalLine(line: string): JournalParse {
   }
   if (typeof o !== 'object' || o === null || Array.isArray(o)) return { ok: false, reason: 'journal entry is not a JSON object' };
   const r = o as Record<string, unknown>;
-  const message = field(r.MESSAGE);
-  if (message === undefined) return { ok: false, reason: 'journal entry has no usable MESSAGE (missing, or over 4096 bytes)' };
-  const entry: JournalEntry = { message };
+  const entry: Omit<JournalEntry, 'message'> = {};
   const cursor = field(r.__CURSOR);
   if (cursor) entry.cursor = cursor;
   const id = field(r.SYSLOG_IDENTIFIER);
@@ -61,7 +59,9 @@ export function parseJournalLine(line: string): JournalParse {
   if (exe) entry.exe = exe.endsWith(' (deleted)') ? exe.slice(0, -' (deleted)'.length) : exe;
   const us = field(r.__REALTIME_TIMESTAMP);
   if (us && /^\d{1,20}$/.test(us)) entry.time = Math.floor(Number(us) / 1000);
-  return { ok: true, entry };
+  const message = field(r.MESSAGE);
+  if (message === undefined) return { ok: false, reason: 'journal entry has no usable MESSAGE (missing, or over 4096 bytes)', partial: entry };
+  return { ok: true, entry: { ...entry, message } };
 }
 
 /** The trusted program an entry speaks for: its identifier, else its _COMM, if either is trusted. */
@@ -138,21 +138,22 @@ export function sinceArg(ms: number): string {
   return `--since=@${Math.floor(t / 1000)}.${String(t % 1000).padStart(3, '0')}`;
 }
 
+/** The fields the watcher reads; journalctl adds __CURSOR and the timestamps itself. */
+export const JOURNAL_FIELDS = ['MESSAGE', 'SYSLOG_IDENTIFIER', '_COMM', '_UID', '_EXE'] as const;
+
 /**
  * journalctl argv: follow JSON from now, or after `cursor` (a restart after lines were seen), or
  * from `sinceMs` (a restart before any line was seen: the lines logged while journalctl was down
- * are read, not skipped as `-n 0` would). Matches SYSLOG_IDENTIFIER=x OR _COMM=x for each x:
- * journalctl ORs matches of the same field and ANDs different fields, so the two groups are
- * joined with "+" (a disjunction of groups).
+ * are read, not skipped as `-n 0` would). No match terms: the watcher picks its programs itself
+ * (trustedProgramOf). A disjunction `SYSLOG_IDENTIFIER=x + _COMM=x` made journalctl 252 with
+ * `-f -n 0` drop the first matching entry after it started (seen with a fresh journald), and
+ * `--output-fields` keeps the unmatched entries small.
  */
-export function journalctlArgv(cmd: string, identifiers: readonly string[], directory?: string, cursor?: string, sinceMs?: number): string[] {
-  const argv = [cmd, '-f', '-o', 'json', '--no-pager'];
+export function journalctlArgv(cmd: string, directory?: string, cursor?: string, sinceMs?: number): string[] {
+  const argv = [cmd, '-f', '-o', 'json', `--output-fields=${JOURNAL_FIELDS.join(',')}`, '--no-pager'];
   if (cursor) argv.push(`--after-cursor=${cursor}`);
   else if (sinceMs !== undefined) argv.push(sinceArg(sinceMs));
   else argv.push('-n', '0');
   if (directory) argv.push('-D', directory);
-  for (const id of identifiers) argv.push(`SYSLOG_IDENTIFIER=${id}`);
-  argv.push('+');
-  for (const id of identifiers) argv.push(`_COMM=${id.slice(0, 15)}`);
   return argv;
 }

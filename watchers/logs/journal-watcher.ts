@@ -55,12 +55,14 @@ export function createJournalWatcher(ctx: WatcherContext, o: { passwdPath?: stri
     if (line.length === 0) return;
     const r = parseJournalLine(line);
     if (!r.ok) {
-      ctx.sink.bad({ source, line: lineNo, reason: r.reason, sample: printable(line) });
+      if (r.partial?.cursor) cursor = r.partial.cursor;
+      // journalctl prints every entry: another program's unusable entry is none of our business
+      if (!r.partial || trustedProgramOf({ ...r.partial, message: '' }, trusted) !== undefined) ctx.sink.bad({ source, line: lineNo, reason: r.reason, sample: printable(line) });
       return;
     }
     if (r.entry.cursor) cursor = r.entry.cursor;
     const program = trustedProgramOf(r.entry, trusted);
-    if (program === undefined) return; // journalctl's match should not let these through; belt and braces
+    if (program === undefined) return; // journalctl prints every entry: only the trusted programs' count
     const ev = eventFromMessage(program, r.entry.message, opts);
     if (ev.bad) ctx.sink.bad({ ...ev.bad, line: lineNo });
     if (ev.event?.kind === 'seen' && journalEvidence(r.entry, program, trustedUids).trusted) ev.event.evidence = 'trusted';
@@ -70,7 +72,7 @@ export function createJournalWatcher(ctx: WatcherContext, o: { passwdPath?: stri
   const launch = () => {
     if (stopped) return;
     const startedAt = Date.now();
-    const argv = journalctlArgv(ctx.config.commands.journalctl, ids, src.directory, cursor, firstLaunchAt);
+    const argv = journalctlArgv(ctx.config.commands.journalctl, src.directory, cursor, firstLaunchAt);
     firstLaunchAt ??= startedAt;
     let sub: NonNullable<typeof child>;
     try {
