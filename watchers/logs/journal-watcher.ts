@@ -15,6 +15,8 @@ const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 /** a journalctl that ran this long was healthy: the next failure starts the backoff afresh */
 const HEALTHY_MS = 10_000;
+/** distinct reasons for unattested entries logged per watcher (each once) */
+const UNATTESTED_MAX = 32;
 /** stop() waits this long for journalctl to exit on SIGTERM before it sends SIGKILL */
 const KILL_AFTER_MS = 1000;
 
@@ -49,6 +51,14 @@ export function createJournalWatcher(ctx: WatcherContext, o: { passwdPath?: stri
   let lineNo = 0;
   /** resolved at start: entries from these uids running the program's executable are attested */
   let trustedUids: ReadonlySet<number> = new Set();
+  /** why entries were not attested, each said once (bounded: _EXE paths are chosen by whoever logs) */
+  const unattested = new Set<string>();
+  const noteUnattested = (program: string, why: string) => {
+    const key = `${program}: ${why}`;
+    if (unattested.has(key) || unattested.size >= UNATTESTED_MAX) return;
+    unattested.add(key);
+    ctx.log.info({ source, program, why: printable(why) }, `journal: a ${program} entry is not attested as the daemon's (${printable(why)}): such entries provision nodes and may hold a boot-once profile, never fail it (said once per reason)`);
+  };
 
   const onLine = (line: string) => {
     lineNo++;
@@ -65,7 +75,11 @@ export function createJournalWatcher(ctx: WatcherContext, o: { passwdPath?: stri
     if (program === undefined) return; // journalctl prints every entry: only the trusted programs' count
     const ev = eventFromMessage(program, r.entry.message, opts);
     if (ev.bad) ctx.sink.bad({ ...ev.bad, line: lineNo });
-    if (ev.event?.kind === 'seen' && journalEvidence(r.entry, program, trustedUids).trusted) ev.event.evidence = 'trusted';
+    if (ev.event?.kind === 'seen') {
+      const why = journalEvidence(r.entry, program, trustedUids);
+      if (why.trusted) ev.event.evidence = 'trusted';
+      else noteUnattested(program, why.why);
+    }
     if (ev.event) ctx.sink.event(ev.event);
   };
 
@@ -107,6 +121,7 @@ export function createJournalWatcher(ctx: WatcherContext, o: { passwdPath?: stri
     name: source,
     async start() {
       trustedUids = trustedUidsOf(ctx, src.trusted_users, o.passwdPath ?? '/etc/passwd', source);
+      ctx.log.info({ source, uids: [...trustedUids] }, trustedUids.size ? `journal entries from uid ${[...trustedUids].join(', ')} running the tagged daemon's executable are attested (boot evidence)` : 'no journal entry is attested (trusted_users is empty)');
       stopped = false;
       launch();
     },

@@ -207,6 +207,10 @@ report: { listen: "127.0.0.1:${20_000 + Math.floor(Math.random() * 20_000)}" }
       assert.equal(read(cfgOf(nodes[k])), '', `${k}: its verify files are withdrawn`);
     }
 
+    // the daemon says once per reason why such entries are not attested
+    await waitFor('the not-attested reasons in the log', () => /not attested as the daemon's \(_UID 65534 is not a trusted user\)/.test(read(logFile)) && /not attested as the daemon's \(_EXE \/usr\/bin\/logger is not in\.tftpd\)/.test(read(logFile)), 10_000);
+    assert.equal(read(logFile).split('_UID 65534 is not a trusted user)').length - 1, 1, 'said once per reason, in the message');
+
     // the real second boot: in.tftpd serves pxelinux.0 to the node again
     fetchAs(pair, nodes.real.ip, ['pxelinux.0']);
     await waitFor('REAL quarantined', async () => (await nodeOf(nodes.real.ip))?.state === 'quarantined', 30_000);
