@@ -20,7 +20,7 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { makeNetnsPair, waitFor, type Daemon } from '../test/helpers/lab.ts';
+import { makeNetnsPair, onCleanup, sh, waitFor, type Daemon } from '../test/helpers/lab.ts';
 import { makeSharedSubtree, startGanesha, type GaneshaHandle } from '../test/helpers/ganesha.ts';
 import { startPrivateBus } from '../test/helpers/dbus.ts';
 import { loadSysMount } from '../provisioners/mounter.ts';
@@ -113,7 +113,7 @@ async function timedHup(g: GaneshaHandle, expectCount: number, probeDir?: string
       const spare = path.join(probeDir, 'bare', 'BA5EFFFF');
       const conf = path.join(probeDir, 'probe-export.conf');
       mkdirSync(spare, { recursive: true });
-      writeFileSync(conf, buildGaneshaBlock({ node: 'BA5EFFFF', path: spare, ip: '10.97.0.2', fsid: BARE_ID - 1, pseudo: '/bare/probe' }));
+      writeFileSync(conf, buildGaneshaBlock({ node: 'BA5EFFFF', path: spare, ip: '10.97.0.2', fsid: BARE_ID - 1, pseudo: '/bare/FFFF' }));
       probeMs = dbusSend(['org.ganesha.nfsd.exportmgr.AddExport', `string:${conf}`, `string:EXPORT(Export_Id=${BARE_ID - 1})`]).ms;
     }
   }
@@ -154,6 +154,9 @@ export async function benchGaneshaScale(log: (s: string) => void): Promise<{ fig
   process.env.DBUS_SYSTEM_BUS_ADDRESS = bus.address; // dbus-send here and in the daemon (startPxebootd passes process.env)
   const lab = makeLab('gscale');
   makeSharedSubtree(lab.nodeDir); // before Ganesha starts: the overlays mounted later must reach its namespace
+  // on SIGINT/SIGTERM (no finally): one lazy umount of the bind detaches every overlay below it at
+  // once, where the helper's clean-up would run umount(8) for each of 10,000 (minutes)
+  onCleanup(`detach ${lab.nodeDir}`, () => sh('umount', ['-l', lab.nodeDir], { allowFail: true }));
   const pair = makeNetnsPair('pxg');
   const gFile = path.join(lab.dir, 'ganesha-exports.conf');
   const logFile = path.join(lab.dir, 'pxebootd.log');
@@ -206,7 +209,9 @@ export async function benchGaneshaScale(log: (s: string) => void): Promise<{ fig
         l2r.push((await arrivals.when(path.basename(bootFile(lab, c.mac)), 120_000)) - t0);
       }
       const daemonHups = hupsByDaemon() - hupsBefore;
+      log(`  ${exported} exported (Ganesha lists ${shown.count}, ShowExports ${shown.ms.toFixed(0)} ms): lease to ready ${fmt(l2r)}; SIGHUPs by pxebootd during them: ${daemonHups}`);
       const bare = bareAddExport(lab.dir);
+      log(`    bare AddExport (one-block file) ${fmt(bare.add)}; RemoveExport ${fmt(bare.rm)}`);
       const hupMs: number[] = [];
       let probeMs: number | undefined;
       for (let h = 0; h < HUPS; h++) {
@@ -231,8 +236,6 @@ export async function benchGaneshaScale(log: (s: string) => void): Promise<{ fig
         showExportsMs: shown.ms,
         hupsByDaemon: daemonHups,
       };
-      log(`  ${exported} exported (Ganesha lists ${shown.count}, ShowExports ${shown.ms.toFixed(0)} ms): lease to ready ${fmt(l2r)}; SIGHUPs by pxebootd during them: ${daemonHups}`);
-      log(`    bare AddExport (one-block file) ${fmt(bare.add)}; RemoveExport ${fmt(bare.rm)}`);
       log(`    one SIGHUP reload ${fmt(hupMs)}`);
       if (fillAdds.length) log(`    fill: ${perSize[n]!.fillMsPer1000!.toFixed(0)} ms per 1,000 nodes; daemon's AddExport ${fmt(fillAdds)}`);
       if (daemonHups) throw new Error(`N=${n}: pxebootd sent ${daemonHups} SIGHUP(s) during lone leases instead of using DBus`);
