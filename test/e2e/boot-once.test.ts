@@ -12,14 +12,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { cleanupAll, startDaemon, waitFor, type Daemon } from '../helpers/lab.ts';
+import { startDaemon, waitFor, type Daemon } from '../helpers/lab.ts';
 import { E2E_CACHE, REPO_ROOT } from '../helpers/e2e-assets.ts';
 import { startVm, type Vm } from '../helpers/qemu.ts';
 import { ipToHex, macHyphen } from '../../src/validate.ts';
-import { labLeftovers, startPxeLab, SERVER_IP, SUBNET, type LabVm, type PxeLab } from './pxe-lab.ts';
+import { dnsmasqLogSource, finishLab, labConfig, leaseSource, pxeNfsrootTemplate, startPxeLab, tftpLogOf, SERVER_IP, SUBNET, type LabVm, type PxeLab } from './pxe-lab.ts';
 import { pxebootdEntry } from './pxebootd-proc.ts';
 
 const VM_TIMEOUT_MS = 300_000;
@@ -31,15 +31,7 @@ const FAIL: LabVm = { name: 'bo-fail', mac: '52:54:00:12:34:72', ip: `${SUBNET}.
 /** the verify image's knobs for a TCG guest: a 1 MiB memtester loop, one CPU round */
 const VERIFY_KNOBS = 'pxebootd.verify_mem=1M pxebootd.verify_cpu=1';
 
-const PXE_TEMPLATE = `# pxebootd e2e production: node <NODE> ({{ip}})
-DEFAULT nfsroot
-PROMPT 0
-TIMEOUT 0
-LABEL nfsroot
-  KERNEL vmlinuz
-  INITRD initrd.img
-  APPEND console=ttyS0,115200 nfsroot={{server}}:{{nfs_path}}
-`;
+const PXE_TEMPLATE = pxeNfsrootTemplate('e2e production');
 
 let lab: PxeLab;
 let px: Daemon | undefined;
@@ -58,13 +50,7 @@ const pxeFile = (vm: LabVm) => {
   return existsSync(byMac) ? byMac : path.join(lab.tftpRoot, 'pxelinux.cfg', nodeOf(vm));
 };
 const pxLog = () => read(path.join(lab.dir, 'pxebootd.log'));
-/** dnsmasq's TFTP log for one client: [file relative to the TFTP root, served?] in order */
-const tftpLog = (vm: LabVm): Array<[string, boolean]> =>
-  read(lab.dnsmasq.logFile)
-    .split('\n')
-    .map((l) => new RegExp(`dnsmasq-tftp\\[\\d+\\]: (sent|file) ${esc(lab.tftpRoot)}/(\\S+) (?:to|not found for) ${esc(vm.ip)}$`).exec(l))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => [m[2]!, m[1] === 'sent']);
+const tftpLog = (vm: LabVm) => tftpLogOf(lab, vm.ip);
 
 function cli(args: string[]): string {
   return execFileSync(process.execPath, [pxebootdEntry(), ...args, '-c', cfgFile], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -119,15 +105,9 @@ before(async () => {
   for (const f of ['memtest.pxelinux', 'quarantine.pxelinux']) writeFileSync(path.join(profDir, f), shipped(f));
 
   cfgFile = path.join(lab.dir, 'pxebootd-boot-once.yaml');
-  writeFileSync(cfgFile, stringify({
-    state_dir: lab.stateDir,
-    tftp_root: lab.tftpRoot,
-    server: SERVER_IP,
-    // leases for DHCP, dnsmasq's own log (log-facility) for the TFTP fetches that end `served` profiles
-    sources: [{ type: 'dnsmasq-leases', path: lab.dnsmasq.leaseFile }, { type: 'syslog', path: lab.dnsmasq.logFile, format: 'plain' }],
-    exports: { backend: 'ganesha', file: lab.exportsFile, pid_file: lab.ganesha.pidFile },
+  // leases for DHCP, dnsmasq's own log (log-facility) for the TFTP fetches that end `served` profiles
+  writeFileSync(cfgFile, stringify(labConfig(lab, [leaseSource(lab), dnsmasqLogSource(lab)], { root_dir: lab.rootDir, pxe_template: prod }, {
     default_template: path.join(REPO_ROOT, 'etc', 'default.template'),
-    control_socket: path.join(lab.dir, 'pxebootd.sock'),
     profiles: {
       memtest: { pxe_template: path.join(profDir, 'memtest.pxelinux'), done_when: 'served' },
       verify: { pxe_template: path.join(profDir, 'verify.pxelinux'), done_when: 'reported', timeout: '10m' },
@@ -135,8 +115,7 @@ before(async () => {
       quarantine: { pxe_template: path.join(profDir, 'quarantine.pxelinux'), done_when: 'served' },
     },
     report: { listen: `${SERVER_IP}:${REPORT_PORT}` },
-    subnets: [{ cidr: `${SUBNET}.0/24`, root_dir: lab.rootDir, node_dir: lab.nodeDir, overlay_dir: lab.overlayDir, pxe_template: prod }],
-  }));
+  })));
   // the boot network's side of pxebootd: only the network namespace is entered
   px = startDaemon('pxebootd', ['nsenter', `--net=/run/netns/${lab.net.srv}`, process.execPath, pxebootdEntry(), 'run', '-c', cfgFile], { logFile: path.join(lab.dir, 'pxebootd.log') });
   await waitFor('pxebootd started', () => {
@@ -148,28 +127,8 @@ before(async () => {
 });
 
 after(async () => {
-  try {
-    rmSync(LAST_RUN, { recursive: true, force: true });
-    mkdirSync(LAST_RUN, { recursive: true });
-    writeFileSync(path.join(LAST_RUN, 'report.txt'), report.join('\n') + '\n');
-    if (lab) {
-      for (const f of readdirSync(lab.dir)) if (/\.(serial|log|yaml|template|txt|out)$/.test(f)) copyFileSync(path.join(lab.dir, f), path.join(LAST_RUN, f));
-      for (const [f, to] of [[lab.dnsmasq.logFile, 'dnsmasq.log'], [lab.ganesha.logFile, 'ganesha.log'], [lab.exportsFile, 'ganesha-exports.conf']] as const) {
-        if (existsSync(f)) copyFileSync(f, path.join(LAST_RUN, to));
-      }
-    }
-  } finally {
-    await cleanupAll();
-  }
   console.log(report.join('\n'));
-  if (!lab) return;
-  const pids = [lab.dnsmasq.pid, lab.tftpd.pid, lab.tftpd.syslogPid, lab.ganesha.pid, lab.ganesha.rpcbindPid, lab.tcpdump.daemon.pid, ...(px ? [px.pid] : []), ...vms.map((v) => v.pid)];
-  let left = labLeftovers(lab, pids);
-  for (let i = 0; i < 100 && left.length; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    left = labLeftovers(lab, pids);
-  }
-  assert.deepEqual(left, [], 'cleanup left nothing behind');
+  await finishLab(lab, { lastRunDir: LAST_RUN, texts: { 'report.txt': report.join('\n') + '\n' }, pids: [px?.pid, ...vms.map((v) => v.pid)] });
 });
 
 test('memtest (BIOS): boot-once -> memtest86+ over PXE, testing on the serial console -> production files -> QMP system_reset -> NFS root', async () => {

@@ -2,13 +2,14 @@
 // RA, option 60), tftpd-hpa + rsyslog on a second address, rpcbind + NFS-Ganesha over a shared
 // subtree, tcpdump on the bridge, and the boot assets. Every piece registers its own cleanup
 // (test/helpers/lab.ts); the test file ends with after(cleanupAll).
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { makeNetnsPair, requireRoot, requireTool, sh, startDaemon, tempDir, waitFor, type Daemon, type NetnsPair } from '../helpers/lab.ts';
+import { cleanupAll, makeNetnsPair, requireRoot, requireTool, sh, startDaemon, tempDir, waitFor, type Daemon, type NetnsPair } from '../helpers/lab.ts';
 import { startDnsmasq, type DnsmasqHandle } from '../helpers/dnsmasq.ts';
 import { startTftpd, type TftpdLab } from '../helpers/tftpd.ts';
 import { makeSharedSubtree, startGanesha, type GaneshaHandle } from '../helpers/ganesha.ts';
-import { buildInitramfs, buildLowerImage, ensureKernel, populateTftpRoot, type KernelAssets } from '../helpers/e2e-assets.ts';
+import { buildInitramfs, buildLowerImage, ensureKernel, ensureUefiAssets, populateTftpRoot, REPO_ROOT, type KernelAssets } from '../helpers/e2e-assets.ts';
 
 export const SUBNET = '10.99.0';
 export const SERVER_IP = `${SUBNET}.1`;
@@ -134,6 +135,16 @@ export async function startPxeLab(o: LabOptions = {}): Promise<PxeLab> {
   };
 }
 
+/** The lab for UEFI clients: the shipped dnsmasq client lines, and shim + GRUB (+ snponly.efi) in the TFTP root under the names those lines use. */
+export async function startUefiLab(hosts: string[], o: { snponly?: boolean } = {}): Promise<PxeLab> {
+  const uefi = ensureUefiAssets();
+  const lab = await startPxeLab({ hosts, bootLines: shippedClientLines() });
+  copyFileSync(uefi.shim, path.join(lab.tftpRoot, 'shimx64.efi'));
+  copyFileSync(uefi.grub, path.join(lab.tftpRoot, 'grubx64.efi'));
+  if (o.snponly) copyFileSync(uefi.snponly, path.join(lab.tftpRoot, 'snponly.efi'));
+  return lab;
+}
+
 /** What the lab left behind after cleanup: namespaces, mounts under its dir, live processes. */
 export function labLeftovers(lab: PxeLab, pids: number[]): string[] {
   const left: string[] = [];
@@ -155,3 +166,108 @@ export function labLeftovers(lab: PxeLab, pids: number[]): string[] {
   }
   return left;
 }
+
+export interface FinishLabOptions {
+  /** .cache/e2e/last-run-*: emptied, then given the run's artefacts */
+  lastRunDir: string;
+  /** text files written there first: name -> contents (report.txt, timeline.txt) */
+  texts?: Record<string, string>;
+  /** more files copied there, [source, name]; an empty or missing source is skipped */
+  artefacts?: Array<readonly [string, string]>;
+  /** PIDs the test started beside the lab's daemons (pxebootd, VMs, nginx, dbus); undefined is skipped */
+  pids?: Array<number | undefined>;
+  /** how long daemons get to be reaped before what is left counts (default 10 s) */
+  settleMs?: number;
+  /** message of the leftover assertion */
+  leftoverMessage?: string;
+}
+
+/** The e2e after-hook: keep the artefacts, run every cleanup even if that fails, then assert nothing of the lab is left. */
+export async function finishLab(lab: PxeLab | undefined, o: FinishLabOptions): Promise<void> {
+  try {
+    rmSync(o.lastRunDir, { recursive: true, force: true });
+    mkdirSync(o.lastRunDir, { recursive: true });
+    for (const [name, text] of Object.entries(o.texts ?? {})) writeFileSync(path.join(o.lastRunDir, name), text);
+    if (lab) {
+      for (const f of readdirSync(lab.dir)) if (/\.(serial|log|yaml|template|txt|out)$/.test(f)) copyFileSync(path.join(lab.dir, f), path.join(o.lastRunDir, f));
+      const named: Array<readonly [string, string]> = [[lab.dnsmasq.logFile, 'dnsmasq.log'], [lab.ganesha.logFile, 'ganesha.log'], [lab.exportsFile, 'ganesha-exports.conf'], ...(o.artefacts ?? [])];
+      for (const [f, to] of named) if (f && existsSync(f)) copyFileSync(f, path.join(o.lastRunDir, to));
+    }
+  } finally {
+    await cleanupAll();
+  }
+  if (!lab) return;
+  const pids = [
+    lab.dnsmasq.pid, lab.tftpd.pid, lab.tftpd.syslogPid, lab.ganesha.pid, lab.ganesha.rpcbindPid, lab.tcpdump.daemon.pid,
+    ...(o.pids ?? []).filter((p): p is number => p !== undefined),
+  ];
+  const until = Date.now() + (o.settleMs ?? 10_000);
+  let left = labLeftovers(lab, pids);
+  while (left.length && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 100));
+    left = labLeftovers(lab, pids);
+  }
+  assert.deepEqual(left, [], o.leftoverMessage ?? 'cleanup left nothing behind');
+}
+
+/** Why: every e2e file's pxebootd config points at the same lab paths, lease file and Ganesha; only its own keys differ. */
+export function labConfig(lab: PxeLab, sources: unknown[], subnet: Record<string, unknown>, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    state_dir: lab.stateDir,
+    tftp_root: lab.tftpRoot,
+    server: SERVER_IP,
+    sources,
+    exports: { backend: 'ganesha', file: lab.exportsFile, pid_file: lab.ganesha.pidFile },
+    control_socket: path.join(lab.dir, 'pxebootd.sock'),
+    ...extra,
+    subnets: [{ cidr: `${SUBNET}.0/24`, node_dir: lab.nodeDir, overlay_dir: lab.overlayDir, ...subnet }],
+  };
+}
+
+/** The lab's dnsmasq lease file as a pxebootd source. */
+export const leaseSource = (lab: PxeLab) => ({ type: 'dnsmasq-leases', path: lab.dnsmasq.leaseFile });
+/** dnsmasq's own log (log-facility) as a pxebootd source: its TFTP lines mark boots and end `served` profiles. */
+export const dnsmasqLogSource = (lab: PxeLab) => ({ type: 'syslog', path: lab.dnsmasq.logFile, format: 'plain' });
+
+const escRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** dnsmasq's TFTP log for one client: [file relative to the TFTP root, served?] in order. */
+export function tftpLogOf(lab: PxeLab, ip: string): Array<[string, boolean]> {
+  const text = existsSync(lab.dnsmasq.logFile) ? readFileSync(lab.dnsmasq.logFile, 'utf8') : '';
+  const re = new RegExp(`dnsmasq-tftp\\[\\d+\\]: (sent|file) ${escRe(lab.tftpRoot)}/(\\S+) (?:to|not found for) ${escRe(ip)}$`);
+  return text
+    .split('\n')
+    .map((l) => re.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => [m[2]!, m[1] === 'sent']);
+}
+
+/** The lines of etc/dnsmasq-pxebootd.conf between "# --- clients" and "# --- end clients", as dnsmasq reads them. */
+export function shippedClientLines(): string[] {
+  const file = path.join(REPO_ROOT, 'etc', 'dnsmasq-pxebootd.conf');
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const m = /^# --- clients.*\n([\s\S]*?)^# --- end clients/m.exec(text);
+  if (!m) throw new Error('etc/dnsmasq-pxebootd.conf: no "# --- clients" ... "# --- end clients" block');
+  return m[1]!.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+}
+
+/** A pxelinux production template that boots the lab kernel with the node's NFS root; `title` goes in its first comment. */
+export const pxeNfsrootTemplate = (title: string) => `# pxebootd ${title}: node <NODE> ({{ip}})
+DEFAULT nfsroot
+PROMPT 0
+TIMEOUT 0
+LABEL nfsroot
+  KERNEL vmlinuz
+  INITRD initrd.img
+  APPEND console=ttyS0,115200 nfsroot={{server}}:{{nfs_path}}
+`;
+
+/** A GRUB production template that boots the lab kernel with the node's NFS root and says so on the console. */
+export const grubNfsrootTemplate = (title: string) => `# GRUB config of node <NODE> ({{ip}}), ${title}
+set timeout=0
+menuentry "nfsroot <NODE>" {
+  echo "E2E-GRUB: booting <NODE>"
+  linux /vmlinuz console=ttyS0,115200 nfsroot={{server}}:{{nfs_path}}
+  initrd /initrd.img
+}
+`;
