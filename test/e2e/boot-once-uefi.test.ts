@@ -9,14 +9,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { cleanupAll, waitFor } from '../helpers/lab.ts';
+import { waitFor } from '../helpers/lab.ts';
 import { E2E_CACHE, REPO_ROOT, ensureUefiAssets } from '../helpers/e2e-assets.ts';
 import { startVm, type Vm } from '../helpers/qemu.ts';
 import { ipToHex, macHyphen } from '../../src/validate.ts';
-import { labLeftovers, startPxeLab, SERVER_IP, SUBNET, type LabVm, type PxeLab } from './pxe-lab.ts';
+import { dnsmasqLogSource, finishLab, grubNfsrootTemplate, labConfig, leaseSource, startUefiLab, tftpLogOf, SERVER_IP, SUBNET, type LabVm, type PxeLab } from './pxe-lab.ts';
 import { pxebootdEntry, startPxebootd, type PxebootdProc } from './pxebootd-proc.ts';
 
 const VM_TIMEOUT_MS = 200_000;
@@ -26,14 +26,7 @@ const MEMTEST_EFI = '/boot/memtest86+x64.efi';
 /** a failed UEFI network boot or a refused image */
 const UEFI_FAIL = /PXE-E16|Access Denied|bad shim signature|Security Violation|error: (file|out of memory|invalid)/;
 
-const GRUB_TEMPLATE = `# GRUB config of node <NODE> ({{ip}}), e2e production
-set timeout=0
-menuentry "nfsroot <NODE>" {
-  echo "E2E-GRUB: booting <NODE>"
-  linux /vmlinuz console=ttyS0,115200 nfsroot={{server}}:{{nfs_path}}
-  initrd /initrd.img
-}
-`;
+const GRUB_TEMPLATE = grubNfsrootTemplate('e2e production');
 
 let lab: PxeLab;
 let px: PxebootdProc | undefined;
@@ -49,21 +42,7 @@ const upperFile = (vm: LabVm) => path.join(lab.overlayDir, nodeOf(vm), 'upper', 
 /** the node's GRUB file names (pxebootd writes one of them; the dispatcher's search tries both) */
 const grubNames = (vm: LabVm) => [`grub/grub.cfg-01-${macHyphen(vm.mac)}`, `grub/grub.cfg-${nodeOf(vm)}`];
 const grubFile = (vm: LabVm) => grubNames(vm).map((f) => path.join(lab.tftpRoot, f)).find((f) => existsSync(f)) ?? '';
-/** dnsmasq's TFTP log for one client: [file relative to the TFTP root, served?] in order */
-const tftpLog = (vm: LabVm): Array<[string, boolean]> =>
-  read(lab.dnsmasq.logFile)
-    .split('\n')
-    .map((l) => new RegExp(`dnsmasq-tftp\\[\\d+\\]: (sent|file) ${esc(lab.tftpRoot)}/(\\S+) (?:to|not found for) ${esc(vm.ip)}$`).exec(l))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => [m[2]!, m[1] === 'sent']);
-
-/** The lines of etc/dnsmasq-pxebootd.conf between "# --- clients" and "# --- end clients", as dnsmasq reads them. */
-function shippedClientLines(): string[] {
-  const text = read(path.join(REPO_ROOT, 'etc', 'dnsmasq-pxebootd.conf'));
-  const m = /^# --- clients.*\n([\s\S]*?)^# --- end clients/m.exec(text);
-  if (!m) throw new Error('etc/dnsmasq-pxebootd.conf: no "# --- clients" ... "# --- end clients" block');
-  return m[1]!.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-}
+const tftpLog = (vm: LabVm) => tftpLogOf(lab, vm.ip);
 
 function cli(args: string[]): string {
   return execFileSync(process.execPath, [pxebootdEntry(), ...args, '-c', cfgFile], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -90,12 +69,9 @@ async function waitSerial(vm: Vm, re: RegExp, ms: number): Promise<number> {
 
 before(async () => {
   const t0 = Date.now();
-  const uefi = ensureUefiAssets();
   if (!existsSync(MEMTEST_EFI)) throw new Error(`${MEMTEST_EFI} missing: install memtest86+ (scripts/install-deps.sh)`);
-  lab = await startPxeLab({ hosts: [`${UMEM.mac},${UMEM.ip},${UMEM.name}`], bootLines: shippedClientLines() });
-  // boot programs as etc/dnsmasq-pxebootd.conf and etc/profiles/memtest.grub name them
-  copyFileSync(uefi.shim, path.join(lab.tftpRoot, 'shimx64.efi'));
-  copyFileSync(uefi.grub, path.join(lab.tftpRoot, 'grubx64.efi'));
+  lab = await startUefiLab([`${UMEM.mac},${UMEM.ip},${UMEM.name}`]);
+  // the boot program as etc/profiles/memtest.grub names it
   copyFileSync(MEMTEST_EFI, path.join(lab.tftpRoot, path.basename(MEMTEST_EFI)));
   const prod = path.join(lab.dir, 'grub.cfg.template');
   writeFileSync(prod, GRUB_TEMPLATE);
@@ -104,45 +80,19 @@ before(async () => {
   mkdirSync(profDir);
   copyFileSync(path.join(REPO_ROOT, 'etc', 'profiles', 'memtest.grub'), path.join(profDir, 'memtest.grub'));
   cfgFile = path.join(lab.dir, 'pxebootd-boot-once-uefi.yaml');
-  writeFileSync(cfgFile, stringify({
-    state_dir: lab.stateDir,
-    tftp_root: lab.tftpRoot,
-    server: SERVER_IP,
-    // leases for DHCP, dnsmasq's own log (log-facility) for the TFTP fetch that ends the served profile
-    sources: [{ type: 'dnsmasq-leases', path: lab.dnsmasq.leaseFile }, { type: 'syslog', path: lab.dnsmasq.logFile, format: 'plain' }],
-    exports: { backend: 'ganesha', file: lab.exportsFile, pid_file: lab.ganesha.pidFile },
-    control_socket: path.join(lab.dir, 'pxebootd.sock'),
+  // leases for DHCP, dnsmasq's own log (log-facility) for the TFTP fetch that ends the served profile
+  writeFileSync(cfgFile, stringify(labConfig(lab, [leaseSource(lab), dnsmasqLogSource(lab)], { root_dir: lab.rootDir, grub_template: prod }, {
     profiles: { memtest: { grub_template: path.join(profDir, 'memtest.grub'), done_when: 'served' } },
-    subnets: [{ cidr: `${SUBNET}.0/24`, root_dir: lab.rootDir, node_dir: lab.nodeDir, overlay_dir: lab.overlayDir, grub_template: prod }],
-  }));
+  })));
   const logFile = path.join(lab.dir, 'pxebootd.log');
   px = await startPxebootd(cfgFile, logFile, () => /"msg":"pxebootd started"/.test(read(logFile)), 30_000);
   console.log(`# boot-once UEFI lab up in ${secs(Date.now() - t0)}: ${JSON.stringify(lab.timings)}`);
 });
 
 after(async () => {
-  try {
-    rmSync(LAST_RUN, { recursive: true, force: true });
-    mkdirSync(LAST_RUN, { recursive: true });
-    writeFileSync(path.join(LAST_RUN, 'report.txt'), report.join('\n') + '\n');
-    if (lab) {
-      for (const f of readdirSync(lab.dir)) if (/\.(serial|log|yaml|template|txt|out)$/.test(f)) copyFileSync(path.join(lab.dir, f), path.join(LAST_RUN, f));
-      for (const [f, to] of [[lab.dnsmasq.logFile, 'dnsmasq.log'], [lab.ganesha.logFile, 'ganesha.log'], [lab.exportsFile, 'ganesha-exports.conf']] as const) {
-        if (existsSync(f)) copyFileSync(f, path.join(LAST_RUN, to));
-      }
-    }
-  } finally {
-    await cleanupAll();
-  }
   console.log(report.join('\n'));
-  if (!lab) return;
-  const pids = [lab.dnsmasq.pid, lab.tftpd.pid, lab.tftpd.syslogPid, lab.ganesha.pid, lab.ganesha.rpcbindPid, lab.tcpdump.daemon.pid, ...(px ? [px.pid] : []), ...vms.map((v) => v.pid)];
-  let left = labLeftovers(lab, pids);
-  for (let i = 0; i < 300 && left.length; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    left = labLeftovers(lab, pids);
-  }
-  assert.deepEqual(left, [], 'cleanup left nothing behind');
+  // dnsmasq has sat in D state for over 10 s under load: 30 s for the leftover check
+  await finishLab(lab, { lastRunDir: LAST_RUN, texts: { 'report.txt': report.join('\n') + '\n' }, pids: [px?.pid, ...vms.map((v) => v.pid)], settleMs: 30_000 });
 });
 
 test('memtest (UEFI, Secure Boot off): boot-once -> shim + GRUB boot memtest86+x64.efi with the shipped memtest.grub, testing on the serial console -> production -> QMP system_reset -> NFS root', async () => {

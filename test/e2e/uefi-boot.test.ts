@@ -10,14 +10,13 @@
 // The iPXE script also fetches kernel + initrd over TFTP first: the two fetch times are reported.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { cleanupAll } from '../helpers/lab.ts';
-import { E2E_CACHE, REPO_ROOT, ensureUefiAssets } from '../helpers/e2e-assets.ts';
+import { E2E_CACHE, ensureUefiAssets } from '../helpers/e2e-assets.ts';
 import { startVm, type Vm, type VmResult, type SerialLine } from '../helpers/qemu.ts';
 import { ipToHex, macHyphen } from '../../src/validate.ts';
-import { labLeftovers, startPxeLab, SERVER_IP, SUBNET, type LabVm, type PxeLab } from './pxe-lab.ts';
+import { finishLab, grubNfsrootTemplate, labConfig, leaseSource, startUefiLab, tftpLogOf, SERVER_IP, SUBNET, type LabVm, type PxeLab } from './pxe-lab.ts';
 import { startPxebootd, pxebootdStatus, type PxebootdProc } from './pxebootd-proc.ts';
 import { accessLines, startNginx, type NginxHandle } from './nginx.ts';
 
@@ -29,14 +28,7 @@ const VM4: LabVm = { name: 'vm4', mac: '52:54:00:12:34:61', ip: `${SUBNET}.61` }
 /** a failed UEFI network boot: no offer, a refused image, a missing file */
 const UEFI_FAIL = /PXE-E16|Access Denied|bad shim signature|Security Violation|error: file .*vmlinuz.* not found/;
 
-const GRUB_TEMPLATE = `# GRUB config of node <NODE> ({{ip}}), e2e
-set timeout=0
-menuentry "nfsroot <NODE>" {
-  echo "E2E-GRUB: booting <NODE>"
-  linux /vmlinuz console=ttyS0,115200 nfsroot={{server}}:{{nfs_path}}
-  initrd /initrd.img
-}
-`;
+const GRUB_TEMPLATE = grubNfsrootTemplate('e2e');
 // fetches kernel + initrd over TFTP first (timed by the host from the serial stamps), frees
 // them, then boots with kernel + initrd over HTTP
 const IPXE_TEMPLATE = `#!ipxe
@@ -69,21 +61,7 @@ const nodeMount = (vm: LabVm) => path.join(lab.nodeDir, nodeOf(vm));
 const upperFile = (vm: LabVm) => path.join(lab.overlayDir, nodeOf(vm), 'upper', 'written-by-guest');
 const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-/** dnsmasq's TFTP log lines for one client: [file relative to the TFTP root, served?] in order */
-const tftpLog = (vm: LabVm): Array<[string, boolean]> =>
-  read(lab.dnsmasq.logFile)
-    .split('\n')
-    .map((l) => new RegExp(`dnsmasq-tftp\\[\\d+\\]: (sent|file) ${esc(lab.tftpRoot)}/(\\S+) (?:to|not found for) ${esc(vm.ip)}$`).exec(l))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => [m[2]!, m[1] === 'sent']);
-
-/** The lines of etc/dnsmasq-pxebootd.conf between "# --- clients" and "# --- end clients", as dnsmasq reads them. */
-function shippedClientLines(): string[] {
-  const text = read(path.join(REPO_ROOT, 'etc', 'dnsmasq-pxebootd.conf'));
-  const m = /^# --- clients.*\n([\s\S]*?)^# --- end clients/m.exec(text);
-  if (!m) throw new Error('etc/dnsmasq-pxebootd.conf: no "# --- clients" ... "# --- end clients" block');
-  return m[1]!.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-}
+const tftpLog = (vm: LabVm) => tftpLogOf(lab, vm.ip);
 
 function secs(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
@@ -97,57 +75,25 @@ function between(lines: SerialLine[], a: RegExp, b: RegExp): number | undefined 
 }
 
 before(async () => {
-  const uefi = ensureUefiAssets();
-  lab = await startPxeLab({
-    hosts: [`${VM3.mac},${VM3.ip},${VM3.name}`, `${VM4.mac},set:ipxe-uefi,${VM4.ip},${VM4.name}`],
-    bootLines: shippedClientLines(),
-  });
-  // boot programs as etc/dnsmasq-pxebootd.conf names them
-  copyFileSync(uefi.shim, path.join(lab.tftpRoot, 'shimx64.efi'));
-  copyFileSync(uefi.grub, path.join(lab.tftpRoot, 'grubx64.efi'));
-  copyFileSync(uefi.snponly, path.join(lab.tftpRoot, 'snponly.efi'));
+  lab = await startUefiLab([`${VM3.mac},${VM3.ip},${VM3.name}`, `${VM4.mac},set:ipxe-uefi,${VM4.ip},${VM4.name}`], { snponly: true });
   nginx = await startNginx({ netns: lab.net.srv, ip: SERVER_IP, tftpRoot: lab.tftpRoot, dir: path.join(lab.dir, 'nginx') });
   const grubTpl = path.join(lab.dir, 'grub.cfg.template');
   const ipxeTpl = path.join(lab.dir, 'ipxe.template');
   writeFileSync(grubTpl, GRUB_TEMPLATE);
   writeFileSync(ipxeTpl, IPXE_TEMPLATE);
   cfgFile = path.join(lab.dir, 'pxebootd-uefi.yaml');
-  writeFileSync(cfgFile, stringify({
-    state_dir: lab.stateDir,
-    tftp_root: lab.tftpRoot,
-    server: SERVER_IP,
-    http_base: HTTP_BASE,
-    sources: [{ type: 'dnsmasq-leases', path: lab.dnsmasq.leaseFile }],
-    exports: { backend: 'ganesha', file: lab.exportsFile, pid_file: lab.ganesha.pidFile },
-    control_socket: path.join(lab.dir, 'pxebootd.sock'),
-    subnets: [{ cidr: `${SUBNET}.0/24`, root_dir: lab.rootDir, node_dir: lab.nodeDir, overlay_dir: lab.overlayDir, grub_template: grubTpl, ipxe_template: ipxeTpl }],
-  }));
+  writeFileSync(cfgFile, stringify(labConfig(lab, [leaseSource(lab)], { root_dir: lab.rootDir, grub_template: grubTpl, ipxe_template: ipxeTpl }, { http_base: HTTP_BASE })));
   console.log(`# uefi lab up: ${JSON.stringify(lab.timings)}`);
 });
 
 after(async () => {
-  try {
-    rmSync(LAST_RUN, { recursive: true, force: true });
-    mkdirSync(LAST_RUN, { recursive: true });
-    writeFileSync(path.join(LAST_RUN, 'report.txt'), report.join('\n') + '\n');
-    if (lab) {
-      for (const f of readdirSync(lab.dir)) if (/\.(serial|log|yaml|template|txt|out)$/.test(f)) copyFileSync(path.join(lab.dir, f), path.join(LAST_RUN, f));
-      for (const [f, to] of [[lab.dnsmasq.logFile, 'dnsmasq.log'], [lab.ganesha.logFile, 'ganesha.log'], [lab.exportsFile, 'ganesha-exports.conf'], [nginx?.accessLog ?? '', 'nginx-access.log'], [nginx?.errorLog ?? '', 'nginx-error.log']] as const) {
-        if (f && existsSync(f)) copyFileSync(f, path.join(LAST_RUN, to));
-      }
-    }
-  } finally {
-    await cleanupAll();
-  }
   console.log(report.join('\n'));
-  if (!lab) return;
-  const pids = [lab.dnsmasq.pid, lab.tftpd.pid, lab.tftpd.syslogPid, lab.ganesha.pid, lab.ganesha.rpcbindPid, lab.tcpdump.daemon.pid, ...(nginx ? [nginx.pid] : []), ...pxPids, ...vms.map((v) => v.pid)];
-  let left = labLeftovers(lab, pids);
-  for (let i = 0; i < 100 && left.length; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    left = labLeftovers(lab, pids);
-  }
-  assert.deepEqual(left, [], 'cleanup left nothing behind');
+  await finishLab(lab, {
+    lastRunDir: LAST_RUN,
+    texts: { 'report.txt': report.join('\n') + '\n' },
+    artefacts: [[nginx?.accessLog ?? '', 'nginx-access.log'], [nginx?.errorLog ?? '', 'nginx-error.log']],
+    pids: [nginx?.pid, ...pxPids, ...vms.map((v) => v.pid)],
+  });
 });
 
 test('fallbacks first: pxebootd writes grub/grub.cfg and ipxe/boot.ipxe; both UEFI clients wait on them while no file of their own exists', async () => {
