@@ -14,15 +14,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { cleanupAll, requireTool, startDaemon, waitFor, type Daemon } from '../helpers/lab.ts';
+import { requireTool, startDaemon, waitFor, type Daemon } from '../helpers/lab.ts';
 import { startPrivateBus, type PrivateBus } from '../helpers/dbus.ts';
 import { E2E_CACHE, REPO_ROOT, buildLowerImage } from '../helpers/e2e-assets.ts';
 import { startVm, type Vm } from '../helpers/qemu.ts';
 import { ipToHex, macHyphen } from '../../src/validate.ts';
-import { labLeftovers, startPxeLab, SERVER_IP, SUBNET, type LabVm, type PxeLab } from './pxe-lab.ts';
+import { dnsmasqLogSource, finishLab, labConfig, leaseSource, pxeNfsrootTemplate, startPxeLab, SERVER_IP, SUBNET, type LabVm, type PxeLab } from './pxe-lab.ts';
 import { pxebootdEntry } from './pxebootd-proc.ts';
 
 const VM_TIMEOUT_MS = 200_000;
@@ -57,15 +57,7 @@ echo "E2E-IMAGE powering off"
 $B poweroff -f
 `;
 
-const PXE_TEMPLATE = `# pxebootd e2e image switch: node <NODE> ({{ip}})
-DEFAULT nfsroot
-PROMPT 0
-TIMEOUT 0
-LABEL nfsroot
-  KERNEL vmlinuz
-  INITRD initrd.img
-  APPEND console=ttyS0,115200 nfsroot={{server}}:{{nfs_path}}
-`;
+const PXE_TEMPLATE = pxeNfsrootTemplate('e2e image switch');
 
 let bus: PrivateBus | undefined;
 let lab: PxeLab | undefined;
@@ -185,19 +177,13 @@ before(async () => {
   const pxeTpl = path.join(lab.dir, 'pxelinux.cfg.template');
   writeFileSync(pxeTpl, PXE_TEMPLATE);
   cfgFile = path.join(lab.dir, 'pxebootd-image-switch.yaml');
-  writeFileSync(cfgFile, stringify({
-    state_dir: lab.stateDir,
-    tftp_root: lab.tftpRoot,
-    server: SERVER_IP,
+  // leases for DHCP; dnsmasq's own TFTP log (log-facility) for the pxelinux.0 fetch that marks a boot
+  writeFileSync(cfgFile, stringify(labConfig(lab, [leaseSource(lab), dnsmasqLogSource(lab)], { image: 'base', on_image_change: 'carry', overlay: 'persistent', pxe_template: pxeTpl }, {
     images_dir: imagesDir,
     boot_guard_ms: GUARD_MS,
-    // leases for DHCP; dnsmasq's own TFTP log (log-facility) for the pxelinux.0 fetch that marks a boot
-    sources: [{ type: 'dnsmasq-leases', path: lab.dnsmasq.leaseFile }, { type: 'syslog', path: lab.dnsmasq.logFile, format: 'plain' }],
     exports: { backend: 'ganesha', file: lab.exportsFile, pid_file: lab.ganesha.pidFile, dbus: 'auto' },
     default_template: path.join(REPO_ROOT, 'etc', 'default.template'),
-    control_socket: path.join(lab.dir, 'pxebootd.sock'),
-    subnets: [{ cidr: `${SUBNET}.0/24`, image: 'base', on_image_change: 'carry', overlay: 'persistent', node_dir: lab.nodeDir, overlay_dir: lab.overlayDir, pxe_template: pxeTpl }],
-  }));
+  })));
   v1 = cli(['image', 'add', 'base', srcV1]).trim();
   assert.match(v1, /^[A-Za-z0-9._-]+$/, `image add printed one version id: ${JSON.stringify(v1)}`);
   report.push(`v1 = ${v1}`);
@@ -212,29 +198,14 @@ before(async () => {
 });
 
 after(async () => {
-  try {
-    rmSync(LAST_RUN, { recursive: true, force: true });
-    mkdirSync(LAST_RUN, { recursive: true });
-    writeFileSync(path.join(LAST_RUN, 'report.txt'), report.join('\n') + '\n');
-    if (lab) {
-      for (const f of readdirSync(lab.dir)) if (/\.(serial|log|yaml|template|txt|out)$/.test(f)) copyFileSync(path.join(lab.dir, f), path.join(LAST_RUN, f));
-      for (const [f, to] of [[lab.dnsmasq.logFile, 'dnsmasq.log'], [lab.ganesha.logFile, 'ganesha.log'], [lab.exportsFile, 'ganesha-exports.conf']] as const) {
-        if (existsSync(f)) copyFileSync(f, path.join(LAST_RUN, to));
-      }
-    }
-  } finally {
-    await cleanupAll();
-  }
   console.log(report.join('\n'));
-  if (!lab) return;
-  const pids = [lab.dnsmasq.pid, lab.tftpd.pid, lab.tftpd.syslogPid, lab.ganesha.pid, lab.ganesha.rpcbindPid, lab.tcpdump.daemon.pid, ...(bus ? [bus.pid] : []), ...(px ? [px.pid] : []), ...(vm ? [vm.pid] : [])];
-  let left = labLeftovers(lab, pids);
-  for (let i = 0; i < 100 && left.length; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    left = labLeftovers(lab, pids);
-  }
-  assert.deepEqual(left, [], 'cleanup left nothing behind (namespaces, mounts under the lab incl. images_dir, processes)');
-  assert.equal(existsSync(lab.dir), false, 'the lab directory is gone');
+  await finishLab(lab, {
+    lastRunDir: LAST_RUN,
+    texts: { 'report.txt': report.join('\n') + '\n' },
+    pids: [bus?.pid, px?.pid, vm?.pid],
+    leftoverMessage: 'cleanup left nothing behind (namespaces, mounts under the lab incl. images_dir, processes)',
+  });
+  if (lab) assert.equal(existsSync(lab.dir), false, 'the lab directory is gone');
 });
 
 test('v1: the node boots image base v1 over NFS and writes its own file', async () => {

@@ -8,14 +8,13 @@
 // fetch grubx64.efi over HTTP) hands over to a GRUB that cannot read (http,SERVER)/grub/grub.cfg.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { cleanupAll } from '../helpers/lab.ts';
-import { E2E_CACHE, REPO_ROOT, ensureUefiAssets } from '../helpers/e2e-assets.ts';
+import { E2E_CACHE, ensureUefiAssets } from '../helpers/e2e-assets.ts';
 import { startVm, type Vm } from '../helpers/qemu.ts';
 import { ipToHex } from '../../src/validate.ts';
-import { labLeftovers, startPxeLab, SERVER_IP, SUBNET, type LabVm, type PxeLab } from './pxe-lab.ts';
+import { finishLab, labConfig, leaseSource, shippedClientLines, startPxeLab, SERVER_IP, SUBNET, type LabVm, type PxeLab } from './pxe-lab.ts';
 import { startPxebootd, pxebootdStatus, type PxebootdProc } from './pxebootd-proc.ts';
 import { accessLines, startNginx, type NginxHandle } from './nginx.ts';
 
@@ -47,11 +46,8 @@ const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 /** The lines of etc/dnsmasq-pxebootd.conf between "# --- clients" and "# --- end clients", with the lab's address in URLs. */
-function shippedClientLines(): string[] {
-  const text = read(path.join(REPO_ROOT, 'etc', 'dnsmasq-pxebootd.conf'));
-  const m = /^# --- clients.*\n([\s\S]*?)^# --- end clients/m.exec(text);
-  if (!m) throw new Error('etc/dnsmasq-pxebootd.conf: no "# --- clients" ... "# --- end clients" block');
-  const lines = m[1]!.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+function clientLinesForLab(): string[] {
+  const lines = shippedClientLines();
   const url = `http://${SNIPPET_SERVER}/`;
   if (!lines.some((l) => l.startsWith('dhcp-boot=tag:httpclient,') && l.includes(url))) {
     throw new Error(`etc/dnsmasq-pxebootd.conf: no "dhcp-boot=tag:httpclient,${url}..." line in the clients block`);
@@ -61,48 +57,24 @@ function shippedClientLines(): string[] {
 
 before(async () => {
   const uefi = ensureUefiAssets();
-  lab = await startPxeLab({ hosts: [`${VM5.mac},${VM5.ip},${VM5.name}`], bootLines: shippedClientLines() });
+  lab = await startPxeLab({ hosts: [`${VM5.mac},${VM5.ip},${VM5.name}`], bootLines: clientLinesForLab() });
   copyFileSync(uefi.snponly, path.join(lab.tftpRoot, 'snponly.efi'));
   nginx = await startNginx({ netns: lab.net.srv, ip: SERVER_IP, tftpRoot: lab.tftpRoot, dir: path.join(lab.dir, 'nginx') });
   const ipxeTpl = path.join(lab.dir, 'ipxe.template');
   writeFileSync(ipxeTpl, IPXE_TEMPLATE);
   cfgFile = path.join(lab.dir, 'pxebootd-httpboot.yaml');
-  writeFileSync(cfgFile, stringify({
-    state_dir: lab.stateDir,
-    tftp_root: lab.tftpRoot,
-    server: SERVER_IP,
-    http_base: HTTP_BASE,
-    sources: [{ type: 'dnsmasq-leases', path: lab.dnsmasq.leaseFile }],
-    exports: { backend: 'ganesha', file: lab.exportsFile, pid_file: lab.ganesha.pidFile },
-    control_socket: path.join(lab.dir, 'pxebootd.sock'),
-    subnets: [{ cidr: `${SUBNET}.0/24`, root_dir: lab.rootDir, node_dir: lab.nodeDir, overlay_dir: lab.overlayDir, ipxe_template: ipxeTpl }],
-  }));
+  writeFileSync(cfgFile, stringify(labConfig(lab, [leaseSource(lab)], { root_dir: lab.rootDir, ipxe_template: ipxeTpl }, { http_base: HTTP_BASE })));
   console.log(`# httpboot lab up: ${JSON.stringify(lab.timings)}`);
 });
 
 after(async () => {
-  try {
-    rmSync(LAST_RUN, { recursive: true, force: true });
-    mkdirSync(LAST_RUN, { recursive: true });
-    writeFileSync(path.join(LAST_RUN, 'report.txt'), report.join('\n') + '\n');
-    if (lab) {
-      for (const f of readdirSync(lab.dir)) if (/\.(serial|log|yaml|template|txt|out)$/.test(f)) copyFileSync(path.join(lab.dir, f), path.join(LAST_RUN, f));
-      for (const [f, to] of [[lab.dnsmasq.logFile, 'dnsmasq.log'], [lab.ganesha.logFile, 'ganesha.log'], [nginx?.accessLog ?? '', 'nginx-access.log'], [nginx?.errorLog ?? '', 'nginx-error.log']] as const) {
-        if (f && existsSync(f)) copyFileSync(f, path.join(LAST_RUN, to));
-      }
-    }
-  } finally {
-    await cleanupAll();
-  }
   console.log(report.join('\n'));
-  if (!lab) return;
-  const pids = [lab.dnsmasq.pid, lab.tftpd.pid, lab.tftpd.syslogPid, lab.ganesha.pid, lab.ganesha.rpcbindPid, lab.tcpdump.daemon.pid, ...(nginx ? [nginx.pid] : []), ...(px ? [px.pid] : []), ...(vm ? [vm.pid] : [])];
-  let left = labLeftovers(lab, pids);
-  for (let i = 0; i < 100 && left.length; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    left = labLeftovers(lab, pids);
-  }
-  assert.deepEqual(left, [], 'cleanup left nothing behind');
+  await finishLab(lab, {
+    lastRunDir: LAST_RUN,
+    texts: { 'report.txt': report.join('\n') + '\n' },
+    artefacts: [[nginx?.accessLog ?? '', 'nginx-access.log'], [nginx?.errorLog ?? '', 'nginx-error.log']],
+    pids: [nginx?.pid, px?.pid, vm?.pid],
+  });
 });
 
 test('UEFI HTTP Boot: HTTPClient DHCP -> snponly.efi from nginx -> boot.ipxe -> its own <mac-hexraw>.ipxe -> NFS root', async () => {
