@@ -6,10 +6,11 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { cleanupAll, onCleanup, requireRoot, requireTool, sh, startDaemon, uniq, waitFor } from '../../helpers/lab.ts';
-import { CLI, cli, leaseLine, makeLab, REPO, type Lab } from '../cli/cli-lab.ts';
+import { cleanupAll, requireRoot, requireTool, startDaemon, waitFor } from '../../helpers/lab.ts';
+import { addTftpLogSource, copyShippedProfiles, makeNodeNetns, subnetRule } from '../../helpers/cli-lab-boot.ts';
+import { CLI, cli, leaseLine, makeLab, type Lab } from '../cli/cli-lab.ts';
 
 after(cleanupAll);
 requireRoot();
@@ -35,20 +36,7 @@ interface StatusNode {
 /** The lab: production (pxe only) in NET.0/25, first_boot [verify] in NET.128/25, profiles, report endpoint. */
 function makeBootOnceLab(): { lab: Lab; tftpLog: string } {
   const lab = makeLab({
-    subnetExtra: `  - cidr: ${NET}.0/25
-    root_dir: root
-    node_dir: run/node
-    overlay_dir: run/overlay
-    pxe_template: templates/pxelinux.cfg.template
-    vars: { kernel: vmlinuz }
-  - cidr: ${NET}.128/25
-    root_dir: root
-    node_dir: run/node
-    overlay_dir: run/overlay
-    pxe_template: templates/pxelinux.cfg.template
-    vars: { kernel: vmlinuz }
-    first_boot: [verify]
-`,
+    subnetExtra: subnetRule(`${NET}.0/25`, []) + subnetRule(`${NET}.128/25`, ['first_boot: [verify]']),
     extra: `boot_guard_ms: 1000
 profiles:
   memtest: { pxe_template: profiles/memtest.pxelinux, grub_template: profiles/memtest.grub, done_when: served }
@@ -56,33 +44,10 @@ profiles:
 report: { listen: "${SRV}:${PORT}" }
 `,
   });
-  sh('mkdir', ['-p', path.join(lab.dir, 'profiles')]);
-  for (const f of ['memtest.pxelinux', 'memtest.grub', 'verify.pxelinux']) copyFileSync(path.join(REPO, 'etc/profiles', f), path.join(lab.dir, 'profiles', f));
-  const tftpLog = path.join(lab.dir, 'leases/tftp.log');
-  writeFileSync(tftpLog, '');
-  const text = readFileSync(lab.config, 'utf8');
-  const leaseSource = '  - { type: dnsmasq-leases, path: leases/dnsmasq.leases }\n';
-  assert.ok(text.includes(leaseSource), 'cli-lab config layout changed');
-  writeFileSync(lab.config, text.replace(leaseSource, `${leaseSource}  - { type: syslog, path: leases/tftp.log }\n`));
-  return { lab, tftpLog };
+  copyShippedProfiles(lab, ['memtest.pxelinux', 'memtest.grub', 'verify.pxelinux']);
+  return { lab, tftpLog: addTftpLogSource(lab) };
 }
 
-/** A namespace joined to the host by a veth: host side SRV/24, namespace side the nodes' addresses. */
-function makeNodeNetns(addrs: string[]): string {
-  const id = uniq();
-  const ns = `bo-${id}`;
-  const host = `vbo${id}`;
-  sh('ip', ['netns', 'add', ns]);
-  onCleanup(`netns ${ns}`, () => sh('ip', ['netns', 'del', ns], { allowFail: true }));
-  sh('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-  onCleanup(`veth ${host}`, () => sh('ip', ['link', 'del', host], { allowFail: true }));
-  sh('ip', ['addr', 'add', `${SRV}/24`, 'dev', host]);
-  sh('ip', ['link', 'set', host, 'up']);
-  sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-  for (const a of addrs) sh('ip', ['-n', ns, 'addr', 'add', `${a}/24`, 'dev', 'eth0']);
-  sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
-  return ns;
-}
 
 /** POST a report from `from` inside the namespace (busybox wget for the primary address, as the verify image does). */
 function postFrom(ns: string, from: string, body: unknown): { status: number; out: string } {
@@ -116,7 +81,7 @@ const tokenIn = (text: string) => /pxebootd\.report_token=(\S+)/.exec(text)?.[1]
 describe('boot-once: profiles, then production, or quarantine', () => {
   test('memtest (served by a TFTP line), verify (reported pass, replay refused), first_boot verify + fail -> quarantine until --cancel', async () => {
     const { lab, tftpLog } = makeBootOnceLab();
-    const ns = makeNodeNetns([PASS.ip, FAIL.ip]);
+    const ns = makeNodeNetns('bo', SRV, [PASS.ip, FAIL.ip]);
     const logFile = path.join(lab.dir, 'daemon.log');
     const d = startDaemon('pxebootd', [process.execPath, CLI, 'run', '-c', lab.config], { logFile });
     const log = () => read(logFile);

@@ -8,10 +8,11 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { cleanupAll, onCleanup, requireRoot, requireTool, sh, startDaemon, uniq, waitFor } from '../../helpers/lab.ts';
-import { CLI, cli, leaseLine, makeLab, REPO, type Lab } from '../cli/cli-lab.ts';
+import { cleanupAll, requireRoot, requireTool, startDaemon, waitFor } from '../../helpers/lab.ts';
+import { addTftpLogSource, copyShippedProfiles, makeNodeNetns, subnetRule } from '../../helpers/cli-lab-boot.ts';
+import { CLI, cli, leaseLine, makeLab, type Lab } from '../cli/cli-lab.ts';
 
 after(cleanupAll);
 requireRoot();
@@ -37,47 +38,17 @@ interface StatusNode {
 
 function makeLoopLab(): { lab: Lab; tftpLog: string } {
   const lab = makeLab({
-    subnetExtra: `  - cidr: ${NET}.128/25
-    root_dir: root
-    node_dir: run/node
-    overlay_dir: run/overlay
-    pxe_template: templates/pxelinux.cfg.template
-    vars: { kernel: vmlinuz }
-    first_boot: [verify]
-`,
+    subnetExtra: subnetRule(`${NET}.128/25`, ['first_boot: [verify]']),
     extra: `boot_guard_ms: ${GUARD_MS}
 profiles:
   verify: { pxe_template: profiles/verify.pxelinux, done_when: reported, timeout: ${TIMEOUT_S}s }
 report: { listen: "${SRV}:${PORT}" }
 `,
   });
-  sh('mkdir', ['-p', path.join(lab.dir, 'profiles')]);
-  copyFileSync(path.join(REPO, 'etc/profiles/verify.pxelinux'), path.join(lab.dir, 'profiles/verify.pxelinux'));
-  const tftpLog = path.join(lab.dir, 'leases/tftp.log');
-  writeFileSync(tftpLog, '');
-  const text = readFileSync(lab.config, 'utf8');
-  const leaseSource = '  - { type: dnsmasq-leases, path: leases/dnsmasq.leases }\n';
-  assert.ok(text.includes(leaseSource), 'cli-lab config layout changed');
-  writeFileSync(lab.config, text.replace(leaseSource, `${leaseSource}  - { type: syslog, path: leases/tftp.log }\n`));
-  return { lab, tftpLog };
+  copyShippedProfiles(lab, ['verify.pxelinux']);
+  return { lab, tftpLog: addTftpLogSource(lab) };
 }
 
-/** A namespace joined to the host by a veth: host side SRV/24, namespace side the node's address. */
-function makeNodeNetns(addr: string): string {
-  const id = uniq();
-  const ns = `bl-${id}`;
-  const host = `vbl${id}`;
-  sh('ip', ['netns', 'add', ns]);
-  onCleanup(`netns ${ns}`, () => sh('ip', ['netns', 'del', ns], { allowFail: true }));
-  sh('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-  onCleanup(`veth ${host}`, () => sh('ip', ['link', 'del', host], { allowFail: true }));
-  sh('ip', ['addr', 'add', `${SRV}/24`, 'dev', host]);
-  sh('ip', ['link', 'set', host, 'up']);
-  sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-  sh('ip', ['-n', ns, 'addr', 'add', `${addr}/24`, 'dev', 'eth0']);
-  sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
-  return ns;
-}
 
 /** POST a report from inside the namespace (the node's own address). */
 function postFrom(ns: string, body: unknown): { status: number; out: string } {
@@ -99,7 +70,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('boot-once loop guard with log sources only', () => {
   test('a node that boots verify twice without reporting gets no verify files a third time, and only its timeout fails it; a forged reboot line fails nobody', async () => {
     const { lab, tftpLog } = makeLoopLab();
-    const ns = makeNodeNetns(FORGED.ip);
+    const ns = makeNodeNetns('bl', SRV, [FORGED.ip]);
     const logFile = path.join(lab.dir, 'daemon.log');
     const d = startDaemon('pxebootd', [process.execPath, CLI, 'run', '-c', lab.config], { logFile });
     await waitFor('daemon started', () => read(logFile).includes('pxebootd started'), 30_000);

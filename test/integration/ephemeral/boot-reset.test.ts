@@ -7,6 +7,7 @@ import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs
 import path from 'node:path';
 import { cleanupAll, requireRoot, requireTool, startDaemon, waitFor } from '../../helpers/lab.ts';
 import { CLI, cli, leaseLine, makeLab, type Lab } from '../cli/cli-lab.ts';
+import { addTftpLogSource, subnetRule } from '../../helpers/cli-lab-boot.ts';
 
 after(cleanupAll);
 requireRoot();
@@ -34,23 +35,10 @@ async function nodes(lab: Lab): Promise<StatusNode[]> {
 /** The lab's config plus an ephemeral subnet, a short guard and a syslog source for tftpd-hpa lines. */
 function makeBootLab(): { lab: Lab; tftpLog: string } {
   const lab = makeLab({
-    subnetExtra: `  - cidr: 10.99.1.0/24
-    root_dir: root
-    node_dir: run/node
-    overlay_dir: run/overlay
-    pxe_template: templates/pxelinux.cfg.template
-    overlay: ephemeral
-    vars: { kernel: vmlinuz }
-`,
+    subnetExtra: subnetRule('10.99.1.0/24', ['overlay: ephemeral']),
     extra: `boot_guard_ms: ${GUARD_MS}\n`,
   });
-  const tftpLog = path.join(lab.dir, 'leases/tftp.log');
-  writeFileSync(tftpLog, '');
-  const text = readFileSync(lab.config, 'utf8');
-  const leaseSource = '  - { type: dnsmasq-leases, path: leases/dnsmasq.leases }\n';
-  assert.ok(text.includes(leaseSource), 'cli-lab config layout changed');
-  writeFileSync(lab.config, text.replace(leaseSource, `${leaseSource}  - { type: syslog, path: leases/tftp.log }\n`));
-  return { lab, tftpLog };
+  return { lab, tftpLog: addTftpLogSource(lab) };
 }
 
 /** A tftpd-hpa line as rsyslog writes it on Debian 12. */

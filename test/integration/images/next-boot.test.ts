@@ -10,6 +10,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, unlinkSync
 import path from 'node:path';
 import { cleanupAll, requireRoot, requireTool, startDaemon, tempDir, waitFor } from '../../helpers/lab.ts';
 import { CLI, cli, leaseLine, makeLab, type Lab } from '../cli/cli-lab.ts';
+import { addTftpLogSource, subnetRule } from '../../helpers/cli-lab-boot.ts';
 
 after(cleanupAll);
 requireRoot();
@@ -67,24 +68,12 @@ async function imageCmd(lab: Lab, args: string[]): Promise<string> {
 }
 
 function makeImageLab(): { lab: Lab; tftpLog: string; src: string } {
-  const rule = (cidr: string, extra: string) => `  - cidr: ${cidr}
-    image: base
-    node_dir: run/node
-    overlay_dir: run/overlay
-    pxe_template: templates/pxelinux.cfg.template
-    vars: { kernel: vmlinuz }
-${extra}`;
+  const rule = (cidr: string, keys: string[]) => subnetRule(cidr, keys, { image: 'base' });
   const lab = makeLab({
-    subnetExtra: rule('10.99.2.0/24', '') + rule('10.99.3.0/24', '    on_image_change: fresh\n') + rule('10.99.4.0/24', '    overlay: ephemeral\n'),
+    subnetExtra: rule('10.99.2.0/24', []) + rule('10.99.3.0/24', ['on_image_change: fresh']) + rule('10.99.4.0/24', ['overlay: ephemeral']),
     extra: `boot_guard_ms: ${GUARD_MS}\nimages_dir: images\n`,
   });
-  const tftpLog = path.join(lab.dir, 'leases/tftp.log');
-  writeFileSync(tftpLog, '');
-  const text = readFileSync(lab.config, 'utf8');
-  const leaseSource = '  - { type: dnsmasq-leases, path: leases/dnsmasq.leases }\n';
-  assert.ok(text.includes(leaseSource), 'cli-lab config layout changed');
-  writeFileSync(lab.config, text.replace(leaseSource, `${leaseSource}  - { type: syslog, path: leases/tftp.log }\n`));
-  return { lab, tftpLog, src: tempDir('pxe-img-src-') };
+  return { lab, tftpLog: addTftpLogSource(lab), src: tempDir('pxe-img-src-') };
 }
 
 describe('images: next-boot switch', () => {

@@ -19,7 +19,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { cleanupAll, makeNetnsPair, requireRoot, requireTool, startDaemon, tempDir, waitFor, type NetnsPair } from '../../helpers/lab.ts';
 import { tftpGet } from '../../helpers/tftpd.ts';
 import { startJournald, type Journald } from '../logs/journald.ts';
-import { CLI, cli, leaseLine, makeLab, REPO } from '../cli/cli-lab.ts';
+import { CLI, cli, leaseLine, makeLab } from '../cli/cli-lab.ts';
+import { addSource, copyShippedProfiles, subnetRule } from '../../helpers/cli-lab-boot.ts';
 import { createRunner } from '../../../src/runner.ts';
 import { silentLogger } from '../../../src/log.ts';
 import { createJournalWatcher } from '../../../watchers/logs/journal-watcher.ts';
@@ -140,26 +141,15 @@ describe('journald: a forged second boot only holds, the real in.tftpd\'s quaran
     };
     const j = await openJournald();
     const lab = makeLab({
-      subnetExtra: `  - cidr: ${NET}.128/25
-    root_dir: root
-    node_dir: run/node
-    overlay_dir: run/overlay
-    pxe_template: templates/pxelinux.cfg.template
-    vars: { kernel: vmlinuz }
-    first_boot: [verify]
-`,
+      subnetExtra: subnetRule(`${NET}.128/25`, ['first_boot: [verify]']),
       extra: `boot_guard_ms: ${GUARD_MS}
 profiles:
   verify: { pxe_template: profiles/verify.pxelinux, done_when: reported, timeout: 1h }
 report: { listen: "127.0.0.1:${20_000 + Math.floor(Math.random() * 20_000)}" }
 `,
     });
-    mkdirSync(path.join(lab.dir, 'profiles'));
-    copyFileSync(path.join(REPO, 'etc/profiles/verify.pxelinux'), path.join(lab.dir, 'profiles/verify.pxelinux'));
-    const text = readFileSync(lab.config, 'utf8');
-    const leaseSource = '  - { type: dnsmasq-leases, path: leases/dnsmasq.leases }\n';
-    assert.ok(text.includes(leaseSource), 'cli-lab config layout changed');
-    writeFileSync(lab.config, text.replace(leaseSource, `${leaseSource}  - { type: journal, directory: ${j.journalDir} }\n`));
+    copyShippedProfiles(lab, ['verify.pxelinux']);
+    addSource(lab, `{ type: journal, directory: ${j.journalDir} }`);
     // what a booting node fetches, readable by in.tftpd's child (user tftp, chrooted)
     mkdirSync(path.join(lab.tftp, 'verify'));
     for (const f of ['pxelinux.0', 'verify/vmlinuz', 'verify/verify.cpio.gz']) writeFileSync(path.join(lab.tftp, f), f, { mode: 0o644 });
