@@ -4,14 +4,14 @@
 // (VM2, pxebootd sees only the TFTP log), isolation. Timelines land in .cache/e2e/last-run/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { cleanupAll, sh } from '../helpers/lab.ts';
+import { sh } from '../helpers/lab.ts';
 import { E2E_CACHE, REPO_ROOT, hashTree } from '../helpers/e2e-assets.ts';
 import { startVm, type Vm, type VmResult } from '../helpers/qemu.ts';
 import { ipToHex, macHyphen } from '../../src/validate.ts';
-import { labLeftovers, startPxeLab, SERVER_IP, VM1, VM2, type LabVm, type PxeLab } from './pxe-lab.ts';
+import { finishLab, labConfig, leaseSource, pxeNfsrootTemplate, startPxeLab, SERVER_IP, VM1, VM2, type LabVm, type PxeLab } from './pxe-lab.ts';
 import { startPxebootd, pxebootdStatus, pxebootdEntry, type PxebootdProc } from './pxebootd-proc.ts';
 import { annotateRrqs, collapseHexChain, parseTcpdump, pxebootdEvents, renderMilestones, renderTimeline, serialEvents, Stamper, tftpOutcomes, type TimelineEvent } from './timeline.ts';
 
@@ -42,15 +42,7 @@ const pxLogs = () => Array.from({ length: pxRuns }, (_, i) => read(path.join(lab
 const exportBlock = (vm: LabVm) => read(lab.exportsFile).split('\n').filter((l) => l.startsWith('EXPORT {') && l.includes(`Path = "${nodeMount(vm)}"`));
 const mountCount = (vm: LabVm) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === nodeMount(vm)).length;
 
-const PXE_TEMPLATE = `# pxebootd e2e: node <NODE> ({{ip}})
-DEFAULT nfsroot
-PROMPT 0
-TIMEOUT 0
-LABEL nfsroot
-  KERNEL vmlinuz
-  INITRD initrd.img
-  APPEND console=ttyS0,115200 nfsroot={{server}}:{{nfs_path}}
-`;
+const PXE_TEMPLATE = pxeNfsrootTemplate('e2e');
 
 
 async function startPx(configFile: string): Promise<PxebootdProc> {
@@ -133,19 +125,10 @@ before(async () => {
   // the fallback pxebootd ships: a prompt that times out and chains pxelinux.0 again (a retry)
   const defTpl = path.join(REPO_ROOT, 'etc', 'default.template');
   writeFileSync(pxeTpl, PXE_TEMPLATE);
-  const config = (sources: unknown[]) => ({
-    state_dir: lab.stateDir,
-    tftp_root: lab.tftpRoot,
-    server: SERVER_IP,
-    sources,
-    exports: { backend: 'ganesha', file: lab.exportsFile, pid_file: lab.ganesha.pidFile },
-    default_template: defTpl,
-    control_socket: path.join(lab.dir, 'pxebootd.sock'),
-    subnets: [{ cidr: '10.99.0.0/24', root_dir: lab.rootDir, node_dir: lab.nodeDir, overlay_dir: lab.overlayDir, pxe_template: pxeTpl }],
-  });
+  const config = (sources: unknown[]) => labConfig(lab, sources, { root_dir: lab.rootDir, pxe_template: pxeTpl }, { default_template: defTpl });
   cfgLeases = path.join(lab.dir, 'pxebootd-leases.yaml');
   cfgSyslog = path.join(lab.dir, 'pxebootd-syslog.yaml');
-  writeFileSync(cfgLeases, stringify(config([{ type: 'dnsmasq-leases', path: lab.dnsmasq.leaseFile }])));
+  writeFileSync(cfgLeases, stringify(config([leaseSource(lab)])));
   // the log path: no lease source at all, only tftpd-hpa's lines through rsyslog
   writeFileSync(cfgSyslog, stringify(config([{ type: 'syslog', path: lab.tftpd.syslogFile }])));
   console.log(`# lab up: ${JSON.stringify(lab.timings)}; pxebootd entry: ${path.relative(REPO_ROOT, pxebootdEntry())}; default template: etc/default.template`);
@@ -158,31 +141,14 @@ after(async () => {
   }
   const text = [...timelines.values()].join('\n');
   console.log(text);
-  try {
-    rmSync(LAST_RUN, { recursive: true, force: true });
-    mkdirSync(LAST_RUN, { recursive: true });
-    writeFileSync(path.join(LAST_RUN, 'timeline.txt'), text);
-    if (lab) {
-      for (const f of readdirSync(lab.dir)) if (/\.(serial|log|yaml|template|txt|out)$/.test(f)) copyFileSync(path.join(lab.dir, f), path.join(LAST_RUN, f));
-      for (const [f, to] of [[lab.dnsmasq.logFile, 'dnsmasq.log'], [lab.tftpd.syslogFile, 'syslog.log'], [lab.ganesha.logFile, 'ganesha.log'], [lab.exportsFile, 'ganesha-exports.conf']] as const) {
-        if (existsSync(f)) copyFileSync(f, path.join(LAST_RUN, to));
-      }
-    }
-  } finally {
-    await cleanupAll();
-  }
-  if (!lab) return;
   // prove the traps worked: nothing of ours survives (daemons get up to 3 s to be reaped)
-  const pids = [
-    lab.dnsmasq.pid, lab.tftpd.pid, lab.tftpd.syslogPid, lab.ganesha.pid, lab.ganesha.rpcbindPid, lab.tcpdump.daemon.pid,
-    ...pxPids, ...[...boots.values()].map((b) => b.run.pid),
-  ];
-  let left = labLeftovers(lab, pids);
-  for (let i = 0; i < 30 && left.length; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    left = labLeftovers(lab, pids);
-  }
-  assert.deepEqual(left, [], 'cleanup left nothing behind');
+  await finishLab(lab, {
+    lastRunDir: LAST_RUN,
+    texts: { 'timeline.txt': text },
+    artefacts: lab ? [[lab.tftpd.syslogFile, 'syslog.log']] : [],
+    pids: [...pxPids, ...[...boots.values()].map((b) => b.run.pid)],
+    settleMs: 3000,
+  });
 });
 
 test('lease path: VM1 gets a dnsmasq lease, pxebootd prepares it before pxelinux asks, VM1 writes into its own upper dir', async () => {
