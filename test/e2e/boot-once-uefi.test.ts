@@ -9,14 +9,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { waitFor } from '../helpers/lab.ts';
 import { E2E_CACHE, REPO_ROOT, ensureUefiAssets } from '../helpers/e2e-assets.ts';
 import { startVm, type Vm } from '../helpers/qemu.ts';
-import { ipToHex, macHyphen } from '../../src/validate.ts';
-import { dnsmasqLogSource, finishLab, grubNfsrootTemplate, labConfig, leaseSource, startUefiLab, tftpLogOf, SERVER_IP, SUBNET, type LabVm, type PxeLab } from './pxe-lab.ts';
+import { macHyphen } from '../../src/validate.ts';
+import { dnsmasqLogSource, escRe as esc, finishLab, grubNfsrootTemplate, labConfig, leaseSource, startUefiLab, nodeOf, readText as read, secs, tftpLogOf, SERVER_IP, SUBNET, type LabVm, type PxeLab } from './pxe-lab.ts';
 import { pxebootdEntry, startPxebootd, type PxebootdProc } from './pxebootd-proc.ts';
 
 const VM_TIMEOUT_MS = 200_000;
@@ -34,10 +34,6 @@ let cfgFile = '';
 const vms: Vm[] = [];
 const report: string[] = [];
 
-const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
-const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-const nodeOf = (vm: LabVm) => ipToHex(vm.ip);
 const upperFile = (vm: LabVm) => path.join(lab.overlayDir, nodeOf(vm), 'upper', 'written-by-guest');
 /** the node's GRUB file names (pxebootd writes one of them; the dispatcher's search tries both) */
 const grubNames = (vm: LabVm) => [`grub/grub.cfg-01-${macHyphen(vm.mac)}`, `grub/grub.cfg-${nodeOf(vm)}`];

@@ -18,8 +18,8 @@ import { stringify } from 'yaml';
 import { startDaemon, waitFor, type Daemon } from '../helpers/lab.ts';
 import { E2E_CACHE, REPO_ROOT } from '../helpers/e2e-assets.ts';
 import { startVm, type Vm } from '../helpers/qemu.ts';
-import { ipToHex, macHyphen } from '../../src/validate.ts';
-import { dnsmasqLogSource, finishLab, labConfig, leaseSource, pxeNfsrootTemplate, startPxeLab, tftpLogOf, SERVER_IP, SUBNET, type LabVm, type PxeLab } from './pxe-lab.ts';
+import { macHyphen } from '../../src/validate.ts';
+import { dnsmasqLogSource, escRe as esc, finishLab, labConfig, leaseSource, pxeNfsrootTemplate, startPxeLab, nodeOf, readText as read, secs, tftpLogOf, SERVER_IP, SUBNET, type LabVm, type PxeLab } from './pxe-lab.ts';
 import { pxebootdEntry } from './pxebootd-proc.ts';
 
 const VM_TIMEOUT_MS = 300_000;
@@ -39,10 +39,6 @@ let cfgFile = '';
 const vms: Vm[] = [];
 const report: string[] = [];
 
-const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
-const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-const nodeOf = (vm: LabVm) => ipToHex(vm.ip);
 const upperFile = (vm: LabVm) => path.join(lab.overlayDir, nodeOf(vm), 'upper', 'written-by-guest');
 /** the node's pxelinux file: pxebootd writes 01-<mac> or the hex-IP name */
 const pxeFile = (vm: LabVm) => {

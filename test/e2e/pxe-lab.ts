@@ -9,6 +9,7 @@ import { cleanupAll, makeNetnsPair, requireRoot, requireTool, sh, startDaemon, t
 import { startDnsmasq, type DnsmasqHandle } from '../helpers/dnsmasq.ts';
 import { startTftpd, type TftpdLab } from '../helpers/tftpd.ts';
 import { makeSharedSubtree, startGanesha, type GaneshaHandle } from '../helpers/ganesha.ts';
+import { ipToHex } from '../../src/validate.ts';
 import { buildInitramfs, buildLowerImage, ensureKernel, ensureUefiAssets, populateTftpRoot, REPO_ROOT, type KernelAssets } from '../helpers/e2e-assets.ts';
 
 export const SUBNET = '10.99.0';
@@ -229,7 +230,14 @@ export const leaseSource = (lab: PxeLab) => ({ type: 'dnsmasq-leases', path: lab
 /** dnsmasq's own log (log-facility) as a pxebootd source: its TFTP lines mark boots and end `served` profiles. */
 export const dnsmasqLogSource = (lab: PxeLab) => ({ type: 'syslog', path: lab.dnsmasq.logFile, format: 'plain' });
 
-const escRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** A file's text, '' while it does not exist. */
+export const readText = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
+/** `s` as a literal inside a RegExp. */
+export const escRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** ms as "1.2 s", for the reports. */
+export const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+/** The node name pxebootd gives a lab VM (its IP in hex). */
+export const nodeOf = (vm: LabVm) => ipToHex(vm.ip);
 
 /** dnsmasq's TFTP log for one client: [file relative to the TFTP root, served?] in order. */
 export function tftpLogOf(lab: PxeLab, ip: string): Array<[string, boolean]> {
