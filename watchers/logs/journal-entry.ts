@@ -89,15 +89,19 @@ export type JournalEvidence = { trusted: true; why: string } | { trusted: false;
 /**
  * Classify an entry that speaks for `program`: trusted when _UID is one of `trustedUids` (root and
  * the daemons' own users) and the sender's executable is the program's: _EXE's base name when
- * journald recorded it, and _COMM (15 chars at most) when it did; at least one of the two must be
- * there. A local user's `logger -t in.tftpd` fails on _UID; root's on _EXE/_COMM (logger).
+ * journald recorded it, and _COMM (15 chars at most) when it did; for root at least one of the two
+ * must be there. A local user's `logger -t in.tftpd` fails on _UID; root's on _EXE/_COMM (logger).
  */
 export function journalEvidence(e: JournalEntry, program: string, trustedUids: ReadonlySet<number>): JournalEvidence {
   const bin = Object.hasOwn(PROGRAM_EXECUTABLES, program) ? PROGRAM_EXECUTABLES[program] : undefined;
   if (bin === undefined) return { trusted: false, why: `no known executable for program ${program}` };
   if (e.uid === undefined) return { trusted: false, why: 'no _UID' };
   if (!trustedUids.has(e.uid)) return { trusted: false, why: `_UID ${e.uid} is not a trusted user` };
-  if (e.exe === undefined && e.comm === undefined) return { trusted: false, why: 'neither _EXE nor _COMM (the sender exited first)' };
+  // a short-lived sender (in.tftpd's per-transfer child) may exit before journald reads /proc:
+  // a daemon user's uid alone still proves it (nothing else runs as tftp or dnsmasq), root's does not
+  if (e.exe === undefined && e.comm === undefined) {
+    return e.uid !== 0 ? { trusted: true, why: `uid ${e.uid}, a daemon user (the sender exited before journald read _EXE/_COMM)` } : { trusted: false, why: 'root, and neither _EXE nor _COMM (the sender exited first)' };
+  }
   if (e.exe !== undefined && e.exe.slice(e.exe.lastIndexOf('/') + 1) !== bin) return { trusted: false, why: `_EXE ${e.exe} is not ${bin}` };
   if (e.comm !== undefined && e.comm !== bin.slice(0, 15)) return { trusted: false, why: `_COMM ${e.comm} is not ${bin}` };
   return { trusted: true, why: `${e.exe ?? e.comm}, uid ${e.uid}` };

@@ -57,9 +57,11 @@ describe('journalEvidence', () => {
     assert.equal(journalEvidence({ message: '', uid: 1000, exe: '/usr/sbin/in.tftpd', comm: 'in.tftpd' }, 'in.tftpd', UIDS).trusted, false);
     assert.equal(journalEvidence({ message: '', uid: 65534, exe: '/tmp/x/in.tftpd', comm: 'in.tftpd' }, 'in.tftpd', UIDS).trusted, false);
   });
-  test('fields missing: no _UID, or neither _EXE nor _COMM, is not attested; _COMM alone (the sender exited) is enough with a trusted _UID', () => {
+  test('fields missing: no _UID is not attested; neither _EXE nor _COMM (the sender exited) is attested for a daemon user, not for root; _COMM alone is enough with a trusted _UID', () => {
     assert.deepEqual(journalEvidence({ message: '', exe: '/usr/sbin/in.tftpd', comm: 'in.tftpd' }, 'in.tftpd', UIDS), { trusted: false, why: 'no _UID' });
-    assert.equal(journalEvidence({ message: '', uid: TFTP_UID }, 'in.tftpd', UIDS).trusted, false);
+    assert.equal(journalEvidence({ message: '', uid: TFTP_UID }, 'in.tftpd', UIDS).trusted, true);
+    assert.equal(journalEvidence({ message: '', uid: 0 }, 'in.tftpd', UIDS).trusted, false);
+    assert.equal(journalEvidence({ message: '', uid: 65534 }, 'in.tftpd', UIDS).trusted, false);
     assert.equal(journalEvidence({ message: '', uid: TFTP_UID, comm: 'in.tftpd' }, 'in.tftpd', UIDS).trusted, true);
     assert.equal(journalEvidence({ message: '', uid: TFTP_UID, exe: '/usr/sbin/in.tftpd' }, 'in.tftpd', UIDS).trusted, true);
   });
