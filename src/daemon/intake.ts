@@ -6,11 +6,11 @@
 import type { Runner } from '../runner.ts';
 import type { ClientGone, ClientSeen, NodeRecord, ReleasePolicy } from '../types.ts';
 import type { KeyedQueue, JobOutcome } from '../queue.ts';
-import { nodeNameFor } from '../naming.ts';
 import { errorMessage } from '../errors.ts';
-import { applySeen, extendTimeline, matchRelease, needsProvision, ruleKeyOf } from './records.ts';
+import { applySeen, extendTimeline, matchRelease } from './records.ts';
 import { reportCounts, ruleFor, type Core, type Job } from './jobs.ts';
-import { BOOT_GUARD_MS, isNewBoot } from './boot-detect.ts';
+import { BOOT_GUARD_MS } from './boot-detect.ts';
+import { decideGone, decideNode, decideSeen } from '../pipeline/decide.ts';
 import { createSkipLog } from './skip-log.ts';
 import { createBurstLog, type BurstLine } from './burst-log.ts';
 import { isAuthoritative } from '../trust.ts';
@@ -148,54 +148,40 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
     return ephemeral;
   }
 
-  /** The seen event once its IP and (when it can be known) MAC are. */
+  /** The seen event once its IP and (when it can be known) MAC are: gather the facts, decide, apply. */
   function seenClient(e: ClientSeen, ip: string, mac: string | undefined, wait: boolean): Accepted {
     const hostname = e.hostname ?? core.state.findByIp(ip)?.hostname;
-    const m = core.deps.matchClient({ ip, mac, hostname }, core.config);
-    if (m.kind !== 'match') {
+    const n = decideNode(core.deps.matchClient({ ip, mac, hostname }, core.config), ip, mac);
+    if (n.kind === 'skip') {
       if (mac) remember(ip, mac);
-      skipped.note({ kind: m.kind, why: m.why, by: m.kind === 'ignored' ? m.by : undefined, ip, mac, hostname, source: e.source });
-      return done({ outcome: 'skipped', why: m.why });
+      if (n.match === 'name') logOnce(`name:${ip}`, () => log.warn({ input: { ip, mac }, source: e.source }, `client ${ip}: ${n.why[0]}; not provisioned yet`));
+      else skipped.note({ kind: n.match, why: n.why, by: n.by, ip, mac, hostname, source: e.source });
+      return done({ outcome: 'skipped', why: n.why });
     }
-    let name: string;
-    try {
-      name = nodeNameFor(m.rule.node_name, ip, mac);
-    } catch (err) {
-      if (mac) remember(ip, mac);
-      logOnce(`name:${ip}`, () => log.warn({ input: { ip, mac }, source: e.source }, `client ${ip}: ${errorMessage(err)}; not provisioned yet`));
-      return done({ outcome: 'skipped', why: [errorMessage(err)] });
-    }
+    const { name, rule } = n;
     // from here on the node's record knows this IP's MAC
     if (ipToMac.size) ipToMac.delete(ip);
     const prev = core.state.get(name);
-    const next = applySeen(prev, e, { name, ip, mac, hostname, subnet: m.rule.subnet.cidr });
+    const next = applySeen(prev, e, { name, ip, mac, hostname, subnet: rule.subnet.cidr });
     // boot-once: a new node starts its first_boot profiles (or a boot-once asked before it was seen);
     // a fetch of a profile's program may finish it, and then the next files are written
     if (!prev && core.bootOnce) {
-      const bo = core.bootOnce.initial(ip, m.rule);
+      const bo = core.bootOnce.initial(ip, rule);
       if (bo) next.bootOnce = bo;
     }
     const advance = e.file !== undefined && next.bootOnce !== undefined && core.bootOnce !== undefined && core.bootOnce.fetched(next, e);
-    const busy = queue.has(name);
-    // the rule fingerprint only matters for a ready node that stays where it is
-    const need = needsProvision(prev, next, () => ruleKeyOf(m.rule), busy) || e.sourceType === 'cli';
-    // a ready node fetching its NBP again is booting again: ephemeral nodes get a fresh layer
-    // (a syslog source with from_start replays old NBP requests at start-up: none of them is a boot)
-    const guard = core.config.boot_guard_ms ?? BOOT_GUARD_MS;
-    const booted = !need && e.time - (core.startedAt ?? 0) >= guard && isNewBoot(prev, e.file, e.time, busy, guard);
-    const reset = booted && bootSeen(next, m.rule.overlay === 'ephemeral', e);
-    // a persistent node on an image: its job compares the version it runs with the current one
-    const imageCheck = booted && !reset && m.rule.image !== undefined;
-    if ((need || reset) && next.state !== 'failed') next.state = 'pending';
+    const guardMs = core.config.boot_guard_ms ?? BOOT_GUARD_MS;
+    const d = decideSeen({ event: e, rule, prev, next, busy: queue.has(name), startedAt: core.startedAt ?? 0, guardMs, advance });
+    if (d.boot) bootSeen(next, d.boot === 'ephemeral', e);
+    if (d.pending && next.state !== 'failed') next.state = 'pending';
     core.state.put(next);
     reportCounts(core);
-    if (!need && !reset && !advance && !imageCheck) return done({ outcome: 'unchanged', node: next });
+    const dec = d.decision;
+    if (dec.kind !== 'provision' && dec.kind !== 'reset') return done({ outcome: 'unchanged', node: next });
     const job: Job = { kind: 'provision', seenAt: e.time, sources: [e.source] };
-    if (reset) job.reset = true;
-    // the moments an image node may move to the image's current version (see src/images/node-lower.ts)
-    if (booted) job.occasion = 'boot';
-    else if (prev?.state === 'released') job.occasion = 'after-release';
-    if (imageCheck && !need && !advance) job.check = true;
+    if (dec.kind === 'reset') job.reset = true;
+    if (dec.occasion) job.occasion = dec.occasion;
+    if (dec.kind === 'provision' && dec.check) job.check = true;
     return enqueue(name, job, wait);
   }
 
@@ -229,33 +215,32 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
       core.metrics.event(e.sourceType);
       const found = matchRelease(e, core.state);
       const reason = e.reason ?? e.source;
-      if (!found.rec) {
+      const rec = found.rec;
+      const g = decideGone({ event: e, found, rule: rec && isAuthoritative(e.sourceType) ? ruleFor(core, rec) : undefined, policy: opts.policy });
+      const d = g.decision;
+      if (!rec) {
         if (found.named) {
           log.debug({ node: found.named.name, input: { ip: e.ip, mac: e.mac }, source: e.source, why: found.why }, `release of ${e.ip} ${e.mac} not taken: ${found.why}`);
           goneLog.add('mismatch', { ip: e.ip ?? found.named.ip, mac: e.mac, node: found.named.name, reason, source: e.source, why: found.why });
         }
-        return done({ outcome: 'skipped', why: [found.why] });
+        return done({ outcome: 'skipped', why: d.why });
       }
-      const rec = found.rec;
       const ex: GoneExample = { ip: rec.ip, mac: rec.mac, node: rec.name, reason, source: e.source };
-      if (!isAuthoritative(e.sourceType)) {
+      if (g.group === 'untrusted') {
         // what an unauthenticated source says goes into the timeline, and nothing else
         core.state.put({ ...rec, timeline: extendTimeline(rec.timeline, { time: e.time, what: `gone: ${reason} (not released: ${e.sourceType} is not authoritative)`, source: e.source }) });
         log.debug({ node: rec.name, ip: rec.ip, reason, source: e.source }, `client ${rec.ip} gone per ${e.sourceType}; node ${rec.name} not released (not an authoritative source)`);
         goneLog.add(`untrusted:${e.sourceType}`, ex);
-        return done({ outcome: 'unchanged', node: core.state.get(rec.name), why: [`${e.sourceType} is not an authoritative source: it never releases a node`] });
+        return done({ outcome: 'unchanged', node: core.state.get(rec.name), why: d.why });
       }
-      const rule = ruleFor(core, rec);
-      let policy = opts.policy ?? rule?.on_release ?? 'keep';
-      if (e.sourceType === 'cli' && policy === 'keep') policy = 'unexport';
       core.state.put({ ...rec, timeline: extendTimeline(rec.timeline, { time: e.time, what: `gone: ${reason}`, source: e.source }) });
-      if (policy === 'keep' || (rec.state === 'released' && e.sourceType !== 'cli')) {
-        const group = policy === 'keep' ? 'kept' : 'released';
+      if (d.kind !== 'release') {
+        const group = g.group === 'kept' ? 'kept' : 'released';
         log.debug({ node: rec.name, ip: rec.ip, reason }, `client ${rec.ip} gone; node ${rec.name} ${group === 'kept' ? 'kept (on_release: keep)' : 'already released'}`);
         goneLog.add(group, ex);
         return done({ outcome: 'unchanged', node: core.state.get(rec.name) });
       }
-      return enqueue(rec.name, { kind: 'release', policy, reason, ...(e.sourceType === 'cli' ? { lift: true } : {}) }, wait);
+      return enqueue(rec.name, { kind: 'release', policy: d.policy, reason, ...(d.lift ? { lift: true } : {}) }, wait);
     },
   };
 }

@@ -13,6 +13,7 @@ import { imageRule, recordedVersion } from '../images/node-lower.ts';
 import { imagesDirOf, nodeImage, recordImage, switchLayer, withImage, type ImageJobFields } from './image-switch.ts';
 import type { BootOnceRuntime, PreparedBoot } from './boot-once.ts';
 import { cancel as cancelProfiles, deactivate } from '../boot-once/machine.ts';
+import { decideRerender } from '../pipeline/decide.ts';
 
 /** One unit of queued work for a node. */
 export type Job =
@@ -181,7 +182,7 @@ async function provision(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 
  */
 async function rerender(core: Core, rec: NodeRecord, tally: RenderTally): Promise<void> {
   const rule = rec.state === 'ready' ? ruleFor(core, rec) : undefined;
-  if (!rule) {
+  if (decideRerender(rec, rule).kind !== 'rerender' || !rule) {
     tally.skipped++;
     return;
   }
