@@ -1,6 +1,7 @@
 // createProvisioner: mount -> export (batched with other nodes) -> boot files, and back.
 // Config last: a node's boot files are written only after its overlay is mounted with
 // nfs_export=on and its export is verified live, and they are removed before its export goes.
+// Every method applies: `run --dry-run` stops before it, in src/pipeline/apply.ts.
 import { readTemplateFile } from '../src/safe-open.ts';
 import path from 'node:path';
 import type { BootSelection, NodePlan, OrphanReport, Provisioner, ProvisionerContext, ReleasePlan } from '../src/contracts.ts';
@@ -56,7 +57,6 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
   const { config, runner } = ctx;
   const log = ctx.log.child({ subsystem: 'provision' });
   const exportsLog = ctx.log.child({ subsystem: 'exports' }); // a sibling, not a child: one subsystem key per line
-  const dryRun = runner.dryRun;
   const nodeDirs = new Set<string>();
   for (const r of [...config.subnets, ...config.hosts]) {
     if (r.node_dir === undefined) continue;
@@ -85,7 +85,8 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     return new Set(paths.filter((p) => snap.get(p)?.fstype === 'overlay'));
   };
   let active = 0;
-  const batcher = createExportBatcher({ backend, log: exportsLog, dryRun, mounted, activeCallers: () => active }, tuning.batcher);
+  // the batcher's own dry-run guard is a safety net below src/pipeline/apply.ts, which never lets a dry run get here
+  const batcher = createExportBatcher({ backend, log: exportsLog, dryRun: runner.dryRun, mounted, activeCallers: () => active }, tuning.batcher);
   /** count a caller as active for the batcher's "everyone is waiting" rule */
   const tracked = async <T>(fn: () => Promise<T>): Promise<T> => {
     active++;
@@ -135,10 +136,6 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     if (removed.length) log.warn({ node, files: removed }, `removed boot files of ${node}: ${why}`);
   }
 
-  function logPlan(what: string, plan: NodePlan | ReleasePlan): void {
-    log.info({ node: plan.node, steps: plan.steps.map((s) => s.describe) }, `dry-run: ${what} ${plan.node}`);
-  }
-
   async function mountAndExport(plan: FullPlan, rule: ResolvedRule, exportGate?: Promise<void>): Promise<void> {
     const exported = (await batcher.entries()).has(plan.entry.path);
     // ephemeral: fresh layers whenever the node comes up while not exported (first boot, or a
@@ -180,7 +177,6 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
 
     async provision(node, rule, opts = {}) {
       const plan = fullPlan(node, rule);
-      if (dryRun) return logPlan('would provision', plan);
       if (opts.boot) return provisionSelected(plan, node, rule, opts.boot, opts.exportGate);
       const rendered = renderBoot(plan, node, rule);
       try {
@@ -199,17 +195,12 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
       const plan = fullPlan(node, rule);
       // config last: the text names this export; it must be live (a changed node_dir is not yet)
       if (!(await batcher.entries()).has(plan.entry.path)) return 'not-exported';
-      if (dryRun) {
-        logPlan('would rewrite the boot files of', plan);
-        return 'unchanged';
-      }
       return (await writeBoot(plan, await renderBoot(plan, node, rule))) ? 'rewritten' : 'unchanged';
     },
 
     async release(node, rule, policy) {
       const plan = fullPlan(node, rule);
       if (policy === 'keep') return;
-      if (dryRun) return logPlan(`would release (${policy})`, planNodeRelease(node, rule, config, policy, mounter.method));
       await tracked(async () => {
         await removeBootFiles(plan.specs, node.name);
         await batcher.drop(plan.entry.path);
@@ -223,10 +214,6 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     async switchLayer(node, from, to, how) {
       const old = fullPlan(node, from);
       const next = fullPlan(node, to);
-      if (dryRun) {
-        logPlan(`would switch the lower layer (${how.how}) of`, planNodeRelease(node, from, config, 'unexport', mounter.method));
-        return `dry run: ${old.paths.lower} -> ${next.paths.lower}`;
-      }
       return tracked(async () => {
         // config last, backwards: no boot files while the root is not exported
         await removeBootFiles(old.specs, node.name);
@@ -250,10 +237,6 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
         } catch (e) {
           errors.set(node.name, e as Error);
         }
-      }
-      if (dryRun) {
-        for (const p of plans) logPlan('would restore', p.plan);
-        return errors;
       }
       const mounted: typeof plans = [];
       await eachLimited(plans, tuning.restoreConcurrency ?? 16, async (p) => {
@@ -291,10 +274,6 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     async writeDefault() {
       // GRUB's and iPXE's fallbacks first: a broken default_template must not cost the other loaders theirs
       for (const f of planLoaderFallbacks(config)) {
-        if (dryRun) {
-          log.info({ file: f.file, loader: f.loader }, `dry-run: would write ${f.file} unless an admin owns it`);
-          continue;
-        }
         let outcome;
         try {
           outcome = await writeFallback(f);
@@ -312,7 +291,6 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
       if (!config.default_template) return;
       const file = safeJoin(config.tftp_root, 'pxelinux.cfg', 'default');
       const text = renderTemplate(await readTemplateFile(config.default_template), { server: config.server, http_base: config.http_base });
-      if (dryRun) return void log.info({ file, template: config.default_template }, `dry-run: would write ${file}`);
       await writeOwnedFile(file, text);
     },
 

@@ -78,11 +78,10 @@ export async function cleanOrphans(deps: OrphanDeps, report: OrphanReport): Prom
     if (!st) continue;
     const ours = isStaleTemp(path.basename(f)) || (st.isSymbolicLink() ? looksLikeOurName(await readlink(f)) : markerNode((await readHead(f)) ?? '') !== undefined);
     if (!ours) throw new Error(`orphan boot file ${f} is not a pxebootd file any more; not removing it`);
-    if (deps.runner.dryRun) deps.log.info({ file: f }, `dry-run: would remove orphan boot file ${f}`);
-    else await unlink(f);
+    await unlink(f);
   }
   const paths = report.exports.flatMap((s) => deps.backend.parse(s).entries.map((e) => e.path));
-  if (!deps.runner.dryRun) await Promise.all(paths.map((p) => deps.batcher.drop(p)));
+  await Promise.all(paths.map((p) => deps.batcher.drop(p)));
   const nodeDirs = new Set(deps.nodeDirs());
   const table = await deps.table.snapshot(report.mounts);
   for (const m of report.mounts) {

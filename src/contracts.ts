@@ -14,13 +14,30 @@ export interface WatcherContext {
 
 export type WatcherFactory = (ctx: WatcherContext) => Watcher;
 
-/** One step of a node's plan; `describe` renders it for `explain` and `--dry-run`. */
-export interface PlanStep {
-  op: string;
-  /** one human/shell-readable line, e.g. "mount -t overlay overlay -o ... /netboot/node/0A630032" */
-  describe: string;
-  [k: string]: unknown;
-}
+/**
+ * One step of a node's plan, typed by `op`: what applyPlan (provisioners/apply-plan.ts) switches on.
+ * `describe` is one human/shell-readable line, e.g. "mount -t overlay overlay -o ... /netboot/node/0A630032",
+ * for `explain` and `--dry-run`.
+ */
+export type PlanStep =
+  | { op: 'mkdir'; path: string; mode: number; describe: string }
+  /** ephemeral: a fresh upper when the node is not exported when the step runs */
+  | { op: 'reset-layer'; path: string; describe: string }
+  | { op: 'mount'; argv: string[]; path: string; describe: string }
+  | { op: 'verify-mount'; path: string; describe: string }
+  | { op: 'export'; path: string; fsid: number; describe: string }
+  /** the export reload, batched with other nodes */
+  | { op: 'reload'; describe: string }
+  | { op: 'write'; path: string; template: string; describe: string }
+  | { op: 'link'; path: string; target: string; describe: string }
+  | { op: 'keep'; describe: string }
+  | { op: 'unlink'; path: string; describe: string }
+  | { op: 'unexport'; path: string; describe: string }
+  | { op: 'umount'; path: string; describe: string }
+  | { op: 'wipe'; path: string; describe: string };
+
+/** The kinds of plan step. */
+export type PlanOp = PlanStep['op'];
 
 export interface NodePlan {
   node: string;

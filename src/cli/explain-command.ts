@@ -1,16 +1,14 @@
-// `pxebootd explain <mac|ip>`: which rule matches and why, and the exact plan the provisioner would
-// carry out (files, mount, export line). Reads config and state; applies nothing.
+// `pxebootd explain <mac|ip>`: which rule matches and why (decide), and the exact plan the daemon would
+// apply (planNode: files, mount, export line). Reads config and state; applies nothing.
 import { checkConfig } from '../config/index.ts';
 import { ConfigError, formatProblem, type ConfigProblem } from '../errors.ts';
 import { matchClient } from '../rules.ts';
 import { createStateStore } from '../state/store.ts';
 import { silentLogger } from '../log.ts';
-import { createRunner } from '../runner.ts';
-import { nodeNameFor } from '../naming.ts';
+import { decideNode } from '../pipeline/decide.ts';
 import { normalizeHostname, normalizeIPv4, normalizeMac } from '../validate.ts';
 import { QUARANTINE_PROFILE, type BootOnceRecord, type Config, type HostRule, type NodeRecord, type ProfileConfig } from '../types.ts';
 import { enqueue, selection } from '../boot-once/machine.ts';
-import type { NodePlan } from '../contracts.ts';
 import { parseCommand, usageError } from './args.ts';
 import { USAGE } from './usage.ts';
 
@@ -94,18 +92,18 @@ export async function explainCommand(args: string[]): Promise<number> {
   lines.push(`result:  ${m.kind === 'match' ? 'provisioned' : m.kind === 'ignored' ? 'ignored (never provisioned)' : m.kind === 'reserved' ? 'reserved address (never provisioned)' : 'no matching subnet (never provisioned)'}`);
   lines.push('why:', ...(m.kind === 'match' ? m.rule.why : m.why).map((w) => `  - ${w}`));
   if (!mac) lines.push('note:    the MAC is unknown (not in state); host rules by MAC were not considered and the 01-<mac> boot file is left out: pass --mac');
-  if (m.kind === 'match') {
-    const rule = m.rule;
-    const name = nodeNameFor(rule.node_name, ip, mac);
+  // the same decision the daemon makes for this client, then the same pure plan it would apply
+  const n = decideNode(m, ip, mac);
+  if (n.kind === 'skip' && n.match === 'name') throw new Error(n.why[0]);
+  if (n.kind === 'node') {
+    const { rule, name } = n;
     const rec = store.get(name);
     const fsid = rec?.fsid || store.peekFsid(name);
     const node: NodeRecord = rec ?? { name, ip, subnet: rule.subnet.cidr, state: 'pending', fsid, lastSeen: 0, sources: [] };
     const planned: NodeRecord = { ...node, ip, fsid, ...(mac ? { mac } : {}), ...(hostname ? { hostname } : {}) };
-    const { createProvisioner } = await import('../../provisioners/index.ts');
-    const log = silentLogger();
-    const provisioner = createProvisioner({ config, runner: createRunner(log, { dryRun: true }), log });
-    const plan: NodePlan = provisioner.plan(planned, rule);
-    await provisioner.close();
+    const { planNode } = await import('../../provisioners/plan.ts');
+    const { loadSysMount, resolveMountMethod } = await import('../../provisioners/mounter.ts');
+    const { paths: _paths, entry: _entry, specs: _specs, ...plan } = planNode(planned, rule, config, resolveMountMethod(config.mount_method ?? 'auto', config.commands, loadSysMount()).method);
     const { why: _why, subnet, host, ...fields } = rule;
     out.node = { name, fsid, fsidAllocated: rec?.fsid ? true : false, state: rec?.state ?? 'new' };
     out.rule = { subnet: subnet.cidr, subnetAt: subnet.pos, host: host ? { mac: host.mac, ip: host.ip, hostname: host.hostname, at: host.pos } : undefined, ...fields };

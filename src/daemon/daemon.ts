@@ -24,6 +24,7 @@ import { createBadInputLog } from './bad-input-log.ts';
 import { createBootOnce } from './boot-once.ts';
 import { startReportServer, type ReportServer } from '../boot-once/report-server.ts';
 import { protectImages } from './image-switch.ts';
+import { createApply, type Apply } from '../pipeline/apply.ts';
 
 /** How long stop() waits for running jobs before abandoning them (inside `run`'s stop deadline). */
 export const STOP_GRACE_MS = 2000;
@@ -102,7 +103,8 @@ export function createDaemon(o: DaemonOptions): Daemon {
     busy: () => queue.running() > 0,
   });
   // the real metrics are made by start(); nothing is counted before it
-  const core: Core = { log: subsystem(log, 'queue'), deps: o.deps, dryRun, state, metrics: noopMetrics(), config: o.config, provisioner: undefined as unknown as Provisioner };
+  const core: Core = { log: subsystem(log, 'queue'), deps: o.deps, state, metrics: noopMetrics(), config: o.config, apply: undefined as unknown as Apply };
+  let provisioner: Provisioner | undefined;
   const queue: KeyedQueue<Job> = createQueue<Job>({
     concurrency: o.config.queue.concurrency,
     retryBaseMs: o.config.queue.retry_base_ms,
@@ -176,7 +178,9 @@ export function createDaemon(o: DaemonOptions): Daemon {
       if (!dryRun) unlock = await lockStateDir(o.config.state_dir);
       await loadState(state, o.config);
       // the provisioner names its own subsystem in its log lines
-      core.provisioner = o.deps.createProvisioner({ config: o.config, runner: o.runner, log });
+      provisioner = o.deps.createProvisioner({ config: o.config, runner: o.runner, log });
+      // --dry-run is decided here, once: a plan-only apply stage logs each plan and changes nothing
+      core.apply = createApply(provisioner, core.log, () => core.config, dryRun);
       // image versions are the lower layers the restore mounts: read-only again after a reboot
       if (!dryRun) await protectImages(o.config, o.runner, subsystem(log, 'images'));
       if (o.reconcile ?? true) await reconcileNow();
@@ -252,7 +256,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
       step('closing the control socket');
       await control?.close();
       step('closing the provisioner');
-      if (core.provisioner) await core.provisioner.close().catch((e) => log.warn({ err: errorMessage(e) }, 'provisioner close failed'));
+      if (provisioner) await provisioner.close().catch((e) => log.warn({ err: errorMessage(e) }, 'provisioner close failed'));
       step('writing the final state');
       try {
         await state.close();

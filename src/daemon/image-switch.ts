@@ -77,7 +77,7 @@ export async function switchLayer(core: Core, node: NodeRecord, running: Resolve
   const { from, to } = img.step;
   const cur = core.state.get(node.name);
   if (cur) core.state.put({ ...cur, state: 'pending', timeline: extendTimeline(cur.timeline, { time: Date.now(), what: `image ${running.image}: switching ${from} -> ${to} (${img.layer.how})` }) });
-  const what = await core.provisioner.switchLayer(node, running, img.rule, img.layer);
+  const what = await core.apply.switchLayer(node, running, img.rule, img.layer);
   core.log.info({ node: node.name, ip: node.ip, image: running.image, from, to, how: img.layer.how }, `node ${node.name}: image ${running.image} ${from} -> ${to} at its boot: ${what}`);
 }
 

@@ -2,7 +2,8 @@
 // mounted and before the export, then boot files, via the provisioner; then ready) or release (per
 // policy). A failure marks the node failed with its error and rethrows, so the queue retries it.
 import type { Logger } from 'pino';
-import type { Metrics, NodePlan, Provisioner, ReleasePlan } from '../contracts.ts';
+import type { Metrics } from '../contracts.ts';
+import type { Apply } from '../pipeline/apply.ts';
 import type { Config, NodeRecord, ReleasePolicy, ResolvedRule } from '../types.ts';
 import type { StateStore } from '../state/store.ts';
 import type { DaemonDeps } from './deps.ts';
@@ -55,11 +56,11 @@ export function mergeJobs(older: Job, newer: Job): Job {
 export interface Core {
   log: Logger;
   deps: DaemonDeps;
-  dryRun: boolean;
   state: StateStore;
   metrics: Metrics;
   config: Config;
-  provisioner: Provisioner;
+  /** the apply stage (src/pipeline/apply.ts): plan-only under --dry-run */
+  apply: Apply;
   /** when start() began (ms): NBP requests within the boot guard after it are not new boots */
   startedAt?: number;
   /** boot-once profiles (set by the daemon) */
@@ -146,17 +147,13 @@ async function provision(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 
   // boot-once: a node with a boot-once record gets the files its selection names (production,
   // a profile's or quarantine's); the token of a new profile is stored before they are written
   let prep: PreparedBoot | undefined;
-  if (!core.dryRun && core.bootOnce && rec.bootOnce) prep = await core.bootOnce.prepare(node, rule);
-  if (core.dryRun) {
-    // the plan is made (it checks every path) even when the info line that shows it is not written
-    if (reset) logPlan(log, node, core.provisioner.planRelease(node, running, 'remove'), `dry run: ephemeral reset of ${node.name} first`);
-    logPlan(log, node, core.provisioner.plan(node, rule), `dry run: plan for ${node.name} (${node.ip})`);
-  } else {
-    if (reset) await core.provisioner.release(node, running, 'remove');
-    else if (img.layer) await switchLayer(core, node, running, img);
-    await recordImage(core, rec.name, img);
-    await core.provisioner.provision(node, rule, prep ? { exportGate: durable, boot: prep.boot } : { exportGate: durable });
-  }
+  // a dry run's Apply only logs the plans: no token is issued, no image version recorded, no layer switched
+  const planOnly = core.apply.planOnly;
+  if (!planOnly && core.bootOnce && rec.bootOnce) prep = await core.bootOnce.prepare(node, rule);
+  if (reset) await core.apply.reset(node, running);
+  else if (img.layer && !planOnly) await switchLayer(core, node, running, img);
+  if (!planOnly) await recordImage(core, rec.name, img);
+  await core.apply.provision(node, rule, prep ? { exportGate: durable, boot: prep.boot } : { exportGate: durable });
   await durable;
   const now = Date.now();
   const state = prep?.state ?? 'ready';
@@ -172,8 +169,8 @@ async function provision(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 
   // where the time went: waiting (intake + queue), then the provisioner, which overlaps making the fsid durable
   if (!log.isLevelEnabled('info')) return;
   const ms = { total: now - job.seenAt, wait: t0 - job.seenAt, fsid: t1 - t0, provision: now - t0 };
-  const said = core.dryRun ? `node ${node.name} planned (dry run: nothing was changed)` : state !== 'ready' ? `node ${node.name} ${state}${prep?.activate ? `: boot files of profile ${prep.activate.profile} written` : ''}` : reset ? `node ${node.name} ready with a fresh ephemeral layer` : `node ${node.name} ready`;
-  log.info({ node: node.name, ip: node.ip, mac: node.mac, fsid, ms: ms.total, timing: ms, ...(reset ? { reset } : {}), ...(core.dryRun ? { dryRun: true } : {}) }, said);
+  const said = planOnly ? `node ${node.name} planned (dry run: nothing was changed)` : state !== 'ready' ? `node ${node.name} ${state}${prep?.activate ? `: boot files of profile ${prep.activate.profile} written` : ''}` : reset ? `node ${node.name} ready with a fresh ephemeral layer` : `node ${node.name} ready`;
+  log.info({ node: node.name, ip: node.ip, mac: node.mac, fsid, ms: ms.total, timing: ms, ...(reset ? { reset } : {}), ...(planOnly ? { dryRun: true } : {}) }, said);
 }
 
 /**
@@ -187,7 +184,7 @@ async function rerender(core: Core, rec: NodeRecord, tally: RenderTally): Promis
     return;
   }
   try {
-    const r = await core.provisioner.rerender(rec, rule);
+    const r = await core.apply.rerender(rec, rule);
     if (r === 'rewritten') {
       tally.rewritten++;
       updateRecord(core, rec.name, (n) => ({ ...n, timeline: extendTimeline(n.timeline, { time: Date.now(), what: 'boot files rewritten (template reload)' }) }));
@@ -200,14 +197,6 @@ async function rerender(core: Core, rec: NodeRecord, tally: RenderTally): Promis
   }
 }
 
-/** Log a dry-run plan at info, its steps numbered one per line for a person (and as `plan` for tools). */
-function logPlan(log: Logger, node: NodeRecord, plan: NodePlan | ReleasePlan, msg: string): void {
-  if (!log.isLevelEnabled('info')) return;
-  const steps = plan.steps.map((s) => s.describe);
-  const extra = 'exportEntry' in plan ? { exportEntry: plan.exportEntry, bootFiles: plan.bootFiles } : {};
-  log.info({ node: node.name, plan: steps, ...extra }, `${msg}:\n${steps.map((d, i) => `  ${i + 1}. ${d}`).join('\n')}`);
-}
-
 async function release(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 'release' }>): Promise<void> {
   const log = core.log;
   const rule = ruleFor(core, rec);
@@ -215,12 +204,7 @@ async function release(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 'r
     throw new Error(`node ${rec.name} (${rec.ip}) matches no rule under the current config, so its paths are unknown; release it by hand`);
   }
   const policy = job.policy ?? rule.on_release;
-  if (core.dryRun) {
-    const plan = core.provisioner.planRelease(rec, rule, policy);
-    logPlan(log, rec, plan, `dry run: release plan for ${rec.name} (${policy})`);
-  } else {
-    await core.provisioner.release(rec, rule, policy);
-  }
+  await core.apply.release(rec, rule, policy);
   const now = Date.now();
   updateRecord(core, rec.name, (r) => {
     const next: NodeRecord = { ...r, state: policy === 'keep' ? r.state : 'released', timeline: extendTimeline(r.timeline, { time: now, what: `released (${policy}): ${job.reason}` }) };

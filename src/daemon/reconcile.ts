@@ -26,13 +26,14 @@ export function loadState(state: StateStore, config: Config): Promise<void> {
  */
 async function dropOverruledExports(core: Core, known: NodeRecord[], log: Logger): Promise<void> {
   const clash = new Map((core.state.recovery()?.overruled ?? []).filter((o) => o.holder !== undefined).map((o) => [o.node, o]));
-  if (clash.size === 0 || core.dryRun) return;
+  // a dry run unexports nothing, so it has nothing to say here
+  if (clash.size === 0 || core.apply.planOnly) return;
   try {
     const parse = core.config.exports.backend === 'ganesha' ? parseGaneshaExports : parseKernelExports;
-    const orphans = await core.provisioner.findOrphans(known);
+    const orphans = await core.apply.findOrphans(known);
     const lines = orphans.exports.filter((l) => parse(l).entries.some((e) => clash.has(e.node) && clash.get(e.node)!.fsid === e.fsid));
     if (lines.length === 0) return;
-    await core.provisioner.cleanOrphans({ mounts: [], exports: lines, bootFiles: [] });
+    await core.apply.cleanOrphans({ mounts: [], exports: lines, bootFiles: [] });
     log.warn({ exports: lines.slice(0, 50) }, `unexported ${lines.length} node(s) that state does not know whose fsid state gives to another node (first: ${[...clash.values()][0]!.why})`);
   } catch (e) {
     log.error({ err: errorMessage(e) }, `could not unexport exports that contradict state: ${errorMessage(e)}`);
@@ -51,19 +52,17 @@ export async function reconcile(core: Core, queue: KeyedQueue<Job>, log: Logger,
     else log.warn({ node: node.name, ip: node.ip }, `ready node ${node.name} (${node.ip}) matches no rule now; left as it is`);
   }
   await dropOverruledExports(core, all, log);
-  if (core.dryRun) {
-    for (const r of restore) log.info({ node: r.node.name, plan: core.provisioner.plan(r.node, r.rule).steps.map((s) => s.describe) }, `dry run: would restore ${r.node.name}`);
-  } else if (restore.length) {
+  if (restore.length) {
     const t0 = Date.now();
     let errors: Map<string, Error>;
     try {
-      errors = await core.provisioner.restore(restore);
+      errors = await core.apply.restore(restore);
     } catch (e) {
       // a restore that fails as a whole fails every node; each one is retried through the queue
       const err = e instanceof Error ? e : new Error(String(e));
       errors = new Map(restore.map((r) => [r.node.name, err]));
     }
-    log.info({ nodes: restore.length, failed: errors.size, ms: Date.now() - t0 }, `restored ${restore.length - errors.size} of ${restore.length} ready nodes`);
+    if (!core.apply.planOnly) log.info({ nodes: restore.length, failed: errors.size, ms: Date.now() - t0 }, `restored ${restore.length - errors.size} of ${restore.length} ready nodes`);
     for (const [name, err] of errors) {
       const cur = state.get(name);
       if (cur) state.put({ ...cur, state: 'failed', lastError: `restore: ${err.message}` });
@@ -71,7 +70,7 @@ export async function reconcile(core: Core, queue: KeyedQueue<Job>, log: Logger,
     }
   }
   try {
-    const orphans = await core.provisioner.findOrphans(all);
+    const orphans = await core.apply.findOrphans(all);
     const n = orphans.mounts.length + orphans.exports.length + orphans.bootFiles.length;
     if (n) {
       const some = { mounts: orphans.mounts.slice(0, 50), exports: orphans.exports.slice(0, 50), bootFiles: orphans.bootFiles.slice(0, 50) };
@@ -90,12 +89,8 @@ export async function reconcile(core: Core, queue: KeyedQueue<Job>, log: Logger,
 
 /** (Re)write the loader fallbacks (pxelinux.cfg/default, GRUB's grub.cfg, iPXE's boot.ipxe); a failure is logged, not fatal. */
 export async function writeDefaultFile(core: Core, log: Logger): Promise<void> {
-  if (core.dryRun) {
-    if (core.config.default_template) log.info({ template: core.config.default_template }, 'dry run: would write pxelinux.cfg/default');
-    return;
-  }
   try {
-    await core.provisioner.writeDefault();
+    await core.apply.writeDefault();
   } catch (e) {
     log.error({ err: errorMessage(e) }, 'writing pxelinux.cfg/default failed');
   }

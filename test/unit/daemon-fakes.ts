@@ -59,7 +59,7 @@ export function fakeProvisioner(stateDir: string, order: string[]): FakeProvisio
     node: node.name,
     ip: node.ip,
     fsid: node.fsid,
-    steps: [{ op: 'mount', describe: `mount overlay ${node.name}` }],
+    steps: [{ op: 'mount', argv: [], path: `/n/${node.name}`, describe: `mount overlay ${node.name}` }],
     exportEntry: `/n/${node.name} ${node.ip}(rw,fsid=${node.fsid})`,
     nfsPath: `/n/${node.name}`,
     bootFiles: [],

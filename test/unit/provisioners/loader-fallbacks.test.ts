@@ -13,6 +13,7 @@ import { createFakeRunner } from '../../helpers/fake-runner.ts';
 import { ConflictError } from '../../../src/errors.ts';
 import type { Config } from '../../../src/types.ts';
 import { createProvisioner } from '../../../provisioners/index.ts';
+import { createApply } from '../../../src/pipeline/apply.ts';
 import { FALLBACK_MARKER, grubDispatcher, ipxeDispatcher, isFallbackHead, planLoaderFallbacks, writeFallback } from '../../../provisioners/loader-fallbacks.ts';
 import { markerNode } from '../../../provisioners/boot-files.ts';
 import { makeConfig } from './fixtures.ts';
@@ -168,7 +169,10 @@ describe('provisioner.writeDefault', () => {
     assert.equal(existsSync(path.join(base, 'tftp', 'grub')), false);
     assert.equal(existsSync(path.join(base, 'tftp', 'ipxe')), false);
     await p.close();
-    const dry = provisioner(withTemplates(base, { grub: true, ipxe: true }), [], true);
+    const dryConfig = withTemplates(base, { grub: true, ipxe: true });
+    const real = provisioner(dryConfig, [], true);
+    // dry-run is decided by the apply stage, in front of the provisioner
+    const dry = { ...createApply(real, pino({ level: 'silent' }), () => dryConfig, true), close: () => real.close() };
     await dry.writeDefault();
     assert.equal(existsSync(path.join(base, 'tftp', 'grub')), false);
     await dry.close();

@@ -46,7 +46,7 @@ describe('overlay mount', () => {
 
   test('plan with mount(2): the equivalent mount(8) line, marked as done in-process', () => {
     const step = planOverlay(P, { method: 'syscall', cmd: '/sbin/mount' }, false)[1]!;
-    assert.deepEqual((step.argv as string[]).slice(0, 4), ['mount', '-t', 'overlay', 'overlay']);
+    assert.deepEqual((step as { argv: string[] }).argv.slice(0, 4), ['mount', '-t', 'overlay', 'overlay']);
     assert.equal(step.describe, 'mount -t overlay overlay -o lowerdir=/netboot/root,upperdir=/netboot/overlay/0A630032/upper,workdir=/netboot/overlay/0A630032/work,index=on,nfs_export=on /netboot/node/0A630032  (as mount(2) inside pxebootd)');
   });
 

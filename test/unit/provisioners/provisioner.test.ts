@@ -10,6 +10,7 @@ import { silentLogger } from '../../../src/log.ts';
 import { ConflictError, RunError } from '../../../src/errors.ts';
 import type { Config } from '../../../src/types.ts';
 import { createProvisioner } from '../../../provisioners/index.ts';
+import { createApply } from '../../../src/pipeline/apply.ts';
 import { makeConfig, makeNode, makeRule, PXE_TEMPLATE } from './fixtures.ts';
 
 interface Sim {
@@ -344,7 +345,9 @@ describe('restore with a broken template', () => {
 describe('dry-run', () => {
   test('provision, release and restore write nothing and run nothing', async () => {
     const sim = setup({}, true);
-    const p = provisionerFor(sim);
+    const real = provisionerFor(sim);
+    // dry-run is decided by the apply stage, in front of the provisioner
+    const p = { ...createApply(real, silentLogger(), () => sim.config, true), close: () => real.close() };
     const rule = makeRule(sim.base);
     const snapshot = () => readdirSync(sim.base, { recursive: true }).sort().join('\n');
     const before = snapshot();

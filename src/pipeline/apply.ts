@@ -1,0 +1,96 @@
+// The apply stage of the pipeline (watcher -> inbox -> decide -> queue -> planNode -> APPLY -> record)
+// as the daemon sees it. Every change a job or the start-up makes to the system (mounts, exports,
+// boot files, the loader fallbacks, orphans) goes through this one object, and this is the one
+// place `run --dry-run` is decided: a plan-only Apply makes each node's plan (planNode, which checks
+// every path) and logs it, and changes nothing. The provisioner behind it never asks about dry-run.
+// Two guards stay below it as a safety net, for writes that do not come from a plan: the Runner
+// (no mutating command runs in a dry run) and the export batcher (no exports file is written).
+import type { Logger } from 'pino';
+import type { BootSelection, LayerSwitch, NodePlan, OrphanReport, Provisioner, ReleasePlan } from '../contracts.ts';
+import type { Config, NodeRecord, ReleasePolicy, ResolvedRule } from '../types.ts';
+
+/** What the daemon's jobs and start-up call to change the system; see the file comment. */
+export interface Apply {
+  /** true under `run --dry-run`: every method logs its plan and changes nothing */
+  readonly planOnly: boolean;
+  /** mount -> export -> boot files (Provisioner.provision) */
+  provision(node: NodeRecord, rule: ResolvedRule, opts?: { exportGate?: Promise<void>; boot?: BootSelection }): Promise<void>;
+  /** a new boot of an ephemeral node, before its provision: release 'remove' under the rule it runs */
+  reset(node: NodeRecord, running: ResolvedRule): Promise<void>;
+  release(node: NodeRecord, rule: ResolvedRule, policy: ReleasePolicy): Promise<void>;
+  switchLayer(node: NodeRecord, from: ResolvedRule, to: ResolvedRule, how: LayerSwitch): Promise<string>;
+  rerender(node: NodeRecord, rule: ResolvedRule): Promise<'rewritten' | 'unchanged' | 'not-exported'>;
+  /** ready nodes back at start-up; their errors by node name */
+  restore(nodes: Array<{ node: NodeRecord; rule: ResolvedRule }>): Promise<Map<string, Error>>;
+  writeDefault(): Promise<void>;
+  /** read-only: what state does not know (a dry run reports it too) */
+  findOrphans(known: NodeRecord[]): Promise<OrphanReport>;
+  cleanOrphans(report: OrphanReport): Promise<void>;
+}
+
+/** Log a plan at info, its steps numbered one per line for a person (and as `plan` for tools). */
+export function logPlan(log: Logger, node: NodeRecord, plan: NodePlan | ReleasePlan, msg: string): void {
+  if (!log.isLevelEnabled('info')) return;
+  const steps = plan.steps.map((s) => s.describe);
+  const extra = 'exportEntry' in plan ? { exportEntry: plan.exportEntry, bootFiles: plan.bootFiles } : {};
+  log.info({ node: node.name, plan: steps, ...extra }, `${msg}:\n${steps.map((d, i) => `  ${i + 1}. ${d}`).join('\n')}`);
+}
+
+/** The daemon's Apply: the provisioner itself, or under --dry-run one that stops after the plan (the one place that decides). */
+export function createApply(p: Provisioner, log: Logger, config: () => Config, planOnly: boolean): Apply {
+  const findOrphans = (known: NodeRecord[]) => p.findOrphans(known);
+  if (!planOnly) {
+    return {
+      planOnly,
+      provision: (node, rule, opts) => p.provision(node, rule, opts),
+      reset: (node, running) => p.release(node, running, 'remove'),
+      release: (node, rule, policy) => p.release(node, rule, policy),
+      switchLayer: (node, from, to, how) => p.switchLayer(node, from, to, how),
+      rerender: (node, rule) => p.rerender(node, rule),
+      restore: (nodes) => p.restore(nodes),
+      writeDefault: () => p.writeDefault(),
+      findOrphans,
+      cleanOrphans: (report) => p.cleanOrphans(report),
+    };
+  }
+  // every plan is made (it checks every path) even when the info line that shows it is not written
+  return {
+    planOnly,
+    async provision(node, rule) {
+      logPlan(log, node, p.plan(node, rule), `dry run: plan for ${node.name} (${node.ip})`);
+    },
+    async reset(node, running) {
+      logPlan(log, node, p.planRelease(node, running, 'remove'), `dry run: ephemeral reset of ${node.name} first`);
+    },
+    async release(node, rule, policy) {
+      logPlan(log, node, p.planRelease(node, rule, policy), `dry run: release plan for ${node.name} (${policy})`);
+    },
+    async switchLayer(node, from, to, how) {
+      logPlan(log, node, p.planRelease(node, from, 'unexport'), `dry run: switch the lower layer (${how.how}) of ${node.name}`);
+      return `dry run: ${from.root_dir} -> ${to.root_dir}`;
+    },
+    async rerender(node, rule) {
+      logPlan(log, node, p.plan(node, rule), `dry run: would rewrite the boot files of ${node.name}`);
+      return 'unchanged';
+    },
+    async restore(nodes) {
+      const errors = new Map<string, Error>();
+      for (const r of nodes) {
+        try {
+          log.info({ node: r.node.name, plan: p.plan(r.node, r.rule).steps.map((s) => s.describe) }, `dry run: would restore ${r.node.name}`);
+        } catch (e) {
+          errors.set(r.node.name, e as Error);
+        }
+      }
+      return errors;
+    },
+    async writeDefault() {
+      const template = config().default_template;
+      if (template) log.info({ template }, 'dry run: would write pxelinux.cfg/default');
+    },
+    findOrphans,
+    async cleanOrphans(report) {
+      log.info({ orphans: report }, 'dry run: would remove these orphans');
+    },
+  };
+}
