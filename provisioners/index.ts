@@ -1,28 +1,30 @@
-// createProvisioner: mount -> export (batched with other nodes) -> boot files, and back.
+// createProvisioner: mount -> export (batched with other nodes) -> boot files, and back, each as a
+// node's plan (plan.ts) carried out by applyPlan (apply-plan.ts).
 // Config last: a node's boot files are written only after its overlay is mounted with
 // nfs_export=on and its export is verified live, and they are removed before its export goes.
 // Every method applies: `run --dry-run` stops before it, in src/pipeline/apply.ts.
 import { readTemplateFile } from '../src/safe-open.ts';
 import path from 'node:path';
-import type { BootSelection, NodePlan, OrphanReport, Provisioner, ProvisionerContext, ReleasePlan } from '../src/contracts.ts';
+import type { BootSelection, NodePlan, OrphanReport, Provisioner, ProvisionerContext } from '../src/contracts.ts';
 import { renderTemplate } from '../src/template.ts';
 import type { MountMethod, NodeRecord, ResolvedRule } from '../src/types.ts';
 import { errorMessage } from '../src/errors.ts';
 import { safeJoin } from '../src/validate.ts';
 import { templateValues } from './boot-files.ts';
-import { createTemplateReader, ensureFile, ensureLink, removeBootFiles, renderBootFile, writeOwnedFile } from './boot-files-apply.ts';
+import { createTemplateReader, removeBootFiles, renderBootFile, writeOwnedFile } from './boot-files-apply.ts';
 import { createExportBackend } from './export-backends.ts';
 import { FALLBACK_MARKER, planLoaderFallbacks, writeFallback } from './loader-fallbacks.ts';
 import { createExportBatcher, type BatcherOptions } from './export-batcher.ts';
 import { createMountTable, type MountTableOptions } from './mount-table.ts';
 import { loadMountLookup } from './mount-lookup.ts';
 import { cleanOrphans, findOrphans, type OrphanDeps } from './orphans.ts';
-import { ensureOverlay, unmountOverlay, wipeLayers, type OverlayDeps } from './overlay-apply.ts';
+import { ensureOverlay, type OverlayDeps } from './overlay-apply.ts';
 import { carryUpper, setAsideLayer } from './layer-carry.ts';
 import { checkManagedDir } from './paths.ts';
 import { createLimiter } from './limiter.ts';
 import { createMounter, loadSysMount, resolveMountMethod } from './mounter.ts';
-import { planNode, planNodeRelease, type FullPlan } from './plan.ts';
+import { planBootSteps, planNode, planNodeRelease, type FullPlan } from './plan.ts';
+import { applyPlan, isBootFileStep, type PlanAppliers } from './apply-plan.ts';
 import { selectionSpecs } from './boot-select.ts';
 
 /** The pure planners, for callers that want the typed plan (explain). */
@@ -118,14 +120,10 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     return p;
   }
 
-  /** Write each loader's file and links; true when anything was (re)written. */
-  async function writeBoot(plan: FullPlan, texts: string[]): Promise<boolean> {
-    let changed = false;
-    for (const [i, s] of plan.specs.entries()) {
-      if (await ensureFile(s.canonical, texts[i]!)) changed = true;
-      for (const l of s.links) if (await ensureLink(l, path.basename(s.canonical))) changed = true;
-    }
-    return changed;
+  const appliers: PlanAppliers = { ov, batcher };
+  /** The plan's write and link steps; true when anything was (re)written. */
+  function writeBoot(plan: FullPlan, texts: string[]): Promise<boolean> {
+    return applyPlan(plan, plan.steps.filter(isBootFileStep), appliers, { texts });
   }
 
   async function dropBootFiles(plan: FullPlan, node: string, why: string): Promise<void> {
@@ -136,15 +134,9 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     if (removed.length) log.warn({ node, files: removed }, `removed boot files of ${node}: ${why}`);
   }
 
-  async function mountAndExport(plan: FullPlan, rule: ResolvedRule, exportGate?: Promise<void>): Promise<void> {
-    const exported = (await batcher.entries()).has(plan.entry.path);
-    // ephemeral: fresh layers whenever the node comes up while not exported (first boot, or a
-    // boot after release); a ready, exported node is left alone (provisioning again changes nothing)
-    const fresh = rule.overlay === 'ephemeral' && !exported;
-    await ensureOverlay(ov, plan.paths, { fresh });
-    // the export carries the fsid: it waits until the fsid is on disk
-    if (exportGate) await exportGate;
-    await batcher.want(plan.entry);
+  /** The plan's steps up to its boot files: the overlay (fresh when ephemeral and not exported), then the export. */
+  async function mountAndExport(plan: FullPlan, exportGate?: Promise<void>): Promise<void> {
+    await applyPlan(plan, plan.steps.filter((s) => !isBootFileStep(s)), appliers, { exportGate });
   }
 
   /**
@@ -154,11 +146,11 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
    */
   async function provisionSelected(plan: FullPlan, node: NodeRecord, rule: ResolvedRule, sel: BootSelection, exportGate?: Promise<void>): Promise<void> {
     const { write, remove } = selectionSpecs(node, rule, config, sel);
-    const files: FullPlan = { ...plan, specs: write };
+    const files: FullPlan = { ...plan, specs: write, steps: planBootSteps(write) };
     const rendered = sel.keepFiles ? undefined : renderBoot(files, node, rule, sel.values);
     if (sel.root) {
       try {
-        await tracked(() => mountAndExport(plan, rule, exportGate));
+        await tracked(() => mountAndExport(plan, exportGate));
       } catch (e) {
         await dropBootFiles(files, node.name, `mount/export failed: ${errorMessage(e)}`);
         throw e;
@@ -182,7 +174,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
       try {
         // tracked up to its export only: a node writing its boot files will not join a batch
         // again, so the batcher must not wait for it
-        await tracked(() => mountAndExport(plan, rule, opts.exportGate));
+        await tracked(() => mountAndExport(plan, opts.exportGate));
       } catch (e) {
         // config last: no boot files for a node whose root is not mounted and exported
         await dropBootFiles(plan, node.name, `mount/export failed: ${errorMessage(e)}`);
@@ -201,24 +193,18 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     async release(node, rule, policy) {
       const plan = fullPlan(node, rule);
       if (policy === 'keep') return;
-      await tracked(async () => {
-        await removeBootFiles(plan.specs, node.name);
-        await batcher.drop(plan.entry.path);
-        if (policy === 'remove') {
-          await unmountOverlay(ov, plan.paths);
-          await wipeLayers(ov, plan.paths, { keepMountPoint: false });
-        }
-      });
+      // boot files -> unexport -> (remove) umount -> wipe
+      const steps = planNodeRelease(node, rule, config, policy, mounter.method).steps;
+      await tracked(() => applyPlan(plan, steps, appliers));
     },
 
     async switchLayer(node, from, to, how) {
       const old = fullPlan(node, from);
       const next = fullPlan(node, to);
       return tracked(async () => {
-        // config last, backwards: no boot files while the root is not exported
-        await removeBootFiles(old.specs, node.name);
-        await batcher.drop(old.entry.path);
-        await unmountOverlay(ov, old.paths);
+        // config last, backwards: no boot files while the root is not exported; the layers stay
+        const steps = planNodeRelease(node, from, config, 'remove', mounter.method).steps.filter((s) => s.op !== 'wipe');
+        await applyPlan(old, steps, appliers);
         if (how.how === 'carry') {
           const r = await carryUpper(next.paths);
           return `upper carried (origin removed from ${r.stripped} of ${r.entries + 1} entries${r.index ? ', index dropped' : ''})`;

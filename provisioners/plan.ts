@@ -50,7 +50,8 @@ function exportSteps(config: Config, entry: ExportEntry, line: string): PlanStep
   ];
 }
 
-function bootSteps(specs: BootFileSpec[]): PlanStep[] {
+/** The write and link steps of these boot files (a boot-once selection's, or the rule's). */
+export function planBootSteps(specs: BootFileSpec[]): PlanStep[] {
   const steps: PlanStep[] = [];
   for (const s of specs) {
     steps.push({ op: 'write', path: s.canonical, template: s.template, describe: `write ${s.canonical} from ${s.template} (temp file + rename)` });
@@ -65,7 +66,7 @@ export function planNode(node: NodeRecord, rule: ResolvedRule, config: Config, m
   const entry = exportEntryFor(node, paths, config);
   const exportEntry = renderEntry(config, entry);
   const specs = planBootFiles(node, rule, config);
-  const steps = [...planOverlay(paths, { method: mountMethod, cmd: config.commands.mount }, rule.overlay === 'ephemeral'), ...exportSteps(config, entry, exportEntry), ...bootSteps(specs)];
+  const steps = [...planOverlay(paths, { method: mountMethod, cmd: config.commands.mount }, rule.overlay === 'ephemeral'), ...exportSteps(config, entry, exportEntry), ...planBootSteps(specs)];
   const plan: FullPlan = {
     node: node.name,
     ip: node.ip,
