@@ -3,7 +3,7 @@
 // say happened did happen. Anyone on the segment can send a DHCP packet, and any local user can
 // write a syslog or journald line with any program tag: those may add to a node's timeline and
 // provision it (an export names the client's IP alone), never unexport or remove it. This table is
-// the only place that decides; intake.ts asks it before every release.
+// the only place that decides; src/pipeline/decide.ts asks it before every release.
 //
 // Boot evidence is the second question: may this event tell boot-once that a node booted again
 // without reporting, and so fail (quarantine) it? Sources that may release may; a syslog file,

@@ -4,8 +4,7 @@ import { streamedResponse, type ControlRequest, type ControlResponse } from '../
 import type { ClientEvent, ClientGone, ClientSeen, NodeRecord, ReleasePolicy, WatcherSink } from '../types.ts';
 import { normalizeHostname, normalizeIPv4, normalizeMac, printable } from '../validate.ts';
 import type { Core } from './jobs.ts';
-import type { SubmitResult } from './intake.ts';
-import type { SubmitOptions } from './entry.ts';
+import type { SubmitOptions, SubmitResult } from '../pipeline/inbox.ts';
 import { refusePeer, type PeerCred } from '../control-trust.ts';
 import { byName, findNode, parseNodeQuery, statusDocument, tableRow, withNextImage, type NodeIndex } from '../status-doc.ts';
 import { currentVersionsSync } from './image-switch.ts';

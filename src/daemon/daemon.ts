@@ -1,5 +1,7 @@
 // The daemon: state -> provisioner -> start-up reconciliation -> control socket -> watchers, and
-// the way back down on stop. Data flows one way: watcher -> intake -> queue -> job -> state.
+// the way back down on stop. Data flows one way: watcher -> inbox (src/pipeline/inbox.ts) ->
+// decide (decide.ts) -> queue (src/queue.ts) -> job (jobs.ts): planNode -> apply (src/pipeline/apply.ts,
+// provisioners/apply-plan.ts) -> record (state).
 // Reload swaps the config (rules and templates) and keeps the old one when the new one is broken.
 import type { Logger } from 'pino';
 import type { Metrics, Provisioner } from '../contracts.ts';
@@ -14,8 +16,7 @@ import { startControlServer, type ControlRequest, type ControlResponse, type Con
 import { peerCredUnavailable, type PeerCred } from '../control-trust.ts';
 import { noopMetrics, type DaemonDeps } from './deps.ts';
 import { mergeJobs, runJob, type Core, type Job, type RenderTally } from './jobs.ts';
-import { createIntake, type Intake, type SubmitResult } from './intake.ts';
-import { createEntry, type Entry, type SubmitOptions } from './entry.ts';
+import { createInbox, type Inbox, type SubmitResult, type SubmitOptions } from '../pipeline/inbox.ts';
 import { handleControl } from './control-handler.ts';
 import { loadState, reconcile, writeDefaultFile } from './reconcile.ts';
 import { describeConfigChanges, RESTART_KEYS } from './reload.ts';
@@ -69,7 +70,7 @@ export interface DaemonInfo {
   queue: { depth: number; running: number; retrying: number };
 }
 
-export type { SubmitOptions } from './entry.ts';
+export type { SubmitOptions } from '../pipeline/inbox.ts';
 
 /** A running (or startable) daemon. */
 export interface Daemon {
@@ -115,7 +116,6 @@ export function createDaemon(o: DaemonOptions): Daemon {
     // the gauge counts nodes waiting for or in provisioning work
     onDepth: (n) => core.metrics.queueDepth(n + queue.running()),
   });
-  const intake: Intake = createIntake(core, queue, o.runner);
   // a boot-once change (report, timeout) writes the node's next files through its queue
   core.bootOnce = createBootOnce(core, (name) => queue.add(name, { kind: 'provision', seenAt: Date.now(), sources: [] }));
   let reportServer: ReportServer | undefined;
@@ -128,15 +128,15 @@ export function createDaemon(o: DaemonOptions): Daemon {
   let stepNow: string | undefined;
 
   // watcher events and control requests enter through one door, a slice per event-loop turn
-  const entry: Entry = createEntry(intake, log);
+  const inbox: Inbox = createInbox(core, queue, o.runner, log);
   const badLog = createBadInputLog(log);
   const sink: WatcherSink = {
     event(e) {
-      if (!stopping) entry.event(e);
+      if (!stopping) inbox.event(e);
     },
     bad: badLog, // rate-limited per source
   };
-  const submit = (e: ClientEvent, opts?: SubmitOptions): Promise<SubmitResult> => entry.submit(e, opts);
+  const submit = (e: ClientEvent, opts?: SubmitOptions): Promise<SubmitResult> => inbox.submit(e, opts);
 
   const reconcileNow = () => reconcile(core, queue, log, writeDefault);
   const writeDefault = () => writeDefaultFile(core, log);
@@ -185,7 +185,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
       if (!dryRun) await protectImages(o.config, o.runner, subsystem(log, 'images'));
       if (o.reconcile ?? true) await reconcileNow();
       // events that arrived during start-up are taken from here on
-      entry.open();
+      inbox.open();
       // a storm churns through short-lived garbage: collect sooner (src/memory.ts)
       tuneRunningHeap();
       if (o.config.metrics && metrics.listen) {
@@ -228,8 +228,8 @@ export function createDaemon(o: DaemonOptions): Daemon {
       stopping = true;
       const step = (what: string | undefined) => (stepNow = what);
       // events not taken yet are dropped; whoever waits for one is told
-      entry.drop();
-      intake.flush();
+      inbox.drop();
+      inbox.flush();
       badLog.flush();
       core.bootOnce?.stop();
       await reportServer?.close().catch(() => {});
@@ -285,7 +285,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
       const restartKeys = describeConfigChanges(core.config, next);
       if (restartKeys.length) log.warn({ keys: restartKeys }, `reload: ${restartKeys.join(', ')} changed; these take effect after a restart`);
       core.config = { ...next, ...pickRestartOnly(core.config) };
-      intake.resetOnce();
+      inbox.resetOnce();
       await writeDefault();
       core.metrics.reload(true);
       log.info({ file: o.configFile, subnets: next.subnets.length, hosts: next.hosts.length }, 'config reloaded; ready nodes get their boot files rendered again, nodes whose rule changed are re-provisioned on their next event');

@@ -42,8 +42,8 @@ export async function loadRealDeps(): Promise<DaemonDeps> {
     import('../rules.ts'),
     import('../../provisioners/index.ts'),
     import('../../watchers/index.ts'),
-    import('../../watchers/hook.ts'),
-    import('../../watchers/neighbour.ts'),
+    import('./hook-event.ts'),
+    import('../pipeline/neighbour.ts'),
   ]);
   return {
     loadConfig: (f) => config.loadConfig(f),

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { createAdmission } from '../../src/daemon/admission.ts';
+import { createAdmission } from '../../src/pipeline/inbox.ts';
 
 const turn = () => new Promise((r) => setImmediate(r));
 

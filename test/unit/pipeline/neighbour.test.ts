@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lookupNeighbourMac, parseIpNeigh } from '../../../watchers/neighbour.ts';
+import { lookupNeighbourMac, parseIpNeigh } from '../../../src/pipeline/neighbour.ts';
 import { createFakeRunner } from '../../helpers/fake-runner.ts';
 
 // captured from `ip neigh show` on this host and in a test namespace (iproute2 6.1)
@@ -50,7 +50,7 @@ describe('lookupNeighbourMac', () => {
 });
 
 test('fuzz: 100,000 mutated ip neigh outputs, no throw, only valid entries', async () => {
-  const { xorshift } = await import('./logs/test-context.ts');
+  const { xorshift } = await import('../watchers/logs/test-context.ts');
   const rnd = xorshift(0x4e16);
   for (let i = 0; i < 100_000; i++) {
     let s = SAMPLE;

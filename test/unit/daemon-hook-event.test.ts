@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { archFromVendorClass, parseHookInvocation } from '../../../watchers/hook.ts';
-import { xorshift } from './logs/test-context.ts';
+import { archFromVendorClass, parseHookInvocation } from '../../src/daemon/hook-event.ts';
+import { xorshift } from './watchers/logs/test-context.ts';
 
 const ROOT = '/srv/tftp';
 const T = 1_700_000_000_000;

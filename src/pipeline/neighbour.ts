@@ -1,7 +1,7 @@
 // For clients seen only by IP (a TFTP log line, a hex-IP config name): the kernel's neighbour table
 // usually knows their MAC, since they just talked to us. `ip neigh show` through the Runner.
-import type { Runner } from '../src/runner.ts';
-import { isIPv4, normalizeMac } from '../src/validate.ts';
+import type { Runner } from '../runner.ts';
+import { isIPv4, normalizeMac } from '../validate.ts';
 
 /** One IPv4 line of `ip neigh show`. */
 export interface NeighbourEntry {

@@ -1,10 +1,10 @@
 // dnsmasq --dhcp-script calls (`pxebootd hook add|old|del|tftp ARGS`) turned into events. dnsmasq
 // runs one script at a time, so the CLI forwards argv+env to the daemon and this pure function
 // does the parsing there. Everything in argv and env comes from the client or dnsmasq: validated here.
-import type { BadInput, ClientEvent, ClientSeen } from '../src/types.ts';
-import { normalizeHostname, normalizeIPv4, normalizeMac, printable } from '../src/validate.ts';
-import { relativeToRoot } from './logs/log-messages.ts';
-import { clientFromTftpFilename } from './logs/tftp-filename.ts';
+import type { BadInput, ClientEvent, ClientSeen } from '../types.ts';
+import { normalizeHostname, normalizeIPv4, normalizeMac, printable } from '../validate.ts';
+import { relativeToRoot } from '../../watchers/logs/log-messages.ts';
+import { clientFromTftpFilename } from '../../watchers/logs/tftp-filename.ts';
 
 /** The `source` of every hook event (status and timelines show it). */
 export const HOOK_SOURCE = 'hook:dnsmasq';

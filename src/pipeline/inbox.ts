@@ -1,19 +1,180 @@
-// From a typed event to queued work: enrich the client (MAC from leases or the neighbour table),
-// match it against the rules (no match / ignored: never provisioned, see skip-log.ts), update its
-// record, and enqueue a provision or release when something has to change. The common case (an
-// event with IP and MAC) is handled synchronously, without a promise: in a burst of thousands of
-// events every promise and closure kept in flight ends up promoted to the old space.
+// Step 1 of the pipeline (watcher -> INBOX -> decide -> queue -> planNode -> applyPlan -> record):
+// how events enter the daemon. Watcher events (nobody waits) and control requests (wait for an
+// answer) go through one door, in arrival order, at most PER_TURN per event-loop turn. Events of one
+// client are taken strictly in order: an IP-only event may wait for a neighbour lookup (its MAC),
+// and later events of that client wait behind it; other clients do not wait. A taken event is
+// matched and decided (decide.ts), and the decision applied: the node's record updated, a job
+// queued. The common case (an event with IP and MAC) is handled synchronously, without a promise:
+// in a burst of thousands of events every promise and closure kept in flight ends up promoted to the
+// old space.
+//
+// Why a slice per turn: a lease file rewritten with 10,000 new clients hands over 10,000 events in
+// one synchronous loop; taken all at once, every one of them is in flight at the same moment
+// (records, jobs, their promises), thousands of scavenges promote all of it, and the old space
+// balloons before a major GC can finish (docs/performance.md, finding 5). A few dozen per turn keep
+// the work in flight small and let V8's GC tasks and other I/O (command exits, the control socket)
+// run in between. Nothing is dropped and nothing waits for a timer: a lone event is taken at once, a
+// burst goes out in slices of `perTurn` on setImmediate.
+import type { Logger } from 'pino';
 import type { Runner } from '../runner.ts';
-import type { ClientGone, ClientSeen, NodeRecord, ReleasePolicy } from '../types.ts';
+import type { ClientEvent, ClientGone, ClientSeen, NodeRecord, ReleasePolicy } from '../types.ts';
 import type { KeyedQueue, JobOutcome } from '../queue.ts';
 import { errorMessage } from '../errors.ts';
-import { applySeen, extendTimeline, matchRelease } from './records.ts';
-import { reportCounts, ruleFor, type Core, type Job } from './jobs.ts';
-import { BOOT_GUARD_MS } from './boot-detect.ts';
-import { decideGone, decideNode, decideSeen } from '../pipeline/decide.ts';
-import { createSkipLog } from './skip-log.ts';
-import { createBurstLog, type BurstLine } from './burst-log.ts';
+import { applySeen, extendTimeline, matchRelease } from '../daemon/records.ts';
+import { reportCounts, ruleFor, type Core, type Job } from '../daemon/jobs.ts';
+import { BOOT_GUARD_MS } from '../daemon/boot-detect.ts';
+import { decideGone, decideNode, decideSeen } from './decide.ts';
+import { createSkipLog } from '../daemon/skip-log.ts';
+import { createBurstLog, type BurstLine } from '../daemon/burst-log.ts';
 import { isAuthoritative } from '../trust.ts';
+
+/** Events taken per event-loop turn before the rest wait for the next turn. */
+export const PER_TURN = 64;
+
+export interface Admission<T> {
+  /** take `item` now when this turn has room, else queue it (FIFO) */
+  add(item: T): void;
+  /** start taking items (added ones wait until then) */
+  open(): void;
+  /** remove and return every item not taken yet (at stop) */
+  drop(): T[];
+  /** items waiting */
+  pending(): number;
+}
+
+/** `take` must not throw: it is called from setImmediate. */
+export function createAdmission<T>(take: (item: T) => void, perTurn: number = PER_TURN): Admission<T> {
+  let items: T[] = [];
+  let head = 0;
+  let used = 0;
+  let scheduled = false;
+  let opened = false;
+  const limit = Math.max(1, Math.floor(perTurn));
+
+  const waiting = () => items.length - head;
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(turn);
+  };
+  function turn(): void {
+    scheduled = false;
+    used = 0;
+    while (opened && head < items.length && used < limit) {
+      const item = items[head]!;
+      items[head++] = undefined as T; // let it go as soon as it is taken
+      used++;
+      take(item);
+    }
+    if (head === items.length) {
+      items = [];
+      head = 0;
+    } else if (head > 4096 && head * 2 > items.length) {
+      items = items.slice(head);
+      head = 0;
+    }
+    // a turn that took something leaves a count to reset; one with items left goes on next turn
+    if (used > 0 || (opened && waiting() > 0)) schedule();
+  }
+
+  return {
+    add(item) {
+      if (opened && waiting() === 0 && used < limit) {
+        used++;
+        schedule();
+        take(item);
+        return;
+      }
+      items.push(item);
+      if (opened) schedule();
+    },
+    open() {
+      opened = true;
+      if (waiting() > 0) schedule();
+    },
+    drop() {
+      const rest = items.slice(head);
+      items = [];
+      head = 0;
+      return rest;
+    },
+    pending: waiting,
+  };
+}
+
+/** `wait`: answer once the queued job's first attempt is over; `policy`: a release's policy. */
+export interface SubmitOptions {
+  wait?: boolean;
+  policy?: ReleasePolicy;
+}
+
+/** The door's side of the inbox. */
+interface Entry {
+  /** a watcher's event: nobody waits for it, a failure is logged */
+  event(e: ClientEvent): void;
+  /** a request's event: resolves with what happened (after the job with `wait`) */
+  submit(e: ClientEvent, opts?: SubmitOptions): Promise<SubmitResult>;
+  /** start taking events (those that arrived during start-up first) */
+  open(): void;
+  /** drop events not taken yet; whoever waits for one is told */
+  drop(): void;
+}
+
+type Waiting = { e: ClientEvent; opts: SubmitOptions; resolve: (r: SubmitResult | Promise<SubmitResult>) => void; reject: (err: unknown) => void };
+
+/** The one door for watcher events and control requests, so a burst is taken a slice per event-loop turn. */
+function createEntry(intake: Intake, log: Logger, perTurn?: number): Entry {
+  const admission = createAdmission<ClientEvent | Waiting>(take, perTurn);
+  const chains = new Map<string, Promise<void>>();
+
+  function take(item: ClientEvent | Waiting): void {
+    const e = 'kind' in item ? item : item.e;
+    const w = 'kind' in item ? undefined : item;
+    const key = e.ip ?? e.mac ?? '';
+    const prev = chains.get(key);
+    if (prev) return void chain(key, prev.then(() => handle(e, w)));
+    const r = handle(e, w);
+    if (r) chain(key, r);
+  }
+  function chain(key: string, p: Promise<void>): void {
+    chains.set(key, p);
+    void p.then(() => {
+      if (chains.get(key) === p) chains.delete(key);
+    });
+  }
+  /** Take one event; a promise only when it has to wait (a neighbour lookup). Never rejects. */
+  function handle(e: ClientEvent, w: Waiting | undefined): Promise<void> | undefined {
+    const wait = w?.opts.wait === true;
+    let accepted: Accepted | Promise<Accepted>;
+    try {
+      accepted = e.kind === 'seen' ? intake.seen(e, wait) : intake.gone(e, w?.opts, wait);
+    } catch (err) {
+      failed(e, w, err);
+      return undefined;
+    }
+    if (!(accepted instanceof Promise)) return void answer(accepted, w);
+    return accepted.then(
+      (a) => answer(a, w),
+      (err: unknown) => failed(e, w, err),
+    );
+  }
+  function answer(a: Accepted, w: Waiting | undefined): void {
+    if (w) w.resolve(w.opts.wait && a.settled ? a.settled : a.now);
+  }
+  function failed(e: ClientEvent, w: Waiting | undefined, err: unknown): void {
+    if (w) w.reject(err);
+    else log.error({ err: errorMessage(err), source: e.source }, 'event handling failed');
+  }
+
+  return {
+    event: (e) => admission.add(e),
+    submit: (e, opts = {}) => new Promise((resolve, reject) => admission.add({ e, opts, resolve, reject })),
+    open: () => admission.open(),
+    drop() {
+      for (const item of admission.drop()) if (!('kind' in item)) item.resolve({ outcome: 'failed', error: 'pxebootd is stopping; the request was not taken' });
+    },
+  };
+}
 
 /** What happened to one submitted event (the control socket returns it). */
 export interface SubmitResult {
@@ -31,12 +192,13 @@ const NEIGHBOUR_RETRY_MS = 5000;
 const IPMAC_MAX = 200_000;
 
 /** The immediate result of taking an event in, and the settled one when a job was queued and `wait` asked. */
-export interface Accepted {
+interface Accepted {
   now: SubmitResult;
   settled?: Promise<SubmitResult>;
 }
 
-export interface Intake {
+/** The deciding side of the inbox. */
+interface Intake {
   /** synchronous unless the MAC has to be looked up in the neighbour table */
   seen(e: ClientSeen, wait?: boolean): Accepted | Promise<Accepted>;
   gone(e: ClientGone, opts?: { policy?: ReleasePolicy }, wait?: boolean): Accepted;
@@ -77,7 +239,7 @@ export function renderGone(group: string, count: number, ex: GoneExample): Burst
 }
 
 /** Turns admitted events into node records and queued jobs. */
-export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner): Intake {
+function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner): Intake {
   const logged = new Set<string>();
   const ipToMac = new Map<string, string>();
   const log = core.log;
@@ -243,4 +405,19 @@ export function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner)
       return enqueue(rec.name, { kind: 'release', policy: d.policy, reason, ...(d.lift ? { lift: true } : {}) }, wait);
     },
   };
+}
+
+/** The daemon's inbox: the door (event, submit, open, drop) and the intake's housekeeping (resetOnce, flush). */
+export interface Inbox extends Entry {
+  /** forget which clients were already logged as unmatched (after a reload) */
+  resetOnce(): void;
+  /** write pending log summaries (at stop) */
+  flush(): void;
+}
+
+/** Makes the daemon's inbox: events in, decisions applied, jobs queued. */
+export function createInbox(core: Core, queue: KeyedQueue<Job>, runner: Runner, log: Logger, perTurn?: number): Inbox {
+  const intake = createIntake(core, queue, runner);
+  const entry = createEntry(intake, log, perTurn);
+  return { ...entry, resetOnce: () => intake.resetOnce(), flush: () => intake.flush() };
 }
