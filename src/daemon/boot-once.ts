@@ -12,7 +12,7 @@ import { bootPrograms } from '../boot-once/programs.ts';
 import { newToken, reportUrl, tokenMatches, type Report, type ReportAnswer } from '../boot-once/report-server.ts';
 import { BOOT_GUARD_MS, isBootProgram } from './boot-detect.ts';
 import { extendTimeline } from './records.ts';
-import type { Core } from './jobs.ts';
+import type { NodeContext } from './jobs.ts';
 
 /** How often profile deadlines are checked. */
 export const SWEEP_MS = 500;
@@ -76,12 +76,13 @@ async function programsOf(p: ProfileConfig): Promise<string[]> {
   return [...out];
 }
 
-export function createBootOnce(core: Core, requeue: (name: string) => void): BootOnceRuntime {
+/** The daemon's boot-once runtime over the node records (one per daemon). */
+export function createBootOnce(core: Pick<NodeContext, 'log' | 'state' | 'metrics' | 'config'>, requeue: (name: string) => void): BootOnceRuntime {
   const log = core.log;
   const deadlines = new Map<string, number>();
   const pending = new Map<string, string[]>();
   let timer: NodeJS.Timeout | undefined;
-  const profiles = () => core.config.profiles ?? {};
+  const profiles = () => core.config().profiles ?? {};
 
   const track = (rec: NodeRecord) => {
     const d = rec.bootOnce?.quarantined ? undefined : rec.bootOnce?.current?.deadline;
@@ -124,7 +125,7 @@ export function createBootOnce(core: Core, requeue: (name: string) => void): Boo
     fetched(rec, e) {
       const bo = rec.bootOnce;
       if (e.file === undefined || !bo || isIdle(bo)) return false;
-      const out = onFetch(bo, e.file, e.time, profiles(), { isBootStart: isBootProgram, guardMs: core.config.boot_guard_ms ?? BOOT_GUARD_MS, trusted: isBootEvidence(e), source: e.sourceType });
+      const out = onFetch(bo, e.file, e.time, profiles(), { isBootStart: isBootProgram, guardMs: core.config().boot_guard_ms ?? BOOT_GUARD_MS, trusted: isBootEvidence(e), source: e.sourceType });
       switch (out.kind) {
         case 'advanced':
           rec.bootOnce = out.bo;
@@ -158,7 +159,8 @@ export function createBootOnce(core: Core, requeue: (name: string) => void): Boo
       const bo = rec.bootOnce;
       const sel = selection(bo);
       if (sel.kind === 'production' || !bo) return production;
-      const url = core.config.report ? reportUrl(core.config.report.listen, core.config.server) : 'none';
+      const report = core.config().report;
+      const url = report ? reportUrl(report.listen, core.config().server) : 'none';
       // held: no per-node files, so the loaders' fallbacks apply (it must not boot the profile again)
       if (sel.kind === 'held') return { boot: { templates: {}, root: false }, state: 'verifying' };
       if (sel.kind === 'quarantine') {
@@ -257,7 +259,7 @@ export function createBootOnce(core: Core, requeue: (name: string) => void): Boo
 }
 
 /** `boot-once --cancel` (or a release by hand): the node leaves its queue and quarantine; the next provision writes production. */
-export function cancelBootOnce(core: Core, rec: NodeRecord, why: string): NodeRecord {
+export function cancelBootOnce(core: NodeContext, rec: NodeRecord, why: string): NodeRecord {
   const bo = cancel(rec.bootOnce, Date.now(), why);
   const cur = rec.bootOnce?.current;
   if (cur) core.metrics.verification(cur.profile, 'cancelled');

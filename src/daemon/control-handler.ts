@@ -3,7 +3,7 @@
 import { streamedResponse, type ControlRequest, type ControlResponse } from '../control.ts';
 import type { ClientEvent, ClientGone, ClientSeen, NodeRecord, ReleasePolicy, WatcherSink } from '../types.ts';
 import { normalizeHostname, normalizeIPv4, normalizeMac, printable } from '../validate.ts';
-import type { Core } from './jobs.ts';
+import type { NodeContext } from './jobs.ts';
 import type { SubmitOptions, SubmitResult } from '../pipeline/inbox.ts';
 import { refusePeer, type PeerCred } from '../control-trust.ts';
 import { byName, findNode, parseNodeQuery, statusDocument, tableRow, withNextImage, type NodeIndex } from '../status-doc.ts';
@@ -54,9 +54,9 @@ async function withTimeout(p: Promise<SubmitResult>, ms: number): Promise<Contro
  * head, every record or (`view: "table"`) the table's fields sorted by name; otherwise every
  * record in one answer line (older clients).
  */
-function statusAnswer(daemon: ControlTarget, req: ControlRequest, core: Core): ControlResponse {
+function statusAnswer(daemon: ControlTarget, req: ControlRequest, core: NodeContext): ControlResponse {
   // image nodes: next_image_version when a newer version is current (what their next boot mounts)
-  const currents = currentVersionsSync(core.config);
+  const currents = currentVersionsSync(core.config());
   const full = (n: NodeRecord) => withNextImage(n, currents);
   if (req.node !== undefined) {
     const q = typeof req.node === 'string' ? parseNodeQuery(req.node) : undefined;
@@ -105,7 +105,7 @@ async function releaseAll(daemon: ControlTarget, policy: ReleasePolicy | undefin
  * queue (the provision job writes the files the queue now selects) and answer once it settled. An
  * IP no node holds yet is remembered and provisioned now: it starts with these profiles.
  */
-async function bootOnce(daemon: ControlTarget, core: Core, req: ControlRequest, timeoutMs: number): Promise<ControlResponse> {
+async function bootOnce(daemon: ControlTarget, core: NodeContext, req: ControlRequest, timeoutMs: number): Promise<ControlResponse> {
   const target = typeof req.target === 'string' ? req.target : '';
   const ip = normalizeIPv4(target);
   const mac = ip ? undefined : normalizeMac(target);
@@ -113,7 +113,7 @@ async function bootOnce(daemon: ControlTarget, core: Core, req: ControlRequest, 
   const cancel = req.cancel === true;
   const names = Array.isArray(req.profiles) ? req.profiles.filter((p): p is string => typeof p === 'string') : [];
   if (cancel === names.length > 0) return { ok: false, error: cancel ? 'boot-once: --cancel takes no profile' : 'boot-once: expected at least one PROFILE, or --cancel' };
-  const known = core.config.profiles ?? {};
+  const known = core.config().profiles ?? {};
   const unknown = names.filter((n) => !Object.hasOwn(known, n));
   if (unknown.length) return { ok: false, error: `boot-once: unknown profile ${unknown.map((u) => JSON.stringify(printable(u))).join(', ')}; configured: ${Object.keys(known).join(', ') || 'none (add a profiles map)'}` };
   const rec = ip ? core.state.findByIp(ip) : core.state.findByMac(mac!);
@@ -137,10 +137,15 @@ async function bootOnce(daemon: ControlTarget, core: Core, req: ControlRequest, 
 
 /** A refused client's uid is logged at most once a minute (a local user must not flood the log). */
 const REFUSAL_LOG_MS = 60_000;
-const refusalLogged = new Map<number, number>();
+
+/** One daemon's control-request handler (it remembers which refused uids were logged when). */
+export function createControlHandler(core: NodeContext): (daemon: ControlTarget, req: ControlRequest, peer?: PeerCred) => Promise<ControlResponse> {
+  const refusalLogged = new Map<number, number>();
+  return (daemon, req, peer) => handleControl(daemon, core, refusalLogged, req, peer);
+}
 
 /** Answer one control request; `peer` (SO_PEERCRED, when known) must be trusted for hook/provision/release. */
-export async function handleControl(daemon: ControlTarget, core: Core, req: ControlRequest, peer?: PeerCred): Promise<ControlResponse> {
+async function handleControl(daemon: ControlTarget, core: NodeContext, refusalLogged: Map<number, number>, req: ControlRequest, peer?: PeerCred): Promise<ControlResponse> {
   const refused = refusePeer(req.op, peer);
   if (refused) {
     const now = Date.now();
@@ -158,7 +163,7 @@ export async function handleControl(daemon: ControlTarget, core: Core, req: Cont
       return statusAnswer(daemon, req, core);
     case 'hook': {
       const argv = Array.isArray(req.argv) ? req.argv.filter((a): a is string => typeof a === 'string') : [];
-      const { event, bad } = core.deps.parseHookInvocation(argv, stringMap(req.env), core.config.tftp_root);
+      const { event, bad } = core.deps.parseHookInvocation(argv, stringMap(req.env), core.config().tftp_root);
       if (bad) {
         daemon.sink.bad(bad);
         return { ok: true, accepted: false, reason: bad.reason };

@@ -14,10 +14,10 @@ import { ConfigError, errorMessage, formatProblem } from '../errors.ts';
 import { subsystem } from '../log.ts';
 import { startControlServer, type ControlRequest, type ControlResponse, type ControlServer } from '../control.ts';
 import { peerCredUnavailable, type PeerCred } from '../control-trust.ts';
-import { noopMetrics, type DaemonDeps } from './deps.ts';
-import { mergeJobs, runJob, type Core, type Job, type RenderTally } from './jobs.ts';
+import { startedMetrics, type DaemonDeps } from './deps.ts';
+import { createCountReporter, mergeJobs, runJob, type NodeContext, type Job, type RenderTally } from './jobs.ts';
 import { createInbox, type Inbox, type SubmitResult, type SubmitOptions } from '../pipeline/inbox.ts';
-import { handleControl } from './control-handler.ts';
+import { createControlHandler } from './control-handler.ts';
 import { loadState, reconcile, writeDefaultFile } from './reconcile.ts';
 import { describeConfigChanges, RESTART_KEYS } from './reload.ts';
 import { tuneRunningHeap } from '../memory.ts';
@@ -25,7 +25,7 @@ import { createBadInputLog } from './bad-input-log.ts';
 import { createBootOnce } from './boot-once.ts';
 import { startReportServer, type ReportServer } from '../boot-once/report-server.ts';
 import { protectImages } from './image-switch.ts';
-import { createApply, type Apply } from '../pipeline/apply.ts';
+import { createApply } from '../pipeline/apply.ts';
 
 /** How long stop() waits for running jobs before abandoning them (inside `run`'s stop deadline). */
 export const STOP_GRACE_MS = 2000;
@@ -91,7 +91,7 @@ export interface Daemon {
   request(req: ControlRequest, peer?: PeerCred): Promise<ControlResponse>;
 }
 
-/** The composition root of a running daemon: state, queue, intake, watchers and the control socket. */
+/** The composition root of a running daemon: state, the node context, queue, inbox, watchers and the control socket, each a named const built once. */
 export function createDaemon(o: DaemonOptions): Daemon {
   const log = o.log;
   const dryRun = o.dryRun ?? o.runner.dryRun;
@@ -103,26 +103,45 @@ export function createDaemon(o: DaemonOptions): Daemon {
     // a large state.json is not serialised while a node is on its way to ready
     busy: () => queue.running() > 0,
   });
-  // the real metrics are made by start(); nothing is counted before it
-  const core: Core = { log: subsystem(log, 'queue'), deps: o.deps, state, metrics: noopMetrics(), config: o.config, apply: undefined as unknown as Apply };
+  // the parts that change while the daemon runs, owned here and read through functions
+  let config = o.config;
+  let startedAt = 0;
+  // made by start() (after the state lock), before the first job can run
   let provisioner: Provisioner | undefined;
+  const provisionerNow = (): Provisioner => {
+    if (!provisioner) throw new Error('pxebootd: the provisioner is used before start() made it');
+    return provisioner;
+  };
+  // the real metrics are made by start(); nothing is counted before it
+  const metrics = startedMetrics();
+  const queueLog = subsystem(log, 'queue');
+  const shared = { log: queueLog, state, metrics, config: () => config };
+  // a boot-once change (report, timeout) writes the node's next files through its queue
+  const bootOnce = createBootOnce(shared, (name) => queue.add(name, { kind: 'provision', seenAt: Date.now(), sources: [] }));
+  const core: NodeContext = {
+    ...shared,
+    deps: o.deps,
+    startedAt: () => startedAt,
+    // --dry-run is decided here, once: a plan-only apply stage logs each plan and changes nothing
+    apply: createApply(provisionerNow, queueLog, () => config, dryRun),
+    reportCounts: createCountReporter(state, metrics),
+    bootOnce,
+  };
+  const answerControl = createControlHandler(core);
   const queue: KeyedQueue<Job> = createQueue<Job>({
     concurrency: o.config.queue.concurrency,
     retryBaseMs: o.config.queue.retry_base_ms,
     retryMaxMs: o.config.queue.retry_max_ms,
     merge: mergeJobs,
     work: (name, job, attempt) => runJob(core, name, job, attempt),
-    onFailure: (key, _job, _err, attempt, ms) => ms > 0 && core.log.info({ node: key, attempt, retryInMs: ms }, `retrying ${key} in ${ms} ms`),
+    onFailure: (key, _job, _err, attempt, ms) => ms > 0 && queueLog.info({ node: key, attempt, retryInMs: ms }, `retrying ${key} in ${ms} ms`),
     // the gauge counts nodes waiting for or in provisioning work
-    onDepth: (n) => core.metrics.queueDepth(n + queue.running()),
+    onDepth: (n) => metrics.queueDepth(n + queue.running()),
   });
-  // a boot-once change (report, timeout) writes the node's next files through its queue
-  core.bootOnce = createBootOnce(core, (name) => queue.add(name, { kind: 'provision', seenAt: Date.now(), sources: [] }));
   let reportServer: ReportServer | undefined;
   const watchers: Watcher[] = [];
   let control: ControlServer | undefined;
   let unlock: (() => Promise<void>) | undefined;
-  let startedAt = 0;
   let watching = false;
   let stopping = false;
   let stepNow: string | undefined;
@@ -142,7 +161,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
   const writeDefault = () => writeDefaultFile(core, log);
   /** After a reload: every ready node's boot files rendered from the new templates, one summary line. */
   const rerenderReady = (): void => {
-    const ready = core.state.all().filter((n) => n.state === 'ready');
+    const ready = state.all().filter((n) => n.state === 'ready');
     if (ready.length === 0) return;
     const tally: RenderTally = { rewritten: 0, unchanged: 0, skipped: 0, failed: 0 };
     void Promise.all(ready.map((n) => queue.push(n.name, { kind: 'render', tally }))).then(() => {
@@ -154,12 +173,12 @@ export function createDaemon(o: DaemonOptions): Daemon {
   return {
     sink,
     state,
-    config: () => core.config,
+    config: () => config,
     submit,
     nodes: () => state.all(),
     idle: () => queue.drain(),
     request(req, peer) {
-      return handleControl(this, core, req, peer);
+      return answerControl(this, req, peer);
     },
     // `watching` turns true once every source is being watched: lines logged before that may be missed
     // by a syslog source that starts at the end of its file (hook requests are held, not lost).
@@ -167,8 +186,8 @@ export function createDaemon(o: DaemonOptions): Daemon {
 
     async start() {
       startedAt = Date.now();
-      core.startedAt = startedAt;
-      const metrics: Metrics = (core.metrics = await o.deps.createMetrics(log, o.runner, o.config));
+      const real: Metrics = await o.deps.createMetrics(log, o.runner, o.config);
+      metrics.use(real);
       // claim the socket first: a second daemon must stop before it touches anything
       if (o.control ?? true) {
         control = await startControlServer(o.config.control_socket, (req, peer) => this.request(req, peer));
@@ -179,8 +198,6 @@ export function createDaemon(o: DaemonOptions): Daemon {
       await loadState(state, o.config);
       // the provisioner names its own subsystem in its log lines
       provisioner = o.deps.createProvisioner({ config: o.config, runner: o.runner, log });
-      // --dry-run is decided here, once: a plan-only apply stage logs each plan and changes nothing
-      core.apply = createApply(provisioner, core.log, () => core.config, dryRun);
       // image versions are the lower layers the restore mounts: read-only again after a reboot
       if (!dryRun) await protectImages(o.config, o.runner, subsystem(log, 'images'));
       if (o.reconcile ?? true) await reconcileNow();
@@ -188,19 +205,19 @@ export function createDaemon(o: DaemonOptions): Daemon {
       inbox.open();
       // a storm churns through short-lived garbage: collect sooner (src/memory.ts)
       tuneRunningHeap();
-      if (o.config.metrics && metrics.listen) {
+      if (o.config.metrics && real.listen) {
         try {
-          const addr = await metrics.listen(o.config.metrics.listen);
+          const addr = await real.listen(o.config.metrics.listen);
           log.info({ addr }, `metrics on http://${addr}/metrics`);
         } catch (e) {
           log.error({ err: errorMessage(e) }, 'metrics endpoint failed to start; continuing without it');
         }
       }
-      core.bootOnce!.start();
+      bootOnce.start();
       // like the watchers, the report endpoint takes input from the network: not in one-shot CLI runs
       if (o.config.report && (o.watchers ?? true)) {
         try {
-          reportServer = await startReportServer(o.config.report.listen, (ip, r) => core.bootOnce!.report(ip, r));
+          reportServer = await startReportServer(o.config.report.listen, (ip, r) => bootOnce.report(ip, r));
           log.info({ addr: reportServer.address }, `boot-once reports on http://${reportServer.address}/v1/report`);
         } catch (e) {
           log.error({ err: errorMessage(e), listen: o.config.report.listen }, `report endpoint failed to start (${errorMessage(e)}); reporting profiles end by their timeout`);
@@ -231,7 +248,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
       inbox.drop();
       inbox.flush();
       badLog.flush();
-      core.bootOnce?.stop();
+      bootOnce.stop();
       await reportServer?.close().catch(() => {});
       // each watcher gets a bound: one stuck (say, in a read of a file that never ends) is left behind,
       // and its children are killed by the caller once stop() returns
@@ -264,7 +281,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
         log.error({ err: errorMessage(e) }, 'final state write failed; the previous state file is intact');
       }
       step('closing metrics');
-      await core.metrics.close?.().catch(() => {});
+      await metrics.close().catch(() => {});
       step('releasing the state lock');
       await unlock?.();
       step(undefined);
@@ -279,15 +296,15 @@ export function createDaemon(o: DaemonOptions): Daemon {
         if (e instanceof ConfigError) for (const p of e.problems) log.error({ problem: p }, `reload: ${formatProblem(p)}`);
         else log.error({ err: errorMessage(e) }, `reload: ${errorMessage(e)}`);
         log.error({ file: o.configFile }, 'reload failed; keeping the running config');
-        core.metrics.reload(false);
+        metrics.reload(false);
         return false;
       }
-      const restartKeys = describeConfigChanges(core.config, next);
+      const restartKeys = describeConfigChanges(config, next);
       if (restartKeys.length) log.warn({ keys: restartKeys }, `reload: ${restartKeys.join(', ')} changed; these take effect after a restart`);
-      core.config = { ...next, ...pickRestartOnly(core.config) };
+      config = { ...next, ...pickRestartOnly(config) };
       inbox.resetOnce();
       await writeDefault();
-      core.metrics.reload(true);
+      metrics.reload(true);
       log.info({ file: o.configFile, subnets: next.subnets.length, hosts: next.hosts.length }, 'config reloaded; ready nodes get their boot files rendered again, nodes whose rule changed are re-provisioned on their next event');
       rerenderReady();
       return true;

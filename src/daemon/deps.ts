@@ -32,6 +32,22 @@ export function noopMetrics(): Metrics {
   return { nodesByState: nop, event: nop, seenToReady: nop, queueDepth: nop, commandFailure: nop, reload: nop, verification: nop };
 }
 
+/** A Metrics that forwards to the one the daemon's start() makes (counting nothing before): the parts built before start() keep one reference. */
+export function startedMetrics(): Metrics & { use(m: Metrics): void; close(): Promise<void> } {
+  let m: Metrics = noopMetrics();
+  return {
+    use: (real) => void (m = real),
+    nodesByState: (c) => m.nodesByState(c),
+    verification: (p, r) => m.verification(p, r),
+    event: (t) => m.event(t),
+    seenToReady: (ms) => m.seenToReady(ms),
+    queueDepth: (n) => m.queueDepth(n),
+    commandFailure: (t) => m.commandFailure(t),
+    reload: (ok) => m.reload(ok),
+    close: () => m.close?.() ?? Promise.resolve(),
+  };
+}
+
 /**
  * Import the production modules (lazily, so `pxebootd hook` never pays for them). prom-client is
  * imported only when the config has `metrics` (its RSS cost is in docs/performance.md).

@@ -14,7 +14,7 @@ import { lstat } from 'node:fs/promises';
 import { readlinkSync } from 'node:fs';
 import { checkComponent } from '../images/names.ts';
 import { extendTimeline } from './records.ts';
-import type { Core } from './jobs.ts';
+import type { NodeContext } from './jobs.ts';
 
 /** The image part of a provision job: why it runs, and whether an image check is all it is for. */
 export interface ImageJobFields {
@@ -36,12 +36,12 @@ export interface NodeImage {
 }
 
 /** The images_dir of the running config. */
-export function imagesDirOf(core: Core): string {
-  return core.config.images_dir ?? DEFAULT_IMAGES_DIR;
+export function imagesDirOf(core: NodeContext): string {
+  return core.config().images_dir ?? DEFAULT_IMAGES_DIR;
 }
 
 /** The current version of `image`, or undefined (none promoted, or a pointer pxebootd did not write: logged). */
-async function currentVersion(core: Core, image: string): Promise<string | undefined> {
+async function currentVersion(core: NodeContext, image: string): Promise<string | undefined> {
   try {
     return await readCurrent(imagesDirOf(core), image);
   } catch (e) {
@@ -54,7 +54,7 @@ async function currentVersion(core: Core, image: string): Promise<string | undef
  * Decide the node's lower layer for this provision. `running` is its rule with the version it runs
  * (jobs.ruleFor). Undefined when the job was only an image check and the version stays.
  */
-export async function nodeImage(core: Core, rec: NodeRecord, running: ResolvedRule, job: ImageJobFields & { reset?: boolean }): Promise<NodeImage | undefined> {
+export async function nodeImage(core: NodeContext, rec: NodeRecord, running: ResolvedRule, job: ImageJobFields & { reset?: boolean }): Promise<NodeImage | undefined> {
   if (running.image === undefined) return { rule: running, step: { kind: 'keep' }, reset: false };
   const occasion: ImageOccasion = job.occasion ?? 'other';
   const step = planImageStep(running, recordedVersion(rec, running), await currentVersion(core, running.image), occasion);
@@ -72,7 +72,7 @@ export async function nodeImage(core: Core, rec: NodeRecord, running: ResolvedRu
 }
 
 /** A persistent node's switch up to its umount (and the carry or set-aside of its upper); provision() does the rest. */
-export async function switchLayer(core: Core, node: NodeRecord, running: ResolvedRule, img: NodeImage): Promise<void> {
+export async function switchLayer(core: NodeContext, node: NodeRecord, running: ResolvedRule, img: NodeImage): Promise<void> {
   if (img.step.kind !== 'switch' || !img.layer) return;
   const { from, to } = img.step;
   const cur = core.state.get(node.name);
@@ -86,7 +86,7 @@ export async function switchLayer(core: Core, node: NodeRecord, running: Resolve
  * on disk, so a retry or a restart mounts that one and `image prune` never takes a version a node
  * has mounted. A first version is recorded lazily (it is the current one: prune keeps it).
  */
-export async function recordImage(core: Core, name: string, img: NodeImage): Promise<void> {
+export async function recordImage(core: NodeContext, name: string, img: NodeImage): Promise<void> {
   if (img.step.kind !== 'switch' || img.rule.image === undefined) return;
   const cur = core.state.get(name);
   if (!cur) return;

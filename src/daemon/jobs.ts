@@ -52,24 +52,31 @@ export function mergeJobs(older: Job, newer: Job): Job {
   return merged;
 }
 
-/** The mutable core the daemon, the intake and the jobs share. */
-export interface Core {
-  log: Logger;
-  deps: DaemonDeps;
-  state: StateStore;
-  metrics: Metrics;
-  config: Config;
+/**
+ * What the inbox, the jobs, reconciliation, boot-once and the control handler share: built once by
+ * the daemon (its composition root, createDaemon), no field ever reassigned. What changes while the
+ * daemon runs (the config at a reload, the start time) is read through a function.
+ */
+export interface NodeContext {
+  readonly log: Logger;
+  readonly deps: DaemonDeps;
+  readonly state: StateStore;
+  readonly metrics: Metrics;
+  /** the running config: a reload replaces it, so it is always read through this */
+  config(): Config;
   /** the apply stage (src/pipeline/apply.ts): plan-only under --dry-run */
-  apply: Apply;
-  /** when start() began (ms): NBP requests within the boot guard after it are not new boots */
-  startedAt?: number;
-  /** boot-once profiles (set by the daemon) */
-  bootOnce?: BootOnceRuntime;
+  readonly apply: Apply;
+  /** when start() began (ms; 0 before): NBP requests within the boot guard after it are not new boots */
+  startedAt(): number;
+  /** publish node counts to metrics soon (createCountReporter) */
+  reportCounts(): void;
+  /** boot-once profiles */
+  readonly bootOnce?: BootOnceRuntime;
 }
 
 /** Resolve a known node's rule under the current config; undefined when it no longer matches. */
-export function ruleFor(core: Core, rec: NodeRecord): ResolvedRule | undefined {
-  const m = core.deps.matchClient({ ip: rec.ip, mac: rec.mac, hostname: rec.hostname }, core.config);
+export function ruleFor(core: NodeContext, rec: NodeRecord): ResolvedRule | undefined {
+  const m = core.deps.matchClient({ ip: rec.ip, mac: rec.mac, hostname: rec.hostname }, core.config());
   if (m.kind !== 'match') return undefined;
   try {
     if (nodeNameFor(m.rule.node_name, rec.ip, rec.mac) !== rec.name) return undefined;
@@ -81,28 +88,30 @@ export function ruleFor(core: Core, rec: NodeRecord): ResolvedRule | undefined {
   return version === undefined ? m.rule : imageRule(m.rule, imagesDirOf(core), version);
 }
 
-const countsDue = new WeakSet<Core>();
-/** Publish node counts to metrics, at most every 250 ms (counting 10,000 nodes per event is waste). */
-export function reportCounts(core: Core): void {
-  if (countsDue.has(core)) return;
-  countsDue.add(core);
-  setTimeout(() => {
-    countsDue.delete(core);
-    core.metrics.nodesByState(countStates(core.state.all()));
-  }, 250).unref();
+/** Publish node counts to metrics at most every 250 ms (counting 10,000 nodes per event is waste); one per daemon. */
+export function createCountReporter(state: StateStore, metrics: Metrics): () => void {
+  let due = false;
+  return () => {
+    if (due) return;
+    due = true;
+    setTimeout(() => {
+      due = false;
+      metrics.nodesByState(countStates(state.all()));
+    }, 250).unref();
+  };
 }
 
-function updateRecord(core: Core, name: string, change: (r: NodeRecord) => NodeRecord): NodeRecord | undefined {
+function updateRecord(core: NodeContext, name: string, change: (r: NodeRecord) => NodeRecord): NodeRecord | undefined {
   const cur = core.state.get(name);
   if (!cur) return undefined;
   const next = change(cur);
   core.state.put(next);
-  reportCounts(core);
+  core.reportCounts();
   return next;
 }
 
 /** Run one job for node `name`; throws on failure (the queue retries). */
-export async function runJob(core: Core, name: string, job: Job, attempt: number): Promise<void> {
+export async function runJob(core: NodeContext, name: string, job: Job, attempt: number): Promise<void> {
   const rec = core.state.get(name);
   if (!rec) return;
   // no child logger per job: each line names its node (a child per job is thousands in a burst)
@@ -119,7 +128,7 @@ export async function runJob(core: Core, name: string, job: Job, attempt: number
   }
 }
 
-async function provision(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 'provision' }>): Promise<void> {
+async function provision(core: NodeContext, rec: NodeRecord, job: Extract<Job, { kind: 'provision' }>): Promise<void> {
   const log = core.log;
   const running = ruleFor(core, rec);
   if (!running) {
@@ -177,7 +186,7 @@ async function provision(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 
  * A ready node's boot files after a template reload. A failure leaves the old files (the node still
  * boots as before) and is logged, not retried and not a failed node: its root is fine.
  */
-async function rerender(core: Core, rec: NodeRecord, tally: RenderTally): Promise<void> {
+async function rerender(core: NodeContext, rec: NodeRecord, tally: RenderTally): Promise<void> {
   const rule = rec.state === 'ready' ? ruleFor(core, rec) : undefined;
   if (decideRerender(rec, rule).kind !== 'rerender' || !rule) {
     tally.skipped++;
@@ -197,7 +206,7 @@ async function rerender(core: Core, rec: NodeRecord, tally: RenderTally): Promis
   }
 }
 
-async function release(core: Core, rec: NodeRecord, job: Extract<Job, { kind: 'release' }>): Promise<void> {
+async function release(core: NodeContext, rec: NodeRecord, job: Extract<Job, { kind: 'release' }>): Promise<void> {
   const log = core.log;
   const rule = ruleFor(core, rec);
   if (!rule) {

@@ -7,7 +7,7 @@ import type { KeyedQueue } from '../queue.ts';
 import type { StateStore } from '../state/store.ts';
 import { readFsidSource, recoverySources } from '../state/recover.ts';
 import { errorMessage } from '../errors.ts';
-import { reportCounts, ruleFor, type Core, type Job } from './jobs.ts';
+import { ruleFor, type NodeContext, type Job } from './jobs.ts';
 import { parseKernelExports } from '../../provisioners/exports-kernel.ts';
 import { parseGaneshaExports } from '../../provisioners/exports-ganesha.ts';
 
@@ -24,12 +24,12 @@ export function loadState(state: StateStore, config: Config): Promise<void> {
  * another node (the state files win). Left alone, the export would hold that fsid and the other
  * node's export would be refused at every retry.
  */
-async function dropOverruledExports(core: Core, known: NodeRecord[], log: Logger): Promise<void> {
+async function dropOverruledExports(core: NodeContext, known: NodeRecord[], log: Logger): Promise<void> {
   const clash = new Map((core.state.recovery()?.overruled ?? []).filter((o) => o.holder !== undefined).map((o) => [o.node, o]));
   // a dry run unexports nothing, so it has nothing to say here
   if (clash.size === 0 || core.apply.planOnly) return;
   try {
-    const parse = core.config.exports.backend === 'ganesha' ? parseGaneshaExports : parseKernelExports;
+    const parse = core.config().exports.backend === 'ganesha' ? parseGaneshaExports : parseKernelExports;
     const orphans = await core.apply.findOrphans(known);
     const lines = orphans.exports.filter((l) => parse(l).entries.some((e) => clash.has(e.node) && clash.get(e.node)!.fsid === e.fsid));
     if (lines.length === 0) return;
@@ -41,7 +41,7 @@ async function dropOverruledExports(core: Core, known: NodeRecord[], log: Logger
 }
 
 /** Restore ready nodes, report orphans, write the default file, requeue unfinished nodes. */
-export async function reconcile(core: Core, queue: KeyedQueue<Job>, log: Logger, writeDefault: () => Promise<void>): Promise<void> {
+export async function reconcile(core: NodeContext, queue: KeyedQueue<Job>, log: Logger, writeDefault: () => Promise<void>): Promise<void> {
   const { state } = core;
   const all = state.all();
   const restore: Array<{ node: NodeRecord; rule: ResolvedRule }> = [];
@@ -84,11 +84,11 @@ export async function reconcile(core: Core, queue: KeyedQueue<Job>, log: Logger,
     // boot-once nodes too: their profile's root (root: own) comes back; their files are kept
     if (node.state === 'pending' || node.state === 'failed' || node.state === 'verifying' || node.state === 'quarantined') void queue.push(node.name, { kind: 'provision', seenAt: Date.now(), sources: node.sources });
   }
-  reportCounts(core);
+  core.reportCounts();
 }
 
 /** (Re)write the loader fallbacks (pxelinux.cfg/default, GRUB's grub.cfg, iPXE's boot.ipxe); a failure is logged, not fatal. */
-export async function writeDefaultFile(core: Core, log: Logger): Promise<void> {
+export async function writeDefaultFile(core: NodeContext, log: Logger): Promise<void> {
   try {
     await core.apply.writeDefault();
   } catch (e) {

@@ -37,47 +37,49 @@ export function logPlan(log: Logger, node: NodeRecord, plan: NodePlan | ReleaseP
 }
 
 /** The daemon's Apply: the provisioner itself, or under --dry-run one that stops after the plan (the one place that decides). */
-export function createApply(p: Provisioner, log: Logger, config: () => Config, planOnly: boolean): Apply {
-  const findOrphans = (known: NodeRecord[]) => p.findOrphans(known);
+export function createApply(provisioner: Provisioner | (() => Provisioner), log: Logger, config: () => Config, planOnly: boolean): Apply {
+  // the daemon makes its provisioner in start(), after this stage exists: it passes a getter
+  const get = typeof provisioner === 'function' ? provisioner : () => provisioner;
+  const findOrphans = (known: NodeRecord[]) => get().findOrphans(known);
   if (!planOnly) {
     return {
       planOnly,
-      provision: (node, rule, opts) => p.provision(node, rule, opts),
-      reset: (node, running) => p.release(node, running, 'remove'),
-      release: (node, rule, policy) => p.release(node, rule, policy),
-      switchLayer: (node, from, to, how) => p.switchLayer(node, from, to, how),
-      rerender: (node, rule) => p.rerender(node, rule),
-      restore: (nodes) => p.restore(nodes),
-      writeDefault: () => p.writeDefault(),
+      provision: (node, rule, opts) => get().provision(node, rule, opts),
+      reset: (node, running) => get().release(node, running, 'remove'),
+      release: (node, rule, policy) => get().release(node, rule, policy),
+      switchLayer: (node, from, to, how) => get().switchLayer(node, from, to, how),
+      rerender: (node, rule) => get().rerender(node, rule),
+      restore: (nodes) => get().restore(nodes),
+      writeDefault: () => get().writeDefault(),
       findOrphans,
-      cleanOrphans: (report) => p.cleanOrphans(report),
+      cleanOrphans: (report) => get().cleanOrphans(report),
     };
   }
   // every plan is made (it checks every path) even when the info line that shows it is not written
   return {
     planOnly,
     async provision(node, rule) {
-      logPlan(log, node, p.plan(node, rule), `dry run: plan for ${node.name} (${node.ip})`);
+      logPlan(log, node, get().plan(node, rule), `dry run: plan for ${node.name} (${node.ip})`);
     },
     async reset(node, running) {
-      logPlan(log, node, p.planRelease(node, running, 'remove'), `dry run: ephemeral reset of ${node.name} first`);
+      logPlan(log, node, get().planRelease(node, running, 'remove'), `dry run: ephemeral reset of ${node.name} first`);
     },
     async release(node, rule, policy) {
-      logPlan(log, node, p.planRelease(node, rule, policy), `dry run: release plan for ${node.name} (${policy})`);
+      logPlan(log, node, get().planRelease(node, rule, policy), `dry run: release plan for ${node.name} (${policy})`);
     },
     async switchLayer(node, from, to, how) {
-      logPlan(log, node, p.planRelease(node, from, 'unexport'), `dry run: switch the lower layer (${how.how}) of ${node.name}`);
+      logPlan(log, node, get().planRelease(node, from, 'unexport'), `dry run: switch the lower layer (${how.how}) of ${node.name}`);
       return `dry run: ${from.root_dir} -> ${to.root_dir}`;
     },
     async rerender(node, rule) {
-      logPlan(log, node, p.plan(node, rule), `dry run: would rewrite the boot files of ${node.name}`);
+      logPlan(log, node, get().plan(node, rule), `dry run: would rewrite the boot files of ${node.name}`);
       return 'unchanged';
     },
     async restore(nodes) {
       const errors = new Map<string, Error>();
       for (const r of nodes) {
         try {
-          log.info({ node: r.node.name, plan: p.plan(r.node, r.rule).steps.map((s) => s.describe) }, `dry run: would restore ${r.node.name}`);
+          log.info({ node: r.node.name, plan: get().plan(r.node, r.rule).steps.map((s) => s.describe) }, `dry run: would restore ${r.node.name}`);
         } catch (e) {
           errors.set(r.node.name, e as Error);
         }

@@ -21,7 +21,7 @@ import type { ClientEvent, ClientGone, ClientSeen, NodeRecord, ReleasePolicy } f
 import type { KeyedQueue, JobOutcome } from '../queue.ts';
 import { errorMessage } from '../errors.ts';
 import { applySeen, extendTimeline, matchRelease } from '../daemon/records.ts';
-import { reportCounts, ruleFor, type Core, type Job } from '../daemon/jobs.ts';
+import { ruleFor, type NodeContext, type Job } from '../daemon/jobs.ts';
 import { BOOT_GUARD_MS } from '../daemon/boot-detect.ts';
 import { decideGone, decideNode, decideSeen } from './decide.ts';
 import { createSkipLog } from '../daemon/skip-log.ts';
@@ -239,7 +239,7 @@ export function renderGone(group: string, count: number, ex: GoneExample): Burst
 }
 
 /** Turns admitted events into node records and queued jobs. */
-function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner): Intake {
+function createIntake(core: NodeContext, queue: KeyedQueue<Job>, runner: Runner): Intake {
   const logged = new Set<string>();
   const ipToMac = new Map<string, string>();
   const log = core.log;
@@ -280,13 +280,13 @@ function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner): Intak
     const until = missed.get(ip);
     if (until !== undefined && until > Date.now()) return false;
     // outside every subnet nothing can match, whatever the MAC: no lookup
-    const kind = core.deps.matchClient({ ip }, core.config).kind;
+    const kind = core.deps.matchClient({ ip }, core.config()).kind;
     return kind !== 'none' && kind !== 'reserved';
   }
   async function lookupMac(ip: string): Promise<string | undefined> {
     let mac: string | undefined;
     try {
-      mac = await core.deps.lookupNeighbourMac(runner, core.config.commands.ip, ip);
+      mac = await core.deps.lookupNeighbourMac(runner, core.config().commands.ip, ip);
     } catch (e) {
       log.debug({ ip, err: errorMessage(e) }, 'neighbour lookup failed');
     }
@@ -313,7 +313,7 @@ function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner): Intak
   /** The seen event once its IP and (when it can be known) MAC are: gather the facts, decide, apply. */
   function seenClient(e: ClientSeen, ip: string, mac: string | undefined, wait: boolean): Accepted {
     const hostname = e.hostname ?? core.state.findByIp(ip)?.hostname;
-    const n = decideNode(core.deps.matchClient({ ip, mac, hostname }, core.config), ip, mac);
+    const n = decideNode(core.deps.matchClient({ ip, mac, hostname }, core.config()), ip, mac);
     if (n.kind === 'skip') {
       if (mac) remember(ip, mac);
       if (n.match === 'name') logOnce(`name:${ip}`, () => log.warn({ input: { ip, mac }, source: e.source }, `client ${ip}: ${n.why[0]}; not provisioned yet`));
@@ -332,12 +332,12 @@ function createIntake(core: Core, queue: KeyedQueue<Job>, runner: Runner): Intak
       if (bo) next.bootOnce = bo;
     }
     const advance = e.file !== undefined && next.bootOnce !== undefined && core.bootOnce !== undefined && core.bootOnce.fetched(next, e);
-    const guardMs = core.config.boot_guard_ms ?? BOOT_GUARD_MS;
-    const d = decideSeen({ event: e, rule, prev, next, busy: queue.has(name), startedAt: core.startedAt ?? 0, guardMs, advance });
+    const guardMs = core.config().boot_guard_ms ?? BOOT_GUARD_MS;
+    const d = decideSeen({ event: e, rule, prev, next, busy: queue.has(name), startedAt: core.startedAt(), guardMs, advance });
     if (d.boot) bootSeen(next, d.boot === 'ephemeral', e);
     if (d.pending && next.state !== 'failed') next.state = 'pending';
     core.state.put(next);
-    reportCounts(core);
+    core.reportCounts();
     const dec = d.decision;
     if (dec.kind !== 'provision' && dec.kind !== 'reset') return done({ outcome: 'unchanged', node: next });
     const job: Job = { kind: 'provision', seenAt: e.time, sources: [e.source] };
@@ -416,7 +416,7 @@ export interface Inbox extends Entry {
 }
 
 /** Makes the daemon's inbox: events in, decisions applied, jobs queued. */
-export function createInbox(core: Core, queue: KeyedQueue<Job>, runner: Runner, log: Logger, perTurn?: number): Inbox {
+export function createInbox(core: NodeContext, queue: KeyedQueue<Job>, runner: Runner, log: Logger, perTurn?: number): Inbox {
   const intake = createIntake(core, queue, runner);
   const entry = createEntry(intake, log, perTurn);
   return { ...entry, resetOnce: () => intake.resetOnce(), flush: () => intake.flush() };

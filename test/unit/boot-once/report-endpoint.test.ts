@@ -8,7 +8,6 @@ import { createStateStore, type StateStore } from '../../../src/state/store.ts';
 import { silentLogger } from '../../../src/log.ts';
 import { createBootOnce, type BootOnceRuntime } from '../../../src/daemon/boot-once.ts';
 import { noopMetrics } from '../../../src/daemon/deps.ts';
-import type { Core } from '../../../src/daemon/jobs.ts';
 import { hashToken, parseReport, peerIPv4, reportUrl, startReportServer, type ReportServer } from '../../../src/boot-once/report-server.ts';
 import { issue, enqueue } from '../../../src/boot-once/machine.ts';
 import type { BootOnceRecord, Config, NodeRecord } from '../../../src/types.ts';
@@ -55,8 +54,7 @@ before(async () => {
   state = createStateStore({ dir: '/nonexistent-pxebootd-test', startFsid: 100, log: silentLogger(), memoryOnly: true });
   const config = { server: '127.0.0.1', profiles: { verify: { name: 'verify', done_when: 'reported', root: 'none', pxe_template: '/x' }, memtest: { name: 'memtest', done_when: 'served', root: 'none', pxe_template: '/y' } } } as unknown as Config;
   const metrics = { ...noopMetrics(), verification: (p: string, r: string) => counted.push(`${p}=${r}`) };
-  const core = { log: silentLogger(), state, metrics, config, dryRun: false } as unknown as Core;
-  rt = createBootOnce(core, (name) => requeued.push(name));
+  rt = createBootOnce({ log: silentLogger(), state, metrics, config: () => config }, (name) => requeued.push(name));
   state.put(node(A, verifying(A.token)));
   state.put(node(B, verifying(B.token)));
   server = await startReportServer('127.0.0.1:0', (ip, r) => rt.report(ip, r));
