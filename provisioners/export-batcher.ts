@@ -17,6 +17,7 @@ import { ConflictError } from '../src/errors.ts';
 import { printable } from '../src/validate.ts';
 import { renderedText, type ExportBackend } from './export-backends.ts';
 import { checkExportEntry, type ExportEntry } from './export-entry.ts';
+import { EXPORT_BATCH } from '../src/timing.ts';
 
 /** Batching windows (ms); see the top comment. */
 export interface BatcherOptions {
@@ -28,8 +29,8 @@ export interface BatcherOptions {
   busyGapMs: number;
 }
 
-/** Tuned so a lone lease barely waits and a storm needs only a handful of reloads (figures: docs/performance.md). */
-export const DEFAULT_BATCHER_OPTIONS: BatcherOptions = { idleMs: 2, busyIdleMs: 15, baseWindowMs: 50, maxWindowMs: 1000, busyGapMs: 100 };
+/** Tuned so a lone lease barely waits and a storm needs only a handful of reloads: src/timing.ts (figures: docs/performance.md). */
+export const DEFAULT_BATCHER_OPTIONS: BatcherOptions = { ...EXPORT_BATCH };
 
 type Request =
   | { kind: 'want'; entry: ExportEntry; force: boolean; resolve: () => void; reject: (e: Error) => void }

@@ -26,6 +26,7 @@ import { createMounter, loadSysMount, resolveMountMethod } from './mounter.ts';
 import { planBootSteps, planNode, planNodeRelease, type FullPlan } from './plan.ts';
 import { applyPlan, isBootFileStep, type PlanAppliers } from './apply-plan.ts';
 import { selectionSpecs } from './boot-select.ts';
+import { MOUNT_CONCURRENCY } from '../src/timing.ts';
 
 /** The pure planners, for callers that want the typed plan (explain). */
 export { planNode, planNodeRelease } from './plan.ts';
@@ -33,9 +34,9 @@ export { planNode, planNodeRelease } from './plan.ts';
 /** Optional tuning, for tests and benchmarks; the daemon passes none. */
 export interface ProvisionerTuning {
   batcher?: Partial<BatcherOptions>;
-  /** concurrent mounts in restore() (default 16) */
+  /** concurrent mounts in restore() (default MOUNT_CONCURRENCY, src/timing.ts) */
   restoreConcurrency?: number;
-  /** mount/umount processes in flight at once (default 16) */
+  /** mount/umount processes in flight at once (default MOUNT_CONCURRENCY, src/timing.ts) */
   mountConcurrency?: number;
   /** overrides mount_method resolution (unit tests with a fake runner pass command) */
   mountMethod?: { method: MountMethod; why: string };
@@ -70,7 +71,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
   }
   const mountMethod = tuning.mountMethod ?? resolveMountMethod(config.mount_method ?? 'auto', config.commands, loadSysMount());
   log.info({ mountMethod: mountMethod.method, why: mountMethod.why }, `overlays are mounted by ${mountMethod.method === 'syscall' ? 'mount(2) inside pxebootd' : config.commands.mount} (${mountMethod.why})`);
-  const spawns = createLimiter(tuning.mountConcurrency ?? 16);
+  const spawns = createLimiter(tuning.mountConcurrency ?? MOUNT_CONCURRENCY);
   const readTemplate = createTemplateReader();
   // a post-mount check waits (briefly) for the other mounts in flight, so one read verifies many
   const table = createMountTable(() => [...nodeDirs], tuning.readMountinfo, { busy: () => spawns.busy() > 0, ...mountLookup(tuning, log) });
@@ -225,7 +226,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
         }
       }
       const mounted: typeof plans = [];
-      await eachLimited(plans, tuning.restoreConcurrency ?? 16, async (p) => {
+      await eachLimited(plans, tuning.restoreConcurrency ?? MOUNT_CONCURRENCY, async (p) => {
         try {
           await ensureOverlay(ov, p.plan.paths, { fresh: false });
           mounted.push(p);

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { createLineChunkReader } from './line-chunks.ts';
 import type { MountLookup } from './mount-lookup.ts';
 import { scanMountinfo, type MountEntry } from './mountinfo.ts';
+import { MOUNT_CHECK_MAX_DELAY_MS } from '../src/timing.ts';
 
 /** A coalescing view of the mount table, limited to the managed directories. */
 export interface MountTable {
@@ -52,7 +53,7 @@ export interface MountTableOptions {
  */
 export function createMountTable(under: () => readonly string[], read?: () => Promise<string | Uint8Array>, opts: MountTableOptions = {}): MountTable {
   const busy = opts.busy ?? (() => false);
-  const maxDelayMs = opts.maxDelayMs ?? 50;
+  const maxDelayMs = opts.maxDelayMs ?? MOUNT_CHECK_MAX_DELAY_MS;
   const pieces = read ? undefined : createLineChunkReader('/proc/self/mountinfo');
   let next: Promise<Map<string, MountEntry>> | undefined;
   /** what the read being collected must unpack: these points, or everything under `under` */

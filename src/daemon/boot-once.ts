@@ -13,9 +13,10 @@ import { newToken, reportUrl, tokenMatches, type Report, type ReportAnswer } fro
 import { BOOT_GUARD_MS, isBootProgram } from './boot-detect.ts';
 import { extendTimeline } from './records.ts';
 import type { NodeContext } from './jobs.ts';
+import { BOOT_ONCE_SWEEP_MS } from '../timing.ts';
 
-/** How often profile deadlines are checked. */
-export const SWEEP_MS = 500;
+/** How often profile deadlines are checked (src/timing.ts). */
+export const SWEEP_MS = BOOT_ONCE_SWEEP_MS;
 /** Largest `details` kept in state per result (bytes of JSON); a larger one is summarised. */
 export const DETAILS_MAX = 8192;
 /** boot-once requests for IPs not yet known, kept until the node is first seen (bounded). */

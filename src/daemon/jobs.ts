@@ -15,6 +15,7 @@ import { imagesDirOf, nodeImage, recordImage, switchLayer, withImage, type Image
 import type { BootOnceRuntime, PreparedBoot } from './boot-once.ts';
 import { cancel as cancelProfiles, deactivate } from '../boot-once/machine.ts';
 import { decideRerender } from '../pipeline/decide.ts';
+import { COUNTS_REPORT_MS } from '../timing.ts';
 
 /** One unit of queued work for a node. */
 export type Job =
@@ -88,7 +89,7 @@ export function ruleFor(core: NodeContext, rec: NodeRecord): ResolvedRule | unde
   return version === undefined ? m.rule : imageRule(m.rule, imagesDirOf(core), version);
 }
 
-/** Publish node counts to metrics at most every 250 ms (counting 10,000 nodes per event is waste); one per daemon. */
+/** Publish node counts to metrics at most every COUNTS_REPORT_MS (src/timing.ts); one per daemon. */
 export function createCountReporter(state: StateStore, metrics: Metrics): () => void {
   let due = false;
   return () => {
@@ -97,7 +98,7 @@ export function createCountReporter(state: StateStore, metrics: Metrics): () => 
     setTimeout(() => {
       due = false;
       metrics.nodesByState(countStates(state.all()));
-    }, 250).unref();
+    }, COUNTS_REPORT_MS).unref();
   };
 }
 

@@ -27,9 +27,10 @@ import { decideGone, decideNode, decideSeen } from './decide.ts';
 import { createSkipLog } from '../daemon/skip-log.ts';
 import { createBurstLog, type BurstLine } from '../daemon/burst-log.ts';
 import { isAuthoritative } from '../trust.ts';
+import { INBOX_PER_TURN, NEIGHBOUR_RETRY_MS } from '../timing.ts';
 
-/** Events taken per event-loop turn before the rest wait for the next turn. */
-export const PER_TURN = 64;
+/** Events taken per event-loop turn before the rest wait for the next turn (src/timing.ts). */
+export const PER_TURN = INBOX_PER_TURN;
 
 export interface Admission<T> {
   /** take `item` now when this turn has room, else queue it (FIFO) */
@@ -186,8 +187,6 @@ export interface SubmitResult {
 
 /** Bounded "log once" memory for clients whose node name cannot be derived. */
 const ONCE_MAX = 50_000;
-/** How long an IP the neighbour table did not know is not looked up again. */
-const NEIGHBOUR_RETRY_MS = 5000;
 /** Bounded ip -> mac memory of clients that are not nodes (a node's record knows its MAC). */
 const IPMAC_MAX = 200_000;
 

@@ -4,6 +4,7 @@
 // written after a delay that grows with the cost of a write (a 10,000-node state.json is not
 // rewritten for every TFTP request).
 import type { Logger } from 'pino';
+import { STATE_MAX_LAZY_MS } from '../timing.ts';
 
 export interface CommitterOptions {
   /** dry-run: never write, commits resolve at once */
@@ -34,7 +35,7 @@ export interface Committer {
 
 export function createCommitter(o: CommitterOptions): Committer {
   const lazyMs = o.lazyMs ?? 50;
-  const maxLazyMs = o.maxLazyMs ?? 5000;
+  const maxLazyMs = o.maxLazyMs ?? STATE_MAX_LAZY_MS;
   const retryMs = o.retryMs ?? 1000;
   let changeSeq = 0;
   let durableSeq = 0;

@@ -19,6 +19,7 @@ import { createCommitter, type Committer } from './committer.ts';
 import { adoptFsids, type FsidSource, type Overruled } from './recover.ts';
 import { fsidLogLine, parseFsidLog } from './fsid-log.ts';
 import { openFsidJournal, readFsidJournal, type FsidJournal } from './fsid-journal.ts';
+import { STATE_LAZY_MS } from '../timing.ts';
 
 /** fsids.log is folded into fsids.json once it is larger than this and than fsids.json. */
 const JOURNAL_MIN_BOUND = 1 << 20;
@@ -94,7 +95,7 @@ export function createStateStore(o: StateStoreOptions): StateStore {
   const fsidFile = path.join(o.dir, 'fsids.json');
   const fsidLogFile = path.join(o.dir, 'fsids.log');
   const write = o.write ?? ((f: string, t: string | Iterable<string>) => writeFileAtomic(f, t, { mode: 0o600 }));
-  const minLazy = o.lazyMs ?? 200;
+  const minLazy = o.lazyMs ?? STATE_LAZY_MS;
   let data: StateData = emptyState(o.startFsid);
   const byIp = new Map<string, string>();
   const byMac = new Map<string, string>();
