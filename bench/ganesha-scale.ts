@@ -107,12 +107,17 @@ async function timedHup(g: GaneshaHandle, expectCount: number, probeDir?: string
   const before = rereads();
   const t0 = performance.now();
   g.reload();
+  let doneAt: number | undefined;
+  const done = () => {
+    if (doneAt === undefined && rereads() > before) doneAt = performance.now();
+    return doneAt !== undefined;
+  };
   let probeMs: number | undefined;
   let probeSurvived: boolean | undefined;
   const notes: string[] = [];
   if (probeDir) {
-    await sleep(1000);
-    if (rereads() === before) {
+    while (!done() && performance.now() - t0 < 1000) await sleep(5);
+    if (!done()) {
       const spare = path.join(probeDir, 'bare', 'BA5EFFFF');
       const conf = path.join(probeDir, 'probe-export.conf');
       mkdirSync(spare, { recursive: true });
@@ -124,8 +129,8 @@ async function timedHup(g: GaneshaHandle, expectCount: number, probeDir?: string
       }
     }
   }
-  await waitFor('Ganesha: Reread exports complete', () => rereads() > before, 1_800_000, 5);
-  const ms = performance.now() - t0;
+  await waitFor('Ganesha: Reread exports complete', done, 1_800_000, 5);
+  const ms = doneAt! - t0;
   if (probeMs !== undefined) {
     try {
       dbusSend(['org.ganesha.nfsd.exportmgr.DisplayExport', `uint16:${BARE_ID - 1}`]);
