@@ -16,7 +16,7 @@
 //     arriving while Ganesha reloads), timed until answered;
 //   - the fill: ms per 1,000 nodes that the daemon added over DBus, and its AddExport durations.
 // BENCH_GANESHA_SIZES (default 1000,5000,10000), BENCH_GANESHA_SAMPLES lone leases per N (default 9).
-// At the default sizes the run takes about half an hour, most of it the reloads at 10,000.
+// At the default sizes the run takes about 11–12 minutes, most of it the reloads at 10,000.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
