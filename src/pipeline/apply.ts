@@ -6,26 +6,15 @@
 // Two guards stay below it as a safety net, for writes that do not come from a plan: the Runner
 // (no mutating command runs in a dry run) and the export batcher (no exports file is written).
 import type { Logger } from 'pino';
-import type { BootSelection, LayerSwitch, NodePlan, OrphanReport, Provisioner, ReleasePlan } from '../contracts.ts';
-import type { Config, NodeRecord, ReleasePolicy, ResolvedRule } from '../types.ts';
+import type { NodePlan, Provisioner, ReleasePlan } from '../contracts.ts';
+import type { Config, NodeRecord, ResolvedRule } from '../types.ts';
 
 /** What the daemon's jobs and start-up call to change the system; see the file comment. */
-export interface Apply {
+export interface Apply extends Pick<Provisioner, 'provision' | 'release' | 'switchLayer' | 'rerender' | 'restore' | 'writeDefault' | 'findOrphans' | 'cleanOrphans'> {
   /** true under `run --dry-run`: every method logs its plan and changes nothing */
   readonly planOnly: boolean;
-  /** mount -> export -> boot files (Provisioner.provision) */
-  provision(node: NodeRecord, rule: ResolvedRule, opts?: { exportGate?: Promise<void>; boot?: BootSelection }): Promise<void>;
   /** a new boot of an ephemeral node, before its provision: release 'remove' under the rule it runs */
   reset(node: NodeRecord, running: ResolvedRule): Promise<void>;
-  release(node: NodeRecord, rule: ResolvedRule, policy: ReleasePolicy): Promise<void>;
-  switchLayer(node: NodeRecord, from: ResolvedRule, to: ResolvedRule, how: LayerSwitch): Promise<string>;
-  rerender(node: NodeRecord, rule: ResolvedRule): Promise<'rewritten' | 'unchanged' | 'not-exported'>;
-  /** ready nodes back at start-up; their errors by node name */
-  restore(nodes: Array<{ node: NodeRecord; rule: ResolvedRule }>): Promise<Map<string, Error>>;
-  writeDefault(): Promise<void>;
-  /** read-only: what state does not know (a dry run reports it too) */
-  findOrphans(known: NodeRecord[]): Promise<OrphanReport>;
-  cleanOrphans(report: OrphanReport): Promise<void>;
 }
 
 /** Log a plan at info, its steps numbered one per line for a person (and as `plan` for tools). */
