@@ -5,6 +5,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { isIPv4 } from '../validate.ts';
 
 /** Largest request body taken (the details of a verify run are a few KB). */
 export const REPORT_MAX_BYTES = 64 * 1024;
@@ -83,7 +84,7 @@ export function parseReport(text: string): Report | string {
 export function peerIPv4(remote: string | undefined): string | undefined {
   if (!remote) return undefined;
   const v4 = remote.startsWith('::ffff:') ? remote.slice(7) : remote;
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(v4) ? v4 : undefined;
+  return isIPv4(v4) ? v4 : undefined;
 }
 
 /** A running report endpoint. */

@@ -129,6 +129,9 @@ describe('report helpers', () => {
     assert.match(String(parseReport('{"token":"","result":"pass"}')), /token/);
     assert.equal(peerIPv4('::ffff:10.0.0.5'), '10.0.0.5');
     assert.equal(peerIPv4('fe80::1'), undefined);
+    // one validator: an address the regex took but no IPv4 address is (999.1.1.1, 01.2.3.4) is refused
+    assert.equal(peerIPv4('999.1.1.1'), undefined);
+    assert.equal(peerIPv4('::ffff:300.0.0.1'), undefined);
     assert.equal(reportUrl('0.0.0.0:9643', '10.0.0.1'), 'http://10.0.0.1:9643/v1/report');
     assert.equal(reportUrl('10.0.0.2:80', '10.0.0.1'), 'http://10.0.0.2:80/v1/report');
   });
