@@ -19,6 +19,20 @@ export interface Figure {
   /** a figure shown for context, with no target of its own */
   info?: boolean;
   notes?: string;
+  /** when `value` is the median of several runs: their min, max and count */
+  spread?: Spread;
+}
+
+/** The range of several runs of one figure. */
+export interface Spread {
+  min: number;
+  max: number;
+  n: number;
+}
+
+/** min, max and count of several runs. */
+export function spreadOf(xs: number[]): Spread {
+  return { min: Math.min(...xs), max: Math.max(...xs), n: xs.length };
 }
 
 /** Build a Figure, computing the ratio and whether `value` meets `op limit`. */
@@ -88,7 +102,7 @@ export function printTable(figs: Figure[]): void {
   const rows = figs.map((f) => [
     f.bench,
     f.metric,
-    `${fmt(f.value)} ${f.unit}`,
+    `${fmt(f.value)} ${f.unit}${f.spread && f.spread.n > 1 ? ` (median of ${f.spread.n}: ${fmt(f.spread.min)}-${fmt(f.spread.max)})` : ''}`,
     `${fmt(f.baseline.value)} ${f.unit} (${f.baseline.what})`,
     `${fmt(f.ratio)}x`,
     f.target,
@@ -100,6 +114,7 @@ export function printTable(figs: Figure[]): void {
   console.log(line(head));
   console.log(w.map((n) => '-'.repeat(n)).join('-|-'));
   for (const r of rows) console.log(line(r));
+  for (const f of figs) if (f.notes) console.log(`${f.bench}, ${f.metric}: ${f.notes}`);
 }
 
 /** Write bench/results/<timestamp>.json and return its path. */
