@@ -18,8 +18,9 @@
 //      per back-to-back flush up to maxWindowMs, and ends early after busyIdleMs without a new
 //      request. Then one reload (`exportfs -r` or an etab edit, or Ganesha's SIGHUP/DBus).
 //   6. apply, boot files: rendered while 4 and 5 run, written after the export is live (no timer).
-//   7. record: ready at once in memory; state.json follows STATE_LAZY_MS later and is held back
-//      while jobs run, up to STATE_MAX_LAZY_MS: never on the client's path.
+//   7. record: ready at once in memory; its line in state.log follows STATE_LAZY_MS later and is
+//      held back while jobs run, up to STATE_MAX_LAZY_MS: never on the client's path. state.json is
+//      rewritten only when state.log outgrows it, held back while jobs run up to STATE_FOLD_MAX_DEFER_MS.
 //
 // So a lone lease is ready after: mount + about EXPORT_BATCH.idleMs + one reload + its boot files.
 // In a storm each node adds its wait for a queue slot and a mount slot and at most one batch window
@@ -43,6 +44,8 @@ export const MOUNT_CHECK_MAX_DELAY_MS = 50;
 export const STATE_LAZY_MS = 200;
 /** and held back while jobs run at most this long. */
 export const STATE_MAX_LAZY_MS = 5000;
+/** A due rewrite of state.json (state.log folded in) is held back while jobs run at most this long. */
+export const STATE_FOLD_MAX_DEFER_MS = 60_000;
 
 /** Node counts reach the metrics at most this often (counting 10,000 nodes per event is waste). */
 export const COUNTS_REPORT_MS = 250;

@@ -52,10 +52,16 @@ export function serializeState(d: StateData, fsidMembers?: string): string {
 
 /** How to get out of a broken state file, by file: each can be rebuilt from the other and the exports. */
 function fixFor(file: string): string {
-  return path.basename(file) === 'fsids.json'
+  const base = path.basename(file);
+  if (base.startsWith('state.log')) return RECORD_LOG_FIX;
+  return base === 'fsids.json'
     ? 'restore it from a backup, or move it away and pxebootd rebuilds it from state.json and its exports file'
     : 'restore it from a backup, or move it away and pxebootd rebuilds the fsids from fsids.json and its exports file';
 }
+
+/** How to get out of a broken state.log (or state.log.old): the records fall back to state.json. */
+export const RECORD_LOG_FIX =
+  'restore it from a backup, or move it away: pxebootd then starts from state.json, and a node whose newer record only this file held is provisioned again (fsids are kept in fsids.json and fsids.log)';
 
 function fail(file: string, what: string, fix = fixFor(file)): never {
   throw new PxeError('STATE', `${file}: ${what}; ${fix}`);
@@ -77,9 +83,9 @@ function parseJson(file: string, text: string): unknown {
   }
 }
 
-function checkNode(file: string, i: number, n: unknown): NodeRecord {
+/** One node record as read from a file (`where` names it there: nodes[3], put); throws a STATE error. */
+export function checkNode(file: string, where: string, n: unknown): NodeRecord {
   const r = n as Partial<NodeRecord> | null;
-  const where = `nodes[${i}]`;
   if (!r || typeof r !== 'object' || Array.isArray(r)) fail(file, `${where}: expected an object`);
   if (typeof r.name !== 'string' || r.name === '') fail(file, `${where}.name: expected a non-empty string`);
   if (typeof r.ip !== 'string') fail(file, `${where}.ip: expected a string, found ${typeof r.ip}`);
@@ -127,7 +133,7 @@ export function parseState(file: string, text: string, startFsid: number): State
   const at = new Map<string, number>();
   const recHolder = new Map<number, string>();
   o.nodes.forEach((n, i) => {
-    const r = checkNode(file, i, n);
+    const r = checkNode(file, `nodes[${i}]`, n);
     const dup = at.get(r.name);
     if (dup !== undefined) fail(file, `node ${r.name} is listed twice (nodes[${dup}] and nodes[${i}])`);
     at.set(r.name, i);

@@ -29,6 +29,8 @@ export interface Committer {
   changed(): void;
   commit(): Promise<void>;
   writes(): number;
+  /** run `fn` between writes (none is in flight meanwhile): the store rotates state.log with it */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
   /** write what is pending, stop timers; rejects when the last write failed */
   close(): Promise<void>;
 }
@@ -101,6 +103,14 @@ export function createCommitter(o: CommitterOptions): Committer {
       return p;
     },
     writes: () => count,
+    exclusive(fn) {
+      const run = chain.then(fn);
+      chain = run.then(
+        () => {},
+        () => {},
+      );
+      return run;
+    },
     async close() {
       if (timer) clearTimeout(timer);
       timer = undefined;

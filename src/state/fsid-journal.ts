@@ -1,7 +1,8 @@
-// fsids.log on disk (format: fsid-log.ts): one descriptor kept open for appending, each append one
-// write() and one fdatasync(), so a new node's fsid is durable at a cost that does not grow with the
-// node count. fsids.json stays the snapshot; the store folds the journal into it at start-up and
-// when the journal outgrows a bound (compaction), then empties the journal.
+// An append-only journal on disk: fsids.log (format: fsid-log.ts) and state.log (record-log.ts). One
+// descriptor kept open for appending, each append its write()s and one fdatasync(), so a change is
+// durable at a cost that does not grow with the node count. fsids.json and state.json stay the
+// snapshots; the store folds each journal into its snapshot at start-up, at a clean stop and when
+// the journal outgrows a bound, then empties (or, for state.log, rotates) the journal.
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import path from 'node:path';
@@ -9,8 +10,8 @@ import path from 'node:path';
 /** The open journal. */
 export interface FsidJournal {
   readonly file: string;
-  /** append whole lines and make them durable; on failure the file is cut back to its last good size */
-  append(text: string): Promise<void>;
+  /** append whole lines (a string, or pieces made as they are written) and make them durable; on failure the file is cut back to its last good size */
+  append(text: string | AsyncIterable<string>): Promise<void>;
   /** bytes in the journal */
   size(): number;
   /** empty it (only once fsids.json holds everything it held), durably */
@@ -28,7 +29,8 @@ export async function readFsidJournal(file: string): Promise<Buffer | undefined>
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
+/** fsync a directory, so that a file created, renamed or removed in it stays so after a power loss. */
+export async function syncDir(dir: string): Promise<void> {
   const d = await open(dir, 'r');
   try {
     await d.sync();
@@ -57,13 +59,17 @@ export async function openFsidJournal(file: string, keep = 0): Promise<FsidJourn
   return {
     file,
     async append(text) {
-      const buf = Buffer.from(text, 'utf8');
       // where this append starts (the file's real end, whoever else appended)
       const start = (await fh.stat()).size;
+      let end = start;
       try {
-        for (let off = 0; off < buf.length; ) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
+        for await (const piece of typeof text === 'string' ? [text] : text) {
+          const buf = Buffer.from(piece, 'utf8');
+          for (let off = 0; off < buf.length; ) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
+          end += buf.length;
+        }
         await fh.datasync();
-        size = start + buf.length;
+        size = end;
       } catch (e) {
         // a part-written line must not stay before the lines a retry appends (full disk)
         await fh.truncate(start).catch(() => {});

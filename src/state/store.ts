@@ -1,15 +1,19 @@
-// Node state with durable fsids, in files written by group commit:
+// Node state with durable fsids and records, in append-only journals folded into snapshots:
 //   fsids.log   new fsids, appended one line each and fsynced before a new node's export goes live
 //               (commitFsids): the cost of that does not grow with the node count (fsid-log.ts).
 //   fsids.json  every fsid ever handed out + the high-water mark, as of the last compaction: at
 //               start-up, at a clean stop, and when fsids.log outgrows max(1 MiB, fsids.json), the
 //               journal is folded into it (written atomically) and emptied. Both are read at start-up.
-//   state.json  the node records (state, timeline, ...). Large at 10,000 nodes, so written lazily, in pieces,
-//               and coalesced; losing the last few changes in a crash only means a node that was
-//               ready shows pending and is provisioned again (idempotent).
-// One write serves every change made before it started. A failed write (full disk) keeps the old
-// file, rejects the waiters of that write (their jobs retry) and is tried again later.
-import { readFile, readdir, unlink, mkdir, stat } from 'node:fs/promises';
+//   state.log   node record changes, one line per changed node (record-log.ts), appended lazily
+//               (or at once by commit(), which callers await for durability) and fdatasynced.
+//   state.json  the node records as of the last fold: at start-up (when a journal held anything),
+//               at a clean stop, and when state.log outgrows max(4 MiB, state.json), held back
+//               while jobs run. A fold renames state.log to state.log.old and appends go on into a
+//               new state.log while state.json is written in pieces; then state.log.old is removed.
+//               Start-up reads state.json, then state.log.old, then state.log.
+// One append serves every change made before it started. A failed write (full disk) keeps the old
+// files, rejects the waiters of that write (their jobs retry) and is tried again later.
+import { readFile, readdir, unlink, mkdir, stat, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { NodeRecord } from '../types.ts';
@@ -18,11 +22,16 @@ import { emptyState, fsidMember, mergeFsids, parseFsids, parseState, serializeFs
 import { createCommitter, type Committer } from './committer.ts';
 import { adoptFsids, type FsidSource, type Overruled } from './recover.ts';
 import { fsidLogLine, parseFsidLog } from './fsid-log.ts';
-import { openFsidJournal, readFsidJournal, type FsidJournal } from './fsid-journal.ts';
-import { STATE_LAZY_MS } from '../timing.ts';
+import { openFsidJournal, readFsidJournal, syncDir, type FsidJournal } from './fsid-journal.ts';
+import { delLine, parseRecordLog, putLine, replayRecordLogs, type RecordLog } from './record-log.ts';
+import { STATE_FOLD_MAX_DEFER_MS, STATE_LAZY_MS } from '../timing.ts';
 
 /** fsids.log is folded into fsids.json once it is larger than this and than fsids.json. */
 const JOURNAL_MIN_BOUND = 1 << 20;
+/** state.log is folded into state.json once it is larger than this and than state.json. */
+const RECORD_LOG_MIN_BOUND = 4 << 20;
+/** Records turned into state.log lines per event-loop turn (a storm's append is thousands). */
+const LINES_PER_TURN = 200;
 
 
 export interface StateStoreOptions {
@@ -41,6 +50,10 @@ export interface StateStoreOptions {
   busy?: () => boolean;
   /** fsids.log is folded into fsids.json once larger than this and than fsids.json (default 1 MiB; tests) */
   journalBound?: number;
+  /** state.log is folded into state.json once larger than this and than state.json (default 4 MiB; tests) */
+  recordLogBound?: number;
+  /** longest a due fold waits while busy (default STATE_FOLD_MAX_DEFER_MS; tests) */
+  foldMaxDeferMs?: number;
 }
 
 /** The daemon's only view of persisted state. */
@@ -48,6 +61,7 @@ export interface StateStore {
   readonly file: string;
   readonly fsidFile: string;
   readonly fsidLogFile: string;
+  readonly recordLogFile: string;
   /**
    * Read both files. `recover` reads the NFS server's view of our exports: fsids it holds for
    * names the files do not know are adopted (the files win where they disagree), so that a lost
@@ -63,7 +77,7 @@ export interface StateStore {
   size(): number;
   findByIp(ip: string): NodeRecord | undefined;
   findByMac(mac: string): NodeRecord | undefined;
-  /** insert or replace a record (written lazily) */
+  /** insert or replace a record (appended to state.log lazily; commit() to make it durable) */
   put(rec: NodeRecord): void;
   /** drop a record; its fsid stays reserved for that name */
   remove(name: string): void;
@@ -75,9 +89,11 @@ export interface StateStore {
   commitFsids(): Promise<void>;
   /** resolves when every change (fsids and records) made before the call is on disk */
   commit(): Promise<void>;
-  /** completed writes of state.json and fsids.json (for tests and metrics) */
-  writes(): { state: number; fsids: number };
-  /** final write; stops timers; throws when it could not be written */
+  /** completed appends to state.log, appends or folds of fsids.log, and rewrites of state.json (for tests) */
+  writes(): { state: number; fsids: number; folds: number };
+  /** rewrite state.json from memory and drop the state.log lines it covers (tests; the store does it by itself) */
+  fold(): Promise<void>;
+  /** final write; stops timers; throws when the changes could not be made durable */
   close(): Promise<void>;
 }
 
@@ -94,8 +110,11 @@ export function createStateStore(o: StateStoreOptions): StateStore {
   const file = path.join(o.dir, 'state.json');
   const fsidFile = path.join(o.dir, 'fsids.json');
   const fsidLogFile = path.join(o.dir, 'fsids.log');
+  const recordLogFile = path.join(o.dir, 'state.log');
+  const oldLogFile = path.join(o.dir, 'state.log.old');
   const write = o.write ?? ((f: string, t: string | Iterable<string>) => writeFileAtomic(f, t, { mode: 0o600 }));
   const minLazy = o.lazyMs ?? STATE_LAZY_MS;
+  const retryMs = o.retryMs ?? 1000;
   let data: StateData = emptyState(o.startFsid);
   const byIp = new Map<string, string>();
   const byMac = new Map<string, string>();
@@ -107,6 +126,22 @@ export function createStateStore(o: StateStoreOptions): StateStore {
   let unlogged: string[] = [];
   let snapshotBytes = 0;
   const bound = o.journalBound ?? JOURNAL_MIN_BOUND;
+  // node records: state.log, state.log.old, state.json
+  const recordBound = o.recordLogBound ?? RECORD_LOG_MIN_BOUND;
+  const foldMaxDefer = o.foldMaxDeferMs ?? STATE_FOLD_MAX_DEFER_MS;
+  let recordLog: FsidJournal | undefined;
+  /** names whose record changed since their last line in state.log */
+  const dirty = new Set<string>();
+  /** state.log.old exists: a fold began (rotated) and has not removed it yet */
+  let oldLog = false;
+  /** the open journal is state.log.old (renamed; opening the next state.log failed): never removed */
+  let activeIsOld = false;
+  let stateBytes = 0;
+  let folds = 0;
+  let folding: Promise<void> | undefined;
+  let foldDueAt = 0;
+  let foldTimer: NodeJS.Timeout | undefined;
+  let closed = false;
 
   /** fsids.json with every fsid handed out so far (including unlogged ones), then an empty journal */
   async function compact(): Promise<void> {
@@ -139,15 +174,101 @@ export function createStateStore(o: StateStoreOptions): StateStore {
     if (journal.size() > Math.max(bound, snapshotBytes)) fsids.changed();
   }
   const fsids: Committer = createCommitter({ off, retryMs: o.retryMs, log: o.log, what: fsidLogFile, write: writeFsids });
+
+  /** state.log lines for `names`, made a few hundred per event-loop turn from the records as they are then */
+  async function* recordLines(names: string[]): AsyncGenerator<string> {
+    for (let i = 0; i < names.length; i += LINES_PER_TURN) {
+      if (i > 0) await new Promise((r) => setImmediate(r));
+      let text = '';
+      for (let k = i; k < Math.min(names.length, i + LINES_PER_TURN); k++) {
+        const rec = data.nodes.get(names[k]!);
+        text += rec ? putLine(rec) : delLine(names[k]!);
+      }
+      yield text;
+    }
+  }
+  /** append a line for every record changed since the last append (the committer's write) */
+  async function appendRecords(): Promise<void> {
+    if (!recordLog) throw new Error(`${recordLogFile}: not open (load() first)`);
+    if (!dirty.size) return;
+    const names = [...dirty];
+    dirty.clear();
+    try {
+      await recordLog.append(recordLines(names));
+    } catch (e) {
+      for (const n of names) dirty.add(n);
+      throw e;
+    }
+    if (recordLog.size() > Math.max(recordBound, stateBytes)) foldDue();
+  }
   const nodes: Committer = createCommitter({
     off,
     retryMs: o.retryMs,
     log: o.log,
-    what: file,
+    what: recordLogFile,
     lazyMs: minLazy,
     deferWhile: o.busy,
-    write: () => write(file, stateText(data, fsidMembers)),
+    write: appendRecords,
   });
+
+  /** state.log outgrew its bound: fold soon, but not while jobs run (up to foldMaxDefer) */
+  function foldDue(): void {
+    if (off || closed || foldDueAt) return;
+    foldDueAt = Date.now();
+    scheduleFold(minLazy);
+  }
+  function scheduleFold(ms: number): void {
+    if (off || closed || foldTimer) return;
+    foldTimer = setTimeout(() => {
+      foldTimer = undefined;
+      if (folding || (o.busy?.() && Date.now() - foldDueAt < foldMaxDefer)) return scheduleFold(minLazy);
+      fold().catch((e: Error) => {
+        o.log.warn({ err: e.message, file }, `could not fold ${recordLogFile} into ${file} (${e.message}); the records stay in the log, retrying`);
+        scheduleFold(retryMs);
+      });
+    }, ms);
+    foldTimer.unref?.();
+  }
+  /** the appends go to a new state.log from here on; the one so far becomes state.log.old */
+  async function rotate(): Promise<void> {
+    // a fold that failed after its rotation left state.log.old: this one covers it too
+    if (oldLog && !activeIsOld) return;
+    if (!activeIsOld) {
+      await rename(recordLogFile, oldLogFile);
+      activeIsOld = oldLog = true;
+    }
+    // on failure the appends go on into state.log.old (the open descriptor), which is then kept
+    const next = await openFsidJournal(recordLogFile, 0);
+    const prev = recordLog;
+    recordLog = next;
+    activeIsOld = false;
+    await prev?.close().catch(() => {});
+  }
+  /**
+   * state.json from memory, then state.log.old removed. Every line in state.log.old was made before
+   * the pieces of state.json are, so state.json holds them; the lines appended to the new state.log
+   * meanwhile are replayed over it at start-up (whole records: replaying one that state.json already
+   * has in that or a newer version ends at the newest).
+   */
+  function fold(): Promise<void> {
+    if (off) return Promise.resolve();
+    if (folding) return folding;
+    folding = (async () => {
+      foldDueAt = 0;
+      await nodes.exclusive(rotate);
+      await write(file, stateText(data, fsidMembers));
+      folds++;
+      stateBytes = (await stat(file)).size;
+      if (oldLog && !activeIsOld) {
+        await unlink(oldLogFile).catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== 'ENOENT') throw e;
+        });
+        oldLog = false;
+        await syncDir(o.dir);
+      }
+    })().finally(() => (folding = undefined));
+    return folding;
+  }
 
   const index = (r: NodeRecord) => {
     byIp.set(r.ip, r.name);
@@ -167,20 +288,35 @@ export function createStateStore(o: StateStoreOptions): StateStore {
     }
   }
 
+  /** one record journal's lines (none when the file does not exist) */
+  async function readRecordLog(f: string): Promise<RecordLog | undefined> {
+    const bytes = await readFsidJournal(f);
+    if (bytes === undefined) return undefined;
+    const l = parseRecordLog(f, bytes);
+    // never acknowledged (its fsync had not returned)
+    if (l.torn !== undefined) o.log.warn({ file: f, torn: l.torn }, `${f}: ignored an incomplete last line (a crash during its write)`);
+    return l;
+  }
+
   return {
     file,
     fsidFile,
     fsidLogFile,
+    recordLogFile,
     async load(recover) {
-      const [stateText, fsidText, logBytes] = await Promise.all([readIfPresent(file), readIfPresent(fsidFile), readFsidJournal(fsidLogFile)]);
-      data = stateText === undefined ? emptyState(o.startFsid) : parseState(file, stateText, o.startFsid);
+      const [stateText0, fsidText, logBytes, oldRecords, records] = await Promise.all([readIfPresent(file), readIfPresent(fsidFile), readFsidJournal(fsidLogFile), readRecordLog(oldLogFile), readRecordLog(recordLogFile)]);
+      data = stateText0 === undefined ? emptyState(o.startFsid) : parseState(file, stateText0, o.startFsid);
+      const recordLogs = [oldRecords, records].filter((l): l is RecordLog => l !== undefined);
+      const logged = recordLogs.reduce((n, l) => n + l.ops.length, 0);
+      if (logged) data = replayRecordLogs(data, recordLogs, file);
+      const stateLabel = logged ? `${file} (with ${recordLogs.map((l) => path.basename(l.file)).join(', ')})` : file;
       // the files all know fsids; their union (and the highest mark) is the truth
-      if (fsidText !== undefined) data = mergeFsids(data, parseFsids(fsidFile, fsidText), { state: file, fsids: fsidFile });
+      if (fsidText !== undefined) data = mergeFsids(data, parseFsids(fsidFile, fsidText), { state: stateLabel, fsids: fsidFile });
       let journalGood = 0;
       if (logBytes !== undefined) {
         const l = parseFsidLog(fsidLogFile, logBytes);
         journalGood = l.goodBytes;
-        data = mergeFsids(data, l, { state: file, fsids: fsidLogFile });
+        data = mergeFsids(data, l, { state: stateLabel, fsids: fsidLogFile });
         // never acknowledged (its fsync had not returned), so no export carries it
         if (l.torn !== undefined) o.log.warn({ file: fsidLogFile, torn: l.torn }, `${fsidLogFile}: ignored an incomplete last line (a crash during its write)`);
       }
@@ -198,7 +334,7 @@ export function createStateStore(o: StateStoreOptions): StateStore {
         const a = adoptFsids(data, src);
         data = a.data;
         recovered = { from: src.from, adopted: a.adopted, overruled: a.overruled, skipped: a.skipped };
-        const missing = [stateText === undefined && 'state.json', fsidText === undefined && 'fsids.json'].filter(Boolean);
+        const missing = [stateText0 === undefined && !logged && 'state.json', fsidText === undefined && 'fsids.json'].filter(Boolean);
         const why = missing.length ? `${missing.join(' and ')} ${missing.length > 1 ? 'were' : 'was'} missing` : 'the state files were older than the exports';
         if (a.adopted) o.log.warn({ from: src.from, fsids: a.adopted, nextFsid: data.nextFsid }, `recovered ${a.adopted} fsids from ${src.from} (${why})`);
         if (a.overruled.length) o.log.warn({ from: src.from, entries: a.overruled.slice(0, 50).map((x) => x.why) }, `${a.overruled.length} entries of ${src.from} contradict the state files; the state files win (first: ${a.overruled[0]!.why})`);
@@ -209,6 +345,7 @@ export function createStateStore(o: StateStoreOptions): StateStore {
       for (const r of data.nodes.values()) index(r);
       fsidMembers = off ? '' : [...data.fsids].map(([k, v]) => fsidMember(k, v)).join(',');
       unlogged = [];
+      dirty.clear();
       if (!off) {
         await mkdir(o.dir, { recursive: true, mode: 0o755 });
         // temp files of a write that a crash interrupted: the renamed-in files are the truth
@@ -233,9 +370,29 @@ export function createStateStore(o: StateStoreOptions): StateStore {
           }
         } else snapshotBytes = (await stat(fsidFile)).size;
         journal = await openFsidJournal(fsidLogFile, keep);
+        // the record journals are folded into state.json (which also carries adopted fsids) before
+        // they are emptied; when that fails they stay (state.log cut to its whole lines) and are read
+        // again at the next start
+        await recordLog?.close().catch(() => {});
+        recordLog = undefined;
+        oldLog = oldRecords !== undefined;
+        activeIsOld = false;
+        let keepRecords = 0;
+        if (recordLogs.some((l) => l.goodBytes > 0 || l.torn !== undefined) || recovered?.adopted) {
+          try {
+            await write(file, stateText(data, fsidMembers));
+            folds++;
+            if (oldLog) await unlink(oldLogFile);
+            oldLog = false;
+          } catch (e) {
+            keepRecords = records?.goodBytes ?? 0;
+            o.log.warn({ err: (e as Error).message }, `could not fold ${recordLogFile} into ${file} (${(e as Error).message}); appending to it as it is`);
+          }
+        }
+        stateBytes = (await stat(file).catch(() => undefined))?.size ?? 0;
+        recordLog = await openFsidJournal(recordLogFile, keepRecords);
       }
-      if (recovered?.adopted) nodes.changed();
-      o.log.info({ file, nodes: data.nodes.size, fsids: data.fsids.size, nextFsid: data.nextFsid }, stateText === undefined ? 'no state file yet; starting empty' : 'state loaded');
+      o.log.info({ file, nodes: data.nodes.size, fsids: data.fsids.size, nextFsid: data.nextFsid, ...(logged ? { replayed: logged } : {}) }, stateText0 === undefined && !logged ? 'no state file yet; starting empty' : 'state loaded');
     },
     recovery: () => recovered,
     fsidHolders() {
@@ -265,6 +422,7 @@ export function createStateStore(o: StateStoreOptions): StateStore {
       data.nodes.set(rec.name, rec);
       if (byIp.get(rec.ip) !== rec.name) byIp.set(rec.ip, rec.name);
       if (rec.mac && byMac.get(rec.mac) !== rec.name) byMac.set(rec.mac, rec.name);
+      if (!off) dirty.add(rec.name);
       nodes.changed();
     },
     remove(name) {
@@ -272,6 +430,7 @@ export function createStateStore(o: StateStoreOptions): StateStore {
       if (!old) return;
       unindex(old);
       data.nodes.delete(name);
+      if (!off) dirty.add(name);
       nodes.changed();
     },
     fsidFor(name) {
@@ -285,27 +444,42 @@ export function createStateStore(o: StateStoreOptions): StateStore {
         unlogged.push(fsidLogLine(name, fsid));
       }
       fsids.changed();
-      nodes.changed();
       return fsid;
     },
     peekFsid: (name) => data.fsids.get(name) ?? data.nextFsid,
     commitFsids: () => fsids.commit(),
     async commit() {
       // both writes settle before an error is reported: a rejection must not leave the other
-      // file's write (and its temp file) still in flight
+      // file's write still in flight
       const r = await Promise.allSettled([fsids.commit(), nodes.commit()]);
       const failed = r.find((x) => x.status === 'rejected');
       if (failed) throw (failed as PromiseRejectedResult).reason;
     },
-    writes: () => ({ state: nodes.writes(), fsids: fsids.writes() }),
+    writes: () => ({ state: nodes.writes(), fsids: fsids.writes(), folds }),
+    fold,
     async close() {
+      closed = true;
+      if (foldTimer) clearTimeout(foldTimer);
+      foldTimer = undefined;
       const errors = (await Promise.allSettled([fsids.close(), nodes.close()])).filter((r) => r.status === 'rejected');
-      // a clean stop leaves every fsid in fsids.json (what an admin, a backup or an older version reads)
+      await folding?.catch(() => {});
+      // a clean stop leaves every fsid in fsids.json and every record in state.json (what an admin,
+      // a backup or an older version reads)
       if (!errors.length && journal && journal.size() > 0) {
         await compact().catch((e: Error) => o.log.warn({ err: e.message }, `could not fold ${fsidLogFile} into ${fsidFile} at stop (${e.message}); it is read at the next start`));
       }
+      if (!errors.length && recordLog && (recordLog.size() > 0 || oldLog)) {
+        const folded = await fold().then(
+          () => true,
+          (e: Error) => void o.log.warn({ err: e.message }, `could not fold ${recordLogFile} into ${file} at stop (${e.message}); it is read at the next start`),
+        );
+        // nothing is appended any more, so state.json now holds all that state.log holds
+        if (folded && recordLog.size() > 0) await recordLog.clear().catch(() => {});
+      }
       await journal?.close().catch(() => {});
       journal = undefined;
+      await recordLog?.close().catch(() => {});
+      recordLog = undefined;
       if (errors.length) throw (errors[0] as PromiseRejectedResult).reason;
     },
   };

@@ -11,6 +11,7 @@ import { silentLogger } from '../../src/log.ts';
 import type { NodeRecord } from '../../src/types.ts';
 import { cleanupAll, onCleanup, sh, tempDir } from '../helpers/lab.ts';
 import { readFsidsOnDisk } from '../helpers/fsids-on-disk.ts';
+import { readStateOnDisk } from '../helpers/state-on-disk.ts';
 
 after(cleanupAll);
 
@@ -115,7 +116,7 @@ describe('state store', () => {
     await assert.rejects(s.load(), (e: Error) => /state\.json: nodes\[0\]\.fsid: expected an integer/.test(e.message));
   });
 
-  test('state.json is written in pieces of at most 200 records (no whole-file string), and reads back whole', async () => {
+  test('state.json is written (by a fold) in pieces of at most 200 records (no whole-file string), and reads back whole', async () => {
     const dir = tempDir('pxe-state-');
     let pieces: string[] = [];
     let replaced = false;
@@ -139,6 +140,7 @@ describe('state store', () => {
     await s.load();
     for (let i = 0; i < 1000; i++) s.put({ ...node(`N${i}`, `10.99.${i >> 8}.${i & 255}`), fsid: s.fsidFor(`N${i}`) });
     await s.commit();
+    await s.fold();
     assert.equal(pieces.length, 6, '1,000 records: the head with 200, four more of 200, the end');
     const text = readFileSync(path.join(dir, 'state.json'), 'utf8');
     assert.equal(pieces.join(''), text);
@@ -155,14 +157,13 @@ describe('state store', () => {
     await s2.close();
   });
 
-  test('group commit: many concurrent commits share a few writes', async () => {
+  test('group commit: many concurrent commits share a few appends to state.log, and state.json is not rewritten', async () => {
     const dir = tempDir('pxe-state-');
-    let writes = 0;
+    let folds = 0;
     const s = open(dir, {
       lazyMs: 10_000,
       write: async (f, t) => {
-        if (f.endsWith('state.json')) writes++;
-        await new Promise((r) => setTimeout(r, 5));
+        if (f.endsWith('state.json')) folds++;
         await writeFileAtomic(f, t);
       },
     });
@@ -174,9 +175,13 @@ describe('state store', () => {
       commits.push(s.commit());
     }
     await Promise.all(commits);
-    assert.ok(writes <= 3, `500 commits took ${writes} writes`);
-    const onDisk = parseState('x', readFileSync(path.join(dir, 'state.json'), 'utf8'), 100);
+    const writes = s.writes().state;
+    assert.ok(writes <= 3, `500 commits took ${writes} appends`);
+    assert.equal(folds, 0, 'state.json is not rewritten for a commit');
+    assert.equal(existsSync(path.join(dir, 'state.json')), false);
+    const onDisk = readStateOnDisk(dir);
     assert.equal(onDisk.nodes.size, 500, 'every change a commit waited for is on disk');
+    assert.equal(readFileSync(path.join(dir, 'state.log'), 'utf8').split('\n').length - 1, 500, 'one line per node, however many puts');
     await s.close();
   });
 
@@ -188,7 +193,7 @@ describe('state store', () => {
     await s.commit();
     s.put({ ...node('B', '10.99.0.2'), fsid: s.fsidFor('B') });
     await s.commit();
-    const onDisk = parseState('x', readFileSync(path.join(dir, 'state.json'), 'utf8'), 100);
+    const onDisk = readStateOnDisk(dir);
     assert.deepEqual([...onDisk.nodes.keys()], ['A', 'B']);
     await s.close();
   });
@@ -203,10 +208,12 @@ describe('state store', () => {
     s.put({ ...s.get('A')!, state: 'ready', lastError: undefined });
     s.remove('B');
     await s.commit();
-    const onDisk = parseState('x', readFileSync(path.join(dir, 'state.json'), 'utf8'), 100);
+    const onDisk = readStateOnDisk(dir);
     assert.equal(onDisk.nodes.get('A')?.state, 'ready');
     assert.equal(onDisk.nodes.has('B'), false);
-    assert.equal(onDisk.fsids.get('B'), 101, 'the removed node keeps its fsid in the file');
+    assert.equal(readFsidsOnDisk(dir).fsids.B, 101, 'the removed node keeps its fsid on disk');
+    await s.fold();
+    assert.equal(parseState('x', readFileSync(path.join(dir, 'state.json'), 'utf8'), 100).fsids.get('B'), 101, 'and in state.json');
     await s.close();
   });
 
@@ -224,31 +231,39 @@ describe('state store', () => {
     await s.close();
   });
 
-  test('a failed write rejects its commit, keeps the old file, and is retried later', async () => {
+  test('a failed fold keeps the old state.json and the journals, loses nothing, and is retried later', async () => {
     const dir = tempDir('pxe-state-');
     let fail = false;
     const s = open(dir, {
+      recordLogBound: 1,
       write: async (f, t) => {
-        if (fail) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+        if (fail && f.endsWith('state.json')) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
         await writeFileAtomic(f, t);
       },
     });
     await s.load();
     s.put({ ...node('A', '10.99.0.1'), fsid: s.fsidFor('A') });
     await s.commit();
+    await s.fold();
     const before = readFileSync(path.join(dir, 'state.json'), 'utf8');
     fail = true;
     s.put({ ...node('B', '10.99.0.2'), fsid: s.fsidFor('B') });
-    await assert.rejects(s.commit(), /ENOSPC.*|no space/);
+    await s.commit();
+    await assert.rejects(s.fold(), /ENOSPC.*|no space/);
     assert.equal(readFileSync(path.join(dir, 'state.json'), 'utf8'), before);
+    assert.ok(existsSync(path.join(dir, 'state.log.old')), 'the rotated journal stays until a fold succeeds');
+    s.put({ ...node('C', '10.99.0.3'), fsid: s.fsidFor('C') });
+    await s.commit();
+    assert.deepEqual([...readStateOnDisk(dir).nodes.keys()], ['A', 'B', 'C'], 'acknowledged records are on disk');
     fail = false;
-    for (let i = 0; i < 100 && s.writes().state < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 200 && existsSync(path.join(dir, 'state.log.old')); i++) await new Promise((r) => setTimeout(r, 10));
     const onDisk = parseState('x', readFileSync(path.join(dir, 'state.json'), 'utf8'), 100);
-    assert.ok(onDisk.nodes.has('B'), 'the retry wrote the change without anyone asking again');
+    assert.ok(onDisk.nodes.has('B') && onDisk.nodes.has('C'), 'the retry folded the changes in without anyone asking again');
+    assert.equal(existsSync(path.join(dir, 'state.log.old')), false);
     await s.close();
   });
 
-  test('a full disk (tiny tmpfs) leaves the old state intact', async () => {
+  test('a full disk (tiny tmpfs) rejects the commit and leaves the old state intact', async () => {
     const dir = tempDir('pxe-state-');
     const mnt = path.join(dir, 'tiny');
     mkdirSync(mnt);
@@ -258,7 +273,9 @@ describe('state store', () => {
     await s.load();
     s.put({ ...node('A', '10.99.0.1'), fsid: s.fsidFor('A') });
     await s.commit();
+    await s.fold();
     const before = readFileSync(path.join(mnt, 'state.json'), 'utf8');
+    const logBefore = readFileSync(path.join(mnt, 'state.log'), 'utf8');
     // fill the file system
     try {
       writeFileSync(path.join(mnt, 'filler'), Buffer.alloc(128 * 1024));
@@ -271,6 +288,7 @@ describe('state store', () => {
     }
     await assert.rejects(s.commit(), /no space|ENOSPC/);
     assert.equal(readFileSync(path.join(mnt, 'state.json'), 'utf8'), before, 'old state intact');
+    assert.equal(readFileSync(path.join(mnt, 'state.log'), 'utf8'), logBefore, 'a part-written append is cut back');
     assert.deepEqual(readdirSync(mnt).filter((f) => f.endsWith('.tmp')), [], 'no temp file left behind');
     const again = open(mnt);
     await again.load();
@@ -326,6 +344,6 @@ describe('state store', () => {
     s.put({ ...node('A', '10.99.0.1'), fsid: s.fsidFor('A') });
     await s.commit();
     await s.close();
-    assert.equal(existsSync(path.join(dir, 'state.json')), false);
+    assert.deepEqual(readdirSync(dir), [], 'no state.json, state.log or fsids files');
   });
 });
