@@ -103,6 +103,19 @@ interface StormRun {
   exportfsMs: number;
   mounted: number;
   readyMedianMs: number;
+  /** the daemon's CPU time (all threads) and its main thread's, from the first write to the last boot file */
+  cpuMs: number;
+  mainThreadMs: number;
+}
+
+/** CPU ms used so far by process `pid`: all its threads (/proc/PID/stat) and its main thread (/proc/PID/schedstat). */
+function cpuOf(pid: number): { all: number; main: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of the line (11 and 12 after the command); in clock ticks (100/s)
+  const all = ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  const main = Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  return { all, main };
 }
 
 /** One daemon run: 1,000 new clients in `waves` rewrites 100 ms apart (1: one rewrite). */
@@ -125,6 +138,8 @@ async function storm(tag: string, waves: number, log: (s: string) => void): Prom
   let totalMs: number;
   let tailMs: number;
   const per = N / waves;
+  const cpu0 = cpuOf(d.pid);
+  let cpu1 = cpu0;
   try {
     const t0 = performance.now();
     let tLast = t0;
@@ -135,6 +150,7 @@ async function storm(tag: string, waves: number, log: (s: string) => void): Prom
       if (w < waves - 1) await sleep(100 - ((performance.now() - t0) % 100));
     }
     const ends = await Promise.all(Array.from({ length: N }, (_, i) => arrivals.when(path.basename(bootFile(lab, client(99, i + 1).mac)), 60_000)));
+    cpu1 = cpuOf(d.pid);
     const last = Math.max(...ends);
     totalMs = last - t0;
     tailMs = last - tLast;
@@ -148,10 +164,10 @@ async function storm(tag: string, waves: number, log: (s: string) => void): Prom
   unmountAll(lab.nodeDir);
   if (process.env.BENCH_KEEP_LOG) copyFileSync(logFile, `${process.env.BENCH_KEEP_LOG}.${tag}`);
   const t = readDaemonTimings(logFile);
-  const r: StormRun = { totalMs, tailMs, exportfsRuns: runs.runs - atStart.runs, exportfsMs: runs.ms - atStart.ms, mounted, readyMedianMs: median(t.readyMs) };
+  const r: StormRun = { totalMs, tailMs, exportfsRuns: runs.runs - atStart.runs, exportfsMs: runs.ms - atStart.ms, mounted, readyMedianMs: median(t.readyMs), cpuMs: cpu1.all - cpu0.all, mainThreadMs: cpu1.main - cpu0.main };
   const sum = (xs: number[] = []) => xs.reduce((a, b) => a + b, 0);
   const inside = t.byTool.mount ? `; mount runs ${t.byTool.mount.length} (median ${median(t.byTool.mount).toFixed(1)} ms, sum ${sum(t.byTool.mount).toFixed(0)} ms)` : '';
-  log(`  ${tag}: all ${N} ready in ${totalMs.toFixed(0)} ms (tail after the last write ${tailMs.toFixed(0)} ms); exportfs ${r.exportfsRuns} runs, ${r.exportfsMs.toFixed(0)} ms; mounts ${mounted}; seen-to-ready median ${r.readyMedianMs.toFixed(0)} ms${inside}`);
+  log(`  ${tag}: all ${N} ready in ${totalMs.toFixed(0)} ms (tail after the last write ${tailMs.toFixed(0)} ms); exportfs ${r.exportfsRuns} runs, ${r.exportfsMs.toFixed(0)} ms; mounts ${mounted}; seen-to-ready median ${r.readyMedianMs.toFixed(0)} ms; daemon CPU ${r.cpuMs.toFixed(0)} ms (main thread ${r.mainThreadMs.toFixed(0)} ms)${inside}`);
   if (mounted !== N) log(`  WARNING: expected ${N} overlay mounts, found ${mounted}`);
   return r;
 }

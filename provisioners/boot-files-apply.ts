@@ -4,11 +4,10 @@
 // Nothing is read or written through a link we did not make: the boot directory (pxelinux.cfg,
 // the GRUB or iPXE dir) must be a real directory, and is used through a descriptor opened with
 // O_NOFOLLOW; an existing file is read only if it is a regular file (O_NOFOLLOW|O_NONBLOCK).
-import { constants } from 'node:fs';
-import { lstat, readlink, rename, symlink, unlink, mkdir, open, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, readlinkSync, renameSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
+import { lstat, readlink, unlink, open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { writeFileAtomic } from '../src/atomic-file.ts';
+import { TEMP_TRIES, tempNameFor, writeFileAtomic, writeFileAtomicSync } from '../src/atomic-file.ts';
 import { ConflictError } from '../src/errors.ts';
 import { renderTemplate, TemplateError } from '../src/template.ts';
 import { readTemplateFile } from '../src/safe-open.ts';
@@ -48,17 +47,33 @@ export async function readHead(file: string, bytes = 512): Promise<string | unde
   }
 }
 
-/** The whole of a regular file of `size` bytes (as lstat said), or undefined if it is anything else now. */
-async function readExactly(file: string, size: number): Promise<string | undefined> {
-  const fh = await openRegular(file);
-  if (!fh) return undefined;
+/**
+ * The first `bytes` of `file` if it is a regular file now (not through a link, never waiting on a
+ * FIFO: O_NONBLOCK), else undefined. Synchronous: boot files are small and local, and in a storm
+ * the thread-pool round trips of the async calls cost more than the reads.
+ */
+function readHeadSync(file: string, bytes: number): string | undefined {
+  let fd: number;
   try {
-    const buf = Buffer.alloc(size + 1);
-    const { bytesRead } = await fh.read(buf, 0, size + 1, 0);
-    return bytesRead === size ? buf.subarray(0, size).toString('utf8') : undefined;
-  } finally {
-    await fh.close();
+    fd = openSync(file, READ_FLAGS);
+  } catch (e) {
+    if (errCode(e) === 'ENOENT' || errCode(e) === 'ELOOP' || errCode(e) === 'ENXIO') return undefined;
+    throw e;
   }
+  try {
+    if (!fstatSync(fd).isFile()) return undefined;
+    const buf = Buffer.allocUnsafe(bytes);
+    const n = readSync(fd, buf, 0, bytes, 0);
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The whole of a regular file of `size` bytes (as lstat said), or undefined if it is anything else now. */
+function readExactlySync(file: string, size: number): string | undefined {
+  const text = readHeadSync(file, size + 1);
+  return text !== undefined && Buffer.byteLength(text) === size ? text : undefined;
 }
 
 /**
@@ -66,14 +81,14 @@ async function readExactly(file: string, size: number): Promise<string | undefin
  * missing and `create`); undefined when absent and not `create`. A link or non-directory there is
  * a ConflictError: pxebootd never writes boot files through a link it did not make.
  */
-async function openBootDir(dir: string, create: boolean): Promise<FileHandle | undefined> {
+async function openBootDir(dir: string, create: boolean): Promise<number | undefined> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await open(dir, DIR_FLAGS);
+      return openSync(dir, DIR_FLAGS);
     } catch (e) {
       if (errCode(e) === 'ENOENT' && attempt === 0) {
         if (!create) return undefined;
-        await mkdir(dir, { recursive: true, mode: 0o755 });
+        mkdirSync(dir, { recursive: true, mode: 0o755 });
         continue;
       }
       if (errCode(e) !== 'ELOOP' && errCode(e) !== 'ENOTDIR') throw e;
@@ -85,13 +100,13 @@ async function openBootDir(dir: string, create: boolean): Promise<FileHandle | u
 }
 
 /** Run `fn` with names inside `file`'s boot directory as /proc/self/fd paths, so the directory cannot be swapped under it. */
-export async function inBootDir<T>(file: string, create: boolean, fn: (here: (name: string) => string) => Promise<T>, absent: T): Promise<T> {
+export async function inBootDir<T>(file: string, create: boolean, fn: (here: (name: string) => string) => Promise<T> | T, absent: T): Promise<T> {
   const dir = await openBootDir(path.dirname(file), create);
-  if (!dir) return absent;
+  if (dir === undefined) return absent;
   try {
-    return await fn((name) => at(dir.fd, name));
+    return await fn((name) => at(dir, name));
   } finally {
-    await dir.close();
+    closeSync(dir);
   }
 }
 
@@ -134,21 +149,14 @@ export async function renderBootFile(
   }
 }
 
-/** Is the thing at `file` ours to replace or remove? (absent counts as ours) */
-async function isOurs(file: string): Promise<boolean> {
-  let st;
-  try {
-    st = await lstat(file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true;
-    throw e;
-  }
+/** Is the thing at `file` (lstat `st`) ours to replace? */
+function isOursSync(file: string, st: Stats): boolean {
   if (st.isSymbolicLink()) {
-    const target = await readlink(file);
+    const target = readlinkSync(file);
     return !target.includes('/') && looksLikeOurName(target);
   }
   if (!st.isFile()) return false;
-  return markerNode((await readHead(file)) ?? '') !== undefined;
+  return markerNode(readHeadSync(file, 512) ?? '') !== undefined;
 }
 
 function errCode(e: unknown): string | undefined {
@@ -163,18 +171,21 @@ export async function writeOwnedFile(file: string, content: string): Promise<voi
   await inBootDir(file, true, (here) => writeFileAtomic(here(path.basename(file)), content, { mode: 0o644 }), undefined);
 }
 
-/** Write the canonical file unless it already has exactly this content (same inode then). */
+/**
+ * Write the canonical file unless it already has exactly this content (same inode then). The
+ * checks and the write are synchronous calls (see readHeadSync): a few microseconds each.
+ */
 export async function ensureFile(file: string, content: string): Promise<boolean> {
   return inBootDir(
     file,
     true,
-    async (here) => {
+    (here) => {
       const name = here(path.basename(file));
-      const st = await lstat(name).catch((e: unknown) => (errCode(e) === 'ENOENT' ? undefined : Promise.reject(e)));
+      const st = lstatSync(name, { throwIfNoEntry: false });
       // only a regular file is read, and only when its size could match
-      if (st?.isFile() && st.size === Buffer.byteLength(content) && (await readExactly(name, st.size)) === content) return false;
-      if (st && !(await isOurs(name))) throw new ConflictError(`${file} exists and is not a pxebootd file or link (no marker line); not replacing it`);
-      await writeFileAtomic(name, content, { mode: 0o644, noSync: true });
+      if (st?.isFile() && st.size === Buffer.byteLength(content) && readExactlySync(name, st.size) === content) return false;
+      if (st && !isOursSync(name, st)) throw new ConflictError(`${file} exists and is not a pxebootd file or link (no marker line); not replacing it`);
+      writeFileAtomicSync(name, content, { mode: 0o644, noSync: true });
       return true;
     },
     false,
@@ -186,24 +197,29 @@ export async function ensureLink(link: string, target: string): Promise<boolean>
   return inBootDir(
     link,
     true,
-    async (here) => {
+    (here) => {
       const name = here(path.basename(link));
-      let cur: string | undefined;
-      let missing = false;
-      try {
-        cur = await readlink(name);
-      } catch (e) {
-        if (errCode(e) === 'ENOENT') missing = true;
-        else if (errCode(e) !== 'EINVAL') throw e; // EINVAL: not a symlink
+      const st = lstatSync(name, { throwIfNoEntry: false });
+      if (st?.isSymbolicLink() && readlinkSync(name) === target) return false;
+      if (st && !isOursSync(name, st)) throw new ConflictError(`${link} exists and is not a pxebootd file or link; not replacing it`);
+      let tmp = '';
+      for (let i = 1; tmp === ''; i++) {
+        const t = here(path.basename(tempNameFor(link, 'lnk')));
+        try {
+          symlinkSync(target, t);
+          tmp = t;
+        } catch (e) {
+          if (errCode(e) !== 'EEXIST' || i >= TEMP_TRIES) throw e;
+        }
       }
-      if (cur === target) return false;
-      if (!missing && !(await isOurs(name))) throw new ConflictError(`${link} exists and is not a pxebootd file or link; not replacing it`);
-      const tmp = here(`.${path.basename(link)}.${process.pid}.${randomBytes(4).toString('hex')}.lnk`);
-      await symlink(target, tmp);
       try {
-        await rename(tmp, name);
+        renameSync(tmp, name);
       } catch (e) {
-        await unlink(tmp).catch(() => {});
+        try {
+          unlinkSync(tmp);
+        } catch {
+          /* already gone */
+        }
         throw e;
       }
       return true;

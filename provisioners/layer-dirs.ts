@@ -5,7 +5,7 @@
 // opened before it (`/proc/self/fd/N/name` is openat(N, name)) with O_NOFOLLOW|O_DIRECTORY, so a
 // link, FIFO, device or file there is refused without being followed, opened or waited on, and a
 // swap after the check cannot redirect what the descriptor already holds.
-import { constants } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync } from 'node:fs';
 import { lstat, mkdir, open, readdir, readlink, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { printable } from '../src/validate.ts';
@@ -53,35 +53,60 @@ export async function whatIsThere(fd: number, name: string): Promise<string> {
 
 /**
  * Open `name` under the open directory `parent` as a directory, never following a link; with
- * `mode`, create it first when missing. `what` and `shown` name it in the error.
+ * `mode`, create it first when missing. `what` and `shown` name it in the error. Synchronous
+ * calls (a few microseconds each on a local directory; O_NONBLOCK, so nothing there can make one
+ * wait): in a storm the thread-pool round trips of the async calls cost more than the calls.
  */
-async function openChild(parent: FileHandle, name: string, what: string, shown: string, mode?: number): Promise<FileHandle> {
-  if (mode !== undefined) await mkdir(at(parent.fd, name), { mode }).catch((e: unknown) => (code(e) === 'EEXIST' ? undefined : Promise.reject(e)));
+async function openChild(parent: number, name: string, what: string, shown: string, mode?: number): Promise<number> {
+  if (mode !== undefined) {
+    try {
+      mkdirSync(at(parent, name), { mode });
+    } catch (e) {
+      if (code(e) !== 'EEXIST') throw e;
+    }
+  }
   try {
-    return await open(at(parent.fd, name), DIR_FLAGS);
+    return openSync(at(parent, name), DIR_FLAGS);
   } catch (e) {
     if (code(e) !== 'ELOOP' && code(e) !== 'ENOTDIR') throw e;
     throw new UnsafePathError(
-      `${what} ${shown} ${await whatIsThere(parent.fd, name)}, not a directory: pxebootd never mounts, creates or deletes through it; remove it by hand, then provision the node again`,
+      `${what} ${shown} ${await whatIsThere(parent, name)}, not a directory: pxebootd never mounts, creates or deletes through it; remove it by hand, then provision the node again`,
     );
   }
 }
 
 /** A configured root (trusted: the admin's config), created when missing. */
-async function openRoot(dir: string, mode: number): Promise<FileHandle> {
-  await mkdir(dir, { recursive: true, mode });
-  return open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+function openRoot(dir: string, mode: number): number {
+  try {
+    return openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  } catch (e) {
+    if (code(e) !== 'ENOENT') throw e;
+  }
+  mkdirSync(dir, { recursive: true, mode });
+  return openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
 }
 
-async function closeAll(handles: Array<FileHandle | undefined>): Promise<void> {
-  await Promise.all(handles.map((h) => h?.close().catch(() => {})));
+function closeAll(fds: Array<number | undefined>): void {
+  for (const fd of fds) {
+    if (fd === undefined) continue;
+    try {
+      closeSync(fd);
+    } catch {
+      /* closing is all that is left to do */
+    }
+  }
+}
+
+/** One of a node's directories, open. */
+export interface DirHandle {
+  readonly fd: number;
 }
 
 /** The open mount point, upper and work of one node; close() when the mount is done. */
 export interface LayerDirs {
-  target: FileHandle;
-  upper: FileHandle;
-  work: FileHandle;
+  target: DirHandle;
+  upper: DirHandle;
+  work: DirHandle;
   close(): Promise<void>;
 }
 
@@ -90,37 +115,32 @@ export interface LayerDirs {
  * real directory. Throws UnsafePathError naming the first one that is a link or not a directory.
  */
 export async function openLayerDirs(p: NodePaths): Promise<LayerDirs> {
-  const overlayRoot = path.dirname(p.layerDir);
-  const held: FileHandle[] = [];
-  const keep = (h: FileHandle): FileHandle => (held.push(h), h);
+  const held: number[] = [];
+  const keep = (fd: number): number => (held.push(fd), fd);
   try {
-    const [target, [upper, work]] = await settled([
-      (async () => {
-        const root = keep(await openRoot(p.nodeDir, DIR_MODES.mountPoint));
-        return keep(await openChild(root, p.node, 'node_dir/<NODE>', p.mountPoint, DIR_MODES.mountPoint));
-      })(),
-      (async () => {
-        // mkdir -p's mode applies to every directory it creates: a new overlay_dir is 0700 too
-        const root = keep(await openRoot(overlayRoot, DIR_MODES.layerDir));
-        const layer = keep(await openChild(root, p.node, 'overlay_dir/<NODE>', p.layerDir, DIR_MODES.layerDir));
-        return settled([openChild(layer, 'upper', 'upper', p.upper, DIR_MODES.upper).then(keep), openChild(layer, 'work', 'work', p.work, DIR_MODES.work).then(keep)]);
-      })(),
-    ] as const);
-    const mine = new Set<FileHandle>([target, upper!, work!]);
-    await closeAll(held.filter((h) => !mine.has(h)));
-    return { target, upper: upper!, work: work!, close: () => closeAll([target, upper, work]) };
+    const nodeRoot = keep(openRoot(p.nodeDir, DIR_MODES.mountPoint));
+    const target = keep(await openChild(nodeRoot, p.node, 'node_dir/<NODE>', p.mountPoint, DIR_MODES.mountPoint));
+    // mkdir -p's mode applies to every directory it creates: a new overlay_dir is 0700 too
+    const overlayRoot = keep(openRoot(path.dirname(p.layerDir), DIR_MODES.layerDir));
+    const layer = keep(await openChild(overlayRoot, p.node, 'overlay_dir/<NODE>', p.layerDir, DIR_MODES.layerDir));
+    const upper = keep(await openChild(layer, 'upper', 'upper', p.upper, DIR_MODES.upper));
+    const work = keep(await openChild(layer, 'work', 'work', p.work, DIR_MODES.work));
+    closeAll([nodeRoot, overlayRoot, layer]);
+    let closed = false;
+    return {
+      target: { fd: target },
+      upper: { fd: upper },
+      work: { fd: work },
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        closeAll([target, upper, work]);
+      },
+    };
   } catch (e) {
-    await closeAll(held);
+    closeAll(held);
     throw e;
   }
-}
-
-/** Promise.all that waits for every promise before it rejects (so no open lands after the cleanup). */
-async function settled<T extends readonly unknown[]>(ps: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
-  const rs = await Promise.allSettled(ps);
-  const bad = rs.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (bad) throw bad.reason;
-  return rs.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
 /**
@@ -128,14 +148,14 @@ async function settled<T extends readonly unknown[]>(ps: { [K in keyof T]: Promi
  * opened, and not through a link. Racy by nature (the child resolves the paths again); see README.
  */
 export async function recheckLayerDirs(p: NodePaths, dirs: LayerDirs): Promise<void> {
-  const checks: Array<[string, string, FileHandle]> = [
+  const checks: Array<[string, string, DirHandle]> = [
     ['node_dir/<NODE>', p.mountPoint, dirs.target],
     ['upper', p.upper, dirs.upper],
     ['work', p.work, dirs.work],
   ];
   await Promise.all(
     checks.map(async ([what, shown, h]) => {
-      const [now, held] = await Promise.all([lstat(shown).catch(() => undefined), h.stat()]);
+      const [now, held] = [await lstat(shown).catch(() => undefined), fstatSync(h.fd)];
       if (!now || !now.isDirectory() || now.ino !== held.ino || now.dev !== held.dev) {
         const why = !now ? 'vanished' : now.isSymbolicLink() ? 'is now a symbolic link' : !now.isDirectory() ? 'is no longer a directory' : 'now leads to another directory (a link on the way?)';
         throw new UnsafePathError(`${what} ${shown} ${why} since pxebootd checked it; not mounting`);
@@ -160,11 +180,11 @@ export async function removeLayerDir(p: NodePaths): Promise<boolean> {
   try {
     let layer: FileHandle;
     try {
-      layer = await openChild(root, p.node, 'overlay_dir/<NODE>', p.layerDir);
+      layer = await open(at(root.fd, p.node), DIR_FLAGS);
     } catch (e) {
       if (code(e) === 'ENOENT') return false;
-      if (e instanceof UnsafePathError) throw new UnsafePathError(e.message.replace(/: pxebootd never .*$/, ': pxebootd never deletes through it; not deleting anything, remove it by hand'));
-      throw e;
+      if (code(e) !== 'ELOOP' && code(e) !== 'ENOTDIR') throw e;
+      throw new UnsafePathError(`overlay_dir/<NODE> ${p.layerDir} ${await whatIsThere(root.fd, p.node)}, not a directory: pxebootd never deletes through it; not deleting anything, remove it by hand`);
     }
     try {
       await removeContents(layer, (await layer.stat()).dev, p.layerDir);
