@@ -3,7 +3,8 @@
 // durable at a cost that does not grow with the node count. fsids.json and state.json stay the
 // snapshots; the store folds each journal into its snapshot at start-up, at a clean stop and when
 // the journal outgrows a bound, then empties (or, for state.log, rotates) the journal.
-import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import { PxeError } from '../errors.ts';
 import { constants } from 'node:fs';
 import path from 'node:path';
 
@@ -19,13 +20,26 @@ export interface FsidJournal {
   close(): Promise<void>;
 }
 
-/** The journal's bytes, or none when it does not exist. */
+/**
+ * The journal's bytes, or none when it does not exist. Only a regular file is read: a FIFO would
+ * block the read, and a symlink or a directory is nothing pxebootd made; each stops start-up naming it.
+ */
 export async function readFsidJournal(file: string): Promise<Buffer | undefined> {
+  let fh: FileHandle;
   try {
-    return await readFile(file);
+    fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP') throw new PxeError('STATE', `${file}: expected a regular file, found a symbolic link; move it away (pxebootd never follows one)`);
+    throw new PxeError('STATE', `${file}: cannot open: ${(e as Error).message}`);
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new PxeError('STATE', `${file}: expected a regular file, found ${st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : 'a special file'}; move it away`);
+    return await fh.readFile();
+  } finally {
+    await fh.close();
   }
 }
 
