@@ -11,6 +11,7 @@ import { client, leaseLine, makeLab, rewriteInPlace, writeConfig } from '../../.
 import { startPxebootd, statusJson } from '../../../bench/lib/daemon.ts';
 import { readExports, toStatusNodes } from './invariants.ts';
 import { readFsidsOnDisk } from '../../helpers/fsids-on-disk.ts';
+import { readStateOnDisk } from '../../helpers/state-on-disk.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -36,8 +37,8 @@ describe('full disk under state_dir', () => {
     const ready = await waitFor('3 ready and persisted', () => {
       const n = toStatusNodes(statusJson(cfg));
       if (n.length !== 3 || n.some((x) => x.state !== 'ready')) return undefined;
-      const st = existsSync(path.join(stateDir, 'state.json')) ? readFileSync(path.join(stateDir, 'state.json'), 'utf8') : '';
-      return n.every((x) => st.includes(x.name) && st.includes('"ready"')) ? n : undefined;
+      const st = readStateOnDisk(stateDir).nodes;
+      return n.every((x) => st.get(x.name)?.state === 'ready') ? n : undefined;
     }, 30_000, 200);
     await sleep(500); // let lazy writes settle
     const fsidsBefore = readFsidsOnDisk(stateDir);
@@ -63,10 +64,11 @@ describe('full disk under state_dir', () => {
 
     assert.ok(existsSync(`/proc/${d.pid}`), 'daemon died on a full disk');
     const fsidsNow = readFsidsOnDisk(stateDir);
-    const stateNow = readJson(path.join(stateDir, 'state.json')); // parses: whole, not truncated
+    if (existsSync(path.join(stateDir, 'state.json'))) readJson(path.join(stateDir, 'state.json')); // parses: whole, not truncated
+    const stateNow = readStateOnDisk(stateDir).nodes; // state.json + state.log: every whole line parses
     for (const n of ready) {
       assert.equal((fsidsNow.fsids as Record<string, number>)[n.name], n.fsid, `fsid of ${n.name} on disk`);
-      assert.ok(JSON.stringify(stateNow).includes(n.name), `${n.name} still in state.json`);
+      assert.equal(stateNow.get(n.name)?.state, 'ready', `${n.name} still ready in state.json + state.log`);
     }
     assert.deepEqual(Object.keys(fsidsNow.fsids as object).sort(), Object.keys(fsidsBefore.fsids as object).sort(), 'the fsids on disk (fsids.json, fsids.log) changed although the disk is full');
     // nothing may be exported with an fsid that is not durable
