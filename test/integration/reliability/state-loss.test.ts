@@ -92,7 +92,8 @@ describe('state loss', () => {
 
     process.kill(-d.pid, 'SIGKILL');
     await d.exited;
-    rmSync(path.join(lab.stateDir, 'state.json'), { force: true }); // written lazily: a fast SIGKILL may come before it
+    rmSync(path.join(lab.stateDir, 'state.json'), { force: true }); // written at folds: a fast SIGKILL may come before one
+    for (const f of ['state.log', 'state.log.old']) rmSync(path.join(lab.stateDir, f), { force: true });
     rmSync(path.join(lab.stateDir, 'fsids.json'));
     rmSync(path.join(lab.stateDir, 'fsids.log'), { force: true });
     // another order: with fsids handed out in lease order, nearly every node would get another's fsid
@@ -154,7 +155,8 @@ describe('state loss', () => {
     const fsids = new Map((await ready('first start')).map((n) => [n.name, n.fsid]));
     process.kill(-d.pid, 'SIGKILL');
     await d.exited;
-    rmSync(path.join(lab.stateDir, 'state.json'), { force: true }); // written lazily: a fast SIGKILL may come before it
+    rmSync(path.join(lab.stateDir, 'state.json'), { force: true }); // written at folds: a fast SIGKILL may come before one
+    for (const f of ['state.log', 'state.log.old']) rmSync(path.join(lab.stateDir, f), { force: true });
     rmSync(path.join(lab.stateDir, 'fsids.json'));
     rmSync(path.join(lab.stateDir, 'fsids.log'), { force: true });
     rewriteInPlace(lab.leases, table(shuffled(clients, SEED), expiry));
