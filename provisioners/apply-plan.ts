@@ -5,10 +5,11 @@
 // plan mounts and exports before it writes boot files; a release plan removes them before the export.
 import path from 'node:path';
 import type { PlanStep } from '../src/contracts.ts';
+import { ConflictError } from '../src/errors.ts';
 import { ensureFile, ensureLink, removeBootFiles } from './boot-files-apply.ts';
 import type { ExportBatcher } from './export-batcher.ts';
-import { ensureOverlay, unmountOverlay, wipeLayers, type OverlayDeps } from './overlay-apply.ts';
-import type { FullPlan } from './plan.ts';
+import { mountOverlay, unmountOverlay, wipeLayers, type OverlayDeps } from './overlay-apply.ts';
+import type { NodeTargets } from './plan.ts';
 
 /** The appliers a plan's steps go to. */
 export interface PlanAppliers {
@@ -29,14 +30,19 @@ export function isBootFileStep(s: PlanStep): boolean {
   return s.op === 'write' || s.op === 'link';
 }
 
+/** Export steps: the ones restore() queues for every node before its one reload. */
+export function isExportStep(s: PlanStep): boolean {
+  return s.op === 'export' || s.op === 'verify-export' || s.op === 'reload';
+}
+
 /**
  * Carry out `steps` (the plan's own, or a slice of them) in order; true when a boot file or link was
- * (re)written. The overlay steps are one applier call: ensureOverlay makes the directories (mkdir),
- * wipes the layer when reset-layer says so and the node is not exported now, mounts, and checks the
- * mount the kernel made (verify-mount). `reload` is the batcher's: one reload per batch of nodes.
+ * (re)written. The plan was made against what is in place (plan.ts), so each step is done, not
+ * checked for first: `mount` mounts (the directories, `mkdir`, are made and opened by it) and checks
+ * the mount the kernel made, so `verify-mount` has nothing left to do; `reload` is the batcher's: one
+ * reload per batch of nodes.
  */
-export async function applyPlan(plan: FullPlan, steps: readonly PlanStep[], a: PlanAppliers, o: ApplyOptions = {}): Promise<boolean> {
-  let fresh = false;
+export async function applyPlan(plan: NodeTargets & { node: string }, steps: readonly PlanStep[], a: PlanAppliers, o: ApplyOptions = {}): Promise<boolean> {
   let unlinked = false;
   let changed = false;
   for (const s of steps) {
@@ -46,17 +52,19 @@ export async function applyPlan(plan: FullPlan, steps: readonly PlanStep[], a: P
       case 'reload':
       case 'keep':
         break;
+      case 'refuse':
+        throw new ConflictError(s.reason);
       case 'reset-layer':
-        // ephemeral: fresh layers whenever the node comes up while not exported (first boot, or a
-        // boot after release); a ready, exported node is left alone (provisioning again changes nothing)
-        fresh = !(await a.batcher.entries()).has(plan.entry.path);
+        await wipeLayers(a.ov, plan.paths, { keepMountPoint: true });
         break;
       case 'mount':
-        await ensureOverlay(a.ov, plan.paths, { fresh });
+        await mountOverlay(a.ov, plan.paths);
         break;
       case 'export':
+      case 'verify-export':
+        // an unchanged entry is a check for the batcher: it reloads only when the export is not live
         if (o.exportGate) await o.exportGate;
-        await a.batcher.want(plan.entry);
+        await a.batcher.want(plan.entry, s.op === 'export' && s.force ? { force: true } : undefined);
         break;
       case 'write': {
         const i = plan.specs.findIndex((f) => f.canonical === s.path);

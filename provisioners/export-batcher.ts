@@ -16,7 +16,7 @@ import { writeFileAtomic } from '../src/atomic-file.ts';
 import { ConflictError } from '../src/errors.ts';
 import { printable } from '../src/validate.ts';
 import { renderedText, type ExportBackend } from './export-backends.ts';
-import { checkExportEntry, type ExportEntry } from './export-entry.ts';
+import { checkExportEntry, sameEntry, type ExportEntry } from './export-entry.ts';
 import { EXPORT_BATCH } from '../src/timing.ts';
 
 /** Batching windows (ms); see the top comment. */
@@ -377,8 +377,4 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
       clearTimers();
     },
   };
-}
-
-function sameEntry(a: ExportEntry, b: ExportEntry): boolean {
-  return a.path === b.path && a.ip === b.ip && a.fsid === b.fsid && a.node === b.node && (a.pseudo ?? a.path) === (b.pseudo ?? b.path);
 }

@@ -67,3 +67,8 @@ export function sortedPieces(header: string, entries: Iterable<ExportEntry>, per
     for (let i = 0; i < sorted.length; i += perPiece) yield sorted.slice(i, i + perPiece).map(render).join('');
   })();
 }
+
+/** Two entries that render and export the same (the batcher and planNode compare with it). */
+export function sameEntry(a: ExportEntry, b: ExportEntry): boolean {
+  return a.path === b.path && a.ip === b.ip && a.fsid === b.fsid && a.node === b.node && (a.pseudo ?? a.path) === (b.pseudo ?? b.path);
+}

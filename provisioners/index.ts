@@ -1,5 +1,5 @@
 // createProvisioner: mount -> export (batched with other nodes) -> boot files, and back, each as a
-// node's plan (plan.ts) carried out by applyPlan (apply-plan.ts).
+// node's plan (plan.ts, made against what is in place: observe.ts) carried out by applyPlan (apply-plan.ts).
 // Config last: a node's boot files are written only after its overlay is mounted with
 // nfs_export=on and its export is verified live, and they are removed before its export goes.
 // Every method applies: `run --dry-run` stops before it, in src/pipeline/apply.ts.
@@ -18,13 +18,15 @@ import { createExportBatcher, type BatcherOptions } from './export-batcher.ts';
 import { createMountTable, type MountTableOptions } from './mount-table.ts';
 import { loadMountLookup } from './mount-lookup.ts';
 import { cleanOrphans, findOrphans, type OrphanDeps } from './orphans.ts';
-import { ensureOverlay, type OverlayDeps } from './overlay-apply.ts';
+import type { OverlayDeps } from './overlay-apply.ts';
 import { carryUpper, setAsideLayer } from './layer-carry.ts';
 import { checkManagedDir } from './paths.ts';
 import { createLimiter } from './limiter.ts';
 import { createMounter, loadSysMount, resolveMountMethod } from './mounter.ts';
-import { planBootSteps, planNode, planNodeRelease, type FullPlan } from './plan.ts';
-import { applyPlan, isBootFileStep, type PlanAppliers } from './apply-plan.ts';
+import { NOTHING_IN_PLACE, nodeTargets, planBootSteps, planNode, planNodeRelease, type FullPlan, type NodeCurrent, type NodeTargets } from './plan.ts';
+import { applyPlan, isBootFileStep, isExportStep, type PlanAppliers } from './apply-plan.ts';
+import { observeNodes, type StateView } from './observe.ts';
+import type { PlanStep } from '../src/contracts.ts';
 import { selectionSpecs } from './boot-select.ts';
 import { MOUNT_CONCURRENCY } from '../src/timing.ts';
 
@@ -107,37 +109,54 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
   /** fallback files found to be the admin's: said once, not on every reload */
   const adminOwnedSaid = new Set<string>();
 
-  const fullPlan = (node: NodeRecord, rule: ResolvedRule): FullPlan => {
-    const p = planNode(node, rule, config, mounter.method);
-    nodeDirs.add(p.paths.nodeDir);
-    return p;
+  /** The node's paths, export and boot files (pure; throws on unsafe names), its node_dir watched for mounts. */
+  const targetsOf = (node: NodeRecord, rule: ResolvedRule): NodeTargets & { node: string } => {
+    const t = nodeTargets(node, rule, config);
+    nodeDirs.add(t.paths.nodeDir);
+    return { ...t, node: node.name };
   };
+  /** what is in place, as this provisioner knows it: its mount table, its batcher's export set */
+  const view: StateView = { table, exports: () => batcher.entries() };
+  const planOpts = { mountMethod: mounter.method };
+
+  /** The node's plan against what is in place for it now (read, never changed). */
+  async function planNow(node: NodeRecord, rule: ResolvedRule, t: NodeTargets, restore = false): Promise<FullPlan> {
+    const [current] = await observeNodes(view, [t]);
+    return planNode(node, rule, config, current!, { ...planOpts, restore }, t);
+  }
 
   /** Read and render the templates (no writes): started early, it overlaps the mount and export. */
-  function renderBoot(plan: FullPlan, node: NodeRecord, rule: ResolvedRule, extra?: Record<string, string>): Promise<string[]> {
-    const values = { ...templateValues(node, rule, config.server, plan.nfsPath, config.http_base), ...extra };
-    const p = Promise.all(plan.specs.map((s) => renderBootFile(s, values, node.name, node.ip, readTemplate)));
+  function renderBoot(t: NodeTargets, node: NodeRecord, rule: ResolvedRule, extra?: Record<string, string>): Promise<string[]> {
+    const values = { ...templateValues(node, rule, config.server, t.entry.pseudo ?? t.entry.path, config.http_base), ...extra };
+    const p = Promise.all(t.specs.map((s) => renderBootFile(s, values, node.name, node.ip, readTemplate)));
     p.catch(() => {}); // awaited (and reported) later; never an unhandled rejection meanwhile
     return p;
   }
 
   const appliers: PlanAppliers = { ov, batcher };
-  /** The plan's write and link steps; true when anything was (re)written. */
-  function writeBoot(plan: FullPlan, texts: string[]): Promise<boolean> {
-    return applyPlan(plan, plan.steps.filter(isBootFileStep), appliers, { texts });
+  /** These write and link steps; true when anything was (re)written. */
+  function writeBoot(t: NodeTargets & { node: string }, steps: readonly PlanStep[], texts: string[]): Promise<boolean> {
+    return applyPlan(t, steps.filter(isBootFileStep), appliers, { texts });
   }
 
-  async function dropBootFiles(plan: FullPlan, node: string, why: string): Promise<void> {
-    const removed = await removeBootFiles(plan.specs, node).catch((e) => {
+  async function dropBootFiles(t: Pick<NodeTargets, 'specs'>, node: string, why: string): Promise<void> {
+    const removed = await removeBootFiles(t.specs, node).catch((e) => {
       log.error({ node, err: errorMessage(e) }, `could not remove boot files of ${node} (${why})`);
       return [];
     });
     if (removed.length) log.warn({ node, files: removed }, `removed boot files of ${node}: ${why}`);
   }
 
-  /** The plan's steps up to its boot files: the overlay (fresh when ephemeral and not exported), then the export. */
-  async function mountAndExport(plan: FullPlan, exportGate?: Promise<void>): Promise<void> {
-    await applyPlan(plan, plan.steps.filter((s) => !isBootFileStep(s)), appliers, { exportGate });
+  /**
+   * Plan the node against what is in place, then apply the steps up to its boot files: the overlay
+   * (fresh when ephemeral and not exported), then the export. Counted as an active caller for the batcher.
+   */
+  function mountAndExport(node: NodeRecord, rule: ResolvedRule, t: NodeTargets, exportGate?: Promise<void>): Promise<FullPlan> {
+    return tracked(async () => {
+      const plan = await planNow(node, rule, t);
+      await applyPlan(plan, plan.steps.filter((s) => !isBootFileStep(s)), appliers, { exportGate });
+      return plan;
+    });
   }
 
   /**
@@ -145,13 +164,13 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
    * removed. Config last holds when the selection boots the node's root (production, `root: own`):
    * mount and export first; a profile that needs no root (memtest86+) is written at once.
    */
-  async function provisionSelected(plan: FullPlan, node: NodeRecord, rule: ResolvedRule, sel: BootSelection, exportGate?: Promise<void>): Promise<void> {
+  async function provisionSelected(t: NodeTargets & { node: string }, node: NodeRecord, rule: ResolvedRule, sel: BootSelection, exportGate?: Promise<void>): Promise<void> {
     const { write, remove } = selectionSpecs(node, rule, config, sel);
-    const files: FullPlan = { ...plan, specs: write, steps: planBootSteps(write) };
+    const files = { ...t, specs: write };
     const rendered = sel.keepFiles ? undefined : renderBoot(files, node, rule, sel.values);
     if (sel.root) {
       try {
-        await tracked(() => mountAndExport(plan, exportGate));
+        await mountAndExport(node, rule, t, exportGate);
       } catch (e) {
         await dropBootFiles(files, node.name, `mount/export failed: ${errorMessage(e)}`);
         throw e;
@@ -161,47 +180,48 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     const texts = await rendered;
     const removed = await removeBootFiles(remove, node.name);
     if (removed.length) log.info({ node: node.name, files: removed }, `removed boot files of ${node.name} that the selected templates do not replace`);
-    await writeBoot(files, texts);
+    await writeBoot(files, planBootSteps(write), texts);
   }
 
   const provisioner: Provisioner = {
-    plan: (node, rule) => stripPlan(fullPlan(node, rule)),
+    plan: async (node, rule, o = {}) => stripPlan(await planNow(node, rule, targetsOf(node, rule), o.restore)),
     planRelease: (node, rule, policy) => planNodeRelease(node, rule, config, policy, mounter.method),
 
     async provision(node, rule, opts = {}) {
-      const plan = fullPlan(node, rule);
-      if (opts.boot) return provisionSelected(plan, node, rule, opts.boot, opts.exportGate);
-      const rendered = renderBoot(plan, node, rule);
+      const t = targetsOf(node, rule);
+      if (opts.boot) return provisionSelected(t, node, rule, opts.boot, opts.exportGate);
+      const rendered = renderBoot(t, node, rule);
+      let plan: FullPlan;
       try {
         // tracked up to its export only: a node writing its boot files will not join a batch
         // again, so the batcher must not wait for it
-        await tracked(() => mountAndExport(plan, opts.exportGate));
+        plan = await mountAndExport(node, rule, t, opts.exportGate);
       } catch (e) {
         // config last: no boot files for a node whose root is not mounted and exported
-        await dropBootFiles(plan, node.name, `mount/export failed: ${errorMessage(e)}`);
+        await dropBootFiles(t, node.name, `mount/export failed: ${errorMessage(e)}`);
         throw e;
       }
-      await writeBoot(plan, await rendered);
+      await writeBoot(plan, plan.steps, await rendered);
     },
 
     async rerender(node, rule) {
-      const plan = fullPlan(node, rule);
+      const t = targetsOf(node, rule);
       // config last: the text names this export; it must be live (a changed node_dir is not yet)
-      if (!(await batcher.entries()).has(plan.entry.path)) return 'not-exported';
-      return (await writeBoot(plan, await renderBoot(plan, node, rule))) ? 'rewritten' : 'unchanged';
+      if (!(await batcher.entries()).has(t.entry.path)) return 'not-exported';
+      return (await writeBoot(t, planBootSteps(t.specs), await renderBoot(t, node, rule))) ? 'rewritten' : 'unchanged';
     },
 
     async release(node, rule, policy) {
-      const plan = fullPlan(node, rule);
+      const t = targetsOf(node, rule);
       if (policy === 'keep') return;
       // boot files -> unexport -> (remove) umount -> wipe
       const steps = planNodeRelease(node, rule, config, policy, mounter.method).steps;
-      await tracked(() => applyPlan(plan, steps, appliers));
+      await tracked(() => applyPlan(t, steps, appliers));
     },
 
     async switchLayer(node, from, to, how) {
-      const old = fullPlan(node, from);
-      const next = fullPlan(node, to);
+      const old = targetsOf(node, from);
+      const next = targetsOf(node, to);
       return tracked(async () => {
         // config last, backwards: no boot files while the root is not exported; the layers stay
         const steps = planNodeRelease(node, from, config, 'remove', mounter.method).steps.filter((s) => s.op !== 'wipe');
@@ -217,26 +237,45 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
 
     async restore(nodes) {
       const errors = new Map<string, Error>();
-      const plans: Array<{ plan: FullPlan; node: NodeRecord; rule: ResolvedRule }> = [];
+      const known: Array<{ t: NodeTargets & { node: string }; node: NodeRecord; rule: ResolvedRule }> = [];
       for (const { node, rule } of nodes) {
         try {
-          plans.push({ plan: fullPlan(node, rule), node, rule });
+          known.push({ t: targetsOf(node, rule), node, rule });
         } catch (e) {
           errors.set(node.name, e as Error);
         }
       }
+      // what is in place: one mount table snapshot for every node's point, one look at our exports
+      let currents: NodeCurrent[];
+      try {
+        currents = await observeNodes(view, known.map((k) => k.t));
+      } catch (e) {
+        for (const k of known) {
+          errors.set(k.node.name, e as Error);
+          await dropBootFiles(k.t, k.node.name, `restore: could not see what is mounted and exported: ${errorMessage(e)}`);
+        }
+        return errors;
+      }
+      const plans: Array<{ plan: FullPlan; node: NodeRecord; rule: ResolvedRule }> = [];
+      known.forEach((k, i) => {
+        try {
+          plans.push({ plan: planNode(k.node, k.rule, config, currents[i] ?? NOTHING_IN_PLACE, { ...planOpts, restore: true }, k.t), node: k.node, rule: k.rule });
+        } catch (e) {
+          errors.set(k.node.name, e as Error);
+        }
+      });
       const mounted: typeof plans = [];
       await eachLimited(plans, tuning.restoreConcurrency ?? MOUNT_CONCURRENCY, async (p) => {
         try {
-          await ensureOverlay(ov, p.plan.paths, { fresh: false });
+          await applyPlan(p.plan, p.plan.steps.filter((s) => !isExportStep(s) && !isBootFileStep(s)), appliers);
           mounted.push(p);
         } catch (e) {
           errors.set(p.node.name, e as Error);
           await dropBootFiles(p.plan, p.node.name, `restore: mount failed: ${errorMessage(e)}`);
         }
       });
-      // every want is queued before the flush, so all of them share ONE reload
-      const wants = mounted.map((p) => batcher.want(p.plan.entry, { force: true }).then(() => p));
+      // every export step (a forced want) is queued before the flush, so all of them share ONE reload
+      const wants = mounted.map((p) => applyPlan(p.plan, p.plan.steps.filter(isExportStep), appliers).then(() => p));
       // settled from the start: a want refused during the flush (an fsid clash) is a node's error, not an unhandled rejection
       const settled = Promise.allSettled(wants);
       await batcher.flush();
@@ -250,7 +289,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
       for (const p of mounted) if (errors.has(p.node.name)) await dropBootFiles(p.plan, p.node.name, `restore: export failed: ${errorMessage(errors.get(p.node.name))}`);
       await eachLimited(exported, 16, async (p) => {
         try {
-          await writeBoot(p.plan, await renderBoot(p.plan, p.node, p.rule));
+          await writeBoot(p.plan, p.plan.steps, await renderBoot(p.plan, p.node, p.rule));
         } catch (e) {
           errors.set(p.node.name, e as Error);
         }

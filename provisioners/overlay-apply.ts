@@ -1,5 +1,5 @@
-// Mounting and unmounting a node's overlay through the Mounter, with the mountinfo check before
-// (already ours: no-op; someone else's: conflict) and after (nfs_export really on, else undo).
+// Mounting and unmounting a node's overlay through the Mounter. What is mounted before is the
+// plan's input (judgeMount, observe.ts); after a mount, the mountinfo check (nfs_export really on, else undo).
 // The node's directories are opened without following links (layer-dirs.ts) and mounted through
 // those descriptors; deleting a layer never follows a link either.
 import { realpath, rmdir } from 'node:fs/promises';
@@ -9,6 +9,7 @@ import { ConflictError, RunError } from '../src/errors.ts';
 import { openLayerDirs, removeLayerDir } from './layer-dirs.ts';
 import { carryUpper } from './layer-carry.ts';
 import type { MountTable } from './mount-table.ts';
+import type { MountEntry } from './mountinfo.ts';
 import type { Mounter } from './mounter.ts';
 import { checkOverlayMount, type MountCheck } from './overlay.ts';
 import type { NodePaths } from './paths.ts';
@@ -33,7 +34,11 @@ async function realLayers(p: NodePaths): Promise<Pick<NodePaths, 'upper' | 'work
 
 /** What is mounted at the node's point, judged against its layers (either spelling of them). */
 async function checkMountPoint(deps: OverlayDeps, p: NodePaths): Promise<MountCheck> {
-  const entry = (await deps.table.snapshot([p.mountPoint])).get(p.mountPoint);
+  return judgeMount((await deps.table.snapshot([p.mountPoint])).get(p.mountPoint), p);
+}
+
+/** What `entry` (the mount at p's point, if any) is to this node: either spelling of its layers is ours. */
+export async function judgeMount(entry: MountEntry | undefined, p: NodePaths): Promise<MountCheck> {
   const check = checkOverlayMount(entry, p);
   // the kernel shows layers mounted by descriptor as resolved paths (only differs with a symlinked overlay_dir)
   if (check.kind !== 'conflict' || entry?.fstype !== 'overlay') return check;
@@ -49,14 +54,10 @@ export async function overlayState(deps: OverlayDeps, p: NodePaths): Promise<'ab
 }
 
 /**
- * Mount the overlay unless our exact overlay is already there. `fresh` (ephemeral) wipes upper
- * and work first, which is only done when nothing is mounted there (never modify a mounted upper).
+ * Mount the overlay onto a point the plan saw empty (provisioners/plan.ts), then check the mount
+ * the kernel made: not ours (nfs_export off, say), it is unmounted again and this throws.
  */
-export async function ensureOverlay(deps: OverlayDeps, p: NodePaths, opts: { fresh: boolean }): Promise<'mounted' | 'present'> {
-  const state = await overlayState(deps, p);
-  if (state === 'ours' && !opts.fresh) return 'present';
-  if (state === 'ours') await unmountOverlay(deps, p);
-  if (opts.fresh) await wipeLayers(deps, p, { keepMountPoint: true });
+export async function mountOverlay(deps: OverlayDeps, p: NodePaths): Promise<void> {
   const mount = () =>
     deps.spawns
       .run(async () => {
@@ -83,7 +84,7 @@ export async function ensureOverlay(deps: OverlayDeps, p: NodePaths, opts: { fre
     await mountRetryingInUse(deps, p, mount);
   }
   const after = await checkMountPoint(deps, p);
-  if (after.kind === 'ours') return 'mounted';
+  if (after.kind === 'ours') return;
   if (after.kind !== 'absent') {
     await deps.spawns.run(() => deps.mounter.umount(p.mountPoint));
   }

@@ -24,15 +24,30 @@ export function mountArgv(mountCmd: string, p: NodePaths): string[] {
   return [mountCmd, '-t', 'overlay', 'overlay', '-o', overlayOptions(p), p.mountPoint];
 }
 
-/** Plan steps for the overlay: directories, (ephemeral) fresh layer, mount, mountinfo check. */
-export function planOverlay(p: NodePaths, mount: { method: MountMethod; cmd: string }, ephemeral: boolean): PlanStep[] {
-  const mode = (m: number) => `0${m.toString(8)}`;
-  const steps: PlanStep[] = [
-    { op: 'mkdir', path: p.upper, mode: DIR_MODES.upper, describe: `mkdir -p ${p.layerDir} (${mode(DIR_MODES.layerDir)}) ${p.upper} (${mode(DIR_MODES.upper)}) ${p.work} (${mode(DIR_MODES.work)}) ${p.mountPoint} (${mode(DIR_MODES.mountPoint)})` },
-  ];
-  if (ephemeral) {
-    steps.push({ op: 'reset-layer', path: p.layerDir, describe: `ephemeral: if the node is not exported now (first boot, or a boot after release): umount ${p.mountPoint} if mounted, rm -rf ${p.upper} ${p.work}, recreate them` });
+/**
+ * Plan steps for the overlay, given what is mounted at its point now: already ours, a check only;
+ * someone else's, a refusal; else directories, mount and the mountinfo check. `fresh` (ephemeral,
+ * not exported) unmounts our overlay first and deletes upper and work.
+ */
+export function planOverlay(p: NodePaths, mount: { method: MountMethod; cmd: string; umount?: string }, o: { fresh: boolean; current: MountCheck }): PlanStep[] {
+  const cur = o.current;
+  if (cur.kind === 'conflict' || cur.kind === 'no-export') {
+    const reason = `${cur.reason}; not reusing it (unmount it by hand if it is stale)`;
+    return [{ op: 'refuse', path: p.mountPoint, reason, describe: `stop: ${reason}` }];
   }
+  if (cur.kind === 'ours' && !o.fresh) {
+    return [{ op: 'verify-mount', path: p.mountPoint, describe: `already mounted: overlay at ${p.mountPoint} with these layers and nfs_export=on (seen in /proc/self/mountinfo)` }];
+  }
+  const mode = (m: number) => `0${m.toString(8)}`;
+  const steps: PlanStep[] = [];
+  if (cur.kind === 'ours') {
+    const how = mount.method === 'syscall' ? `umount ${p.mountPoint}  (as umount2(2) inside pxebootd)` : `${mount.umount ?? 'umount'} ${p.mountPoint}`;
+    steps.push({ op: 'umount', path: p.mountPoint, describe: `${how}  (ephemeral, not exported: its layer is made fresh)` });
+  }
+  if (o.fresh) {
+    steps.push({ op: 'reset-layer', path: p.layerDir, describe: `ephemeral, not exported (first boot, or a boot after release): rm -rf ${p.upper} ${p.work}` });
+  }
+  steps.push({ op: 'mkdir', path: p.upper, mode: DIR_MODES.upper, describe: `mkdir -p ${p.layerDir} (${mode(DIR_MODES.layerDir)}) ${p.upper} (${mode(DIR_MODES.upper)}) ${p.work} (${mode(DIR_MODES.work)}) ${p.mountPoint} (${mode(DIR_MODES.mountPoint)})` });
   const argv = mountArgv(mount.method === 'syscall' ? 'mount' : mount.cmd, p);
   const how = mount.method === 'syscall' ? '  (as mount(2) inside pxebootd)' : '';
   steps.push({ op: 'mount', argv, path: p.mountPoint, describe: formatCommand(argv) + how });

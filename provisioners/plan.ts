@@ -1,20 +1,47 @@
 // The pure plan for one node (what `explain` and `--dry-run` print) and for its release:
-// overlay, then export, then boot files — config last.
+// overlay, then export, then boot files — config last. A node's plan is made against what is in
+// place for it now (its mount, its export: NodeCurrent, observed at the edge by observe.ts), so a
+// step already done is left out or becomes a check.
 import type { NodePlan, PlanStep, ReleasePlan } from '../src/contracts.ts';
 import type { Config, MountMethod, NodeRecord, ReleasePolicy, ResolvedRule } from '../src/types.ts';
 import { safeJoin } from '../src/validate.ts';
 import { planBootFiles, type BootFileSpec } from './boot-files.ts';
-import type { ExportEntry } from './export-entry.ts';
+import { sameEntry, type ExportEntry } from './export-entry.ts';
 import { buildGaneshaBlock } from './exports-ganesha.ts';
 import { buildExportLine } from './exports-kernel.ts';
-import { planOverlay } from './overlay.ts';
+import { planOverlay, type MountCheck } from './overlay.ts';
 import { checkManagedDir, nodePaths, type NodePaths } from './paths.ts';
 
-/** A NodePlan plus the typed pieces apply needs. */
-export interface FullPlan extends NodePlan {
+/** What a node's plan is made from besides its steps: its paths, its export and its boot files. */
+export interface NodeTargets {
   paths: NodePaths;
   entry: ExportEntry;
   specs: BootFileSpec[];
+}
+
+/** A NodePlan plus the typed pieces apply needs. */
+export interface FullPlan extends NodePlan, NodeTargets {}
+
+/** What is in place for a node now, so planNode can leave out what is done (observed by observe.ts). */
+export interface NodeCurrent {
+  /** what is mounted at the node's mount point, judged against its layers */
+  mount: MountCheck;
+  /** the node's entry in our exports file (the export batcher's set): none, as planned, or another one (IP, fsid or pseudo path changed) */
+  export: 'absent' | 'same' | 'changed';
+}
+
+/** Nothing mounted, nothing exported: a node seen for the first time. */
+export const NOTHING_IN_PLACE: NodeCurrent = Object.freeze({ mount: Object.freeze({ kind: 'absent' as const }), export: 'absent' as const });
+
+/** How planNode plans beyond the node and its current state. */
+export interface PlanOptions {
+  /** how the overlay is mounted (default: commands.mount) */
+  mountMethod?: MountMethod;
+  /**
+   * start-up (restore): the server may have lost every export (a reboot), so the export is made
+   * and reloaded even when our file has it, and an ephemeral node keeps its layer (it was ready)
+   */
+  restore?: boolean;
 }
 
 /** {{nfs_path}}: the mount point (kernel), or the Ganesha Pseudo path. */
@@ -36,18 +63,23 @@ export function renderEntry(config: Config, e: ExportEntry): string {
   return config.exports.backend === 'ganesha' ? buildGaneshaBlock(e).trimEnd() : buildExportLine(e, config.exports.options);
 }
 
-function exportSteps(config: Config, entry: ExportEntry, line: string): PlanStep[] {
+/** The export's steps: add (or replace) and reload; a check when our file has it as planned; forced at restore. */
+function exportSteps(config: Config, entry: ExportEntry, line: string, current: NodeCurrent['export'], restore: boolean): PlanStep[] {
   const file = config.exports.file;
-  if (config.exports.backend === 'ganesha') {
-    return [
-      { op: 'export', path: entry.path, fsid: entry.fsid, describe: `add to ${file}: ${line.replace(/\n/g, ' ')}` },
-      { op: 'reload', describe: `kill -HUP $(cat ${config.exports.pid_file ?? '(exports.pid_file unset)'})  # batched with other nodes` },
-    ];
+  const ganesha = config.exports.backend === 'ganesha';
+  const shown = ganesha ? line.replace(/\n/g, ' ') : line;
+  const check = `check ${config.exports.etab} for ${entry.path} ${entry.ip} fsid=${entry.fsid}`;
+  if (current === 'same' && !restore) {
+    const describe = ganesha
+      ? `already in ${file}: ${shown}  (no reload for it)`
+      : `already in ${file}: ${shown}  (${check}; ${config.commands.exportfs} -r only if it is not there, batched with other nodes)`;
+    return [{ op: 'verify-export', path: entry.path, fsid: entry.fsid, describe }];
   }
-  return [
-    { op: 'export', path: entry.path, fsid: entry.fsid, describe: `add to ${file}: ${line}` },
-    { op: 'reload', describe: `${config.commands.exportfs} -r  # batched with other nodes; then check ${config.exports.etab} for ${entry.path} ${entry.ip} fsid=${entry.fsid}` },
-  ];
+  const add = restore && current === 'same' ? `keep in ${file} and export again (the server may have restarted)` : current === 'changed' ? `replace the entry of ${entry.path} in ${file} with` : `add to ${file}`;
+  const exp: PlanStep = { op: 'export', path: entry.path, fsid: entry.fsid, describe: `${add}: ${shown}` };
+  if (restore) exp.force = true;
+  if (ganesha) return [exp, { op: 'reload', describe: `kill -HUP $(cat ${config.exports.pid_file ?? '(exports.pid_file unset)'})  # batched with other nodes` }];
+  return [exp, { op: 'reload', describe: `${config.commands.exportfs} -r  # batched with other nodes; then ${check}` }];
 }
 
 /** The write and link steps of these boot files (a boot-once selection's, or the rule's). */
@@ -60,13 +92,25 @@ export function planBootSteps(specs: BootFileSpec[]): PlanStep[] {
   return steps;
 }
 
-/** Pure: everything provision() would do for this node. Throws on unsafe names or paths. */
-export function planNode(node: NodeRecord, rule: ResolvedRule, config: Config, mountMethod: MountMethod = 'command'): FullPlan {
+/** Pure: the node's paths, export entry and boot files. Throws on unsafe names or paths. */
+export function nodeTargets(node: NodeRecord, rule: ResolvedRule, config: Config): NodeTargets {
   const paths = nodePaths(node.name, rule);
-  const entry = exportEntryFor(node, paths, config);
+  return { paths, entry: exportEntryFor(node, paths, config), specs: planBootFiles(node, rule, config) };
+}
+
+/**
+ * Pure: everything provision() (or, with `restore`, restore()) does for this node, given what is in
+ * place for it now. Throws on unsafe names or paths. `targets` (from nodeTargets) saves making them again.
+ */
+export function planNode(node: NodeRecord, rule: ResolvedRule, config: Config, current: NodeCurrent, o: PlanOptions = {}, targets: NodeTargets = nodeTargets(node, rule, config)): FullPlan {
+  const { paths, entry, specs } = targets;
   const exportEntry = renderEntry(config, entry);
-  const specs = planBootFiles(node, rule, config);
-  const steps = [...planOverlay(paths, { method: mountMethod, cmd: config.commands.mount }, rule.overlay === 'ephemeral'), ...exportSteps(config, entry, exportEntry), ...planBootSteps(specs)];
+  const mountMethod = o.mountMethod ?? 'command';
+  // ephemeral: fresh layers whenever the node comes up while not exported (first boot, or a boot
+  // after release); a ready, exported node is left alone (provisioning again changes nothing)
+  const fresh = rule.overlay === 'ephemeral' && current.export === 'absent' && !o.restore;
+  const overlay = planOverlay(paths, { method: mountMethod, cmd: config.commands.mount, umount: config.commands.umount }, { fresh, current: current.mount });
+  const steps = [...overlay, ...exportSteps(config, entry, exportEntry, current.export, o.restore ?? false), ...planBootSteps(specs)];
   const plan: FullPlan = {
     node: node.name,
     ip: node.ip,
@@ -83,9 +127,15 @@ export function planNode(node: NodeRecord, rule: ResolvedRule, config: Config, m
   return plan;
 }
 
+/** Pure: how our exports file's entry for this path compares with the planned one. */
+export function exportState(inFile: ExportEntry | undefined, planned: ExportEntry): NodeCurrent['export'] {
+  if (!inFile) return 'absent';
+  return sameEntry(inFile, planned) ? 'same' : 'changed';
+}
+
 /** Pure: what release() does under each policy (boot files first, then the export, then the mount). */
 export function planNodeRelease(node: NodeRecord, rule: ResolvedRule, config: Config, policy: ReleasePolicy, mountMethod: MountMethod = 'command'): ReleasePlan {
-  const full = planNode(node, rule, config, mountMethod);
+  const full = planNode(node, rule, config, NOTHING_IN_PLACE, { mountMethod });
   const steps: PlanStep[] = [];
   if (policy === 'keep') {
     steps.push({ op: 'keep', describe: `keep ${full.paths.mountPoint}, its export and boot files as they are` });

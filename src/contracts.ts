@@ -21,11 +21,17 @@ export type WatcherFactory = (ctx: WatcherContext) => Watcher;
  */
 export type PlanStep =
   | { op: 'mkdir'; path: string; mode: number; describe: string }
-  /** ephemeral: a fresh upper when the node is not exported when the step runs */
+  /** ephemeral, not exported: delete upper and work (a fresh layer) before the mount makes them again */
   | { op: 'reset-layer'; path: string; describe: string }
   | { op: 'mount'; argv: string[]; path: string; describe: string }
+  /** the mount just made is checked; alone (already mounted), the check was made when planning */
   | { op: 'verify-mount'; path: string; describe: string }
-  | { op: 'export'; path: string; fsid: number; describe: string }
+  /** something else is mounted at the node's point: the plan stops here (ConflictError) */
+  | { op: 'refuse'; path: string; reason: string; describe: string }
+  /** `force`: export and reload even when our file has it (restore: the server may have restarted) */
+  | { op: 'export'; path: string; fsid: number; force?: boolean; describe: string }
+  /** our file has the export as planned: check it is live (reloading only if it is not) */
+  | { op: 'verify-export'; path: string; fsid: number; describe: string }
   /** the export reload, batched with other nodes */
   | { op: 'reload'; describe: string }
   | { op: 'write'; path: string; template: string; describe: string }
@@ -89,8 +95,11 @@ export interface OrphanReport {
 
 /** Turns a matched node into a bootable one, and back. Everything goes through the Runner. */
 export interface Provisioner {
-  /** pure: what provision() would do */
-  plan(node: NodeRecord, rule: ResolvedRule): NodePlan;
+  /**
+   * What provision() (with `restore`, restore()) would do now: the pure plan (planNode) made against
+   * what is in place for the node, which is read, never changed.
+   */
+  plan(node: NodeRecord, rule: ResolvedRule, opts?: { restore?: boolean }): Promise<NodePlan>;
   planRelease(node: NodeRecord, rule: ResolvedRule, policy: 'keep' | 'unexport' | 'remove'): ReleasePlan;
   /**
    * mount -> export (batched with other nodes) -> boot files. Idempotent. Throws on failure.

@@ -1,7 +1,7 @@
 // `pxebootd explain <mac|ip>`: which rule matches and why (decide), and the exact plan the daemon would
 // apply (planNode: files, mount, export line). Reads config and state; applies nothing.
 import { checkConfig } from '../config/index.ts';
-import { ConfigError, formatProblem, type ConfigProblem } from '../errors.ts';
+import { ConfigError, errorMessage, formatProblem, type ConfigProblem } from '../errors.ts';
 import { matchClient } from '../rules.ts';
 import { createStateStore } from '../state/store.ts';
 import { silentLogger } from '../log.ts';
@@ -10,6 +10,7 @@ import { normalizeHostname, normalizeIPv4, normalizeMac } from '../validate.ts';
 import { QUARANTINE_PROFILE, type BootOnceRecord, type Config, type HostRule, type NodeRecord, type ProfileConfig } from '../types.ts';
 import { enqueue, selection } from '../boot-once/machine.ts';
 import { parseCommand, usageError } from './args.ts';
+import type { NodeCurrent } from '../../provisioners/plan.ts';
 import { USAGE } from './usage.ts';
 
 /**
@@ -101,16 +102,29 @@ export async function explainCommand(args: string[]): Promise<number> {
     const fsid = rec?.fsid || store.peekFsid(name);
     const node: NodeRecord = rec ?? { name, ip, subnet: rule.subnet.cidr, state: 'pending', fsid, lastSeen: 0, sources: [] };
     const planned: NodeRecord = { ...node, ip, fsid, ...(mac ? { mac } : {}), ...(hostname ? { hostname } : {}) };
-    const { planNode } = await import('../../provisioners/plan.ts');
+    const { NOTHING_IN_PLACE, nodeTargets, planNode } = await import('../../provisioners/plan.ts');
+    const { observeNodes, readOnlyView } = await import('../../provisioners/observe.ts');
     const { loadSysMount, resolveMountMethod } = await import('../../provisioners/mounter.ts');
-    const { paths: _paths, entry: _entry, specs: _specs, ...plan } = planNode(planned, rule, config, resolveMountMethod(config.mount_method ?? 'auto', config.commands, loadSysMount()).method);
+    const targets = nodeTargets(planned, rule, config);
+    // the plan is made against what is in place now, read from /proc/self/mountinfo and the exports file
+    let current = NOTHING_IN_PLACE;
+    let unseen: string | undefined;
+    try {
+      current = (await observeNodes(readOnlyView(config), [targets]))[0]!;
+    } catch (e) {
+      unseen = errorMessage(e);
+    }
+    const mountMethod = resolveMountMethod(config.mount_method ?? 'auto', config.commands, loadSysMount()).method;
+    const { paths: _paths, entry: _entry, specs: _specs, ...plan } = planNode(planned, rule, config, current, { mountMethod }, targets);
     const { why: _why, subnet, host, ...fields } = rule;
     out.node = { name, fsid, fsidAllocated: rec?.fsid ? true : false, state: rec?.state ?? 'new' };
     out.rule = { subnet: subnet.cidr, subnetAt: subnet.pos, host: host ? { mac: host.mac, ip: host.ip, hostname: host.hostname, at: host.pos } : undefined, ...fields };
+    out.current = unseen === undefined ? current : { unseen };
     out.plan = plan;
     lines.push(`rule:    subnet ${subnet.cidr}${subnet.pos ? ` (${subnet.pos})` : ''}${host ? `, host ${host.mac ?? host.ip ?? host.hostname}${host.pos ? ` (${host.pos})` : ''}` : ''}`);
     lines.push(`node:    ${name} (${rec ? `known, ${rec.state}` : 'new'}), fsid ${fsid}${rec?.fsid ? '' : ' (would be allocated)'}`);
     lines.push(`fields:  root_dir ${rule.root_dir}, node_dir ${rule.node_dir}, overlay_dir ${rule.overlay_dir}, overlay ${rule.overlay}, on_release ${rule.on_release}`);
+    lines.push(unseen === undefined ? `in place: ${describeCurrent(current, targets.paths.mountPoint, config.exports.file)}` : `in place: unknown (${unseen}); planned as if nothing were`);
     lines.push('plan:');
     plan.steps.forEach((s, i) => lines.push(`  ${i + 1}. ${s.describe}`));
     lines.push('export entry:', ...plan.exportEntry.split('\n').map((l) => `  ${l}`));
@@ -133,6 +147,13 @@ export async function explainCommand(args: string[]): Promise<number> {
   }
   process.stdout.write(values.json ? JSON.stringify(out, null, 2) + '\n' : lines.join('\n') + '\n');
   return problems.length ? 1 : 0;
+}
+
+/** What planNode saw in place for the node, in words. */
+function describeCurrent(c: NodeCurrent, mountPoint: string, exportsFile: string): string {
+  const mount = c.mount.kind === 'absent' ? `nothing mounted at ${mountPoint}` : c.mount.kind === 'ours' ? `its overlay is mounted at ${mountPoint}` : `${mountPoint}: ${c.mount.reason}`;
+  const exp = c.export === 'absent' ? `not in ${exportsFile}` : c.export === 'same' ? `exported in ${exportsFile} as planned` : `${exportsFile} has another entry for it (replaced by the plan)`;
+  return `${mount}; ${exp}`;
 }
 
 /** The queue a new node of a subnet with `first_boot` starts with. */

@@ -2,7 +2,7 @@
 // as the daemon sees it. Every change a job or the start-up makes to the system (mounts, exports,
 // boot files, the loader fallbacks, orphans) goes through this one object, and this is the one
 // place `run --dry-run` is decided: a plan-only Apply makes each node's plan (planNode, which checks
-// every path) and logs it, and changes nothing. The provisioner behind it never asks about dry-run.
+// every path, against what is in place: read, never changed) and logs it, and changes nothing. The provisioner behind it never asks about dry-run.
 // Two guards stay below it as a safety net, for writes that do not come from a plan: the Runner
 // (no mutating command runs in a dry run) and the export batcher (no exports file is written).
 import type { Logger } from 'pino';
@@ -48,7 +48,7 @@ export function createApply(provisioner: Provisioner | (() => Provisioner), log:
   return {
     planOnly,
     async provision(node, rule) {
-      logPlan(log, node, get().plan(node, rule), `dry run: plan for ${node.name} (${node.ip})`);
+      logPlan(log, node, await get().plan(node, rule), `dry run: plan for ${node.name} (${node.ip})`);
     },
     async reset(node, running) {
       logPlan(log, node, get().planRelease(node, running, 'remove'), `dry run: ephemeral reset of ${node.name} first`);
@@ -61,14 +61,14 @@ export function createApply(provisioner: Provisioner | (() => Provisioner), log:
       return `dry run: ${from.root_dir} -> ${to.root_dir}`;
     },
     async rerender(node, rule) {
-      logPlan(log, node, get().plan(node, rule), `dry run: would rewrite the boot files of ${node.name}`);
+      logPlan(log, node, await get().plan(node, rule), `dry run: would rewrite the boot files of ${node.name}`);
       return 'unchanged';
     },
     async restore(nodes) {
       const errors = new Map<string, Error>();
       for (const r of nodes) {
         try {
-          log.info({ node: r.node.name, plan: get().plan(r.node, r.rule).steps.map((s) => s.describe) }, `dry run: would restore ${r.node.name}`);
+          log.info({ node: r.node.name, plan: (await get().plan(r.node, r.rule, { restore: true })).steps.map((s) => s.describe) }, `dry run: would restore ${r.node.name}`);
         } catch (e) {
           errors.set(r.node.name, e as Error);
         }

@@ -67,7 +67,7 @@ export function fakeProvisioner(stateDir: string, order: string[]): FakeProvisio
   return {
     calls,
     failures,
-    plan,
+    plan: async (node) => plan(node),
     planRelease: (node, _r, policy): ReleasePlan => ({ node: node.name, policy, steps: [] }),
     async provision(node: NodeRecord, _rule: ResolvedRule, opts: { exportGate?: Promise<void> } = {}) {
       const call: Call = { op: 'provision', node: node.name, fsid: node.fsid };

@@ -2,9 +2,9 @@
 // root_dir does not exist yet. Real config files, the real CLI.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { cleanupAll } from '../../helpers/lab.ts';
+import { cleanupAll, onCleanup, sh } from '../../helpers/lab.ts';
 import { cli, makeLab } from './cli-lab.ts';
 
 after(cleanupAll);
@@ -45,5 +45,39 @@ describe('pxebootd explain', () => {
     const b = await cli(['explain', '10.99.0.93', '-c', bad.config]);
     assert.equal(b.code, 1);
     assert.match(b.stderr, /unknown key "bogus_key"/);
+  });
+
+  test('the plan is made against what is in place: an export already in the file is a check, a foreign mount a refusal', async () => {
+    const lab = makeLab();
+    // this test's exports file is its own, outside /etc/exports.d: nobody's exportfs reads it
+    const exportsFile = path.join(lab.dir, 'pxebootd.exports');
+    writeFileSync(lab.config, readFileSync(lab.config, 'utf8').replace(`file: ${lab.exportsFile}`, `file: ${exportsFile}`));
+    const args = ['explain', '10.99.0.94', '--mac', '52:54:00:aa:00:94', '-c', lab.config];
+    const first = await cli(args);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /^in place: nothing mounted at .*\/run\/node\/0A63005E; not in .*pxebootd\.exports$/m);
+    assert.match(first.stdout, /^ {2}\d+\. add to .*pxebootd\.exports: /m);
+    const { plan } = JSON.parse((await cli([...args, '--json'])).stdout) as { plan: { exportEntry: string } };
+    writeFileSync(exportsFile, `${plan.exportEntry}\n`);
+    const exported = await cli(args);
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.match(exported.stdout, /^in place: nothing mounted at .*; exported in .*pxebootd\.exports as planned$/m);
+    assert.match(exported.stdout, /^ {2}\d+\. already in .*pxebootd\.exports: .*exportfs -r only if it is not there/m);
+    assert.doesNotMatch(exported.stdout, /\. add to /);
+    // a tmpfs where the node's overlay goes: the plan stops there
+    const mp = path.join(lab.dir, 'run/node/0A63005E');
+    mkdirSync(mp, { recursive: true });
+    sh('mount', ['-t', 'tmpfs', 'pxd-explain-test', mp]);
+    onCleanup(`umount ${mp}`, () => sh('umount', [mp], { allowFail: true }));
+    try {
+      const busy = await cli(args);
+      assert.equal(busy.code, 0, busy.stderr);
+      assert.match(busy.stdout, /^ {2}1\. stop: .*0A63005E has a tmpfs mount \(pxd-explain-test\), expected our overlay; not reusing it/m);
+      assert.doesNotMatch(busy.stdout, /mount -t overlay/);
+      const j = JSON.parse((await cli([...args, '--json'])).stdout) as { current: { mount: { kind: string } } };
+      assert.equal(j.current.mount.kind, 'conflict');
+    } finally {
+      sh('umount', [mp], { allowFail: true });
+    }
   });
 });

@@ -37,15 +37,33 @@ describe('overlay mount', () => {
     ]);
   });
 
+  const ABSENT = { kind: 'absent' } as const;
   test('plan: mkdir, (ephemeral reset), mount, verify', () => {
     const cmd = { method: 'command', cmd: '/sbin/mount' } as const;
-    assert.deepEqual(planOverlay(P, cmd, false).map((s) => s.op), ['mkdir', 'mount', 'verify-mount']);
-    assert.deepEqual(planOverlay(P, cmd, true).map((s) => s.op), ['mkdir', 'reset-layer', 'mount', 'verify-mount']);
-    assert.equal(planOverlay(P, cmd, false)[1]!.describe, '/sbin/mount -t overlay overlay -o lowerdir=/netboot/root,upperdir=/netboot/overlay/0A630032/upper,workdir=/netboot/overlay/0A630032/work,index=on,nfs_export=on /netboot/node/0A630032');
+    assert.deepEqual(planOverlay(P, cmd, { fresh: false, current: ABSENT }).map((s) => s.op), ['mkdir', 'mount', 'verify-mount']);
+    assert.deepEqual(planOverlay(P, cmd, { fresh: true, current: ABSENT }).map((s) => s.op), ['reset-layer', 'mkdir', 'mount', 'verify-mount']);
+    assert.equal(planOverlay(P, cmd, { fresh: false, current: ABSENT })[1]!.describe, '/sbin/mount -t overlay overlay -o lowerdir=/netboot/root,upperdir=/netboot/overlay/0A630032/upper,workdir=/netboot/overlay/0A630032/work,index=on,nfs_export=on /netboot/node/0A630032');
+  });
+
+  test('plan against what is mounted: ours is a check, ours made fresh is unmounted first, anything else is refused', () => {
+    const cmd = { method: 'command', cmd: '/sbin/mount', umount: '/sbin/umount' } as const;
+    const ours = planOverlay(P, cmd, { fresh: false, current: { kind: 'ours' } });
+    assert.deepEqual(ours.map((s) => s.op), ['verify-mount']);
+    assert.match(ours[0]!.describe, /^already mounted: overlay at \/netboot\/node\/0A630032/);
+    const fresh = planOverlay(P, cmd, { fresh: true, current: { kind: 'ours' } });
+    assert.deepEqual(fresh.map((s) => s.op), ['umount', 'reset-layer', 'mkdir', 'mount', 'verify-mount']);
+    assert.match(fresh[0]!.describe, /^\/sbin\/umount \/netboot\/node\/0A630032 /);
+    for (const kind of ['conflict', 'no-export'] as const) {
+      for (const f of [false, true]) {
+        const r = planOverlay(P, cmd, { fresh: f, current: { kind, reason: 'a tmpfs is there' } });
+        assert.deepEqual(r.map((s) => s.op), ['refuse']);
+        assert.equal((r[0] as { reason: string }).reason, 'a tmpfs is there; not reusing it (unmount it by hand if it is stale)');
+      }
+    }
   });
 
   test('plan with mount(2): the equivalent mount(8) line, marked as done in-process', () => {
-    const step = planOverlay(P, { method: 'syscall', cmd: '/sbin/mount' }, false)[1]!;
+    const step = planOverlay(P, { method: 'syscall', cmd: '/sbin/mount' }, { fresh: false, current: ABSENT })[1]!;
     assert.deepEqual((step as { argv: string[] }).argv.slice(0, 4), ['mount', '-t', 'overlay', 'overlay']);
     assert.equal(step.describe, 'mount -t overlay overlay -o lowerdir=/netboot/root,upperdir=/netboot/overlay/0A630032/upper,workdir=/netboot/overlay/0A630032/work,index=on,nfs_export=on /netboot/node/0A630032  (as mount(2) inside pxebootd)');
   });

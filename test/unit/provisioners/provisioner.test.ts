@@ -362,10 +362,10 @@ describe('dry-run', () => {
 });
 
 describe('plan', () => {
-  test('exact plan: steps in order, export line, nfs path, boot files', () => {
+  test('exact plan: steps in order, export line, nfs path, boot files', async () => {
     const sim = setup();
     const p = provisionerFor(sim);
-    const plan = p.plan(makeNode(48), makeRule(sim.base));
+    const plan = await p.plan(makeNode(48), makeRule(sim.base));
     assert.deepEqual(plan.steps.map((s) => s.op), ['mkdir', 'mount', 'verify-mount', 'export', 'reload', 'write', 'link']);
     assert.equal(plan.exportEntry, `${sim.base}/node/0A630032 10.99.0.50(rw,no_root_squash,no_subtree_check,sync,fsid=10048)`);
     assert.equal(plan.nfsPath, `${sim.base}/node/0A630032`);
@@ -378,10 +378,10 @@ describe('plan', () => {
     const sim = setup({ exports: { backend: 'ganesha', file: '', options: '', start_fsid: 1, etab: '', pseudo_root: '/nodes' } as never });
     sim.config.exports = { ...sim.config.exports, backend: 'ganesha', file: `${sim.base}/ganesha-exports.conf`, pseudo_root: '/nodes', pid_file: `${sim.base}/ganesha.pid` };
     const p = provisionerFor(sim);
-    const plan = p.plan(makeNode(48, { fsid: 101 }), makeRule(sim.base));
+    const plan = await p.plan(makeNode(48, { fsid: 101 }), makeRule(sim.base));
     assert.equal(plan.nfsPath, '/nodes/0A630032');
     assert.match(plan.exportEntry, /Export_Id = 101; Path = ".*\/node\/0A630032"; Pseudo = "\/nodes\/0A630032"; Access_Type = None;.*CLIENT \{ Clients = 10\.99\.0\.50; Access_Type = RW; \}/);
-    assert.throws(() => p.plan(makeNode(48, { fsid: 70000 }), makeRule(sim.base)), /1\.\.65535/);
+    await assert.rejects(p.plan(makeNode(48, { fsid: 70000 }), makeRule(sim.base)), /1\.\.65535/);
     // the pid file names a process that is not ganesha.nfsd (this test process): refuse to signal it
     writeFileSync(`${sim.base}/ganesha.pid`, `${process.pid}\n`);
     await assert.rejects(p.provision(makeNode(48, { fsid: 101 }), makeRule(sim.base)), /not ganesha\.nfsd/);
