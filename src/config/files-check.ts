@@ -5,7 +5,7 @@ import type { ConfigProblem } from '../errors.ts';
 import { BUILTIN_VARS, suggestVariable, templateVariables, unknownVariables } from '../template.ts';
 import type { KeyPath, Locator } from './positions.ts';
 import { asObj, asStr, candidateSubnets, rawHosts, rawSubnets, resolveConfigPath, type Obj } from './raw.ts';
-import { TEMPLATE_KEYS } from './semantics.ts';
+import { TEMPLATE_KEYS } from './template-keys.ts';
 import { PROFILE_VARS, rawProfiles } from './profile-check.ts';
 import { bootPrograms } from '../boot-once/programs.ts';
 import { QUARANTINE_PROFILE } from '../types.ts';

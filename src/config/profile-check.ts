@@ -4,7 +4,7 @@
 import type { ConfigProblem } from '../errors.ts';
 import type { Locator } from './positions.ts';
 import { asArr, asObj, type Obj } from './raw.ts';
-import { TEMPLATE_KEYS } from './semantics.ts';
+import { TEMPLATE_KEYS } from './template-keys.ts';
 
 /** Variables only profile templates know: the report endpoint and the node's one-time token. */
 export const PROFILE_VARS = ['report_url', 'report_token'] as const;

@@ -5,11 +5,10 @@ import { BUILTIN_VARS } from '../template.ts';
 import type { KeyPath, Locator } from './positions.ts';
 import { asArr, asObj, asStr, candidateSubnets, rawHosts, rawSubnets, type Obj, type RawHost, type RawSubnet } from './raw.ts';
 import { checkProfiles } from './profile-check.ts';
+import { TEMPLATE_KEYS } from './template-keys.ts';
 
 /** Directories every provisioned rule needs. */
 export const REQUIRED_RULE_DIRS = ['root_dir', 'node_dir', 'overlay_dir'] as const;
-/** Boot templates; a provisioned rule needs at least one. */
-export const TEMPLATE_KEYS = ['pxe_template', 'grub_template', 'ipxe_template'] as const;
 
 /** Problems that need more than one field to see. `raw` may be partly invalid. */
 export function checkSemantics(raw: Obj, loc: Locator): ConfigProblem[] {

@@ -5,14 +5,15 @@
 import { isBootEvidence } from '../trust.ts';
 import { readTemplateFile } from '../safe-open.ts';
 import { errorMessage } from '../errors.ts';
-import type { BootSelection } from '../contracts.ts';
-import { QUARANTINE_PROFILE, type BootOnceRecord, type ClientSeen, type NodeRecord, type NodeState, type ProfileConfig, type ProfileResult, type ResolvedRule } from '../types.ts';
+import type { BootSelection, Metrics } from '../contracts.ts';
+import { QUARANTINE_PROFILE, type BootOnceRecord, type ClientSeen, type Config, type NodeRecord, type NodeState, type ProfileConfig, type ProfileResult, type ResolvedRule } from '../types.ts';
 import { activated, cancel, enqueue, finish, isIdle, issue, onFetch, reportRefusal, selection, timedOut } from '../boot-once/machine.ts';
 import { bootPrograms } from '../boot-once/programs.ts';
 import { newToken, reportUrl, tokenMatches, type Report, type ReportAnswer } from '../boot-once/report-server.ts';
 import { BOOT_GUARD_MS, isBootProgram } from './boot-detect.ts';
 import { extendTimeline } from './records.ts';
-import type { NodeContext } from './jobs.ts';
+import type { Logger } from 'pino';
+import type { StateStore } from '../state/store.ts';
 import { BOOT_ONCE_SWEEP_MS } from '../timing.ts';
 
 /** How often profile deadlines are checked (src/timing.ts). */
@@ -77,8 +78,16 @@ async function programsOf(p: ProfileConfig): Promise<string[]> {
   return [...out];
 }
 
+/** What boot-once needs of the daemon (jobs.ts's NodeContext has it; named here so this module does not import jobs.ts). */
+export interface BootOnceContext {
+  readonly log: Logger;
+  readonly state: StateStore;
+  readonly metrics: Metrics;
+  config(): Config;
+}
+
 /** The daemon's boot-once runtime over the node records (one per daemon). */
-export function createBootOnce(core: Pick<NodeContext, 'log' | 'state' | 'metrics' | 'config'>, requeue: (name: string) => void): BootOnceRuntime {
+export function createBootOnce(core: BootOnceContext, requeue: (name: string) => void): BootOnceRuntime {
   const log = core.log;
   const deadlines = new Map<string, number>();
   const pending = new Map<string, string[]>();
@@ -260,7 +269,7 @@ export function createBootOnce(core: Pick<NodeContext, 'log' | 'state' | 'metric
 }
 
 /** `boot-once --cancel` (or a release by hand): the node leaves its queue and quarantine; the next provision writes production. */
-export function cancelBootOnce(core: NodeContext, rec: NodeRecord, why: string): NodeRecord {
+export function cancelBootOnce(core: Pick<BootOnceContext, 'state' | 'metrics'> & { readonly bootOnce?: BootOnceRuntime }, rec: NodeRecord, why: string): NodeRecord {
   const bo = cancel(rec.bootOnce, Date.now(), why);
   const cur = rec.bootOnce?.current;
   if (cur) core.metrics.verification(cur.profile, 'cancelled');

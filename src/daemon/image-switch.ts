@@ -14,7 +14,16 @@ import { lstat } from 'node:fs/promises';
 import { readlinkSync } from 'node:fs';
 import { checkComponent } from '../images/names.ts';
 import { extendTimeline } from './records.ts';
-import type { NodeContext } from './jobs.ts';
+import type { StateStore } from '../state/store.ts';
+import type { Apply } from '../pipeline/apply.ts';
+
+/** What an image step needs of the daemon (jobs.ts's NodeContext has it; named here so this module does not import jobs.ts). */
+export interface ImageContext {
+  readonly log: Logger;
+  readonly state: StateStore;
+  readonly apply: Pick<Apply, 'switchLayer'>;
+  config(): Config;
+}
 
 /** The image part of a provision job: why it runs, and whether an image check is all it is for. */
 export interface ImageJobFields {
@@ -36,12 +45,12 @@ export interface NodeImage {
 }
 
 /** The images_dir of the running config. */
-export function imagesDirOf(core: NodeContext): string {
+export function imagesDirOf(core: ImageContext): string {
   return core.config().images_dir ?? DEFAULT_IMAGES_DIR;
 }
 
 /** The current version of `image`, or undefined (none promoted, or a pointer pxebootd did not write: logged). */
-async function currentVersion(core: NodeContext, image: string): Promise<string | undefined> {
+async function currentVersion(core: ImageContext, image: string): Promise<string | undefined> {
   try {
     return await readCurrent(imagesDirOf(core), image);
   } catch (e) {
@@ -54,7 +63,7 @@ async function currentVersion(core: NodeContext, image: string): Promise<string 
  * Decide the node's lower layer for this provision. `running` is its rule with the version it runs
  * (jobs.ruleFor). Undefined when the job was only an image check and the version stays.
  */
-export async function nodeImage(core: NodeContext, rec: NodeRecord, running: ResolvedRule, job: ImageJobFields & { reset?: boolean }): Promise<NodeImage | undefined> {
+export async function nodeImage(core: ImageContext, rec: NodeRecord, running: ResolvedRule, job: ImageJobFields & { reset?: boolean }): Promise<NodeImage | undefined> {
   if (running.image === undefined) return { rule: running, step: { kind: 'keep' }, reset: false };
   const occasion: ImageOccasion = job.occasion ?? 'other';
   const step = planImageStep(running, recordedVersion(rec, running), await currentVersion(core, running.image), occasion);
@@ -72,7 +81,7 @@ export async function nodeImage(core: NodeContext, rec: NodeRecord, running: Res
 }
 
 /** A persistent node's switch up to its umount (and the carry or set-aside of its upper); provision() does the rest. */
-export async function switchLayer(core: NodeContext, node: NodeRecord, running: ResolvedRule, img: NodeImage): Promise<void> {
+export async function switchLayer(core: ImageContext, node: NodeRecord, running: ResolvedRule, img: NodeImage): Promise<void> {
   if (img.step.kind !== 'switch' || !img.layer) return;
   const { from, to } = img.step;
   const cur = core.state.get(node.name);
@@ -86,7 +95,7 @@ export async function switchLayer(core: NodeContext, node: NodeRecord, running: 
  * on disk, so a retry or a restart mounts that one and `image prune` never takes a version a node
  * has mounted. A first version is recorded lazily (it is the current one: prune keeps it).
  */
-export async function recordImage(core: NodeContext, name: string, img: NodeImage): Promise<void> {
+export async function recordImage(core: ImageContext, name: string, img: NodeImage): Promise<void> {
   if (img.step.kind !== 'switch' || img.rule.image === undefined) return;
   const cur = core.state.get(name);
   if (!cur) return;
