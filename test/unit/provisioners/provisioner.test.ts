@@ -374,6 +374,24 @@ describe('plan', () => {
     assert.equal(sim.runner.calls.length, 0);
   });
 
+  test('the plan is made against what is in place: after a provision, a check of the mount and the export; restore exports again', async () => {
+    const sim = setup();
+    const p = provisionerFor(sim);
+    const rule = makeRule(sim.base);
+    await p.provision(makeNode(48), rule);
+    const before = sim.runner.calls.length;
+    assert.deepEqual((await p.plan(makeNode(48), rule)).steps.map((s) => s.op), ['verify-mount', 'verify-export', 'write', 'link']);
+    assert.deepEqual((await p.plan(makeNode(48), rule, { restore: true })).steps.map((s) => s.op), ['verify-mount', 'export', 'reload', 'write', 'link']);
+    // another IP for the same node: its entry is replaced
+    assert.deepEqual((await p.plan(makeNode(48, { ip: '10.99.0.77' }), rule)).steps.map((s) => s.op), ['verify-mount', 'export', 'reload', 'write', 'link']);
+    // the overlay gone behind pxebootd's back: mounted again, the export checked
+    sim.mounts.clear();
+    assert.deepEqual((await p.plan(makeNode(48), rule)).steps.map((s) => s.op), ['mkdir', 'mount', 'verify-mount', 'verify-export', 'write', 'link']);
+    // planning read, it ran nothing
+    assert.equal(sim.runner.calls.length, before);
+    await p.close();
+  });
+
   test('ganesha: EXPORT block with the pseudo path, and {{nfs_path}} is the pseudo path', async () => {
     const sim = setup({ exports: { backend: 'ganesha', file: '', options: '', start_fsid: 1, etab: '', pseudo_root: '/nodes' } as never });
     sim.config.exports = { ...sim.config.exports, backend: 'ganesha', file: `${sim.base}/ganesha-exports.conf`, pseudo_root: '/nodes', pid_file: `${sim.base}/ganesha.pid` };
