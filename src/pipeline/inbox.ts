@@ -1,20 +1,14 @@
 // Step 1 of the pipeline (watcher -> INBOX -> decide -> queue -> planNode -> applyPlan -> record):
-// how events enter the daemon. Watcher events (nobody waits) and control requests (wait for an
-// answer) go through one door, in arrival order, at most PER_TURN per event-loop turn. Events of one
-// client are taken strictly in order: an IP-only event may wait for a neighbour lookup (its MAC),
-// and later events of that client wait behind it; other clients do not wait. A taken event is
-// matched and decided (decide.ts), and the decision applied: the node's record updated, a job
-// queued. The common case (an event with IP and MAC) is handled synchronously, without a promise:
-// in a burst of thousands of events every promise and closure kept in flight ends up promoted to the
-// old space.
-//
-// Why a slice per turn: a lease file rewritten with 10,000 new clients hands over 10,000 events in
-// one synchronous loop; taken all at once, every one of them is in flight at the same moment
-// (records, jobs, their promises), thousands of scavenges promote all of it, and the old space
-// balloons before a major GC can finish (docs/performance.md, finding 5). A few dozen per turn keep
-// the work in flight small and let V8's GC tasks and other I/O (command exits, the control socket)
-// run in between. Nothing is dropped and nothing waits for a timer: a lone event is taken at once, a
-// burst goes out in slices of `perTurn` on setImmediate.
+// how events enter the daemon, read top to bottom:
+// 1. the door: watcher events (nobody waits) and control requests (wait for an answer) go through
+//    one admission, in arrival order, a slice per event-loop turn (inbox-turns.ts says why);
+// 2. per-client order: events of one client are taken strictly in order: an IP-only event may wait
+//    for a neighbour lookup of its MAC (inbox-mac.ts), and later events of that client wait behind
+//    it; other clients do not wait;
+// 3. the intake: a taken event is matched and decided (decide.ts), and the decision applied: the
+//    node's record updated, a job queued (src/queue.ts, then src/daemon/jobs.ts).
+// The common case (an event with IP and MAC) is handled synchronously, without a promise: in a burst
+// of thousands of events every promise and closure kept in flight ends up promoted to the old space.
 import type { Logger } from 'pino';
 import type { Runner } from '../runner.ts';
 import type { ClientEvent, ClientGone, ClientSeen, NodeRecord, ReleasePolicy } from '../types.ts';
@@ -25,83 +19,11 @@ import { ruleFor, type NodeContext, type Job } from '../daemon/jobs.ts';
 import { BOOT_GUARD_MS } from '../daemon/boot-detect.ts';
 import { decideGone, decideNode, decideSeen } from './decide.ts';
 import { createSkipLog } from '../daemon/skip-log.ts';
-import { createBurstLog, type BurstLine } from '../daemon/burst-log.ts';
+import { createBurstLog } from '../daemon/burst-log.ts';
 import { isAuthoritative } from '../trust.ts';
-import { INBOX_PER_TURN, NEIGHBOUR_RETRY_MS } from '../timing.ts';
-
-/** Events taken per event-loop turn before the rest wait for the next turn (src/timing.ts). */
-export const PER_TURN = INBOX_PER_TURN;
-
-export interface Admission<T> {
-  /** take `item` now when this turn has room, else queue it (FIFO) */
-  add(item: T): void;
-  /** start taking items (added ones wait until then) */
-  open(): void;
-  /** remove and return every item not taken yet (at stop) */
-  drop(): T[];
-  /** items waiting */
-  pending(): number;
-}
-
-/** `take` must not throw: it is called from setImmediate. */
-export function createAdmission<T>(take: (item: T) => void, perTurn: number = PER_TURN): Admission<T> {
-  let items: T[] = [];
-  let head = 0;
-  let used = 0;
-  let scheduled = false;
-  let opened = false;
-  const limit = Math.max(1, Math.floor(perTurn));
-
-  const waiting = () => items.length - head;
-  const schedule = () => {
-    if (scheduled) return;
-    scheduled = true;
-    setImmediate(turn);
-  };
-  function turn(): void {
-    scheduled = false;
-    used = 0;
-    while (opened && head < items.length && used < limit) {
-      const item = items[head]!;
-      items[head++] = undefined as T; // let it go as soon as it is taken
-      used++;
-      take(item);
-    }
-    if (head === items.length) {
-      items = [];
-      head = 0;
-    } else if (head > 4096 && head * 2 > items.length) {
-      items = items.slice(head);
-      head = 0;
-    }
-    // a turn that took something leaves a count to reset; one with items left goes on next turn
-    if (used > 0 || (opened && waiting() > 0)) schedule();
-  }
-
-  return {
-    add(item) {
-      if (opened && waiting() === 0 && used < limit) {
-        used++;
-        schedule();
-        take(item);
-        return;
-      }
-      items.push(item);
-      if (opened) schedule();
-    },
-    open() {
-      opened = true;
-      if (waiting() > 0) schedule();
-    },
-    drop() {
-      const rest = items.slice(head);
-      items = [];
-      head = 0;
-      return rest;
-    },
-    pending: waiting,
-  };
-}
+import { createAdmission } from './inbox-turns.ts';
+import { createMacFinder } from './inbox-mac.ts';
+import { renderGone, type GoneExample } from './inbox-gone-log.ts';
 
 /** `wait`: answer once the queued job's first attempt is over; `policy`: a release's policy. */
 export interface SubmitOptions {
@@ -187,8 +109,6 @@ export interface SubmitResult {
 
 /** Bounded "log once" memory for clients whose node name cannot be derived. */
 const ONCE_MAX = 50_000;
-/** Bounded ip -> mac memory of clients that are not nodes (a node's record knows its MAC). */
-const IPMAC_MAX = 200_000;
 
 /** The immediate result of taking an event in, and the settled one when a job was queued and `wait` asked. */
 interface Accepted {
@@ -207,40 +127,10 @@ interface Intake {
   flush(): void;
 }
 
-/** The example a summary of gone events names. */
-export interface GoneExample {
-  ip: string;
-  mac?: string;
-  node: string;
-  reason: string;
-  source: string;
-  why?: string;
-}
-
-/**
- * One info line per outcome per window for gone events that change nothing (thousands of leases
- * removed at once): `kept` (on_release: keep), `released` (already), `mismatch` (an identifier
- * does not match the node), `untrusted:TYPE` (a source that never releases). Releases themselves
- * are logged by the job.
- */
-export function renderGone(group: string, count: number, ex: GoneExample): BurstLine {
-  const one = count === 1;
-  const fields = { outcome: group, clients: count, node: ex.node, ip: ex.ip, reason: ex.reason, source: ex.source };
-  const eg = `e.g. ${ex.ip} (node ${ex.node}, ${ex.reason})`;
-  if (group === 'kept') return { fields, msg: one ? `client ${ex.ip} gone (${ex.reason}); node ${ex.node} kept (on_release: keep)` : `${count} clients gone; their nodes kept (on_release: keep), ${eg}` };
-  if (group === 'released') return { fields, msg: one ? `client ${ex.ip} gone (${ex.reason}); node ${ex.node} was already released` : `${count} clients gone whose nodes were already released, ${eg}` };
-  if (group === 'mismatch') {
-    const what = `${ex.ip}${ex.mac ? ` ${ex.mac}` : ''} from ${ex.source}`;
-    return { fields: { ...fields, why: ex.why }, msg: one ? `release of ${what} not taken: ${ex.why}` : `${count} releases not taken: their identifiers do not all match one node, e.g. ${what}: ${ex.why}` };
-  }
-  const type = group.slice(group.indexOf(':') + 1);
-  return { fields, msg: one ? `client ${ex.ip} gone per ${type}; node ${ex.node} not released (${type} is not an authoritative source)` : `${count} clients gone per ${type}; no node released (${type} is not an authoritative source), ${eg}` };
-}
-
 /** Turns admitted events into node records and queued jobs. */
 function createIntake(core: NodeContext, queue: KeyedQueue<Job>, runner: Runner): Intake {
   const logged = new Set<string>();
-  const ipToMac = new Map<string, string>();
+  const macs = createMacFinder(core, runner);
   const log = core.log;
   const skipped = createSkipLog(log);
   const goneLog = createBurstLog<GoneExample>(log, renderGone);
@@ -251,11 +141,6 @@ function createIntake(core: NodeContext, queue: KeyedQueue<Job>, runner: Runner)
     logged.add(key);
     fn();
   };
-  const remember = (ip: string, mac: string) => {
-    if (ipToMac.size >= IPMAC_MAX && !ipToMac.has(ip)) ipToMac.clear();
-    ipToMac.set(ip, mac);
-  };
-
   /** Queue a job; with `wait`, also a promise of the node's state after the job's first attempt. */
   function enqueue(name: string, job: Job, wait: boolean): Accepted {
     const now: SubmitResult = { outcome: 'queued', node: core.state.get(name) };
@@ -272,33 +157,6 @@ function createIntake(core: NodeContext, queue: KeyedQueue<Job>, runner: Runner)
   }
   const done = (r: SubmitResult): Accepted => ({ now: r });
 
-  // a client the neighbour table does not know is not asked about again for a while: a chatty
-  // log must not spawn `ip neigh` per line
-  const missed = new Map<string, number>();
-  function lookupWorthwhile(ip: string): boolean {
-    const until = missed.get(ip);
-    if (until !== undefined && until > Date.now()) return false;
-    // outside every subnet nothing can match, whatever the MAC: no lookup
-    const kind = core.deps.matchClient({ ip }, core.config()).kind;
-    return kind !== 'none' && kind !== 'reserved';
-  }
-  async function lookupMac(ip: string): Promise<string | undefined> {
-    let mac: string | undefined;
-    try {
-      mac = await core.deps.lookupNeighbourMac(runner, core.config().commands.ip, ip);
-    } catch (e) {
-      log.debug({ ip, err: errorMessage(e) }, 'neighbour lookup failed');
-    }
-    if (mac) {
-      missed.delete(ip);
-      remember(ip, mac);
-    } else {
-      if (missed.size >= ONCE_MAX) missed.clear();
-      missed.set(ip, Date.now() + NEIGHBOUR_RETRY_MS);
-    }
-    return mac;
-  }
-
   /** Record a detected boot in the timeline and the log; true when the node's layer is to be reset. */
   function bootSeen(rec: NodeRecord, ephemeral: boolean, e: ClientSeen): boolean {
     const what = ephemeral ? 'boot (ephemeral reset)' : 'boot (persistent: layer kept)';
@@ -314,14 +172,14 @@ function createIntake(core: NodeContext, queue: KeyedQueue<Job>, runner: Runner)
     const hostname = e.hostname ?? core.state.findByIp(ip)?.hostname;
     const n = decideNode(core.deps.matchClient({ ip, mac, hostname }, core.config()), ip, mac);
     if (n.kind === 'skip') {
-      if (mac) remember(ip, mac);
+      if (mac) macs.remember(ip, mac);
       if (n.match === 'name') logOnce(`name:${ip}`, () => log.warn({ input: { ip, mac }, source: e.source }, `client ${ip}: ${n.why[0]}; not provisioned yet`));
       else skipped.note({ kind: n.match, why: n.why, by: n.by, ip, mac, hostname, source: e.source });
       return done({ outcome: 'skipped', why: n.why });
     }
     const { name, rule } = n;
     // from here on the node's record knows this IP's MAC
-    if (ipToMac.size) ipToMac.delete(ip);
+    macs.forget(ip);
     const prev = core.state.get(name);
     const next = applySeen(prev, e, { name, ip, mac, hostname, subnet: rule.subnet.cidr });
     // boot-once: a new node starts its first_boot profiles (or a boot-once asked before it was seen);
@@ -366,10 +224,11 @@ function createIntake(core: NodeContext, queue: KeyedQueue<Job>, runner: Runner)
         return done({ outcome: 'skipped', why: ['no IP address known for this client yet'] });
       }
       if (mac) return seenClient(e, ip, mac, wait);
-      const known = ipToMac.get(ip) ?? core.state.findByIp(ip)?.mac;
-      if (known || !lookupWorthwhile(ip)) return seenClient(e, ip, known, wait);
+      const known = macs.known(ip) ?? core.state.findByIp(ip)?.mac;
+      const asked = known ? undefined : macs.lookup(ip);
+      if (!asked) return seenClient(e, ip, known, wait);
       const at = ip;
-      return lookupMac(at).then((found) => seenClient(e, at, found, wait));
+      return asked.then((found) => seenClient(e, at, found, wait));
     },
 
     gone(e, opts = {}, wait = false) {

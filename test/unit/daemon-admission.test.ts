@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { createAdmission } from '../../src/pipeline/inbox.ts';
+import { createAdmission } from '../../src/pipeline/inbox-turns.ts';
 
 const turn = () => new Promise((r) => setImmediate(r));
 

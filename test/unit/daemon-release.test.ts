@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createDaemon, type Daemon } from '../../src/daemon/daemon.ts';
 import { matchRelease } from '../../src/daemon/records.ts';
-import { renderGone } from '../../src/pipeline/inbox.ts';
+import { renderGone } from '../../src/pipeline/inbox-gone-log.ts';
 import { BURST_MAX_WINDOWS, createBurstLog } from '../../src/daemon/burst-log.ts';
 import { SOURCE_TRUST, isAuthoritative } from '../../src/trust.ts';
 import { createFakeRunner } from '../helpers/fake-runner.ts';
