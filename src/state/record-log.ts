@@ -49,7 +49,7 @@ function parseLine(file: string, line: number, text: string): unknown {
     const msg = (e as Error).message;
     const m = /at position (\d+)/.exec(msg);
     const at = m ? Number(m[1]) : /end of JSON input|Unterminated/.test(msg) ? text.length : 0;
-    const found = at >= text.length ? 'the end of the line' : JSON.stringify(printable(text.slice(at, at + 24), 40));
+    const found = at >= text.length ? 'the end of the line' : `"${printable(text.slice(at, at + 24), 40)}"`;
     fail(`${file}:${line}:${at + 1}`, `expected one JSON object ({"put":{...}} or {"del":"NAME"}), found ${found}`);
   }
 }
