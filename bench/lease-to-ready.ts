@@ -45,6 +45,21 @@ async function measure(lab: ReturnType<typeof makeLab>, n: number, after: (i: nu
   return out;
 }
 
+/** state.json with n released nodes of another subnet, each with a boot's timeline (about 1 KB a record). */
+function fleetState(n: number): string {
+  const nodes: unknown[] = [];
+  const fsids: Record<string, number> = {};
+  const t = Date.now() - 86_400_000;
+  for (let i = 0; i < n; i++) {
+    const name = `0A61${i.toString(16).toUpperCase().padStart(4, '0')}`;
+    const mac = `52:54:61:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+    fsids[name] = 20_000 + i;
+    const timeline = ['dnsmasq-leases seen', 'tftp pxelinux.0', `tftp pxelinux.cfg/01-${mac.replace(/:/g, '-')}`, 'tftp vmlinuz', 'tftp initrd.img', 'ready', 'released (remove): lease expired'].map((what, k) => ({ time: t + k * 700, what, source: '/var/lib/misc/dnsmasq.leases' }));
+    nodes.push({ name, ip: `10.97.${i >> 8}.${i & 255}`, mac, hostname: `n${i}`, subnet: '10.97.0.0/16', state: 'released', fsid: 20_000 + i, lastSeen: t, sources: ['/var/lib/misc/dnsmasq.leases'], readyAt: t, timeline });
+  }
+  return JSON.stringify({ version: 1, nextFsid: 20_000 + n, fsids, nodes }) + '\n';
+}
+
 export async function benchLeaseToReady(n: number, log: (s: string) => void): Promise<{ figures: Figure[]; raw: Record<string, unknown> }> {
   // baseline: DIY dhcp-script
   const diy = makeLab('diy');
@@ -66,6 +81,10 @@ export async function benchLeaseToReady(n: number, log: (s: string) => void): Pr
   // pxebootd
   const lab = makeLab('l2r');
   const cfg = writeConfig(lab);
+  // BENCH_STATE_NODES=N: the daemon starts with N released nodes in its state (a fleet's records,
+  // with timelines), so that persisting the measured clients' records is done at that scale
+  const stateNodes = Number(process.env.BENCH_STATE_NODES ?? 0);
+  if (stateNodes > 0) writeFileSync(path.join(lab.stateDir, 'state.json'), fleetState(stateNodes));
   // BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the daemon (written on SIGTERM)
   const nodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const logFile = path.join(lab.dir, 'pxebootd.log');
@@ -79,7 +98,7 @@ export async function benchLeaseToReady(n: number, log: (s: string) => void): Pr
     unmountAll(lab.nodeDir);
     if (process.env.BENCH_KEEP_LOG) copyFileSync(path.join(lab.dir, 'pxebootd.log'), process.env.BENCH_KEEP_LOG);
   }
-  log(`  pxebootd: median ${median(ours).toFixed(1)} ms, p99 ${percentile(ours, 99).toFixed(1)} ms`);
+  log(`  pxebootd${stateNodes ? ` (${stateNodes} nodes in its state)` : ''}: median ${median(ours).toFixed(1)} ms, p99 ${percentile(ours, 99).toFixed(1)} ms`);
   const t = readDaemonTimings(logFile);
   const breakdown: Record<string, number> = { daemonSeenToReadyMedian: median(t.readyMs) };
   for (const [tool, xs] of Object.entries(t.byTool)) breakdown[`${tool}Median`] = median(xs);

@@ -8,7 +8,7 @@
 // real: 10,000 overlay mounts, an exports file of 10,000 lines with real `exportfs -r` runs, 10,000
 // boot files and state.json, which the dry run never writes.
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { waitFor } from '../test/helpers/lab.ts';
 import { client, leaseLine, makeLab, mountsUnder, rewriteInPlace, writeConfig } from './lib/lab.ts';
@@ -44,10 +44,12 @@ async function detachAll(dir: string): Promise<void> {
 }
 
 /** RSS of pxebootd (--dry-run unless `real`): with no nodes, and after N nodes are ready; `logLevel` is the daemon's. */
-async function measureDaemon(logLevel: string, log: (s: string) => void, real = false, pollStatus = true): Promise<{ empty: number; full: number; hwm: number; seconds: number }> {
+export async function measureDaemon(logLevel: string, log: (s: string) => void, real = false, pollStatus = true): Promise<{ empty: number; full: number; hwm: number; seconds: number }> {
   const lab = makeLab(real ? 'rss-real' : 'rss');
   const cfg = writeConfig(lab);
-  const d = await startPxebootd(cfg, lab.socket, path.join(lab.dir, 'pxebootd.log'), real ? [] : ['--dry-run'], [], logLevel);
+  // BENCH_DAEMON_NODE_ARGS="--trace-gc" (or --heap-prof ...) is passed to the daemon; BENCH_KEEP_LOG=DIR keeps its logs
+  const nodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const d = await startPxebootd(cfg, lab.socket, path.join(lab.dir, 'pxebootd.log'), real ? [] : ['--dry-run'], nodeArgs, logLevel);
   try {
     await sleep(1000);
     const empty = rssBytes(d.pid);
@@ -74,6 +76,7 @@ async function measureDaemon(logLevel: string, log: (s: string) => void, real = 
     return { empty, full: rssBytes(d.pid), hwm: hwmBytes(d.pid), seconds };
   } finally {
     await d.stop();
+    if (process.env.BENCH_KEEP_LOG) copyFileSync(path.join(lab.dir, 'pxebootd.log'), path.join(process.env.BENCH_KEEP_LOG, `rss-${real ? 'real' : 'dry'}-${pollStatus ? 'polled' : 'quiet'}-${logLevel}-${process.pid}-${Date.now()}.log`));
     if (real) await detachAll(lab.nodeDir);
   }
 }
