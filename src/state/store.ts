@@ -288,6 +288,12 @@ export function createStateStore(o: StateStoreOptions): StateStore {
     }
   }
 
+  /** which files state.json, state.log.old and state.log are now (inodes; '-' when absent): a fold changes them, an append does not */
+  async function which(): Promise<string> {
+    const ids = await Promise.all([file, oldLogFile, recordLogFile].map((f) => stat(f).then((st) => String(st.ino), () => '-')));
+    return ids.join(' ');
+  }
+
   /** one record journal's lines (none when the file does not exist) */
   async function readRecordLog(f: string): Promise<RecordLog | undefined> {
     const bytes = await readFsidJournal(f);
@@ -304,7 +310,17 @@ export function createStateStore(o: StateStoreOptions): StateStore {
     fsidLogFile,
     recordLogFile,
     async load(recover) {
-      const [stateText0, fsidText, logBytes, oldRecords, records] = await Promise.all([readIfPresent(file), readIfPresent(fsidFile), readFsidJournal(fsidLogFile), readRecordLog(oldLogFile), readRecordLog(recordLogFile)]);
+      const readAll = () => Promise.all([readIfPresent(file), readIfPresent(fsidFile), readFsidJournal(fsidLogFile), readRecordLog(oldLogFile), readRecordLog(recordLogFile)]);
+      // a reader beside a running daemon (status, explain) can meet a fold half done: the files are
+      // read again until state.json, state.log.old and state.log are the same files before and after
+      let files = await which();
+      let [stateText0, fsidText, logBytes, oldRecords, records] = await readAll();
+      for (let i = 0; i < 5; i++) {
+        const now = await which();
+        if (now === files) break;
+        files = now;
+        [stateText0, fsidText, logBytes, oldRecords, records] = await readAll();
+      }
       data = stateText0 === undefined ? emptyState(o.startFsid) : parseState(file, stateText0, o.startFsid);
       const recordLogs = [oldRecords, records].filter((l): l is RecordLog => l !== undefined);
       const logged = recordLogs.reduce((n, l) => n + l.ops.length, 0);
