@@ -211,10 +211,10 @@ describe('the store with state.log', () => {
     assert.equal(existsSync(path.join(dir, 'state.json')), false);
   });
 
-  test('a directory, a FIFO or a symlink in place of state.log stops start-up with the file named; nothing is followed', async () => {
-    for (const kind of ['dir', 'fifo', 'symlink'] as const) {
+  test('a directory, a FIFO or a symlink in place of state.log or fsids.log stops start-up with the file named; nothing is followed', async () => {
+    for (const [kind, base] of [['dir', 'state.log'], ['fifo', 'state.log'], ['symlink', 'state.log'], ['dir', 'fsids.log'], ['fifo', 'fsids.log'], ['symlink', 'fsids.log']] as const) {
       const dir = tempDir('pxe-reclog-');
-      const f = path.join(dir, 'state.log');
+      const f = path.join(dir, base);
       const target = path.join(dir, 'elsewhere');
       writeFileSync(target, '');
       if (kind === 'dir') mkdirSync(f);
@@ -225,7 +225,7 @@ describe('the store with state.log', () => {
       const r = await Promise.race([s.load().then(() => 'loaded', (e: Error) => e.message), new Promise((res) => setTimeout(() => res('hung'), 10_000))]);
       assert.notEqual(r, 'hung', `${kind}: load hung`);
       assert.notEqual(r, 'loaded', `${kind}: started over a ${kind}`);
-      assert.match(String(r), /state\.log/, `${kind}: ${String(r)}`);
+      assert.ok(String(r).includes(f) && /expected a regular file/.test(String(r)), `${kind}: ${String(r)}`);
       assert.equal(readFileSync(target, 'utf8'), '', `${kind}: nothing written through it`);
       await s.close().catch(() => {});
       rmSync(f, { recursive: true, force: true });
