@@ -255,10 +255,12 @@ export function createStateStore(o: StateStoreOptions): StateStore {
     if (folding) return folding;
     folding = (async () => {
       foldDueAt = 0;
+      const t0 = performance.now();
       await nodes.exclusive(rotate);
       await write(file, stateText(data, fsidMembers));
       folds++;
       stateBytes = (await stat(file)).size;
+      o.log.debug({ file, bytes: stateBytes, nodes: data.nodes.size, ms: Math.round(performance.now() - t0) }, `${recordLogFile} folded into ${file}`);
       if (oldLog && !activeIsOld) {
         await unlink(oldLogFile).catch((e: NodeJS.ErrnoException) => {
           if (e.code !== 'ENOENT') throw e;
