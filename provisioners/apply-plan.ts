@@ -6,7 +6,7 @@
 import path from 'node:path';
 import type { PlanStep } from '../src/contracts.ts';
 import { ConflictError } from '../src/errors.ts';
-import { ensureFile, ensureLink, removeBootFiles } from './boot-files-apply.ts';
+import { ensureBootFiles, removeBootFiles, type BootFileItem } from './boot-files-apply.ts';
 import type { ExportBatcher } from './export-batcher.ts';
 import { mountOverlay, unmountOverlay, wipeLayers, type OverlayDeps } from './overlay-apply.ts';
 import type { NodeTargets } from './plan.ts';
@@ -30,6 +30,16 @@ export function isBootFileStep(s: PlanStep): boolean {
   return s.op === 'write' || s.op === 'link';
 }
 
+/** The file or link a boot-file step puts in place. */
+function bootFileItem(plan: NodeTargets & { node: string }, s: PlanStep, o: ApplyOptions): BootFileItem {
+  if (s.op === 'link') return { path: s.path, target: path.basename(s.target) };
+  if (s.op !== 'write') throw new Error(`plan of ${plan.node}: ${s.op} is not a boot-file step`);
+  const i = plan.specs.findIndex((f) => f.canonical === s.path);
+  const text = o.texts?.[i];
+  if (text === undefined) throw new Error(`plan of ${plan.node}: no rendered text for ${s.path}`);
+  return { path: s.path, content: text };
+}
+
 /** Export steps: the ones restore() queues for every node before its one reload. */
 export function isExportStep(s: PlanStep): boolean {
   return s.op === 'export' || s.op === 'verify-export' || s.op === 'reload';
@@ -45,7 +55,17 @@ export function isExportStep(s: PlanStep): boolean {
 export async function applyPlan(plan: NodeTargets & { node: string }, steps: readonly PlanStep[], a: PlanAppliers, o: ApplyOptions = {}): Promise<boolean> {
   let unlinked = false;
   let changed = false;
-  for (const s of steps) {
+  for (let k = 0; k < steps.length; k++) {
+    const s = steps[k]!;
+    if (isBootFileStep(s)) {
+      // a run of boot-file steps (a node's files and links) is one call: one thread-pool round trip
+      let end = k + 1;
+      while (end < steps.length && isBootFileStep(steps[end]!)) end++;
+      const items = steps.slice(k, end).map((b) => bootFileItem(plan, b, o));
+      if ((await ensureBootFiles(items)).some(Boolean)) changed = true;
+      k = end - 1;
+      continue;
+    }
     switch (s.op) {
       case 'mkdir':
       case 'verify-mount':
@@ -66,16 +86,9 @@ export async function applyPlan(plan: NodeTargets & { node: string }, steps: rea
         if (o.exportGate) await o.exportGate;
         await a.batcher.want(plan.entry, s.op === 'export' && s.force ? { force: true } : undefined);
         break;
-      case 'write': {
-        const i = plan.specs.findIndex((f) => f.canonical === s.path);
-        const text = o.texts?.[i];
-        if (text === undefined) throw new Error(`plan of ${plan.node}: no rendered text for ${s.path}`);
-        if (await ensureFile(s.path, text)) changed = true;
-        break;
-      }
+      case 'write':
       case 'link':
-        if (await ensureLink(s.path, path.basename(s.target))) changed = true;
-        break;
+        break; // done above, with the boot-file steps next to them
       case 'unlink':
         // one removal for all the plan's boot files: each is checked to be this node's first
         if (!unlinked) await removeBootFiles(plan.specs, plan.node);

@@ -4,6 +4,8 @@
 // Nothing is read or written through a link we did not make: the boot directory (pxelinux.cfg,
 // the GRUB or iPXE dir) must be a real directory, and is used through a descriptor opened with
 // O_NOFOLLOW; an existing file is read only if it is a regular file (O_NOFOLLOW|O_NONBLOCK).
+// A node's files are written by one call of the boot-files addon (provisioners/native/bootfiles.c)
+// on the thread pool, or, when it cannot load, by synchronous calls doing the same steps.
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, readlinkSync, renameSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
 import { lstat, readlink, unlink, open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -11,8 +13,54 @@ import { TEMP_TRIES, tempNameFor, writeFileAtomic, writeFileAtomicSync } from '.
 import { ConflictError } from '../src/errors.ts';
 import { renderTemplate, TemplateError } from '../src/template.ts';
 import { readTemplateFile } from '../src/safe-open.ts';
+import { loadAddon } from '../src/native.ts';
 import { addMarker, looksLikeOurName, markerNode, type BootFileSpec } from './boot-files.ts';
 import { at, whatIsThere } from './layer-dirs.ts';
+
+/** One file or link for the addon to put in place (see provisioners/native/bootfiles.c). */
+interface NativeOp {
+  name: string;
+  data: Buffer;
+  link: boolean;
+  mode: number;
+  temps: string[];
+  expectIno: number;
+}
+
+/** What the addon did with one op: 0 unchanged, 1 written, 2 found something else there (left as it is), -1 failed. */
+type NativeResult =
+  | { state: 0 | 1 }
+  | { state: 2; kind: 'f' | 'l' | 'o'; ino: number; head: Buffer }
+  | { state: -1; errno: number; code: string; message: string; syscall: string };
+
+interface NativeErrno {
+  errno: number;
+  code: string;
+  message: string;
+  syscall: string;
+}
+
+interface BootFilesAddon {
+  apply(dir: string, ops: NativeOp[]): Promise<{ dir?: NativeErrno; results: NativeResult[] }>;
+}
+
+/** The boot-files addon, chosen once at load; without it the synchronous calls below do the same steps. */
+let native: BootFilesAddon | undefined = (() => {
+  const a = loadAddon<BootFilesAddon>('bootfiles', 'boot files');
+  return 'mod' in a && typeof a.mod.apply === 'function' ? a.mod : undefined;
+})();
+
+/** For tests: run the boot-file writes through the addon (true) or the synchronous fallback (false); returns whether the addon was in use. */
+export function useBootFilesAddon(on: boolean): boolean {
+  const was = native !== undefined;
+  if (!on) native = undefined;
+  else {
+    const a = loadAddon<BootFilesAddon>('bootfiles', 'boot files');
+    if (!('mod' in a)) throw new Error(a.why);
+    native = a.mod;
+  }
+  return was;
+}
 
 /** Opening an existing boot file to read: never through a last-component link, never waiting on a FIFO. */
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
@@ -92,11 +140,21 @@ async function openBootDir(dir: string, create: boolean): Promise<number | undef
         continue;
       }
       if (errCode(e) !== 'ELOOP' && errCode(e) !== 'ENOTDIR') throw e;
-      const parent = await open(path.dirname(dir), constants.O_RDONLY | constants.O_DIRECTORY);
-      const what = await whatIsThere(parent.fd, path.basename(dir)).finally(() => parent.close());
-      throw new ConflictError(`boot directory ${dir} ${what}, not a directory: pxebootd writes boot files only into a real directory; replace it with one`);
+      throw await notADirectory(dir);
     }
   }
+}
+
+/** The error for a boot directory that is a link or not a directory, saying what is there. */
+async function notADirectory(dir: string): Promise<ConflictError> {
+  const parent = await open(path.dirname(dir), constants.O_RDONLY | constants.O_DIRECTORY);
+  const what = await whatIsThere(parent.fd, path.basename(dir)).finally(() => parent.close());
+  return new ConflictError(`boot directory ${dir} ${what}, not a directory: pxebootd writes boot files only into a real directory; replace it with one`);
+}
+
+/** An errno from the addon as an Error like node:fs throws (code, errno, syscall, path). */
+function fsError(e: NativeErrno, file: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${e.code}: ${e.message}, ${e.syscall} '${file}'`), { code: e.code, errno: -e.errno, syscall: e.syscall, path: file });
 }
 
 /** Run `fn` with names inside `file`'s boot directory as /proc/self/fd paths, so the directory cannot be swapped under it. */
@@ -171,11 +229,93 @@ export async function writeOwnedFile(file: string, content: string): Promise<voi
   await inBootDir(file, true, (here) => writeFileAtomic(here(path.basename(file)), content, { mode: 0o644 }), undefined);
 }
 
+/** One boot file (content) or link (target: a base name in the same directory) of a node. */
+export type BootFileItem = { path: string; content: string } | { path: string; target: string };
+
 /**
- * Write the canonical file unless it already has exactly this content (same inode then). The
- * checks and the write are synchronous calls (see readHeadSync): a few microseconds each.
+ * Put a node's boot files and links in place, in order: each file unless it already has exactly
+ * this content (same inode then), each link atomically (temp symlink + rename) unless it already
+ * points there. Something at a name that pxebootd did not write (a file with no marker, a link
+ * elsewhere, a directory) is a ConflictError and stops the rest. Returns, per item, whether it was
+ * (re)written. One call of the addon for each run of items in the same directory.
  */
+export async function ensureBootFiles(items: readonly BootFileItem[]): Promise<boolean[]> {
+  const out: boolean[] = [];
+  for (let i = 0; i < items.length; ) {
+    const dir = path.dirname(items[i]!.path);
+    let j = i + 1;
+    while (j < items.length && path.dirname(items[j]!.path) === dir) j++;
+    const run = items.slice(i, j);
+    if (native) out.push(...(await applyNative(native, dir, run)));
+    else for (const it of run) out.push(await applySync(it));
+    i = j;
+  }
+  return out;
+}
+
+function notOurs(it: BootFileItem): ConflictError {
+  return 'content' in it
+    ? new ConflictError(`${it.path} exists and is not a pxebootd file or link (no marker line); not replacing it`)
+    : new ConflictError(`${it.path} exists and is not a pxebootd file or link; not replacing it`);
+}
+
+/** The addon's op for `it`; expectIno: the inode judged ours to replace (-1: none). */
+function nativeOp(it: BootFileItem, expectIno: number): NativeOp {
+  const link = 'target' in it;
+  const temps = Array.from({ length: TEMP_TRIES }, () => path.basename(tempNameFor(it.path, link ? 'lnk' : 'tmp')));
+  return { name: path.basename(it.path), data: Buffer.from(link ? it.target : it.content), link, mode: 0o644, temps, expectIno };
+}
+
+/** Is what the addon found (a link's target, a file's first bytes) pxebootd's to replace? */
+function foundIsOurs(f: { kind: 'f' | 'l' | 'o'; head: Buffer }): boolean {
+  if (f.kind === 'l') {
+    const target = f.head.toString('utf8');
+    return !target.includes('/') && looksLikeOurName(target);
+  }
+  return f.kind === 'f' && markerNode(f.head.toString('utf8')) !== undefined;
+}
+
+async function applyNative(mod: BootFilesAddon, dir: string, items: readonly BootFileItem[]): Promise<boolean[]> {
+  const out: boolean[] = [];
+  const judged = new Map<number, number>();
+  let rounds = 0;
+  for (let i = 0; i < items.length; ) {
+    const r = await mod.apply(dir, items.slice(i).map((it, k) => nativeOp(it, judged.get(i + k) ?? -1)));
+    if (r.dir) throw r.dir.code === 'ELOOP' || r.dir.code === 'ENOTDIR' ? await notADirectory(dir) : fsError(r.dir, dir);
+    for (const x of r.results) {
+      const it = items[i]!;
+      if (x.state === -1) throw fsError(x, it.path);
+      if (x.state === 2) {
+        if (!foundIsOurs(x)) throw notOurs(it);
+        // replaced only if it is still the inode judged here; changed meanwhile, it is judged again
+        if (++rounds > TEMP_TRIES) throw new ConflictError(`${it.path} kept changing while pxebootd replaced it; not replacing it`);
+        judged.set(i, x.ino);
+        break;
+      }
+      out.push(x.state === 1);
+      i++;
+    }
+  }
+  return out;
+}
+
+/** The fallback: one item by synchronous calls (see readHeadSync). */
+function applySync(it: BootFileItem): Promise<boolean> {
+  return 'content' in it ? ensureFileSync(it.path, it.content) : ensureLinkSync(it.path, it.target);
+}
+
+/** Write the canonical file unless it already has exactly this content (same inode then). */
 export async function ensureFile(file: string, content: string): Promise<boolean> {
+  return (await ensureBootFiles([{ path: file, content }]))[0]!;
+}
+
+/** Point `link` at `target` (a base name in the same directory), atomically; no-op when it already does. */
+export async function ensureLink(link: string, target: string): Promise<boolean> {
+  return (await ensureBootFiles([{ path: link, target }]))[0]!;
+}
+
+/** ensureFile by synchronous calls (see readHeadSync): a few microseconds each. */
+async function ensureFileSync(file: string, content: string): Promise<boolean> {
   return inBootDir(
     file,
     true,
@@ -192,8 +332,8 @@ export async function ensureFile(file: string, content: string): Promise<boolean
   );
 }
 
-/** Point `link` at `target` (a base name in the same directory), atomically; no-op when it already does. */
-export async function ensureLink(link: string, target: string): Promise<boolean> {
+/** ensureLink by synchronous calls. */
+async function ensureLinkSync(link: string, target: string): Promise<boolean> {
   return inBootDir(
     link,
     true,

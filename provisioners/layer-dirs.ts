@@ -75,6 +75,38 @@ async function openChild(parent: number, name: string, what: string, shown: stri
   }
 }
 
+/** Where the mount(2) addon's mountNode could not make or open one of a node's directories. */
+export interface LayerDirFailure {
+  errno: number;
+  code: string;
+  message: string;
+  /** which directory: node_dir, node_dir/<NODE>, overlay_dir, overlay_dir/<NODE>, upper, work */
+  step: string;
+  syscall: string;
+  /** the name that failed, in parentFd (a root's whole path when parentFd is -1) */
+  name: string;
+  parentFd: number;
+}
+
+/**
+ * The error openLayerDirs would have thrown for `f` (UnsafePathError for a link or non-directory,
+ * else an fs error naming the path); closes f.parentFd.
+ */
+export async function layerDirError(p: NodePaths, f: LayerDirFailure): Promise<Error> {
+  const shown: Record<string, string> = { node_dir: p.nodeDir, 'node_dir/<NODE>': p.mountPoint, overlay_dir: path.dirname(p.layerDir), 'overlay_dir/<NODE>': p.layerDir, upper: p.upper, work: p.work };
+  const where = shown[f.step] ?? f.name;
+  try {
+    if (f.parentFd >= 0 && f.syscall === 'open' && (f.code === 'ELOOP' || f.code === 'ENOTDIR')) {
+      return new UnsafePathError(
+        `${f.step} ${where} ${await whatIsThere(f.parentFd, f.name)}, not a directory: pxebootd never mounts, creates or deletes through it; remove it by hand, then provision the node again`,
+      );
+    }
+    return Object.assign(new Error(`${f.code}: ${f.message}, ${f.syscall} '${where}'`), { code: f.code, errno: -f.errno, syscall: f.syscall, path: where });
+  } finally {
+    if (f.parentFd >= 0) closeAll([f.parentFd]);
+  }
+}
+
 /** A configured root (trusted: the admin's config), created when missing. */
 function openRoot(dir: string, mode: number): number {
   try {

@@ -6,8 +6,9 @@
 import { loadAddon, type Addon } from '../src/native.ts';
 import type { Runner, RunResult } from '../src/runner.ts';
 import type { MountMethod, MountMethodSetting } from '../src/types.ts';
-import { recheckLayerDirs, type LayerDirs } from './layer-dirs.ts';
-import { mountArgv } from './overlay.ts';
+import path from 'node:path';
+import { layerDirError, recheckLayerDirs, type LayerDirFailure, type LayerDirs } from './layer-dirs.ts';
+import { DIR_MODES, mountArgv } from './overlay.ts';
 import type { NodePaths } from './paths.ts';
 
 /** umount2(2): do not follow a symlink at the target (<linux/fs.h> UMOUNT_NOFOLLOW). */
@@ -18,6 +19,8 @@ interface SysMount {
   mount(source: string, target: string, fstype: string, flags: number, data: string): Promise<void>;
   umount(target: string, flags: number): Promise<void>;
   mountOverlay(targetFd: number, lowerdir: string, upperFd: number, workFd: number, upperPath: string, workPath: string, label: string): Promise<void>;
+  /** makes and opens the node's directories and mounts through them, in one thread-pool call (sysmount.c) */
+  mountNode?(nodeRoot: string, layerRoot: string, node: string, modes: number[], lowerdir: string, upperPath: string, workPath: string, label: string): Promise<LayerDirFailure | undefined>;
 }
 
 /** Mounting and unmounting one node's overlay. */
@@ -27,7 +30,15 @@ export interface Mounter {
   mount(p: NodePaths, dirs: LayerDirs): Promise<void>;
   /** never throws for a failed umount: exitCode and stderr say what happened ("busy" is retried by the caller) */
   umount(target: string): Promise<RunResult>;
+  /**
+   * When present: make and open the node's directories (the rules of openLayerDirs, the same
+   * errors) and mount onto them, in one call off the main thread; mount(2) only, not in dry-run.
+   */
+  mountNode?(p: NodePaths): Promise<void>;
 }
+
+/** The modes of the directories mountNode creates: mount point, layer dir, upper, work. */
+const NODE_DIR_MODES = [DIR_MODES.mountPoint, DIR_MODES.layerDir, DIR_MODES.upper, DIR_MODES.work];
 
 /** Load the mount(2) addon once; the reason it is unusable otherwise. */
 export function loadSysMount(): Addon<SysMount> {
@@ -72,8 +83,26 @@ export function createMounter(method: MountMethod, runner: Runner, commands: { m
   const sys = loadSysMount();
   if (!('mod' in sys)) throw new Error(sys.why);
   const mod = sys.mod;
+  const mountNode = mod.mountNode;
   return {
     method,
+    // dry-run keeps openLayerDirs + a skipped mount, as with the older addon
+    ...(typeof mountNode === 'function' && !runner.dryRun
+      ? {
+          mountNode: async (p: NodePaths) => {
+            let failed: LayerDirFailure | undefined;
+            await runner.call(
+              'mount',
+              mountArgv('mount', p),
+              async () => {
+                failed = (await mountNode.call(mod, p.nodeDir, path.dirname(p.layerDir), p.node, NODE_DIR_MODES, p.lower, p.upper, p.work, p.mountPoint)) ?? undefined;
+              },
+              { mutating: true },
+            );
+            if (failed) throw await layerDirError(p, failed);
+          },
+        }
+      : {}),
     // logged as the equivalent mount(8) line, which an admin can paste to do the same by hand
     mount: async (p, dirs) =>
       void (await runner.call('mount', mountArgv('mount', p), () => mod.mountOverlay(dirs.target.fd, p.lower, dirs.upper.fd, dirs.work.fd, p.upper, p.work, p.mountPoint), { mutating: true })),

@@ -1,7 +1,8 @@
 // Mounting and unmounting a node's overlay through the Mounter. What is mounted before is the
 // plan's input (judgeMount, observe.ts); after a mount, the mountinfo check (nfs_export really on, else undo).
-// The node's directories are opened without following links (layer-dirs.ts) and mounted through
-// those descriptors; deleting a layer never follows a link either.
+// The node's directories are opened without following links (layer-dirs.ts, or the same steps in
+// the mount(2) addon's mountNode) and mounted through those descriptors; deleting a layer never
+// follows a link either.
 import { realpath, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -58,9 +59,12 @@ export async function overlayState(deps: OverlayDeps, p: NodePaths): Promise<'ab
  * the kernel made: not ours (nfs_export off, say), it is unmounted again and this throws.
  */
 export async function mountOverlay(deps: OverlayDeps, p: NodePaths): Promise<void> {
+  const mountNode = deps.mounter.mountNode;
   const mount = () =>
     deps.spawns
       .run(async () => {
+        // the directories and the mount in one call off the main thread, when the mounter can
+        if (mountNode) return mountNode(p);
         // opened in the limiter, so a storm holds descriptors only for the mounts in flight
         const dirs = await openLayerDirs(p);
         try {

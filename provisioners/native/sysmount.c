@@ -11,16 +11,18 @@
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <errno.h>
+#include <fcntl.h>
 #include <node_api.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/mount.h>
 
-enum { OP_MOUNT, OP_UMOUNT, OP_OVERLAY };
+enum { OP_MOUNT, OP_UMOUNT, OP_OVERLAY, OP_NODE };
 enum { MAX_ARG = 4096 };
 
 typedef struct {
@@ -35,6 +37,13 @@ typedef struct {
   char *upper_path, *work_path;
   const char *stage;
   char why[512];
+  // OP_NODE: the two configured roots, the node's name, the modes of the directories it creates
+  // (mount point, layer dir, upper, work); and where opening them failed: errno, the step (which
+  // directory), the call, and the directory the failing name is in (left open for the caller)
+  char *node_root, *layer_root, *node;
+  unsigned modes[4];
+  int dir_err, dir_parent;
+  const char *dir_step, *dir_call, *dir_name;
 } request;
 
 static void free_request(request *r) {
@@ -44,6 +53,9 @@ static void free_request(request *r) {
   free(r->data);
   free(r->upper_path);
   free(r->work_path);
+  free(r->node_root);
+  free(r->layer_root);
+  free(r->node);
   free(r);
 }
 
@@ -159,11 +171,78 @@ out:;
   return rc;
 }
 
+// mkdir -p `dir` (trusted: a configured root), each directory it creates with `mode`.
+static int mkdir_p(const char *dir, unsigned mode) {
+  char buf[MAX_ARG];
+  snprintf(buf, sizeof buf, "%s", dir);
+  for (char *s = buf + 1; *s; s++) {
+    if (*s != '/') continue;
+    *s = 0;
+    if (mkdir(buf, mode) != 0 && errno != EEXIST) return -1;
+    *s = '/';
+  }
+  return mkdir(buf, mode) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+// A configured root, created when missing (it may be reached through links: the admin's config).
+static int open_root(request *r, const char *dir, unsigned mode, const char *step) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    if (mkdir_p(dir, mode) != 0) {
+      r->dir_err = errno, r->dir_step = step, r->dir_call = "mkdir", r->dir_name = dir;
+      return -1;
+    }
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  }
+  if (fd < 0) r->dir_err = errno, r->dir_step = step, r->dir_call = "open", r->dir_name = dir;
+  return fd;
+}
+
+// `name` under the open directory `parent`, created when missing, opened as a directory without
+// following a link and without waiting on anything (O_NONBLOCK). On failure `parent` is kept open
+// for the caller, who describes what is there.
+static int open_child(request *r, int parent, const char *name, unsigned mode, const char *step) {
+  const char *call = "mkdir";
+  int fd = -1;
+  if (mkdirat(parent, name, mode) == 0 || errno == EEXIST) {
+    call = "open";
+    fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  }
+  if (fd < 0) r->dir_err = errno, r->dir_step = step, r->dir_call = call, r->dir_name = name, r->dir_parent = parent;
+  return fd;
+}
+
+// OP_NODE: open (creating) node_dir/<NODE>, overlay_dir/<NODE>, its upper and work, one name per
+// step relative to the directory opened before it, then mount the overlay through the descriptors.
+// A failure before the mount sets dir_err and returns 0 (the caller raises its own error).
+static int mount_node(request *r) {
+  int fds[6] = {-1, -1, -1, -1, -1, -1}; // node root, target, layer root, layer, upper, work
+  int rc = 0;
+  if ((fds[0] = open_root(r, r->node_root, r->modes[0], "node_dir")) < 0 ||
+      (fds[1] = open_child(r, fds[0], r->node, r->modes[0], "node_dir/<NODE>")) < 0 ||
+      (fds[2] = open_root(r, r->layer_root, r->modes[1], "overlay_dir")) < 0 ||
+      (fds[3] = open_child(r, fds[2], r->node, r->modes[1], "overlay_dir/<NODE>")) < 0 ||
+      (fds[4] = open_child(r, fds[3], "upper", r->modes[2], "upper")) < 0 ||
+      (fds[5] = open_child(r, fds[3], "work", r->modes[3], "work")) < 0) {
+    errno = 0;
+  } else {
+    r->tfd = fds[1], r->ufd = fds[4], r->wfd = fds[5];
+    rc = mount_overlay(r);
+  }
+  int e = errno;
+  for (int i = 0; i < 6; i++) {
+    if (fds[i] >= 0 && fds[i] != r->dir_parent) close(fds[i]);
+  }
+  errno = e;
+  return rc;
+}
+
 static void execute(napi_env env, void *data) {
   (void)env;
   request *r = data;
   int rc = r->op == OP_MOUNT    ? mount(r->source, r->target, r->fstype, r->flags, r->data)
            : r->op == OP_UMOUNT ? umount2(r->target, (int)r->flags)
+           : r->op == OP_NODE   ? mount_node(r)
                                 : mount_overlay(r);
   r->err = rc == 0 ? 0 : errno;
 }
@@ -172,7 +251,27 @@ static void execute(napi_env env, void *data) {
 static void complete(napi_env env, napi_status status, void *data) {
   request *r = data;
   int err = status == napi_ok ? r->err : ECANCELED;
-  if (err == 0) {
+  if (err == 0 && r->dir_err != 0) {
+    // mountNode: a directory could not be made or opened; nothing was mounted
+    napi_value o, v;
+    napi_create_object(env, &o);
+    const char *name = strerrorname_np(r->dir_err);
+    napi_create_int32(env, r->dir_err, &v);
+    napi_set_named_property(env, o, "errno", v);
+    napi_create_string_utf8(env, name ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &v);
+    napi_set_named_property(env, o, "code", v);
+    napi_create_string_utf8(env, strerror(r->dir_err), NAPI_AUTO_LENGTH, &v);
+    napi_set_named_property(env, o, "message", v);
+    napi_create_string_utf8(env, r->dir_step, NAPI_AUTO_LENGTH, &v);
+    napi_set_named_property(env, o, "step", v);
+    napi_create_string_utf8(env, r->dir_call, NAPI_AUTO_LENGTH, &v);
+    napi_set_named_property(env, o, "syscall", v);
+    napi_create_string_utf8(env, r->dir_name, NAPI_AUTO_LENGTH, &v);
+    napi_set_named_property(env, o, "name", v);
+    napi_create_int32(env, r->dir_parent, &v);
+    napi_set_named_property(env, o, "parentFd", v);
+    napi_resolve_deferred(env, r->deferred, o);
+  } else if (err == 0) {
     napi_value undef;
     napi_get_undefined(env, &undef);
     napi_resolve_deferred(env, r->deferred, undef);
@@ -180,7 +279,7 @@ static void complete(napi_env env, napi_status status, void *data) {
     const char *syscall = r->op == OP_UMOUNT ? "umount2" : "mount";
     const char *name = strerrorname_np(err);
     // mountOverlay names the step that failed: "mount /x/node/N: upperdir: Invalid argument (overlayfs: ...)"
-    const char *stage = r->op == OP_OVERLAY && r->stage && strcmp(r->stage, "mount") != 0 ? r->stage : NULL;
+    const char *stage = (r->op == OP_OVERLAY || r->op == OP_NODE) && r->stage && strcmp(r->stage, "mount") != 0 ? r->stage : NULL;
     char msg[MAX_ARG + 1024];
     int n = snprintf(msg, sizeof msg, "%s %s: %s%s%s", syscall, r->target, stage ? stage : "", stage ? ": " : "", strerror(err));
     if (r->why[0] && n > 0 && (size_t)n < sizeof msg) snprintf(msg + n, sizeof msg - (size_t)n, " (%s)", r->why);
@@ -229,7 +328,7 @@ static request *new_request(napi_env env, napi_callback_info info, int op, size_
   }
   request *r = calloc(1, sizeof *r);
   if (r == NULL) napi_throw_error(env, "ENOMEM", "out of memory");
-  else r->op = op;
+  else r->op = op, r->dir_parent = -1;
   return r;
 }
 
@@ -288,6 +387,47 @@ static napi_value js_mount_overlay(napi_env env, napi_callback_info info) {
   return queue(env, r);
 }
 
+static int get_mode(napi_env env, napi_value v, const char *name, unsigned *out) {
+  uint32_t m;
+  if (napi_get_value_uint32(env, v, &m) != napi_ok || m > 07777) {
+    char why[128];
+    snprintf(why, sizeof why, "%s: expected a file mode (0 to 0o7777)", name);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", why);
+    return 0;
+  }
+  *out = m;
+  return 1;
+}
+
+// mountNode(nodeRoot, layerRoot, node, modes[4], lowerdir, upperPath, workPath, label):
+// Promise<undefined | {errno, code, message, step, syscall, name, parentFd}>. One work item on the
+// thread pool: makes and opens node_dir/<NODE>, overlay_dir/<NODE>, upper and work (never following
+// a link below the roots; modes: mount point, layer dir, upper, work), then mounts the overlay
+// through their descriptors and closes them. A directory it cannot make or open resolves with what
+// failed (parentFd, when not -1, is the open directory `name` is in: the caller closes it); a
+// failed mount rejects as mountOverlay does.
+static napi_value js_mount_node(napi_env env, napi_callback_info info) {
+  napi_value argv[8];
+  request *r = new_request(env, info, OP_NODE, 8, argv, "mountNode(nodeRoot, layerRoot, node, modes, lowerdir, upperPath, workPath, label)");
+  if (r == NULL) return NULL;
+  int ok = (r->node_root = copy_string(env, argv[0], "nodeRoot")) && (r->layer_root = copy_string(env, argv[1], "layerRoot")) &&
+           (r->node = copy_string(env, argv[2], "node"));
+  if (ok && (r->node[0] == 0 || strchr(r->node, '/') || strcmp(r->node, ".") == 0 || strcmp(r->node, "..") == 0)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "node: expected one path component (no '/', not '.' or '..')");
+    ok = 0;
+  }
+  for (uint32_t i = 0; ok && i < 4; i++) {
+    napi_value m;
+    ok = napi_get_element(env, argv[3], i, &m) == napi_ok && get_mode(env, m, "modes[i]", &r->modes[i]);
+  }
+  if (!ok || !(r->data = copy_string(env, argv[4], "lowerdir")) || !(r->upper_path = copy_string(env, argv[5], "upperPath")) ||
+      !(r->work_path = copy_string(env, argv[6], "workPath")) || !(r->target = copy_string(env, argv[7], "label"))) {
+    free_request(r);
+    return NULL;
+  }
+  return queue(env, r);
+}
+
 NAPI_MODULE_INIT() {
   napi_value f;
   napi_create_function(env, "mount", NAPI_AUTO_LENGTH, js_mount, NULL, &f);
@@ -296,5 +436,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "umount", f);
   napi_create_function(env, "mountOverlay", NAPI_AUTO_LENGTH, js_mount_overlay, NULL, &f);
   napi_set_named_property(env, exports, "mountOverlay", f);
+  napi_create_function(env, "mountNode", NAPI_AUTO_LENGTH, js_mount_node, NULL, &f);
+  napi_set_named_property(env, exports, "mountNode", f);
   return exports;
 }
