@@ -4,7 +4,9 @@
 // upper layer at the link's target. Each step is an open of ONE name relative to the directory
 // opened before it (`/proc/self/fd/N/name` is openat(N, name)) with O_NOFOLLOW|O_DIRECTORY, so a
 // link, FIFO, device or file there is refused without being followed, opened or waited on, and a
-// swap after the check cannot redirect what the descriptor already holds.
+// swap after the check cannot redirect what the descriptor already holds. The mount(2) addon's
+// mountNode (native/sysmount.c) takes the same steps off the main thread; layerDirError gives its
+// failures the errors thrown here.
 import { closeSync, constants, fstatSync, mkdirSync, openSync } from 'node:fs';
 import { lstat, mkdir, open, readdir, readlink, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';

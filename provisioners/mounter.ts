@@ -3,6 +3,8 @@
 // through the Runner, so dry-run, the logged command line and the per-tool counts are the same.
 // mount(2) mounts through the directory descriptors openLayerDirs holds, so no symlink swapped in
 // can redirect it; a command gets paths, checked again just before it runs (a residual race).
+// With an addon that has mountNode, mount(2) also makes and opens the directories in the same
+// thread-pool call (mountNode below), so a storm's per-node syscalls leave the main thread.
 import { loadAddon, type Addon } from '../src/native.ts';
 import type { Runner, RunResult } from '../src/runner.ts';
 import type { MountMethod, MountMethodSetting } from '../src/types.ts';

@@ -1,6 +1,8 @@
 // mount(2) and umount2(2) for pxebootd's overlay roots, run on libuv's thread pool; and
 // mountOverlay, which mounts through directory descriptors (fsopen/fsconfig/fsmount/move_mount) so
-// that a symlink swapped in after pxebootd opened the directories cannot redirect the mount.
+// that a symlink swapped in after pxebootd opened the directories cannot redirect the mount; and
+// mountNode, which also makes and opens those directories first (the rules of
+// provisioners/layer-dirs.ts), so a node's whole mount is one call off the main thread.
 //
 // Why: forking mount(8) from the daemon costs a fork of the whole Node process per node (40% of the
 // daemon's CPU in a 1,000-node storm, docs/performance.md finding 2), and mount(8) then re-reads
