@@ -7,6 +7,7 @@
 // export ever carried it): it is ignored. A bad line anywhere else is refused, naming file:line.
 import { PxeError } from '../errors.ts';
 import { printable } from '../validate.ts';
+import { journalLines } from './journal-lines.ts';
 
 /** One line of the journal for an fsid handed out. */
 export function fsidLogLine(name: string, fsid: number): string {
@@ -31,22 +32,11 @@ function fail(where: string, what: string): never {
 
 /** Parse fsids.log bytes; throws a STATE error naming file:line for a bad line that is not the last. */
 export function parseFsidLog(file: string, buf: Uint8Array): FsidLog {
-  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const fsids = new Map<string, number>();
   const holder = new Map<number, string>();
   let nextFsid = 0;
-  const lastNl = b.lastIndexOf(0x0a);
-  const goodBytes = lastNl + 1;
-  // a crash while the file grew can leave NUL bytes (a block allocated, its data never written) after a newline
-  const tail = b.subarray(goodBytes);
-  const torn = tail.length && tail.some((c) => c !== 0) ? printable(tail.toString('utf8'), 80) : tail.length ? `${tail.length} NUL bytes` : undefined;
-  let line = 0;
-  for (let start = 0; start < goodBytes; ) {
-    const end = b.indexOf(0x0a, start);
-    line++;
-    const text = b.toString('utf8', start, end);
-    start = end + 1;
-    if (text === '') continue;
+  const { lines, goodBytes, torn } = journalLines(buf);
+  for (const { line, text } of lines) {
     let o: { name?: unknown; fsid?: unknown } | null;
     try {
       o = JSON.parse(text) as typeof o;

@@ -13,6 +13,7 @@ import type { NodeRecord } from '../types.ts';
 import { PxeError } from '../errors.ts';
 import { printable } from '../validate.ts';
 import { checkNode, RECORD_LOG_FIX, type StateData } from './codec.ts';
+import { journalLines } from './journal-lines.ts';
 
 /** The line for a record put (inserted or replaced). */
 export function putLine(rec: NodeRecord): string {
@@ -56,19 +57,9 @@ function parseLine(file: string, line: number, text: string): unknown {
 
 /** Parse state.log bytes; throws a STATE error naming file:line:col for a bad line that is not the last. */
 export function parseRecordLog(file: string, buf: Uint8Array): RecordLog {
-  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  const goodBytes = b.lastIndexOf(0x0a) + 1;
-  // a crash while the file grew can leave NUL bytes (a block allocated, its data never written) after a newline
-  const tail = b.subarray(goodBytes);
-  const torn = tail.length && tail.some((c) => c !== 0) ? printable(tail.toString('utf8'), 80) : tail.length ? `${tail.length} NUL bytes` : undefined;
+  const { lines, goodBytes, torn } = journalLines(buf);
   const ops: RecordOp[] = [];
-  let line = 0;
-  for (let start = 0; start < goodBytes; ) {
-    const end = b.indexOf(0x0a, start);
-    line++;
-    const text = b.toString('utf8', start, end);
-    start = end + 1;
-    if (text === '') continue;
+  for (const { line, text } of lines) {
     const o = parseLine(file, line, text) as { put?: unknown; del?: unknown } | null;
     if (!o || typeof o !== 'object' || Array.isArray(o)) fail(`${file}:${line}:1`, `expected a JSON object, found ${o === null ? 'null' : Array.isArray(o) ? 'an array' : typeof o}`);
     const keys = Object.keys(o);

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { createStateStore } from '../../../src/state/store.ts';
 import { silentLogger } from '../../../src/log.ts';
 import { cleanupAll, tempDir } from '../../helpers/lab.ts';
+import { mulberry32 as rng } from '../../helpers/prng.ts';
 import { readFsidsOnDisk } from '../../helpers/fsids-on-disk.ts';
 
 after(cleanupAll);
@@ -17,18 +18,6 @@ after(cleanupAll);
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SEED = Number(process.env.PXG_SEED ?? Date.now() % 100_000);
 const ROUNDS = Number(process.env.PXG_ROUNDS ?? 12);
-
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Run the writer until `killAfterMs` past its start-up, SIGKILL it; its acknowledged name -> fsid. */
 function round(dir: string, r: number, bound: number, killAfterMs: number): Promise<Map<string, number>> {
