@@ -2,7 +2,7 @@
 // node's plan (plan.ts, made against what is in place: observe.ts) carried out by applyPlan (apply-plan.ts).
 // Config last: a node's boot files are written only after its overlay is mounted with
 // nfs_export=on and its export is verified live, and they are removed before its export goes.
-// Every method applies: `run --dry-run` stops before it, in src/pipeline/apply.ts.
+// Every method applies: `run --dry-run` stops before it, in src/pipeline/jobs.ts (createApply).
 import { readTemplateFile } from '../src/safe-open.ts';
 import path from 'node:path';
 import type { BootSelection, NodePlan, OrphanReport, Provisioner, ProvisionerContext } from '../src/contracts.ts';
@@ -90,7 +90,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
     return new Set(paths.filter((p) => snap.get(p)?.fstype === 'overlay'));
   };
   let active = 0;
-  // the batcher's own dry-run guard is a safety net below src/pipeline/apply.ts, which never lets a dry run get here
+  // the batcher's own dry-run guard is a safety net below the apply stage (src/pipeline/jobs.ts), which never lets a dry run get here
   const batcher = createExportBatcher({ backend, log: exportsLog, dryRun: runner.dryRun, mounted, activeCallers: () => active }, tuning.batcher);
   /** count a caller as active for the batcher's "everyone is waiting" rule */
   const tracked = async <T>(fn: () => Promise<T>): Promise<T> => {

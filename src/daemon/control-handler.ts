@@ -3,7 +3,7 @@
 import { streamedResponse, type ControlRequest, type ControlResponse } from '../control.ts';
 import type { ClientEvent, ClientGone, ClientSeen, NodeRecord, ReleasePolicy, WatcherSink } from '../types.ts';
 import { normalizeHostname, normalizeIPv4, normalizeMac, printable } from '../validate.ts';
-import type { NodeContext } from './jobs.ts';
+import type { NodeContext } from '../pipeline/jobs.ts';
 import type { SubmitOptions, SubmitResult } from '../pipeline/inbox.ts';
 import { refusePeer, type PeerCred } from '../control-trust.ts';
 import { byName, findNode, parseNodeQuery, statusDocument, tableRow, withNextImage, type NodeIndex } from '../status-doc.ts';

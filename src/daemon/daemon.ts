@@ -1,13 +1,13 @@
 // The daemon: state -> provisioner -> start-up reconciliation -> control socket -> watchers, and
 // the way back down on stop. Data flows one way: watcher -> inbox (src/pipeline/inbox.ts) ->
-// decide (decide.ts) -> queue (src/queue.ts) -> job (jobs.ts): planNode -> apply (src/pipeline/apply.ts,
-// provisioners/apply-plan.ts) -> record (state).
+// decide (decide.ts) -> queue (queue.ts) -> job (src/pipeline/jobs.ts, where dry-run stops) ->
+// provisioners/index.ts: planNode -> applyPlan -> record (state).
 // Reload swaps the config (rules and templates) and keeps the old one when the new one is broken.
 import type { Logger } from 'pino';
 import type { Metrics, Provisioner } from '../contracts.ts';
 import type { Runner } from '../runner.ts';
 import type { ClientEvent, Config, NodeRecord, Watcher, WatcherSink } from '../types.ts';
-import { createQueue, type KeyedQueue } from '../queue.ts';
+import { createQueue, type KeyedQueue } from '../pipeline/queue.ts';
 import { createStateStore, type StateStore } from '../state/store.ts';
 import { lockStateDir } from '../state/lock.ts';
 import { ConfigError, errorMessage, formatProblem } from '../errors.ts';
@@ -15,7 +15,7 @@ import { subsystem } from '../log.ts';
 import { startControlServer, type ControlRequest, type ControlResponse, type ControlServer } from '../control.ts';
 import { peerCredUnavailable, type PeerCred } from '../control-trust.ts';
 import { startedMetrics, type DaemonDeps } from './deps.ts';
-import { createCountReporter, mergeJobs, runJob, type NodeContext, type Job, type RenderTally } from './jobs.ts';
+import { createCountReporter, mergeJobs, runJob, type NodeContext, type Job, type RenderTally } from '../pipeline/jobs.ts';
 import { createInbox, type Inbox, type SubmitResult, type SubmitOptions } from '../pipeline/inbox.ts';
 import { createControlHandler } from './control-handler.ts';
 import { loadState, reconcile, writeDefaultFile } from './reconcile.ts';
@@ -25,7 +25,7 @@ import { createBadInputLog } from './bad-input-log.ts';
 import { createBootOnce } from './boot-once.ts';
 import { startReportServer, type ReportServer } from '../boot-once/report-server.ts';
 import { protectImages } from './image-switch.ts';
-import { createApply } from '../pipeline/apply.ts';
+import { createApply } from '../pipeline/jobs.ts';
 
 /** How long stop() waits for running jobs before abandoning them (inside `run`'s stop deadline). */
 export const STOP_GRACE_MS = 2000;

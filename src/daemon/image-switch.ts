@@ -2,7 +2,7 @@
 // next boot the switch to the current version, in the config-last order: boot files -> unexport ->
 // umount (provisioner.switchLayer, or the ephemeral reset's release) -> mount on the new version ->
 // export with the same fsid -> boot files (provisioner.provision). A running node is never switched.
-import type { LayerSwitch } from '../contracts.ts';
+import type { LayerSwitch, Provisioner } from '../contracts.ts';
 import type { Logger } from 'pino';
 import type { Config, NodeRecord, ResolvedRule } from '../types.ts';
 import type { Runner } from '../runner.ts';
@@ -15,13 +15,13 @@ import { readlinkSync } from 'node:fs';
 import { checkComponent } from '../images/names.ts';
 import { extendTimeline } from './records.ts';
 import type { StateStore } from '../state/store.ts';
-import type { Apply } from '../pipeline/apply.ts';
 
-/** What an image step needs of the daemon (jobs.ts's NodeContext has it; named here so this module does not import jobs.ts). */
+/** What an image step needs of the daemon (src/pipeline/jobs.ts's NodeContext has it; named here so this module does not import jobs.ts). */
 export interface ImageContext {
   readonly log: Logger;
   readonly state: StateStore;
-  readonly apply: Pick<Apply, 'switchLayer'>;
+  /** the apply stage's switchLayer (src/pipeline/jobs.ts createApply; the Provisioner's signature) */
+  readonly apply: Pick<Provisioner, 'switchLayer'>;
   config(): Config;
 }
 

@@ -3,11 +3,11 @@
 // written, and nodes that never finished (crash, failure) go back into the queue.
 import type { Logger } from 'pino';
 import type { Config, NodeRecord, ResolvedRule } from '../types.ts';
-import type { KeyedQueue } from '../queue.ts';
+import type { KeyedQueue } from '../pipeline/queue.ts';
 import type { StateStore } from '../state/store.ts';
 import { readFsidSource, recoverySources } from '../state/recover.ts';
 import { errorMessage } from '../errors.ts';
-import { ruleFor, type NodeContext, type Job } from './jobs.ts';
+import { ruleFor, type NodeContext, type Job } from '../pipeline/jobs.ts';
 import { parseKernelExports } from '../../provisioners/exports-kernel.ts';
 import { parseGaneshaExports } from '../../provisioners/exports-ganesha.ts';
 

@@ -6,16 +6,16 @@
 //    for a neighbour lookup of its MAC (inbox-mac.ts), and later events of that client wait behind
 //    it; other clients do not wait;
 // 3. the intake: a taken event is matched and decided (decide.ts), and the decision applied: the
-//    node's record updated, a job queued (src/queue.ts, then src/daemon/jobs.ts).
+//    node's record updated, a job queued (queue.ts, then jobs.ts).
 // The common case (an event with IP and MAC) is handled synchronously, without a promise: in a burst
 // of thousands of events every promise and closure kept in flight ends up promoted to the old space.
 import type { Logger } from 'pino';
 import type { Runner } from '../runner.ts';
 import type { ClientEvent, ClientGone, ClientSeen, NodeRecord, ReleasePolicy } from '../types.ts';
-import type { KeyedQueue, JobOutcome } from '../queue.ts';
+import type { KeyedQueue, JobOutcome } from './queue.ts';
 import { errorMessage } from '../errors.ts';
 import { applySeen, extendTimeline, matchRelease } from '../daemon/records.ts';
-import { ruleFor, type NodeContext, type Job } from '../daemon/jobs.ts';
+import { ruleFor, type NodeContext, type Job } from './jobs.ts';
 import { BOOT_GUARD_MS } from '../daemon/boot-detect.ts';
 import { decideGone, decideNode, decideSeen } from './decide.ts';
 import { createSkipLog } from '../daemon/skip-log.ts';

@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { extendTimeline, ruleKeyOf, needsProvision, TIMELINE_MAX } from '../../src/daemon/records.ts';
-import { mergeJobs } from '../../src/daemon/jobs.ts';
+import { mergeJobs } from '../../src/pipeline/jobs.ts';
 import type { NodeRecord, ResolvedRule, TimelineEntry } from '../../src/types.ts';
 
 const e = (what: string, time = 0, source?: string): TimelineEntry => ({ time, what, ...(source ? { source } : {}) });

@@ -1,7 +1,7 @@
 // A reload's re-render jobs never displace real work queued for the same node, and are counted.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mergeJobs, type Job, type RenderTally } from '../../src/daemon/jobs.ts';
+import { mergeJobs, type Job, type RenderTally } from '../../src/pipeline/jobs.ts';
 
 const tally = (): RenderTally => ({ rewritten: 0, unchanged: 0, skipped: 0, failed: 0 });
 

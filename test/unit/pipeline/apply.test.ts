@@ -3,7 +3,7 @@
 // provisioner that throws on every change still plans, restores, releases and reloads.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createApply } from '../../../src/pipeline/apply.ts';
+import { createApply } from '../../../src/pipeline/jobs.ts';
 import { createDaemon } from '../../../src/daemon/daemon.ts';
 import type { Provisioner } from '../../../src/contracts.ts';
 import type { NodeRecord, ResolvedRule } from '../../../src/types.ts';

@@ -13,7 +13,7 @@ import { createFakeRunner } from '../../helpers/fake-runner.ts';
 import { ConflictError } from '../../../src/errors.ts';
 import type { Config } from '../../../src/types.ts';
 import { createProvisioner } from '../../../provisioners/index.ts';
-import { createApply } from '../../../src/pipeline/apply.ts';
+import { createApply } from '../../../src/pipeline/jobs.ts';
 import { FALLBACK_MARKER, grubDispatcher, ipxeDispatcher, isFallbackHead, planLoaderFallbacks, writeFallback } from '../../../provisioners/loader-fallbacks.ts';
 import { markerNode } from '../../../provisioners/boot-files.ts';
 import { makeConfig } from './fixtures.ts';

@@ -10,7 +10,7 @@ import { silentLogger } from '../../../src/log.ts';
 import { ConflictError, RunError } from '../../../src/errors.ts';
 import type { Config } from '../../../src/types.ts';
 import { createProvisioner } from '../../../provisioners/index.ts';
-import { createApply } from '../../../src/pipeline/apply.ts';
+import { createApply } from '../../../src/pipeline/jobs.ts';
 import { makeConfig, makeNode, makeRule, PXE_TEMPLATE } from './fixtures.ts';
 
 interface Sim {

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { backoffDelay, createQueue, type QueueOptions } from '../../src/queue.ts';
+import { backoffDelay, createQueue, type QueueOptions } from '../../../src/pipeline/queue.ts';
 
 type J = { v: number; src: string[] };
 const merge = (a: J, b: J): J => ({ v: b.v, src: [...new Set([...a.src, ...b.src])] });

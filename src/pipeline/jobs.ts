@@ -1,20 +1,23 @@
-// Queue jobs and what running one means: provision (the fsid made durable while the overlay is
-// mounted and before the export, then boot files, via the provisioner; then ready) or release (per
-// policy). A failure marks the node failed with its error and rethrows, so the queue retries it.
+// Step 4 of the pipeline (watcher -> inbox -> decide -> queue -> JOB -> planNode -> applyPlan ->
+// record): what running one queued job for a node means. A provision makes the fsid durable while
+// the overlay is mounted and before the export, then the boot files (through the apply stage below,
+// then the provisioner), and records the node ready; a release removes per policy; a render rewrites
+// the boot files after a template reload. A failure marks the node failed with its error and
+// rethrows, so the queue retries it.
+// The apply stage (createApply, at the end of this file) is the one place `run --dry-run` is decided.
 import type { Logger } from 'pino';
-import type { Metrics } from '../contracts.ts';
-import type { Apply } from '../pipeline/apply.ts';
+import type { Metrics, NodePlan, Provisioner, ReleasePlan } from '../contracts.ts';
 import type { Config, NodeRecord, ReleasePolicy, ResolvedRule } from '../types.ts';
 import type { StateStore } from '../state/store.ts';
-import type { DaemonDeps } from './deps.ts';
+import type { DaemonDeps } from '../daemon/deps.ts';
 import { RunError, errorMessage } from '../errors.ts';
 import { nodeNameFor } from '../naming.ts';
-import { countStates, extendTimeline, ruleKeyOf } from './records.ts';
+import { countStates, extendTimeline, ruleKeyOf } from '../daemon/records.ts';
 import { imageRule, recordedVersion } from '../images/node-lower.ts';
-import { imagesDirOf, nodeImage, recordImage, switchLayer, withImage, type ImageJobFields } from './image-switch.ts';
-import type { BootOnceRuntime, PreparedBoot } from './boot-once.ts';
+import { imagesDirOf, nodeImage, recordImage, switchLayer, withImage, type ImageJobFields } from '../daemon/image-switch.ts';
+import type { BootOnceRuntime, PreparedBoot } from '../daemon/boot-once.ts';
 import { cancel as cancelProfiles, deactivate } from '../boot-once/machine.ts';
-import { decideRerender } from '../pipeline/decide.ts';
+import { decideRerender } from './decide.ts';
 import { COUNTS_REPORT_MS } from '../timing.ts';
 
 /** One unit of queued work for a node. */
@@ -65,7 +68,7 @@ export interface NodeContext {
   readonly metrics: Metrics;
   /** the running config: a reload replaces it, so it is always read through this */
   config(): Config;
-  /** the apply stage (src/pipeline/apply.ts): plan-only under --dry-run */
+  /** the apply stage (createApply, below): plan-only under --dry-run */
   readonly apply: Apply;
   /** when start() began (ms; 0 before): NBP requests within the boot guard after it are not new boots */
   startedAt(): number;
@@ -228,4 +231,89 @@ async function release(core: NodeContext, rec: NodeRecord, job: Extract<Job, { k
   if (after) core.bootOnce?.track(after);
   log.info({ node: rec.name, ip: rec.ip, policy, reason: job.reason }, `node ${rec.name} released (${policy})`);
   await core.state.commit();
+}
+
+// ---- The apply stage -------------------------------------------------------------------------
+// Every change a job or the start-up makes to the system (mounts, exports, boot files, the loader
+// fallbacks, orphans) goes through one Apply, and this is the one place `run --dry-run` is decided:
+// a plan-only Apply makes each node's plan (planNode, which checks every path, against what is in
+// place: read, never changed) and logs it, and changes nothing. The provisioner behind it never
+// asks about dry-run. Two guards stay below it as a safety net, for writes that do not come from a
+// plan: the Runner (no mutating command runs in a dry run) and the export batcher (no exports file).
+
+/** What the daemon's jobs and start-up call to change the system; see the file comment. */
+export interface Apply extends Pick<Provisioner, 'provision' | 'release' | 'switchLayer' | 'rerender' | 'restore' | 'writeDefault' | 'findOrphans' | 'cleanOrphans'> {
+  /** true under `run --dry-run`: every method logs its plan and changes nothing */
+  readonly planOnly: boolean;
+  /** a new boot of an ephemeral node, before its provision: release 'remove' under the rule it runs */
+  reset(node: NodeRecord, running: ResolvedRule): Promise<void>;
+}
+
+/** Log a plan at info, its steps numbered one per line for a person (and as `plan` for tools). */
+export function logPlan(log: Logger, node: NodeRecord, plan: NodePlan | ReleasePlan, msg: string): void {
+  if (!log.isLevelEnabled('info')) return;
+  const steps = plan.steps.map((s) => s.describe);
+  const extra = 'exportEntry' in plan ? { exportEntry: plan.exportEntry, bootFiles: plan.bootFiles } : {};
+  log.info({ node: node.name, plan: steps, ...extra }, `${msg}:\n${steps.map((d, i) => `  ${i + 1}. ${d}`).join('\n')}`);
+}
+
+/** The daemon's Apply: the provisioner itself, or under --dry-run one that stops after the plan (the one place that decides). */
+export function createApply(provisioner: Provisioner | (() => Provisioner), log: Logger, config: () => Config, planOnly: boolean): Apply {
+  // the daemon makes its provisioner in start(), after this stage exists: it passes a getter
+  const get = typeof provisioner === 'function' ? provisioner : () => provisioner;
+  const findOrphans = (known: NodeRecord[]) => get().findOrphans(known);
+  if (!planOnly) {
+    return {
+      planOnly,
+      provision: (node, rule, opts) => get().provision(node, rule, opts),
+      reset: (node, running) => get().release(node, running, 'remove'),
+      release: (node, rule, policy) => get().release(node, rule, policy),
+      switchLayer: (node, from, to, how) => get().switchLayer(node, from, to, how),
+      rerender: (node, rule) => get().rerender(node, rule),
+      restore: (nodes) => get().restore(nodes),
+      writeDefault: () => get().writeDefault(),
+      findOrphans,
+      cleanOrphans: (report) => get().cleanOrphans(report),
+    };
+  }
+  // every plan is made (it checks every path) even when the info line that shows it is not written
+  return {
+    planOnly,
+    async provision(node, rule) {
+      logPlan(log, node, await get().plan(node, rule), `dry run: plan for ${node.name} (${node.ip})`);
+    },
+    async reset(node, running) {
+      logPlan(log, node, get().planRelease(node, running, 'remove'), `dry run: ephemeral reset of ${node.name} first`);
+    },
+    async release(node, rule, policy) {
+      logPlan(log, node, get().planRelease(node, rule, policy), `dry run: release plan for ${node.name} (${policy})`);
+    },
+    async switchLayer(node, from, to, how) {
+      logPlan(log, node, get().planRelease(node, from, 'unexport'), `dry run: switch the lower layer (${how.how}) of ${node.name}`);
+      return `dry run: ${from.root_dir} -> ${to.root_dir}`;
+    },
+    async rerender(node, rule) {
+      logPlan(log, node, await get().plan(node, rule), `dry run: would rewrite the boot files of ${node.name}`);
+      return 'unchanged';
+    },
+    async restore(nodes) {
+      const errors = new Map<string, Error>();
+      for (const r of nodes) {
+        try {
+          log.info({ node: r.node.name, plan: (await get().plan(r.node, r.rule, { restore: true })).steps.map((s) => s.describe) }, `dry run: would restore ${r.node.name}`);
+        } catch (e) {
+          errors.set(r.node.name, e as Error);
+        }
+      }
+      return errors;
+    },
+    async writeDefault() {
+      const template = config().default_template;
+      if (template) log.info({ template }, 'dry run: would write pxelinux.cfg/default');
+    },
+    findOrphans,
+    async cleanOrphans(report) {
+      log.info({ orphans: report }, 'dry run: would remove these orphans');
+    },
+  };
 }

@@ -1,4 +1,5 @@
-// The event queue between watchers and provisioners: one key's (node's) jobs run serially, different
+// Step 3 of the pipeline (watcher -> inbox -> decide -> QUEUE -> job -> planNode -> applyPlan -> record):
+// the queue between the inbox and the jobs (jobs.ts): one key's (node's) jobs run serially, different
 // keys run concurrently up to a bound, repeated jobs for a waiting key merge into one, and a failed
 // job retries with capped exponential backoff until it succeeds or a newer job supersedes it.
 // Pure logic plus timers; the daemon supplies `work` and `merge`.
