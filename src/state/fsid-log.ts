@@ -4,10 +4,9 @@
 // out (never taken back): {"name":"0A000005","fsid":10001}. A raised high-water mark (fsids adopted
 // from the exports at start-up) goes into fsids.json instead (the store compacts then).
 // Only the last line can be incomplete (a crash during an append, before its fsync returned, so no
-// export ever carried it): it is ignored. A bad line anywhere else is refused, naming file:line.
+// export ever carried it): it is ignored. A bad line anywhere else is refused, naming file:line:col.
 import { PxeError } from '../errors.ts';
-import { printable } from '../validate.ts';
-import { journalLines } from './journal-lines.ts';
+import { journalLines, parseJournalLine, valueColumn } from './journal-lines.ts';
 
 /** One line of the journal for an fsid handed out. */
 export function fsidLogLine(name: string, fsid: number): string {
@@ -30,28 +29,24 @@ function fail(where: string, what: string): never {
   throw new PxeError('STATE', `${where}: ${what}; ${FIX}`);
 }
 
-/** Parse fsids.log bytes; throws a STATE error naming file:line for a bad line that is not the last. */
+/** Parse fsids.log bytes; throws a STATE error naming file:line:col for a bad line that is not the last. */
 export function parseFsidLog(file: string, buf: Uint8Array): FsidLog {
   const fsids = new Map<string, number>();
   const holder = new Map<number, string>();
   let nextFsid = 0;
   const { lines, goodBytes, torn } = journalLines(buf);
   for (const { line, text } of lines) {
-    let o: { name?: unknown; fsid?: unknown } | null;
-    try {
-      o = JSON.parse(text) as typeof o;
-    } catch {
-      fail(`${file}:${line}`, `not a JSON object (${printable(text, 60)})`);
-    }
-    if (!o || typeof o !== 'object' || Array.isArray(o)) fail(`${file}:${line}`, 'expected a JSON object');
-    if (typeof o.name !== 'string' || o.name === '') fail(`${file}:${line}`, 'name: expected a non-empty string');
-    if (!Number.isInteger(o.fsid) || (o.fsid as number) < 1) fail(`${file}:${line}`, `fsid: expected an integer >= 1, found ${JSON.stringify(o.fsid)}`);
+    const o = parseJournalLine(file, line, text, 'one JSON object ({"name":"NODE","fsid":N})', fail) as { name?: unknown; fsid?: unknown } | null;
+    if (!o || typeof o !== 'object' || Array.isArray(o)) fail(`${file}:${line}:1`, `expected a JSON object, found ${o === null ? 'null' : Array.isArray(o) ? 'an array' : typeof o}`);
+    const at = (key: string) => `${file}:${line}:${valueColumn(text, key)}`;
+    if (typeof o.name !== 'string' || o.name === '') fail(at('name'), `name: expected a non-empty string, found ${JSON.stringify(o.name ?? null)}`);
+    if (!Number.isInteger(o.fsid) || (o.fsid as number) < 1) fail(at('fsid'), `fsid: expected an integer >= 1, found ${JSON.stringify(o.fsid ?? null)}`);
     const name = o.name;
     const fsid = o.fsid as number;
     const have = fsids.get(name);
-    if (have !== undefined && have !== fsid) fail(`${file}:${line}`, `node ${name} has fsid ${fsid} here but ${have} on an earlier line`);
+    if (have !== undefined && have !== fsid) fail(at('fsid'), `node ${name} has fsid ${fsid} here but ${have} on an earlier line`);
     const other = holder.get(fsid);
-    if (other !== undefined && other !== name) fail(`${file}:${line}`, `fsid ${fsid} is used by nodes ${other} and ${name}`);
+    if (other !== undefined && other !== name) fail(at('fsid'), `fsid ${fsid} is used by nodes ${other} and ${name}`);
     fsids.set(name, fsid);
     holder.set(fsid, name);
     nextFsid = Math.max(nextFsid, fsid + 1);

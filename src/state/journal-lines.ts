@@ -30,3 +30,22 @@ export function journalLines(buf: Uint8Array): JournalLines {
   }
   return torn === undefined ? { lines, goodBytes } : { lines, goodBytes, torn };
 }
+
+/** JSON.parse of one journal line; a syntax error is `where` file:line:col with what was found there. */
+export function parseJournalLine(file: string, line: number, text: string, expected: string, fail: (where: string, what: string) => never): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    const msg = (e as Error).message;
+    const m = /at position (\d+)/.exec(msg);
+    const at = m ? Number(m[1]) : /end of JSON input|Unterminated/.test(msg) ? text.length : 0;
+    const found = at >= text.length ? 'the end of the line' : `"${printable(text.slice(at, at + 24), 40)}"`;
+    return fail(`${file}:${line}:${at + 1}`, `expected ${expected}, found ${found}`);
+  }
+}
+
+/** The 1-based column of the value of `"key":` in a journal line (1 when the key is not there). */
+export function valueColumn(text: string, key: string): number {
+  const i = text.indexOf(`${JSON.stringify(key)}:`);
+  return i < 0 ? 1 : i + JSON.stringify(key).length + 2;
+}

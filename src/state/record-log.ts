@@ -13,7 +13,7 @@ import type { NodeRecord } from '../types.ts';
 import { PxeError } from '../errors.ts';
 import { printable } from '../validate.ts';
 import { checkNode, RECORD_LOG_FIX, type StateData } from './codec.ts';
-import { journalLines } from './journal-lines.ts';
+import { journalLines, parseJournalLine, valueColumn } from './journal-lines.ts';
 
 /** The line for a record put (inserted or replaced). */
 export function putLine(rec: NodeRecord): string {
@@ -42,32 +42,19 @@ function fail(where: string, what: string): never {
   throw new PxeError('STATE', `${where}: ${what}; ${RECORD_LOG_FIX}`);
 }
 
-/** JSON.parse of one line; a syntax error names file:line:col and what was found there. */
-function parseLine(file: string, line: number, text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    const msg = (e as Error).message;
-    const m = /at position (\d+)/.exec(msg);
-    const at = m ? Number(m[1]) : /end of JSON input|Unterminated/.test(msg) ? text.length : 0;
-    const found = at >= text.length ? 'the end of the line' : `"${printable(text.slice(at, at + 24), 40)}"`;
-    fail(`${file}:${line}:${at + 1}`, `expected one JSON object ({"put":{...}} or {"del":"NAME"}), found ${found}`);
-  }
-}
-
 /** Parse state.log bytes; throws a STATE error naming file:line:col for a bad line that is not the last. */
 export function parseRecordLog(file: string, buf: Uint8Array): RecordLog {
   const { lines, goodBytes, torn } = journalLines(buf);
   const ops: RecordOp[] = [];
   for (const { line, text } of lines) {
-    const o = parseLine(file, line, text) as { put?: unknown; del?: unknown } | null;
+    const o = parseJournalLine(file, line, text, 'one JSON object ({"put":{...}} or {"del":"NAME"})', fail) as { put?: unknown; del?: unknown } | null;
     if (!o || typeof o !== 'object' || Array.isArray(o)) fail(`${file}:${line}:1`, `expected a JSON object, found ${o === null ? 'null' : Array.isArray(o) ? 'an array' : typeof o}`);
     const keys = Object.keys(o);
     if (keys.length !== 1 || (keys[0] !== 'put' && keys[0] !== 'del')) fail(`${file}:${line}:1`, `expected one key, "put" or "del", found ${JSON.stringify(printable(keys.join(','), 40))}`);
     if (o.del !== undefined) {
-      if (typeof o.del !== 'string' || o.del === '') fail(`${file}:${line}:${text.indexOf(':') + 2}`, `del: expected a node name, found ${JSON.stringify(o.del)}`);
+      if (typeof o.del !== 'string' || o.del === '') fail(`${file}:${line}:${valueColumn(text, 'del')}`, `del: expected a node name, found ${JSON.stringify(o.del)}`);
       ops.push({ line, del: o.del });
-    } else ops.push({ line, put: checkNode(`${file}:${line}:${text.indexOf(':') + 2}`, 'put', o.put) });
+    } else ops.push({ line, put: checkNode(`${file}:${line}:${valueColumn(text, 'put')}`, 'put', o.put) });
   }
   return torn === undefined ? { file, ops, goodBytes } : { file, ops, goodBytes, torn };
 }

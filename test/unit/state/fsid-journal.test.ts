@@ -36,12 +36,19 @@ describe('fsids.log text', () => {
     assert.equal(parseFsidLog('/s/fsids.log', Buffer.alloc(0)).fsids.size, 0);
   });
 
-  test('a bad line before the last, a name with two fsids, or an fsid on two names is refused with file:line', () => {
-    assert.throws(() => parseFsidLog('/s/fsids.log', Buffer.from(fsidLogLine('A', 100) + 'garbage\n' + fsidLogLine('B', 101))), /^PxeError|\/s\/fsids\.log:2: not a JSON object \(garbage\)/);
-    assert.throws(() => parseFsidLog('/s/fsids.log', Buffer.from(fsidLogLine('A', 100) + fsidLogLine('A', 105))), /\/s\/fsids\.log:2: node A has fsid 105 here but 100 on an earlier line/);
-    assert.throws(() => parseFsidLog('/s/fsids.log', Buffer.from(fsidLogLine('A', 100) + fsidLogLine('B', 100))), /\/s\/fsids\.log:2: fsid 100 is used by nodes A and B/);
-    assert.throws(() => parseFsidLog('/s/fsids.log', Buffer.from('{"name":"A","fsid":0}\n')), /fsids\.log:1: fsid: expected an integer >= 1, found 0/);
-    assert.throws(() => parseFsidLog('/s/fsids.log', Buffer.from('{"name":"","fsid":3}\n')), /fsids\.log:1: name: expected a non-empty string/);
+  test('a bad line before the last, a name with two fsids, or an fsid on two names is refused with file:line:col', () => {
+    const refused = (text: string, message: string) => assert.throws(() => parseFsidLog('/s/fsids.log', Buffer.from(text)), (e: Error) => {
+      assert.equal(e.message.slice(0, message.length), message);
+      return true;
+    });
+    refused(fsidLogLine('A', 100) + 'garbage\n' + fsidLogLine('B', 101), '/s/fsids.log:2:1: expected one JSON object ({"name":"NODE","fsid":N}), found "garbage"');
+    refused(fsidLogLine('A', 100) + '{"name":"B","fsid":1x}\n' + fsidLogLine('C', 101), '/s/fsids.log:2:21: expected one JSON object ({"name":"NODE","fsid":N}), found "x}"');
+    refused(fsidLogLine('A', 100) + '[1,2]\n' + fsidLogLine('B', 101), '/s/fsids.log:2:1: expected a JSON object, found an array');
+    refused(fsidLogLine('A', 100) + fsidLogLine('A', 105), '/s/fsids.log:2:20: node A has fsid 105 here but 100 on an earlier line');
+    refused(fsidLogLine('A', 100) + fsidLogLine('B', 100), '/s/fsids.log:2:20: fsid 100 is used by nodes A and B');
+    refused('{"name":"A","fsid":0}\n', '/s/fsids.log:1:20: fsid: expected an integer >= 1, found 0');
+    refused('{"name":"","fsid":3}\n', '/s/fsids.log:1:9: name: expected a non-empty string, found ""');
+    refused('{"fsid":3}\n', '/s/fsids.log:1:1: name: expected a non-empty string, found null');
     // the same line twice is what a retried append or an interrupted compaction leaves: fine
     assert.equal(parseFsidLog('/s/fsids.log', Buffer.from(fsidLogLine('A', 100) + fsidLogLine('A', 100))).fsids.get('A'), 100);
   });
