@@ -92,16 +92,21 @@ export function createMounter(method: MountMethod, runner: Runner, commands: { m
     ...(typeof mountNode === 'function' && !runner.dryRun
       ? {
           mountNode: async (p: NodePaths) => {
-            let failed: LayerDirFailure | undefined;
-            await runner.call(
-              'mount',
-              mountArgv('mount', p),
-              async () => {
-                failed = (await mountNode.call(mod, p.nodeDir, path.dirname(p.layerDir), p.node, NODE_DIR_MODES, p.lower, p.upper, p.work, p.mountPoint)) ?? undefined;
-              },
-              { mutating: true },
-            );
-            if (failed) throw await layerDirError(p, failed);
+            // a directory step that failed is a failed call (counted and logged as one), thrown as its own error
+            let dirError: Error | undefined;
+            try {
+              await runner.call(
+                'mount',
+                mountArgv('mount', p),
+                async () => {
+                  const failed: LayerDirFailure | undefined = (await mountNode.call(mod, p.nodeDir, path.dirname(p.layerDir), p.node, NODE_DIR_MODES, p.lower, p.upper, p.work, p.mountPoint)) ?? undefined;
+                  if (failed) throw (dirError = await layerDirError(p, failed));
+                },
+                { mutating: true },
+              );
+            } catch (e) {
+              throw dirError ?? e;
+            }
           },
         }
       : {}),

@@ -36,8 +36,8 @@ function fresh(makeRoots = true): NodePaths {
   return nodePaths(`0A63${(0x100 + n).toString(16).toUpperCase()}`, { root_dir: `${base}/root`, node_dir: `${d}/node`, overlay_dir: `${d}/overlay` });
 }
 
-function syscallMounter(dryRun = false): Mounter {
-  return createMounter('syscall', createRunner(silentLogger(), { dryRun }), { mount: 'mount', umount: 'umount' });
+function syscallMounter(dryRun = false, runner = createRunner(silentLogger(), { dryRun })): Mounter {
+  return createMounter('syscall', runner, { mount: 'mount', umount: 'umount' });
 }
 
 before(() => {
@@ -88,8 +88,9 @@ describe('mountNode', () => {
     ['a regular file at node_dir/<NODE>', (p) => p.mountPoint, (w) => writeFileSync(w, 'x\n')],
   ];
   for (const [name, at, plant] of ATTACKS) {
-    test(`${name}: the same UnsafePathError as openLayerDirs, nothing mounted, nothing left open`, async () => {
-      const m = syscallMounter();
+    test(`${name}: the same UnsafePathError as openLayerDirs, nothing mounted, nothing left open, counted as a failed mount`, async () => {
+      const runner = createRunner(silentLogger(), { dryRun: false });
+      const m = syscallMounter(false, runner);
       const p = fresh();
       const where = at(p);
       mkdirSync(path.dirname(where), { recursive: true });
@@ -109,11 +110,13 @@ describe('mountNode', () => {
       assert.equal(openFds(), fds, 'no descriptor left open');
       assert.deepEqual(mountsUnder(path.dirname(p.nodeDir)), []);
       assert.equal(lstatSync(where).mode, kind, 'what was planted is left as it was');
+      assert.deepEqual(runner.stats().get('mount'), { runs: 1, failures: 1 }, 'the call failed: not a mount that ran');
     });
   }
 
-  test('a configured root that is a regular file: an ENOTDIR error naming it (as openLayerDirs), nothing mounted', async () => {
-    const m = syscallMounter();
+  test('a configured root that is a regular file: an ENOTDIR error naming it (as openLayerDirs), nothing mounted, a failed call', async () => {
+    const runner = createRunner(silentLogger(), { dryRun: false });
+    const m = syscallMounter(false, runner);
     const p = fresh(false);
     mkdirSync(path.dirname(p.nodeDir), { recursive: true });
     writeFileSync(p.nodeDir, 'x\n');
@@ -125,6 +128,7 @@ describe('mountNode', () => {
       return true;
     });
     assert.equal(openFds(), fds);
+    assert.deepEqual(runner.stats().get('mount'), { runs: 1, failures: 1 });
   });
 
   test('a failed mount is a RunError with the errno as its cause (EBUSY and ESTALE are retried on that), descriptors closed', async () => {
