@@ -4,7 +4,6 @@
 // hand an acknowledged fsid to another name. Seeded: PXG_SEED, PXG_ROUNDS.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createStateStore } from '../../../src/state/store.ts';
@@ -12,6 +11,7 @@ import { silentLogger } from '../../../src/log.ts';
 import { cleanupAll, tempDir } from '../../helpers/lab.ts';
 import { mulberry32 as rng } from '../../helpers/prng.ts';
 import { readFsidsOnDisk } from '../../helpers/fsids-on-disk.ts';
+import { killAfterLoaded } from '../../helpers/sigkill-writer.ts';
 
 after(cleanupAll);
 
@@ -20,35 +20,13 @@ const SEED = Number(process.env.PXG_SEED ?? Date.now() % 100_000);
 const ROUNDS = Number(process.env.PXG_ROUNDS ?? 12);
 
 /** Run the writer until `killAfterMs` past its start-up, SIGKILL it; its acknowledged name -> fsid. */
-function round(dir: string, r: number, bound: number, killAfterMs: number): Promise<Map<string, number>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(HERE, 'fsid-writer.ts'), dir, String(r), String(bound)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const acked = new Map<string, number>();
-    let out = '';
-    let err = '';
-    let timer: NodeJS.Timeout | undefined;
-    const watchdog = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    child.stdout.on('data', (d: string) => {
-      out += d;
-      const lines = out.split('\n');
-      out = lines.pop()!;
-      for (const l of lines) {
-        if (l === 'loaded') timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-        else {
-          const [n, f] = l.split(' ');
-          acked.set(n!, Number(f));
-        }
-      }
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(watchdog);
-      if (timer) clearTimeout(timer);
-      if (signal !== 'SIGKILL') reject(new Error(`writer exited with ${code ?? signal} before the kill: ${err}`));
-      else resolve(acked);
-    });
+async function round(dir: string, r: number, bound: number, killAfterMs: number): Promise<Map<string, number>> {
+  const acked = new Map<string, number>();
+  await killAfterLoaded(path.join(HERE, 'fsid-writer.ts'), [dir, String(r), String(bound)], killAfterMs, (l) => {
+    const [n, f] = l.split(' ');
+    acked.set(n!, Number(f));
   });
+  return acked;
 }
 
 test(`SIGKILL during fsid appends and folds: every acknowledged fsid survives, none is reassigned (seed ${SEED}, ${ROUNDS} rounds)`, { timeout: 240_000 }, async (t) => {

@@ -6,7 +6,6 @@
 // Seeded: PXG_SEED, PXG_ROUNDS.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +14,7 @@ import { silentLogger } from '../../../src/log.ts';
 import { cleanupAll, tempDir } from '../../helpers/lab.ts';
 import { mulberry32 as rng } from '../../helpers/prng.ts';
 import { readStateOnDisk } from '../../helpers/state-on-disk.ts';
+import { killAfterLoaded } from '../../helpers/sigkill-writer.ts';
 
 after(cleanupAll);
 
@@ -26,39 +26,16 @@ const ROUNDS = Number(process.env.PXG_ROUNDS ?? 12);
 type Change = { del: boolean; seq: number; state?: string; fsid?: number };
 
 /** Run the writer until `killAfterMs` past its start-up, SIGKILL it; per node its last acknowledged change and every change tried. */
-function round(dir: string, r: number, bound: number, killAfterMs: number): Promise<{ acked: Map<string, Change>; tried: Map<string, Change[]> }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(HERE, 'record-writer.ts'), dir, String(r), String(bound)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const acked = new Map<string, Change>();
-    const tried = new Map<string, Change[]>();
-    let out = '';
-    let err = '';
-    let timer: NodeJS.Timeout | undefined;
-    const watchdog = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    child.stdout.on('data', (d: string) => {
-      out += d;
-      const lines = out.split('\n');
-      out = lines.pop()!;
-      for (const l of lines) {
-        if (l === 'loaded') {
-          timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-          continue;
-        }
-        const [kind, op, name, a, b, c] = l.split(' ');
-        const ch: Change = op === 'del' ? { del: true, seq: Number(a) } : { del: false, state: a!, seq: Number(b), fsid: Number(c) };
-        if (kind === 'ack') acked.set(name!, ch);
-        else (tried.get(name!) ?? tried.set(name!, []).get(name!)!).push(ch);
-      }
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(watchdog);
-      if (timer) clearTimeout(timer);
-      if (signal !== 'SIGKILL') reject(new Error(`writer exited with ${code ?? signal} before the kill: ${err}`));
-      else resolve({ acked, tried });
-    });
+async function round(dir: string, r: number, bound: number, killAfterMs: number): Promise<{ acked: Map<string, Change>; tried: Map<string, Change[]> }> {
+  const acked = new Map<string, Change>();
+  const tried = new Map<string, Change[]>();
+  await killAfterLoaded(path.join(HERE, 'record-writer.ts'), [dir, String(r), String(bound)], killAfterMs, (l) => {
+    const [kind, op, name, a, b, c] = l.split(' ');
+    const ch: Change = op === 'del' ? { del: true, seq: Number(a) } : { del: false, state: a!, seq: Number(b), fsid: Number(c) };
+    if (kind === 'ack') acked.set(name!, ch);
+    else (tried.get(name!) ?? tried.set(name!, []).get(name!)!).push(ch);
   });
+  return { acked, tried };
 }
 
 test(`SIGKILL during state.log appends and folds: every acknowledged record change survives (seed ${SEED}, ${ROUNDS} rounds)`, { timeout: 240_000 }, async (t) => {
