@@ -1,3 +1,4 @@
+// The last applier of a provision plan (apply-plan.ts hands it the write and link steps, config last).
 // Writes and removes a node's boot files: the canonical file atomically (temp + rename), then each
 // link atomically (temp symlink + rename), so a TFTP server never sees a partial file or a
 // missing name. A file we did not write (no marker) is never overwritten or removed.

@@ -1,5 +1,8 @@
-// createProvisioner: mount -> export (batched with other nodes) -> boot files, and back, each as a
-// node's plan (plan.ts, made against what is in place: observe.ts) carried out by applyPlan (apply-plan.ts).
+// Step 5 of the pipeline (watcher -> inbox -> decide -> queue -> job -> PROVISION: planNode ->
+// applyPlan -> record), called by the job's apply stage (src/pipeline/jobs.ts). createProvisioner:
+// mount -> export (batched with other nodes) -> boot files, and back, each as a node's plan
+// (plan.ts, made against what is in place: observe.ts) carried out by applyPlan (apply-plan.ts).
+// Read `provision` first.
 // Config last: a node's boot files are written only after its overlay is mounted with
 // nfs_export=on and its export is verified live, and they are removed before its export goes.
 // Every method applies: `run --dry-run` stops before it, in src/pipeline/jobs.ts (createApply).

@@ -1,4 +1,4 @@
-// Step 2 of the pipeline (watcher -> inbox -> DECIDE -> queue -> planNode -> applyPlan -> record):
+// Step 2 of the pipeline (watcher -> inbox -> DECIDE -> queue -> job -> planNode -> applyPlan -> record):
 // what one event means for one node, as a value. Pure: the inbox gathers the facts (the rule that
 // matched, the node's record before and after the event, whether it has work queued) and applies
 // the decision (record, timeline, log, queue); `explain` calls the same functions and prints the

@@ -1,4 +1,4 @@
-// Step 1 of the pipeline (watcher -> INBOX -> decide -> queue -> planNode -> applyPlan -> record):
+// Step 1 of the pipeline (watcher -> INBOX -> decide -> queue -> job -> planNode -> applyPlan -> record):
 // how events enter the daemon, read top to bottom:
 // 1. the door: watcher events (nobody waits) and control requests (wait for an answer) go through
 //    one admission, in arrival order, a slice per event-loop turn (inbox-turns.ts says why);

@@ -1,5 +1,6 @@
-// The lease-file watcher: chokidar on the file's directory -> the flavour's reader -> the tracker ->
-// ctx.sink. Nothing downstream sees fs events; everything here is about reading at the right moments:
+// Step 0 of the pipeline (WATCHER -> inbox -> decide -> queue -> job -> planNode -> applyPlan -> record),
+// for lease files: chokidar on the file's directory -> the flavour's reader (lease-readers.ts) -> the
+// tracker -> ctx.sink, which the daemon points at the inbox (src/pipeline/inbox.ts). Nothing downstream sees fs events; everything here is about reading at the right moments:
 // at once on a change (no debounce: the target is seen within 50 ms of the write), again shortly
 // after a half-written read, at the tracker's next check (settling gone, expiry), and every
 // `pollMs` as a safety net. A missing file or directory is waited for.
