@@ -1,4 +1,4 @@
-// applyPlan, step 7 of the pipeline (watcher -> inbox -> decide -> queue -> job -> planNode -> APPLYPLAN -> record):
+// Step 6 of the pipeline (watcher -> inbox -> decide -> queue -> job -> planNode -> APPLYPLAN -> record):
 // a node's plan (provisioners/plan.ts) carried out step by step, each kind of step by its existing
 // applier: the overlay (overlay-apply.ts), the export batcher (export-batcher.ts) and the boot files
 // (boot-files-apply.ts). The order is the plan's, so config last holds by construction: a provision

@@ -1,5 +1,5 @@
-// Step 5 of the pipeline (watcher -> inbox -> decide -> queue -> job -> PROVISION: planNode ->
-// applyPlan -> record), called by the job's apply stage (src/pipeline/jobs.ts). createProvisioner:
+// The provisioner: where the job (step 4, src/pipeline/jobs.ts, through its apply stage) hands a node
+// to planNode (step 5, plan.ts) and applyPlan (step 6, apply-plan.ts). createProvisioner:
 // mount -> export (batched with other nodes) -> boot files, and back, each as a node's plan
 // (plan.ts, made against what is in place: observe.ts) carried out by applyPlan (apply-plan.ts).
 // Read `provision` first.

@@ -1,4 +1,4 @@
-// planNode, step 6 of the pipeline (... -> job -> provision -> PLANNODE -> applyPlan -> record).
+// Step 5 of the pipeline (watcher -> inbox -> decide -> queue -> job -> PLANNODE -> applyPlan -> record).
 // The pure plan for one node (what `explain` and `--dry-run` print) and for its release:
 // overlay, then export, then boot files — config last. A node's plan is made against what is in
 // place for it now (its mount, its export: NodeCurrent, observed at the edge by observe.ts), so a
