@@ -3,7 +3,7 @@
 // (the node's own IP, its current one-time token) is the daemon's answer through `handle`.
 // Anything else gets a 4xx and changes nothing.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isIPv4 } from '../validate.ts';
 
@@ -105,6 +105,8 @@ function send(res: ServerResponse, a: ReportAnswer): void {
  */
 export async function startReportServer(listen: string, handle: (ip: string, report: Report) => ReportAnswer): Promise<ReportServer> {
   const { host, port } = parseReportListen(listen);
+  // node:http is imported here, not at the top: a daemon without `report` never loads it (its RSS cost is in docs/performance.md)
+  const { createServer } = await import('node:http');
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== REPORT_PATH) return send(res, { status: 404, body: { ok: false, error: `not found: POST ${REPORT_PATH}` } });
