@@ -18,7 +18,7 @@ import { chmodSync, closeSync, copyFileSync, mkdirSync, openSync, readFileSync, 
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { bootFile, client, leaseLine, makeLab, mountsUnder, rewriteInPlace, unmountAll, watchArrivals, writeConfig, type BenchLab } from './lib/lab.ts';
-import { readDaemonTimings, startPxebootd } from './lib/daemon.ts';
+import { cpuOf, readDaemonTimings, startPxebootd } from './lib/daemon.ts';
 import { figure, median, spreadOf, type Figure } from './lib/report.ts';
 import { loadSysMount } from '../provisioners/mounter.ts';
 
@@ -153,16 +153,6 @@ interface StormRun {
   /** the daemon's CPU time (all threads) and its main thread's, from the first write to the last boot file */
   cpuMs: number;
   mainThreadMs: number;
-}
-
-/** CPU ms used so far by process `pid`: all its threads (/proc/PID/stat) and its main thread (/proc/PID/schedstat). */
-function cpuOf(pid: number): { all: number; main: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 of the line (11 and 12 after the command); in clock ticks (100/s)
-  const all = ((Number(f[11]) + Number(f[12])) * 1000) / 100;
-  const main = Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
-  return { all, main };
 }
 
 /** One daemon run: 1,000 new clients in `waves` rewrites 100 ms apart (1: one rewrite). */

@@ -14,7 +14,7 @@ type Bench = (log: (s: string) => void) => Promise<{ figures: Figure[]; raw?: un
 const BENCHES: Record<string, () => Promise<Bench>> = {
   'lease-to-ready': async () => {
     const { benchLeaseToReady } = await import('./lease-to-ready.ts');
-    return (log) => benchLeaseToReady(Number(process.env.BENCH_N ?? 60), log);
+    return (log) => benchLeaseToReady(Number(process.env.BENCH_N ?? 200), log);
   },
   'boot-storm': async () => (await import('./boot-storm.ts')).benchBootStorm,
   'parse-diff': async () => (await import('./parse-diff.ts')).benchParseDiff,

@@ -3,11 +3,14 @@
 // read-modify-write, .etab.lock around etab itself), read etab, replace or drop only our nodes'
 // lines (editEtab), write a temp file and rename it (mountd re-reads etab when its inode changes),
 // then flush the kernel's export caches as exportfs does. See the kernel backend's `apply`.
-import { constants } from 'node:fs';
-import { open, readFile, stat, writeFile, type FileHandle } from 'node:fs/promises';
+// The steps are synchronous calls: about twenty small syscalls (a few microseconds each, etab is a
+// read and a write of its size) that would otherwise be as many thread-pool round trips in a row
+// on a lone lease's path, each waiting for a pool thread and for the main thread's next turn. Only
+// waiting for a lock that exportfs holds yields (timers).
+import { closeSync, constants, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { writeFileAtomic } from '../src/atomic-file.ts';
+import { writeFileAtomicSync } from '../src/atomic-file.ts';
 import { loadAddon } from '../src/native.ts';
 import { editEtab } from './exports-kernel.ts';
 import { removeStaleTemps } from './stale-temp.ts';
@@ -35,6 +38,16 @@ export function etabPaths(etab: string): EtabPaths {
   return { etab, exportLock: path.join(dir, 'export-lock'), etabLock: path.join(dir, `.${path.basename(etab)}.lock`), procRpc: '/proc/net/rpc' };
 }
 
+/** etab's bytes, or none when it does not exist yet. */
+function readEtabBytes(etab: string): Buffer {
+  try {
+    return readFileSync(etab);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0);
+    throw e;
+  }
+}
+
 /** The caches exportfs flushes after writing etab, in its order (dependents first). */
 const FLUSH = ['auth.unix.ip', 'auth.unix.gid', 'nfsd.fh', 'nfsd.export'];
 /** NFSEXP_FSID in the kernel's export flags: what exportfs's trial export sets for an fsid= export. */
@@ -57,43 +70,47 @@ export function createEtabEditor(paths: EtabPaths, log: Logger, opts: { lockWait
   const lockWaitMs = opts.lockWaitMs ?? 30_000;
   let swept = false;
 
-  /** Open `file` (created as exportfs would) and hold a whole-file write lock on it. */
-  async function lock(file: string, mode: number): Promise<FileHandle> {
-    const fh = await open(file, constants.O_RDWR | constants.O_CREAT, mode);
+  /** Open `file` (created as exportfs would) and hold a whole-file write lock on it; returns the descriptor. */
+  async function lock(file: string, mode: number): Promise<number> {
+    const fd = openSync(file, constants.O_RDWR | constants.O_CREAT, mode);
     try {
       const until = performance.now() + lockWaitMs;
       let pause = 1;
-      while (!locks.tryLock(fh.fd, true)) {
+      while (!locks.tryLock(fd, true)) {
         if (performance.now() > until) {
-          const pid = locks.holder(fh.fd);
+          const pid = locks.holder(fd);
           throw new Error(`${file} is still locked after ${lockWaitMs} ms${pid > 0 ? ` by PID ${pid}` : ''} (an exportfs that does not finish?); not editing ${paths.etab}`);
         }
         await new Promise((r) => setTimeout(r, pause));
         pause = Math.min(20, pause * 2);
       }
-      return fh;
+      return fd;
     } catch (e) {
-      await fh.close();
+      closeSync(fd);
       throw e;
     }
   }
 
   /** exportfs's validate_export for one path: a directory, and (with nfsd) a trial export that works. */
-  async function validate(p: string): Promise<Error | undefined> {
-    const st = await stat(p).catch((e: Error) => e);
-    if (st instanceof Error) return new Error(`Failed to stat ${p}: ${st.message}`);
+  function validate(p: string): Error | undefined {
+    let st;
+    try {
+      st = statSync(p);
+    } catch (e) {
+      return new Error(`Failed to stat ${p}: ${(e as Error).message}`);
+    }
     if (!st.isDirectory()) return new Error(`${p} is not a directory. Remote access will fail`);
     const ip = path.join(paths.procRpc, 'auth.unix.ip/channel');
     const ex = path.join(paths.procRpc, 'nfsd.export/channel');
     try {
       // can_test(): a far-future test client in the ip map, then a trial export of the path to it
       const expiry = Date.now() / 1000 > 2 ** 31 - 1 - 86_400 ? '9223372036854775807' : String(2 ** 31 - 1);
-      await writeFile(ip, `nfsd 0.0.0.0 ${expiry} -test-client-\n`, { flag: 'r+' });
+      writeFileSync(ip, `nfsd 0.0.0.0 ${expiry} -test-client-\n`, { flag: 'r+' });
     } catch {
       return undefined; // no nfsd here: exportfs does no trial export either
     }
     try {
-      await writeFile(ex, `-test-client- ${p} 3 ${NFSEXP_FSID} 65534 65534 0\n`, { flag: 'r+' });
+      writeFileSync(ex, `-test-client- ${p} 3 ${NFSEXP_FSID} 65534 65534 0\n`, { flag: 'r+' });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       return new Error(`${p} does not support NFS export (${(e as Error).message})`);
@@ -102,13 +119,16 @@ export function createEtabEditor(paths: EtabPaths, log: Logger, opts: { lockWait
   }
 
   /** cache_flush(): "flush everything older than the next second" to each cache present. */
-  async function flushCaches(): Promise<void> {
+  function flushCaches(): void {
     const stamp = `${Math.floor(Date.now() / 1000) + 1}\n`;
     for (const c of FLUSH) {
       const f = path.join(paths.procRpc, c, 'flush');
-      await writeFile(f, stamp, { flag: 'r+' }).catch((e: NodeJS.ErrnoException) => {
-        if (e.code !== 'ENOENT') log.warn({ file: f, err: e.message }, `could not flush the kernel's ${c} cache after editing ${paths.etab}`);
-      });
+      try {
+        writeFileSync(f, stamp, { flag: 'r+' });
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        if (err.code !== 'ENOENT') log.warn({ file: f, err: err.message }, `could not flush the kernel's ${c} cache after editing ${paths.etab}`);
+      }
     }
   }
 
@@ -116,7 +136,7 @@ export function createEtabEditor(paths: EtabPaths, log: Logger, opts: { lockWait
     async apply(drop, put) {
       const refused = new Map<string, Error>();
       for (const p of put) {
-        const err = await validate(p.path);
+        const err = validate(p.path);
         if (err) refused.set(p.path, err);
       }
       const puts = put.filter((p) => !refused.has(p.path));
@@ -129,16 +149,17 @@ export function createEtabEditor(paths: EtabPaths, log: Logger, opts: { lockWait
         }
         const tab = await lock(paths.etabLock, 0o600);
         try {
-          const before = await readFile(paths.etab).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? Buffer.alloc(0) : Promise.reject(e)));
+          const before = readEtabBytes(paths.etab);
           const after = editEtab(before, drop, puts);
-          // as exportfs's cond_rename: an unchanged etab keeps its inode, so mountd does not re-read it
-          if (!after.equals(before)) await writeFileAtomic(paths.etab, after, { mode: 0o644, noSync: true });
+          // as exportfs's cond_rename: an unchanged etab keeps its inode, so mountd does not re-read it.
+          // No fsync: exportfs rewrites etab from the exports files at every boot, and mountd only reads it
+          if (!after.equals(before)) writeFileAtomicSync(paths.etab, after, { mode: 0o644, noSync: true });
         } finally {
-          await tab.close(); // closing the last fd of an OFD lock releases it
+          closeSync(tab); // closing the last fd of an OFD lock releases it
         }
-        await flushCaches();
+        flushCaches();
       } finally {
-        await whole.close();
+        closeSync(whole);
       }
       return refused;
     },

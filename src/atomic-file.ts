@@ -1,7 +1,7 @@
 // Every file pxebootd writes goes through here: a temp file in the same directory, fsync, rename,
 // then fsync of the directory. A reader sees the old file or the new one, never a partial one,
 // and a failed write (full disk) leaves the old file intact.
-import { closeSync, fsyncSync, fchmodSync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, fchmodSync, mkdirSync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { open, rename, unlink, mkdir, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -71,10 +71,12 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array | 
 
 /**
  * writeFileAtomic done with synchronous calls, for small files written on the hot path (boot files
- * in a storm): a handful of syscalls of a few microseconds each cost less than the thread-pool round
- * trips of the async calls. Same steps: exclusive temp file, write, chmod, (fsync), rename, (fsync dir).
+ * in a storm, our exports file and etab on a lone lease's path): a handful of syscalls of a few
+ * microseconds each cost less than the thread-pool round trips of the async calls. Same steps:
+ * (mkdir), exclusive temp file, write (piece by piece), chmod, (fsync), rename, (fsync dir).
  */
-export function writeFileAtomicSync(file: string, data: string | Uint8Array, opts: Omit<AtomicWriteOptions, 'mkdirp'> = {}): void {
+export function writeFileAtomicSync(file: string, data: string | Uint8Array | Iterable<string>, opts: AtomicWriteOptions = {}): void {
+  if (opts.mkdirp) mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
   let tmp = '';
   let fd: number | undefined;
   for (let i = 1; fd === undefined; i++) {
@@ -86,7 +88,8 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array, opt
     }
   }
   try {
-    writeFileSync(fd, data);
+    if (typeof data === 'string' || data instanceof Uint8Array) writeFileSync(fd, data);
+    else for (const piece of data) writeFileSync(fd, piece);
     if (opts.mode !== undefined) fchmodSync(fd, opts.mode);
     if (!opts.noSync) fsyncSync(fd);
   } catch (e) {

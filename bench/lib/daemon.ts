@@ -77,6 +77,16 @@ export function statusJson(cfg: string): Array<Record<string, unknown>> {
   return statusFull(cfg).nodes;
 }
 
+/** CPU ms used so far by process `pid`: all its threads (/proc/PID/stat) and its main thread (/proc/PID/schedstat). */
+export function cpuOf(pid: number): { all: number; main: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of the line (11 and 12 after the command); in clock ticks (100/s)
+  const all = ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  const main = Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  return { all, main };
+}
+
 /** Resident set size of a PID in bytes, from /proc. */
 export function rssBytes(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -36,7 +36,9 @@ const STALE_PARTIAL_MS = 1000;
 
 /**
  * dnsmasq: read the whole file, parse only the lines that changed since the last read; a trailing line
- * without "\n" (mid-rewrite) is cut off and the read flagged partial.
+ * without "\n" (mid-rewrite) is cut off and the read flagged partial. A file whose whole lines are only
+ * a beginning of the last text (truncated and not yet rewritten) changes nothing and is flagged partial
+ * too, until it holds still for STALE_PARTIAL_MS (a real removal of the last leases is taken then).
  */
 export function createDnsmasqReader(file: string, source: string): LeaseReader {
   const base = path.basename(file);
@@ -63,10 +65,19 @@ export function createDnsmasqReader(file: string, source: string): LeaseReader {
         const text = (await readOpened(file, opened.fh, st, READ_LIMITS.leaseFileBytes, 'a dnsmasq leases file')).toString('latin1');
         const now = Date.now();
         let c = completeLines(text);
-        if (c.partial && s === sig && partialSince !== 0 && now - partialSince >= STALE_PARTIAL_MS) c = { text, partial: false };
-        if (!c.partial) partialSince = 0;
+        // dnsmasq's rewrite caught midway (truncated, then written in pieces): its whole lines are
+        // only a beginning of the text we hold. Taken as is, that read would remove every lease after
+        // the cut and the next read add them all back: O(leases) work and garbage on a lone lease's path
+        let shrunk = state !== undefined && c.text.length < state.text.length && state.text.startsWith(c.text);
+        if ((c.partial || shrunk) && s === sig && partialSince !== 0 && now - partialSince >= STALE_PARTIAL_MS) {
+          c = { text, partial: false };
+          shrunk = false;
+        }
+        if (!c.partial && !shrunk) partialSince = 0;
         else if (s !== sig || partialSince === 0) partialSince = now;
         sig = s;
+        // nothing to take yet: read again soon (partial), and take it as is once it has held still
+        if (shrunk) return { kind: 'delta', updates: [], partial: true, bad: [] };
         const bad: BadInput[] = [];
         if (!state) {
           state = buildDnsmasqState(c.text, source, bad);

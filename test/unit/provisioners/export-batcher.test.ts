@@ -54,6 +54,29 @@ describe('export batcher', () => {
     await b.close();
   });
 
+  test('a flush writes the exports file with no thread-pool round trip (a lone lease waits on each)', async () => {
+    const { createHook } = await import('node:async_hooks');
+    const file = path.join(tmp(), 'sub', 'x.exports');
+    const { backend } = fakeBackend(file);
+    const b = createExportBatcher({ backend, log: silentLogger(), dryRun: false });
+    await b.want(entry(1)); // the first flush also reads the file and sweeps stale temps (once)
+    const seen: string[] = [];
+    const hook = createHook({
+      init(_id, type) {
+        if (type === 'FSREQPROMISE' || type === 'FSREQCALLBACK') seen.push(type);
+      },
+    });
+    hook.enable();
+    try {
+      await b.want(entry(2));
+    } finally {
+      hook.disable();
+    }
+    assert.deepEqual(seen, [], 'no fs request handed to the pool');
+    assert.deepEqual(parseKernelExports(readFileSync(file, 'utf8')).entries.map((e) => e.path), [entry(1).path, entry(2).path]);
+    await b.close();
+  });
+
   test('partial failure rejects only the failing nodes and drops their lines afterwards', async () => {
     const file = path.join(tmp(), 'x.exports');
     const bad = new Set([entry(3).path, entry(7).path]);

@@ -177,3 +177,30 @@ describe('the store with fsids.log', () => {
     await s.close();
   });
 });
+
+describe('the cost of making one fsid durable', () => {
+  test('one thread-pool round trip: the fdatasync (the size and the write are synchronous calls)', async () => {
+    const { createHook } = await import('node:async_hooks');
+    const dir = tempDir('pxb-fsid-pool-');
+    const s = open(dir);
+    await s.load();
+    s.fsidFor('A');
+    await s.commitFsids(); // the first append (and anything load left to do)
+    const seen: string[] = [];
+    const hook = createHook({
+      init(_id, type) {
+        if (type === 'FSREQPROMISE' || type === 'FSREQCALLBACK') seen.push(type);
+      },
+    });
+    const fsid = s.fsidFor('B');
+    hook.enable();
+    try {
+      await s.commitFsids();
+    } finally {
+      hook.disable();
+    }
+    assert.deepEqual(seen, ['FSREQPROMISE'], 'one fs request handed to the pool per append');
+    assert.match(readFileSync(path.join(dir, 'fsids.log'), 'utf8'), new RegExp(`"name":"B","fsid":${fsid}\\}\\n$`), 'the line is in the file when commitFsids resolves');
+    await s.close();
+  });
+});

@@ -143,6 +143,45 @@ test('dnsmasq: a read that ends mid-line is flagged partial and only complete li
   assert.deepEqual(await createDnsmasqReader(path.join(dir, 'nope'), 's').read(false), { kind: 'missing' });
 });
 
+test('dnsmasq: a rewrite caught midway (truncated, then part written) changes nothing until it holds still', async () => {
+  const f = path.join(dir, 'dnsmasq-rewrite.leases');
+  const line = (i: number) => `${FUTURE} 52:54:00:03:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')} 10.0.${3 + (i >> 8)}.${i & 255} n${i} *\n`;
+  let text = '';
+  for (let i = 1; i <= 1000; i++) text += line(i);
+  writeFileSync(f, text);
+  const reader = createDnsmasqReader(f, 's');
+  const first = await reader.read(false);
+  assert.equal(first.kind === 'full' && first.leases.size, 1000);
+  const grown = text + line(1001);
+  // dnsmasq's steps: truncate, then the new text in pieces; every read in between sees a beginning of it
+  for (const cut of [0, text.indexOf('\n', 20_000) + 1, 30_001, text.length]) {
+    writeFileSync(f, grown.slice(0, cut));
+    const r = await reader.read(false);
+    if (cut === text.length) {
+      // the old text whole: nothing changed (a read of the same text)
+      assert.deepEqual(r.kind === 'delta' && r.updates, []);
+      continue;
+    }
+    assert.equal(r.kind, 'delta', `cut at ${cut}`);
+    if (r.kind !== 'delta') return;
+    assert.deepEqual(r.updates, [], `cut at ${cut}: no lease removed by a read of a beginning`);
+    assert.equal(r.partial, true, `cut at ${cut}: flagged partial, so the watcher reads again soon`);
+  }
+  writeFileSync(f, grown);
+  const done = await reader.read(false);
+  assert.deepEqual(done.kind === 'delta' && done.updates.map((u) => `${u.ip} ${u.active}`), ['10.0.6.233 true'], 'the whole new text: only the new lease');
+  // a real removal of the last leases: taken once the file has held still for a second
+  writeFileSync(f, text.slice(0, text.length - line(1000).length));
+  const early = await reader.read(false);
+  assert.deepEqual(early.kind === 'delta' && early.updates, []);
+  await new Promise((r) => setTimeout(r, 1100));
+  const late = await reader.read(false);
+  assert.equal(late.kind, 'delta');
+  if (late.kind !== 'delta') return;
+  assert.equal(late.partial, false);
+  assert.deepEqual(late.updates.map((u) => `${u.ip} ${u.active}`).sort(), ['10.0.6.232 false', '10.0.6.233 false'], 'the two last leases are removed');
+});
+
 test('ISC: megabytes of bad blocks in one read are reported, not a stack overflow', async () => {
   const f = path.join(dir, 'garbage.leases');
   writeFileSync(f, 'lease 1.2.3 { }\n'.repeat(300_000));
