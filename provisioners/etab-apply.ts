@@ -153,7 +153,7 @@ export function createEtabEditor(paths: EtabPaths, log: Logger, opts: { lockWait
           const after = editEtab(before, drop, puts);
           // as exportfs's cond_rename: an unchanged etab keeps its inode, so mountd does not re-read it.
           // No fsync: exportfs rewrites etab from the exports files at every boot, and mountd only reads it
-          if (!after.equals(before)) writeFileAtomicSync(paths.etab, after, { mode: 0o644, noSync: true });
+          if (after.changed) writeFileAtomicSync(paths.etab, after.pieces, { mode: 0o644, noSync: true });
         } finally {
           closeSync(tab); // closing the last fd of an OFD lock releases it
         }

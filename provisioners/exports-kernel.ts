@@ -272,9 +272,10 @@ function etabHits(b: Buffer, paths: ReadonlySet<string>): EtabHit[] {
 /**
  * etab with one change applied as exportfs would: the lines for `drop` (path and client) removed,
  * each `put` line replacing the line for its path and client in place, or appended. Every other
- * line stays byte for byte. A put wins over a drop of the same path and client.
+ * line stays byte for byte. A put wins over a drop of the same path and client. The new etab is
+ * returned as pieces (slices of `b` and the new lines), so a large etab is not copied to be edited.
  */
-export function editEtab(b: Buffer, drop: Iterable<{ path: string; ip: string }>, put: Iterable<{ path: string; ip: string; line: string }>): Buffer {
+export function editEtab(b: Buffer, drop: Iterable<{ path: string; ip: string }>, put: Iterable<{ path: string; ip: string; line: string }>): { pieces: Buffer[]; changed: boolean } {
   const puts = new Map<string, string>();
   const paths = new Set<string>();
   for (const p of put) {
@@ -287,24 +288,27 @@ export function editEtab(b: Buffer, drop: Iterable<{ path: string; ip: string }>
     drops.add(`${d.path}\t${d.ip}`);
     paths.add(d.path);
   }
-  const out: Buffer[] = [];
+  const pieces: Buffer[] = [];
   const placed = new Set<string>();
+  let changed = false;
   let at = 0;
   for (const h of etabHits(b, paths)) {
     const line = puts.get(h.key);
     if (line === undefined && !drops.has(h.key)) continue;
-    out.push(b.subarray(at, h.start));
     if (line !== undefined && !placed.has(h.key)) {
-      out.push(Buffer.from(line, 'utf8'));
       placed.add(h.key);
-    }
+      const bytes = Buffer.from(line, 'utf8');
+      if (b.subarray(h.start, h.end).equals(bytes)) continue; // the same line: left where it is
+      pieces.push(b.subarray(at, h.start), bytes);
+    } else pieces.push(b.subarray(at, h.start));
+    changed = true;
     at = h.end;
   }
-  out.push(b.subarray(at));
-  const kept = Buffer.concat(out);
+  pieces.push(b.subarray(at));
   const rest = [...puts].filter(([k]) => !placed.has(k)).map(([, l]) => l);
-  if (rest.length === 0) return kept;
+  if (rest.length === 0) return { pieces, changed };
   // a last line without its newline (not exportfs's writing) still ends before ours
-  const sep = kept.length && kept[kept.length - 1] !== 0x0a ? '\n' : '';
-  return Buffer.concat([kept, Buffer.from(sep + rest.join(''), 'utf8')]);
+  const sep = b.length && b[b.length - 1] !== 0x0a ? '\n' : '';
+  pieces.push(Buffer.from(sep + rest.join(''), 'utf8'));
+  return { pieces, changed: true };
 }

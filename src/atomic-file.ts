@@ -75,7 +75,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array | 
  * microseconds each cost less than the thread-pool round trips of the async calls. Same steps:
  * (mkdir), exclusive temp file, write (piece by piece), chmod, (fsync), rename, (fsync dir).
  */
-export function writeFileAtomicSync(file: string, data: string | Uint8Array | Iterable<string>, opts: AtomicWriteOptions = {}): void {
+export function writeFileAtomicSync(file: string, data: string | Uint8Array | Iterable<string | Uint8Array>, opts: AtomicWriteOptions = {}): void {
   if (opts.mkdirp) mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
   let tmp = '';
   let fd: number | undefined;

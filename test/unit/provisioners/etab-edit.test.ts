@@ -7,6 +7,13 @@ import { editEtab, etabLine, etabVerbatim, learnEtabTemplate, parseEtab } from '
 import type { ExportEntry } from '../../../provisioners/export-entry.ts';
 import { xorshift } from './prng.ts';
 
+/** editEtab's pieces joined; its `changed` must say whether they differ from the etab it was given. */
+function edit(b: Buffer, drop: Parameters<typeof editEtab>[1], put: Parameters<typeof editEtab>[2]): Buffer {
+  const r = editEtab(b, drop, put);
+  const out = Buffer.concat(r.pieces);
+  assert.equal(r.changed, !out.equals(b), 'changed says whether the etab changed');
+  return out;
+}
 // captured from nfs-utils 2.6.2 `exportfs -r` for `rw,no_root_squash,no_subtree_check,sync,fsid=N`
 const OPTS = 'rw,no_root_squash,no_subtree_check,sync';
 const captured = (p: string, ip: string, fsid: number) =>
@@ -63,20 +70,20 @@ test('add, replace in place, remove: other lines byte for byte, no duplicates', 
   const before = Buffer.from(OTHER + es.map((e) => etabLine(t, e)).join('') + OTHER.replace('admin', 'admin2'));
   // add one
   const n = entry(500);
-  const added = editEtab(before, [], [{ path: n.path, ip: n.ip, line: etabLine(t, n) }]);
+  const added = edit(before, [], [{ path: n.path, ip: n.ip, line: etabLine(t, n) }]);
   assert.equal(added.toString(), before.toString() + etabLine(t, n));
   // adding it again changes nothing (idempotent)
-  assert.ok(editEtab(added, [], [{ path: n.path, ip: n.ip, line: etabLine(t, n) }]).equals(added));
+  assert.ok(edit(added, [], [{ path: n.path, ip: n.ip, line: etabLine(t, n) }]).equals(added));
   // replace entry 7's fsid in place
   const e7 = { ...es[6]!, fsid: 77 };
-  const replaced = editEtab(added, [es[6]!], [{ path: e7.path, ip: e7.ip, line: etabLine(t, e7) }]).toString();
+  const replaced = edit(added, [es[6]!], [{ path: e7.path, ip: e7.ip, line: etabLine(t, e7) }]).toString();
   assert.equal(replaced, added.toString().replace(etabLine(t, es[6]!), etabLine(t, e7)));
   // an IP change: the old client's line goes, the new one is added
   const moved = { ...es[8]!, ip: '10.99.200.1' };
-  const m = editEtab(added, [es[8]!], [{ path: moved.path, ip: moved.ip, line: etabLine(t, moved) }]).toString();
+  const m = edit(added, [es[8]!], [{ path: moved.path, ip: moved.ip, line: etabLine(t, moved) }]).toString();
   assert.ok(!m.includes(etabLine(t, es[8]!)) && m.endsWith(etabLine(t, moved)));
   // remove one
-  const removed = editEtab(added, [n], []).toString();
+  const removed = edit(added, [n], []).toString();
   assert.equal(removed, before.toString());
 });
 
@@ -85,9 +92,9 @@ test('another tool\'s line for the same path (another client) is never touched',
   const e = entry(5);
   const theirs = `${e.path}\t192.0.2.9(ro,sync)\n`;
   const before = Buffer.from(theirs + etabLine(t, e));
-  assert.equal(editEtab(before, [e], []).toString(), theirs);
+  assert.equal(edit(before, [e], []).toString(), theirs);
   const e2 = { ...e, fsid: 9 };
-  assert.equal(editEtab(before, [e], [{ path: e2.path, ip: e2.ip, line: etabLine(t, e2) }]).toString(), theirs + etabLine(t, e2));
+  assert.equal(edit(before, [e], [{ path: e2.path, ip: e2.ip, line: etabLine(t, e2) }]).toString(), theirs + etabLine(t, e2));
 });
 
 test('a path that is a prefix of another, or appears inside another line, is not matched', () => {
@@ -95,14 +102,14 @@ test('a path that is a prefix of another, or appears inside another line, is not
   const a = { ...entry(1), path: '/netboot/node/0A630001' };
   const b = { ...entry(2), node: '0A630001', path: '/x/netboot/node/0A630001' };
   const before = Buffer.from(etabLine(t, b) + `/netboot/node/0A6300011\t${a.ip}(rw)\n`);
-  assert.ok(editEtab(before, [a], []).equals(before));
+  assert.ok(edit(before, [a], []).equals(before));
 });
 
 test('a last line without a newline still ends before the appended one', () => {
   const t = template();
   const n = entry(9);
-  assert.equal(editEtab(Buffer.from(OTHER.trimEnd()), [], [{ path: n.path, ip: n.ip, line: etabLine(t, n) }]).toString(), OTHER + etabLine(t, n));
-  assert.equal(editEtab(Buffer.alloc(0), [], [{ path: n.path, ip: n.ip, line: etabLine(t, n) }]).toString(), etabLine(t, n));
+  assert.equal(edit(Buffer.from(OTHER.trimEnd()), [], [{ path: n.path, ip: n.ip, line: etabLine(t, n) }]).toString(), OTHER + etabLine(t, n));
+  assert.equal(edit(Buffer.alloc(0), [], [{ path: n.path, ip: n.ip, line: etabLine(t, n) }]).toString(), etabLine(t, n));
 });
 
 test('many paths (the full-scan branch) give the same result as a few (the byte-search branch)', () => {
@@ -114,14 +121,14 @@ test('many paths (the full-scan branch) give the same result as a few (the byte-
     const drops = es.filter(() => rnd() < 0.3);
     const puts = es.filter(() => rnd() < 0.3).map((e) => ({ ...e, fsid: e.fsid + 1 }));
     const putLines = puts.map((e) => ({ path: e.path, ip: e.ip, line: etabLine(t, e) }));
-    const all = editEtab(before, drops, putLines);
+    const all = edit(before, drops, putLines);
     // the same change made in pieces of at most 8 paths
     let step: Buffer = before;
     for (let i = 0; i < Math.max(drops.length, puts.length); i += 4) {
       const d = drops.slice(i, i + 4).filter((x) => !puts.some((p) => p.path === x.path));
-      step = editEtab(step, d, []);
+      step = edit(step, d, []);
     }
-    for (let i = 0; i < putLines.length; i += 4) step = editEtab(step, [], putLines.slice(i, i + 4));
+    for (let i = 0; i < putLines.length; i += 4) step = edit(step, [], putLines.slice(i, i + 4));
     const sorted = (b: Buffer) => b.toString().split('\n').sort().join('\n');
     assert.equal(sorted(all), sorted(step), `round ${round}`);
     for (const d of drops) if (!puts.some((p) => p.path === d.path)) assert.ok(!all.toString().includes(d.path + '\t'), `round ${round}: ${d.path} dropped`);
