@@ -282,7 +282,7 @@ describe('state loss', () => {
         text: `{"name":"${a!.name}","fsid":${a!.fsid + 1000}}\n`,
         expect: new RegExp(`node ${a!.name} has fsid ${a!.fsid + 1000} here but ${a!.fsid} in ${stateFile}`),
       },
-      { what: 'fsids.log with a bad line before the last', file: fsidLogFile, text: `garbage\n{"name":"${a!.name}","fsid":${a!.fsid}}\n`, expect: /fsids\.log:1: not a JSON object/ },
+      { what: 'fsids.log with a bad line before the last', file: fsidLogFile, text: `garbage\n{"name":"${a!.name}","fsid":${a!.fsid}}\n`, expect: /fsids\.log:1:1: expected one JSON object \({"name":"NODE","fsid":N}\), found "garbage"/ },
     ];
     for (const c of cases) {
       writeFileSync(stateFile, good);
