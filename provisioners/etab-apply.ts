@@ -7,11 +7,12 @@
 // read and a write of its size) that would otherwise be as many thread-pool round trips in a row
 // on a lone lease's path, each waiting for a pool thread and for the main thread's next turn. Only
 // waiting for a lock that exportfs holds yields (timers).
-import { closeSync, constants, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, openSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { writeFileAtomicSync } from '../src/atomic-file.ts';
 import { loadAddon } from '../src/native.ts';
+import { READ_LIMITS, readRegularIfPresentSync } from '../src/safe-open.ts';
 import { editEtab } from './exports-kernel.ts';
 import { removeStaleTemps } from './stale-temp.ts';
 
@@ -38,14 +39,9 @@ export function etabPaths(etab: string): EtabPaths {
   return { etab, exportLock: path.join(dir, 'export-lock'), etabLock: path.join(dir, `.${path.basename(etab)}.lock`), procRpc: '/proc/net/rpc' };
 }
 
-/** etab's bytes, or none when it does not exist yet. */
+/** etab's bytes, or none when it does not exist yet. A FIFO or device there is refused, not waited on: this read is on the main thread. */
 function readEtabBytes(etab: string): Buffer {
-  try {
-    return readFileSync(etab);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0);
-    throw e;
-  }
+  return readRegularIfPresentSync(etab, READ_LIMITS.tableBytes, 'the NFS export table') ?? Buffer.alloc(0);
 }
 
 /** The caches exportfs flushes after writing etab, in its order (dependents first). */

@@ -8,11 +8,11 @@
 // for a single node). Right after a flush (a storm), wait for a `window` that doubles with each
 // back-to-back flush up to `maxWindowMs`, or until requests stop arriving for `busyIdleMs` (the
 // callers are all waiting on us, or the storm is over).
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { removeStaleTemps } from './stale-temp.ts';
 import type { Logger } from 'pino';
 import { writeFileAtomicSync } from '../src/atomic-file.ts';
+import { READ_LIMITS, readRegularIfPresent } from '../src/safe-open.ts';
 import { ConflictError } from '../src/errors.ts';
 import { printable } from '../src/validate.ts';
 import { renderedText, type ExportBackend } from './export-backends.ts';
@@ -100,7 +100,7 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
 
   async function load(): Promise<Map<string, ExportEntry>> {
     if (desired) return desired;
-    const text = await readFile(backend.file, 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? '' : Promise.reject(e)));
+    const text = (await readRegularIfPresent(backend.file, READ_LIMITS.tableBytes, 'an exports file'))?.toString('utf8') ?? '';
     const { entries, bad } = backend.parse(text);
     for (const b of bad) log.warn({ file: backend.file, input: printable(b) }, `dropping a line of ${backend.file} that pxebootd did not write`);
     if (!desired) {

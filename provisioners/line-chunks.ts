@@ -2,22 +2,28 @@
 // For files that every export batch reads whole but only needs a few lines of (etab, megabytes at
 // thousands of exports): reading them into one fresh buffer, or one string, per batch would make
 // megabytes of garbage per batch, which is what a storm's peak RSS is made of.
-import { closeSync, openSync, readSync } from 'node:fs';
+// Only a regular file is read (src/safe-open.ts): a FIFO or device there is refused at once instead of
+// blocking the main thread, and a line longer than maxLineBytes (a broken disk) is refused instead of
+// growing the buffer without end.
+import { closeSync, readSync } from 'node:fs';
+import { READ_LIMITS, openRegularSync, RefusedFileError, formatBytes } from '../src/safe-open.ts';
 
 /**
  * A reader of `file` that hands `each` pieces of complete lines (each piece ends in a newline,
  * except a last line without one), in file order. The piece is a view of the reader's buffer,
  * valid only during the call. The buffer (64 KB by default) grows only for a line longer than it.
- * Synchronous: one read per piece, no thread-pool round trips. Throws what open/read throw.
+ * Synchronous: one read per piece, no thread-pool round trips. Throws what open/read throw, and
+ * RefusedFileError for anything but a regular file or for a line longer than `maxLineBytes`.
  */
-export function createLineChunkReader(file: string, size = 64 * 1024): (each: (piece: Buffer) => void) => void {
+export function createLineChunkReader(file: string, size = 64 * 1024, maxLineBytes: number = READ_LIMITS.tableLineBytes): (each: (piece: Buffer) => void) => void {
   let buf = Buffer.allocUnsafeSlow(size);
   return (each) => {
-    const fd = openSync(file, 'r');
+    const { fd } = openRegularSync(file);
     try {
       let have = 0;
       for (;;) {
         if (have === buf.length) {
+          if (have >= maxLineBytes) throw new RefusedFileError(file, `has a line longer than ${formatBytes(maxLineBytes)}, the limit for a line of a table`);
           const bigger = Buffer.allocUnsafeSlow(buf.length * 2);
           buf.copy(bigger, 0, 0, have);
           buf = bigger;

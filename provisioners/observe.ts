@@ -2,9 +2,9 @@
 // is mounted at each node's point (one mount table snapshot for all of them) and whether our exports
 // file has each node's entry. The provisioner observes through its own mount table and export
 // batcher; `explain` reads /proc/self/mountinfo and the exports file itself (readOnlyView).
-import { readFile } from 'node:fs/promises';
 import type { Config } from '../src/types.ts';
 import { errorMessage } from '../src/errors.ts';
+import { READ_LIMITS, readRegularIfPresent } from '../src/safe-open.ts';
 import type { ExportEntry } from './export-entry.ts';
 import { parseGaneshaExports } from './exports-ganesha.ts';
 import { parseKernelExports } from './exports-kernel.ts';
@@ -41,9 +41,10 @@ export function readOnlyView(config: Config): StateView {
       const file = config.exports.file;
       let text: string;
       try {
-        text = await readFile(file, 'utf8');
+        const bytes = await readRegularIfPresent(file, READ_LIMITS.tableBytes, 'an exports file');
+        if (!bytes) return new Map();
+        text = bytes.toString('utf8');
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
         throw new Error(`reading ${file}: ${errorMessage(e)}`);
       }
       const parse = config.exports.backend === 'ganesha' ? parseGaneshaExports : parseKernelExports;

@@ -23,6 +23,10 @@ export const READ_LIMITS = {
   leaseFileBytes: 64 << 20,
   /** a line of a file followed line by line (Kea CSV; syslog's own copy is line-processor's MAX_LINE_BYTES); longer ones are skipped up to their newline */
   lineBytes: 64 << 10,
+  /** a table the daemon reads whole: etab, its exports file, its state files (100,000 exports are ~25 MB of etab) */
+  tableBytes: 256 << 20,
+  /** one line of a table read in pieces (etab, /proc/self/mountinfo); the kernel's own lines are a few KB */
+  tableLineBytes: 1 << 20,
 } as const;
 
 /** The flags of every read-only open: never block on a FIFO, never take a terminal, never follow a last-component symlink we did not check. */
@@ -268,6 +272,26 @@ export function readRegularSync(file: string, maxBytes: number, what: string): B
     return buf.subarray(0, len);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** readRegular, or undefined when nothing is at the path (ENOENT): for the tables a fresh machine does not have yet. */
+export async function readRegularIfPresent(file: string, maxBytes: number, what: string): Promise<Buffer | undefined> {
+  try {
+    return await readRegular(file, maxBytes, what);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/** readRegularIfPresent for the synchronous callers (the etab edit). */
+export function readRegularIfPresentSync(file: string, maxBytes: number, what: string): Buffer | undefined {
+  try {
+    return readRegularSync(file, maxBytes, what);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
   }
 }
 

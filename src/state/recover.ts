@@ -4,7 +4,7 @@
 // /var/lib/nfs/etab. Only entries that are ours are adopted: a path directly below a configured
 // node_dir whose last component is a node name. The state files win over this source: a name or
 // fsid they already hold is never reassigned.
-import { readFile } from 'node:fs/promises';
+import { READ_LIMITS, readRegularIfPresent } from '../safe-open.ts';
 import path from 'node:path';
 import type { Config } from '../types.ts';
 import { isSafeNodeName } from '../validate.ts';
@@ -118,12 +118,7 @@ export function fsidsFromEtab(from: string, entries: readonly EtabEntry[], nodeD
 
 /** The bytes of `file`, or none when it does not exist. */
 async function readOrEmpty(file: string): Promise<Buffer> {
-  try {
-    return await readFile(file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0);
-    throw e;
-  }
+  return (await readRegularIfPresent(file, READ_LIMITS.tableBytes, 'a table recovery reads')) ?? Buffer.alloc(0);
 }
 
 /**

@@ -13,11 +13,12 @@
 //               Start-up reads state.json, then state.log.old, then state.log.
 // One append serves every change made before it started. A failed write (full disk) keeps the old
 // files, rejects the waiters of that write (their jobs retry) and is tried again later.
-import { readFile, readdir, unlink, mkdir, stat, rename } from 'node:fs/promises';
+import { readdir, unlink, mkdir, stat, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { NodeRecord } from '../types.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
+import { READ_LIMITS, readRegularIfPresent } from '../safe-open.ts';
 import { emptyState, fsidMember, mergeFsids, parseFsids, parseState, serializeFsids, stateText, type StateData } from './codec.ts';
 import { createCommitter, type Committer } from './committer.ts';
 import { adoptFsids, type FsidSource, type Overruled } from './recover.ts';
@@ -282,12 +283,7 @@ export function createStateStore(o: StateStoreOptions): StateStore {
   };
 
   async function readIfPresent(f: string): Promise<string | undefined> {
-    try {
-      return await readFile(f, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      return undefined;
-    }
+    return (await readRegularIfPresent(f, READ_LIMITS.tableBytes, 'a state file'))?.toString('utf8');
   }
 
   /** which files state.json, state.log.old and state.log are now (inodes; '-' when absent): a fold changes them, an append does not */
