@@ -18,6 +18,7 @@ import { buildGaneshaBlock, GANESHA_MAX_ID, ganeshaExportsPieces, parseGaneshaEx
 import { clientIsIp, createGaneshaDbus, type DbusFailure, type GaneshaDbus } from './ganesha-dbus.ts';
 import { writeFileAtomic } from '../src/atomic-file.ts';
 import { createLineChunkReader } from './line-chunks.ts';
+import { readRegular } from '../src/safe-open.ts';
 
 /** What the batcher needs from a backend. */
 export interface ExportBackend {
@@ -245,7 +246,8 @@ async function eachLimited<T>(items: readonly T[], max: number, fn: (item: T) =>
 /** SIGHUP the Ganesha named by the pid file, after checking the PID really is ganesha.nfsd. */
 export async function signalGanesha(pidFile: string | undefined, log: Logger): Promise<number> {
   if (!pidFile) throw new Error('exports.pid_file is not set: the ganesha backend needs it to send SIGHUP');
-  const raw = await readFile(pidFile, 'utf8').catch((e: Error) => {
+  // a FIFO at the configured path must not hold a pool thread (and every later reload) for ever
+  const raw = await readRegular(pidFile, 4096, 'a pid file').then((b) => b.toString('utf8'), (e: Error) => {
     throw new Error(`cannot read Ganesha pid file ${pidFile}: ${e.message} (is ganesha.nfsd running with -p ${pidFile}?)`);
   });
   const pid = Number(raw.trim());

@@ -8,7 +8,7 @@ import { silentLogger } from '../../../src/log.ts';
 import { createRunner } from '../../../src/runner.ts';
 import { createStateStore } from '../../../src/state/store.ts';
 import { createEtabEditor, etabPaths, type EtabEditor } from '../../../provisioners/etab-apply.ts';
-import { createExportBackend } from '../../../provisioners/export-backends.ts';
+import { createExportBackend, signalGanesha } from '../../../provisioners/export-backends.ts';
 import { createExportBatcher } from '../../../provisioners/export-batcher.ts';
 import { createLineChunkReader } from '../../../provisioners/line-chunks.ts';
 import { makeConfig } from '../../unit/provisioners/fixtures.ts';
@@ -38,6 +38,12 @@ const reads: Record<string, () => Promise<unknown>> = {
     const b = createExportBatcher({ backend: createExportBackend(config, createRunner(silentLogger()), silentLogger()), log: silentLogger(), dryRun: true });
     await b.want({ node: '0A000001', path: node, ip: '10.0.0.1', fsid: 7 });
     return 'wanted';
+  },
+  // the Ganesha backend's pid file (exports.pid_file), read before each SIGHUP reload; the control
+  // case names this process, which is not ganesha.nfsd, so it is refused for that after the read
+  async 'pid-file'() {
+    await signalGanesha(path.join(dir, 'table'), silentLogger());
+    return 'signalled';
   },
   // the state store's start-up read of state.json
   async state() {
