@@ -4,7 +4,10 @@
 // which costs the same at 10 or 10,000 exports. Ganesha: SIGHUP to the pid in exports.pid_file
 // re-reads every EXPORT block (its cost grows with their number, and it is not acknowledged);
 // once a SIGHUP has loaded our file, a few nodes' changes go over DBus instead (apply): AddExport
-// from a one-block file, RemoveExport by Export_Id, each answered by Ganesha.
+// from a one-block file, RemoveExport by Export_Id, each answered by Ganesha. Where a full reload
+// would be needed (start-up, after a failed check) and Ganesha answers on DBus, the whole set is
+// reconciled over DBus instead (reconcile): no SIGHUP, so no reload that could bring back an
+// export removed while it ran.
 import { readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -15,7 +18,7 @@ import type { ExportEntry } from './export-entry.ts';
 import { createLineCache, etabLine, etabState, etabVerbatim, type EtabEntry, type EtabTemplate, indexEtab, kernelExportsPieces, learnEtabTemplate, parseKernelExports, pathsNamedIn, scanEtab } from './exports-kernel.ts';
 import { createEtabEditor, etabPaths, type EtabEditor } from './etab-apply.ts';
 import { buildGaneshaBlock, GANESHA_MAX_ID, ganeshaExportsPieces, parseGaneshaExports } from './exports-ganesha.ts';
-import { clientIsIp, createGaneshaDbus, type DbusFailure, type GaneshaDbus } from './ganesha-dbus.ts';
+import { clientIsIp, createGaneshaDbus, type DbusFailure, type GaneshaDbus, type GaneshaExportInfo, type GaneshaShownExport } from './ganesha-dbus.ts';
 import { writeFileAtomic } from '../src/atomic-file.ts';
 import { createLineChunkReader } from './line-chunks.ts';
 import { readRegular } from '../src/safe-open.ts';
@@ -41,6 +44,19 @@ export interface ExportBackend {
    * the change. Resolves undefined when it cannot (the caller reloads instead).
    */
   apply?(put: ExportEntry[], drop: ExportEntry[], live: ExportEntry[], gone: ExportEntry[]): Promise<Map<string, Error> | undefined>;
+  /**
+   * Instead of reload (verifyOnly false): make the server export exactly `desired` by asking what
+   * it exports and changing only what differs, then check `live` and `gone` as reload does. The
+   * errors may also name desired entries outside `live`. Resolves undefined when it cannot (the
+   * caller reloads instead).
+   */
+  reconcile?(desired: Iterable<ExportEntry>, live: ExportEntry[], gone: ExportEntry[]): Promise<Map<string, Error> | undefined>;
+}
+
+/** What the backend may need from the provisioner. */
+export interface BackendHooks {
+  /** the node_dirs pxebootd mounts under: an export of a path directly below one is ours */
+  nodeDirs?: () => Iterable<string>;
 }
 
 /** A backend's rendering as one string (small sets: start-up comparison, orphan lines). */
@@ -50,8 +66,8 @@ export function renderedText(backend: Pick<ExportBackend, 'render'>, entries: It
 }
 
 /** The backend named by exports.backend. */
-export function createExportBackend(config: Config, runner: Runner, log: Logger): ExportBackend {
-  return config.exports.backend === 'ganesha' ? ganeshaBackend(config, runner, log) : kernelBackend(config, runner, log);
+export function createExportBackend(config: Config, runner: Runner, log: Logger, hooks: BackendHooks = {}): ExportBackend {
+  return config.exports.backend === 'ganesha' ? ganeshaBackend(config, runner, log, hooks) : kernelBackend(config, runner, log);
 }
 
 function kernelBackend(config: Config, runner: Runner, log: Logger): ExportBackend {
@@ -142,7 +158,42 @@ export function ganeshaAddDir(exportsFile: string): string {
 /** DBus calls in flight at once: Ganesha answers them one by one; this only overlaps the dbus-send start-ups. */
 const DBUS_PARALLEL = 4;
 
-function ganeshaBackend(config: Config, runner: Runner, log: Logger): ExportBackend {
+/** What reconcile does with what ShowExports lists (pure; ids listed under another path need a DisplayExport first). */
+export interface GaneshaSyncPlan {
+  /** desired entries whose Export_Id Ganesha does not list: AddExport */
+  missing: ExportEntry[];
+  /** desired entries listed with their own Export_Id and path */
+  same: ExportEntry[];
+  /** listed Export_Ids (not 0, the pseudo root) whose path is not the one desired for that id, or that nothing desired uses */
+  other: GaneshaShownExport[];
+}
+
+/** Sort ShowExports' list against the desired set by Export_Id (see GaneshaSyncPlan). */
+export function planGaneshaSync(desired: ReadonlyMap<number, ExportEntry>, shown: readonly GaneshaShownExport[]): GaneshaSyncPlan {
+  const listed = new Set<number>();
+  const plan: GaneshaSyncPlan = { missing: [], same: [], other: [] };
+  for (const s of shown) {
+    if (s.id === 0 || listed.has(s.id)) continue;
+    listed.add(s.id);
+    const want = desired.get(s.id);
+    if (want && want.path === s.path) plan.same.push(want);
+    else plan.other.push(s);
+  }
+  for (const [id, e] of desired) if (!listed.has(id)) plan.missing.push(e);
+  return plan;
+}
+
+/**
+ * One listed export that planGaneshaSync could not match, as DisplayExport shows it: `same` (the
+ * desired one; ShowExports had shown its Pseudo), `remove` (its path is ours and this id is not
+ * wanted there), or `foreign` (not ours: never touched).
+ */
+export function judgeShownExport(info: GaneshaExportInfo, want: ExportEntry | undefined, ours: (p: string) => boolean): 'same' | 'remove' | 'foreign' {
+  if (want && info.path === want.path) return 'same';
+  return ours(info.path) ? 'remove' : 'foreign';
+}
+
+function ganeshaBackend(config: Config, runner: Runner, log: Logger, hooks: BackendHooks): ExportBackend {
   const pidFile = config.exports.pid_file;
   const mode = config.exports.dbus ?? 'auto';
   const bus: GaneshaDbus = createGaneshaDbus(runner, config.commands.dbus_send ?? 'dbus-send');
@@ -168,70 +219,164 @@ function ganeshaBackend(config: Config, runner: Runner, log: Logger): ExportBack
     },
   };
   if (mode === 'off') return backend;
-  backend.apply = async (put, drop, live, gone) => {
-    const errors = new Map<string, Error>();
-    let lost: DbusFailure | undefined;
-    let lostCmd = '';
-    const gave = (f: DbusFailure, command: string) => {
-      if (f.unreachable && !lost) {
-        lost = f;
-        lostCmd = command;
-      }
-      return f.unreachable;
+  /** one change set's DBus calls: the errors per path, and whether Ganesha stopped answering */
+  const session = () => {
+    const s = {
+      errors: new Map<string, Error>(),
+      lost: undefined as DbusFailure | undefined,
+      lostCmd: '',
+      /** record a failed call; true when it means nobody answers (the caller then stops) */
+      gave(f: DbusFailure, command: string): boolean {
+        if (f.unreachable && !s.lost) {
+          s.lost = f;
+          s.lostCmd = command;
+        }
+        return f.unreachable;
+      },
+      fail(p: string, f: DbusFailure, command: string): void {
+        if (!s.gave(f, command)) s.errors.set(p, new Error(`${command}: ${f.message}`));
+      },
+      /** AddExport from a one-block file, so Ganesha parses one block, not all of ours */
+      async add(e: ExportEntry): Promise<void> {
+        const file = path.join(addDir, `${e.node}.conf`);
+        try {
+          await writeFileAtomic(file, buildGaneshaBlock(e), { mode: 0o644, mkdirp: true, noSync: true });
+          const r = await bus.addExport(file, e.fsid);
+          if (!r.ok) s.fail(e.path, r.failure, r.command);
+          else if (r.value !== 1) s.errors.set(e.path, new Error(`Ganesha added ${r.value ?? 'an unknown number of'} exports from ${file}, expected 1`));
+        } finally {
+          await unlink(file).catch(() => {});
+        }
+      },
+      /** the answer is back: DBus works (again) */
+      done(): Map<string, Error> | undefined {
+        if (s.lost) return noBus(s.lost, s.lostCmd);
+        if (unreachable !== undefined) log.info('Ganesha answers over DBus again: export changes are applied one by one');
+        unreachable = undefined;
+        return s.errors;
+      },
     };
+    return s;
+  };
+  backend.apply = async (put, drop, live, gone) => {
+    const s = session();
     // 1. drops: only an Export_Id that Ganesha shows with our path is removed (own only what is ours)
     await eachLimited(drop, DBUS_PARALLEL, async (e) => {
-      if (lost) return;
+      if (s.lost) return;
       const shown = await bus.displayExport(e.fsid);
-      if (!shown.ok) {
-        if (!gave(shown.failure, shown.command)) errors.set(e.path, new Error(`${shown.command}: ${shown.failure.message}`));
-        return;
-      }
+      if (!shown.ok) return s.fail(e.path, shown.failure, shown.command);
       if (!shown.value) return; // already gone
       if (shown.value.path !== e.path) {
-        errors.set(e.path, new Error(`Ganesha's Export_Id ${e.fsid} is ${shown.value.path}, not ${e.path}: not removing it`));
+        s.errors.set(e.path, new Error(`Ganesha's Export_Id ${e.fsid} is ${shown.value.path}, not ${e.path}: not removing it`));
         return;
       }
       const r = await bus.removeExport(e.fsid);
-      if (!r.ok && !gave(r.failure, r.command)) errors.set(e.path, new Error(`${r.command}: ${r.failure.message}`));
+      if (!r.ok) s.fail(e.path, r.failure, r.command);
     });
-    if (lost) return noBus(lost, lostCmd);
-    // 2. puts: one EXPORT block per file, so Ganesha parses one block, not all of ours
+    if (s.lost) return s.done();
+    // 2. puts
     await eachLimited(put, DBUS_PARALLEL, async (e) => {
-      if (lost) return;
-      const file = path.join(addDir, `${e.node}.conf`);
-      try {
-        await writeFileAtomic(file, buildGaneshaBlock(e), { mode: 0o644, mkdirp: true, noSync: true });
-        const r = await bus.addExport(file, e.fsid);
-        if (!r.ok) {
-          if (!gave(r.failure, r.command)) errors.set(e.path, new Error(`${r.command}: ${r.failure.message}`));
-        } else if (r.value !== 1) {
-          errors.set(e.path, new Error(`Ganesha added ${r.value ?? 'an unknown number of'} exports from ${file}, expected 1`));
-        }
-      } finally {
-        await unlink(file).catch(() => {});
-      }
+      if (!s.lost) await s.add(e);
     });
-    if (lost) return noBus(lost, lostCmd);
+    if (s.lost) return s.done();
     // 3. entries in this batch that did not change: ask Ganesha that they are exported as ours
     const putPaths = new Set(put.map((e) => e.path));
-    await eachLimited(live.filter((e) => !putPaths.has(e.path) && !errors.has(e.path)), DBUS_PARALLEL, async (e) => {
-      if (lost) return;
+    await eachLimited(live.filter((e) => !putPaths.has(e.path) && !s.errors.has(e.path)), DBUS_PARALLEL, async (e) => {
+      if (s.lost) return;
       const shown = await bus.displayExport(e.fsid);
-      if (!shown.ok) {
-        if (!gave(shown.failure, shown.command)) errors.set(e.path, new Error(`${shown.command}: ${shown.failure.message}`));
-      } else if (!shown.value) errors.set(e.path, new Error(`Ganesha has no export with Export_Id ${e.fsid} for ${e.path}`));
-      else if (shown.value.path !== e.path || !shown.value.clients.some((c) => clientIsIp(c, e.ip))) {
-        errors.set(e.path, new Error(`Ganesha's Export_Id ${e.fsid} is ${shown.value.path} for ${shown.value.clients.join(', ') || 'no client'}, expected ${e.path} for ${e.ip}`));
+      if (!shown.ok) s.fail(e.path, shown.failure, shown.command);
+      else if (!shown.value) s.errors.set(e.path, new Error(`Ganesha has no export with Export_Id ${e.fsid} for ${e.path}`));
+      else if (!exportedAs(shown.value, e)) {
+        s.errors.set(e.path, new Error(`Ganesha's Export_Id ${e.fsid} is ${shown.value.path} for ${shown.value.clients.join(', ') || 'no client'}, expected ${e.path} for ${e.ip}`));
       }
     });
-    if (lost) return noBus(lost, lostCmd);
     void gone; // every gone entry was a drop: removed above or already absent
-    if (unreachable !== undefined) log.info('Ganesha answers over DBus again: export changes are applied one by one');
-    unreachable = undefined;
-    return errors;
+    return s.done();
+  };
+  backend.reconcile = async (desired, live, gone) => {
+    const listed = await bus.showExports();
+    if (!listed.ok) {
+      if (listed.failure.unreachable) return noBus(listed.failure, listed.command);
+      log.warn({ cmd: listed.command, err: listed.failure.message }, `cannot list Ganesha's exports (${listed.failure.message}); reloading them with SIGHUP`);
+      return undefined;
+    }
+    const s = session();
+    const want = new Map<number, ExportEntry>();
+    for (const e of desired) want.set(e.fsid, e);
+    const ownPaths = new Set([...[...want.values()].map((e) => e.path), ...gone.map((e) => e.path)]);
+    const dirs = new Set(hooks.nodeDirs?.() ?? []);
+    const ours = (p: string) => ownPaths.has(p) || dirs.has(path.dirname(p));
+    const plan = planGaneshaSync(want, listed.value);
+    const remove = new Map<number, string>();
+    const add = [...plan.missing];
+    const same = [...plan.same];
+    const seen = new Map<number, GaneshaExportInfo>();
+    // 1. ids listed under another path (or not wanted): DisplayExport says whose export it is
+    await eachLimited(plan.other, DBUS_PARALLEL, async (o) => {
+      if (s.lost) return;
+      const w = want.get(o.id);
+      const shown = await bus.displayExport(o.id);
+      if (!shown.ok) return s.fail(w?.path ?? o.path, shown.failure, shown.command);
+      if (!shown.value) {
+        if (w) add.push(w); // gone since the list
+        return;
+      }
+      const verdict = judgeShownExport(shown.value, w, ours);
+      if (verdict === 'same') {
+        seen.set(o.id, shown.value);
+        same.push(w!);
+      } else if (verdict === 'remove') {
+        remove.set(o.id, shown.value.path);
+        if (w) add.push(w);
+      } else if (w) {
+        s.errors.set(w.path, new Error(`Ganesha's Export_Id ${o.id} is ${shown.value.path}, which is not pxebootd's: not replacing it with ${w.path}`));
+      }
+    });
+    if (s.lost) return s.done();
+    // 2. clients: only this batch's live entries are checked. They are the ones a caller is about to
+    // call ready (config last: the node's own IP must be able to mount); the rest of the set was
+    // listed with its Export_Id and path, and an entry's client changes only with a want that puts
+    // it in a batch's live set. At start-up the restore re-wants every ready node, so that batch
+    // checks them all; later full syncs check only the nodes they serve (one call each).
+    const liveByPath = new Map(live.map((e) => [e.path, e]));
+    await eachLimited(same.filter((e) => liveByPath.get(e.path) === e), DBUS_PARALLEL, async (e) => {
+      if (s.lost) return;
+      let info = seen.get(e.fsid);
+      if (!info) {
+        const shown = await bus.displayExport(e.fsid);
+        if (!shown.ok) return s.fail(e.path, shown.failure, shown.command);
+        if (!shown.value) return void add.push(e);
+        info = shown.value;
+      }
+      if (exportedAs(info, e)) return;
+      if (info.path !== e.path) {
+        s.errors.set(e.path, new Error(`Ganesha's Export_Id ${e.fsid} is ${info.path}, not ${e.path}`));
+        return;
+      }
+      remove.set(e.fsid, e.path); // ours, for another client: replaced
+      add.push(e);
+    });
+    if (s.lost) return s.done();
+    // 3. RemoveExport what is ours and not wanted (each confirmed by DisplayExport above), then AddExport
+    await eachLimited([...remove], DBUS_PARALLEL, async ([id, p]) => {
+      if (s.lost) return;
+      const r = await bus.removeExport(id);
+      if (!r.ok) s.fail(want.get(id)?.path ?? p, r.failure, r.command); // a wanted entry waits on this id
+    });
+    if (s.lost) return s.done();
+    await eachLimited(add.filter((e) => !s.errors.has(e.path)), DBUS_PARALLEL, async (e) => {
+      if (!s.lost) await s.add(e);
+    });
+    if (s.lost) return s.done();
+    log.info({ listed: listed.value.length, added: add.length, removed: remove.size, live: liveByPath.size }, `Ganesha's exports reconciled over DBus (no SIGHUP): ${add.length} added, ${remove.size} removed`);
+    return s.done();
   };
   return backend;
+}
+
+/** DisplayExport shows `e`'s path with `e`'s IP among its clients. */
+function exportedAs(info: GaneshaExportInfo, e: ExportEntry): boolean {
+  return info.path === e.path && info.clients.some((c) => clientIsIp(c, e.ip));
 }
 
 /** Run `fn` on every item, at most `max` at a time. */

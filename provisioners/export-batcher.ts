@@ -2,7 +2,8 @@
 // a batch rewrites our one exports file once, reloads once (one `exportfs -r` or one SIGHUP) and
 // then settles each waiter on its own result. A storm of N nodes costs a few reloads, not N.
 // While the server is known to export exactly our file (the last batch verified every entry), a
-// backend with `apply` gets just the batch's change instead of a reload (kernel: an etab edit).
+// backend with `apply` gets just the batch's change instead of a reload (kernel: an etab edit),
+// and one with `reconcile` is brought to the whole set change by change instead of reloading it.
 //
 // When to flush: in a quiet period, as soon as no new request arrived for `idleMs` (low latency
 // for a single node). Right after a flush (a storm), wait for a `window` that doubles with each
@@ -304,7 +305,17 @@ export function createExportBatcher(deps: BatcherDeps, options: Partial<BatcherO
         applied = got !== undefined && got.size === 0;
         if (got?.size) log.info({ problems: [...got.values()].slice(0, 3).map((e) => e.message) }, `export change could not be applied alone (${got.size} problem(s)); reloading`);
       }
-      errors = applied ? new Map() : deps.dryRun ? new Map() : await backend.reload(live, gone, !force);
+      // a full sync: where the backend can bring the server to `map` change by change (Ganesha over
+      // DBus), that replaces the reload (a Ganesha reload re-reads every export and, while it runs,
+      // undoes a RemoveExport made meanwhile); it resolves undefined when it cannot, and we reload
+      let synced: Map<string, Error> | undefined;
+      if (!applied && !deps.dryRun && force && backend.reconcile) {
+        synced = await backend.reconcile(map.values(), live, gone);
+        const batchPaths = new Set([...live, ...gone].map((e) => e.path));
+        const others = [...(synced ?? [])].filter(([p]) => !batchPaths.has(p));
+        if (others.length) log.warn({ problems: others.slice(0, 3).map(([, e]) => e.message) }, `${others.length} export(s) of nodes outside this batch are not as our file says; the next change syncs again`);
+      }
+      errors = applied ? new Map() : deps.dryRun ? new Map() : synced ?? (await backend.reload(live, gone, !force));
     } catch (e) {
       // the file is written but nobody knows whether the server read it: the next batch must
       // reload even if nothing changes (e.g. Ganesha was down when we sent SIGHUP)

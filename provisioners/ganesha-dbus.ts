@@ -1,6 +1,6 @@
 // NFS-Ganesha's export manager over the system bus (org.ganesha.nfsd, /org/ganesha/nfsd/ExportMgr,
 // org.ganesha.nfsd.exportmgr), through `dbus-send` run by the Runner: add one export from a small
-// file, remove one by Export_Id, look one up. Each call is answered, so unlike SIGHUP the caller
+// file, remove one by Export_Id, look one up, list them all. Each call is answered, so unlike SIGHUP the caller
 // knows the change happened. The parsers are pure; dbus-send prints replies as typed lines
 // (`   string "1 exports added"`) and failures as `Error <name>: <message>` on stderr.
 import type { Runner } from '../src/runner.ts';
@@ -74,6 +74,27 @@ export function parseDisplayExport(stdout: string): GaneshaExportInfo | undefine
   return { id: Number(id[1]), path: s[0]!, pseudo: s[1]!, clients: s.slice(3) };
 }
 
+/** One export as ShowExports lists it: Export_Id and the path Ganesha shows for it. */
+export interface GaneshaShownExport {
+  id: number;
+  /** the export's Path (its Pseudo when Ganesha runs with mount_path_pseudo): confirm with DisplayExport */
+  path: string;
+}
+
+/**
+ * ShowExports → ((tt) timestamp, a(qs(…)(tt)) exports): each export is a struct whose first two
+ * members are `uint16 <Export_Id>` and `string "<path>"` at the same depth, followed by per-protocol
+ * (sb) structs and a (tt) timestamp. Export_Id 0 (the NFSv4 pseudo root) is listed too. Undefined
+ * when the text is not such a reply (no `array [`), so a garbled answer is never read as "none".
+ */
+export function parseShowExports(stdout: string): GaneshaShownExport[] | undefined {
+  if (!/^method return /m.test(stdout) || !/^\s*array \[$/m.test(stdout)) return undefined;
+  const out: GaneshaShownExport[] = [];
+  const re = /^( +)uint16 (\d+)\n\1string "(.*)"$/gm;
+  for (let m = re.exec(stdout); m; m = re.exec(stdout)) out.push({ id: Number(m[2]), path: m[3]! });
+  return out;
+}
+
 /** Does a client spec from DisplayExport name exactly this one address? */
 export function clientIsIp(spec: string, ip: string): boolean {
   return spec === ip || spec === `${ip}/32`;
@@ -81,13 +102,15 @@ export function clientIsIp(spec: string, ip: string): boolean {
 
 export type DbusResult<T> = { ok: true; value: T } | { ok: false; failure: DbusFailure; command: string };
 
-/** The three calls pxebootd makes. */
+/** The calls pxebootd makes. */
 export interface GaneshaDbus {
   /** AddExport(conf, "EXPORT(Export_Id=id)"): value is how many exports Ganesha says it added */
   addExport(confFile: string, id: number): Promise<DbusResult<number | undefined>>;
   removeExport(id: number): Promise<DbusResult<void>>;
   /** value undefined: no export with this id */
   displayExport(id: number): Promise<DbusResult<GaneshaExportInfo | undefined>>;
+  /** every export Ganesha serves (one call, its reply grows with the export count) */
+  showExports(): Promise<DbusResult<GaneshaShownExport[]>>;
 }
 
 /** Calls through `dbusSend` (dbus-send(1)) on the system bus (DBUS_SYSTEM_BUS_ADDRESS or the default socket). */
@@ -114,6 +137,13 @@ export function createGaneshaDbus(runner: Runner, dbusSend: string, timeoutMs = 
       // Ganesha answers an unknown id with InvalidArgs "lookup_export failed with Export id not found"
       if (f.name === 'org.freedesktop.DBus.Error.InvalidArgs' && /not found/i.test(f.message)) return { ok: true, value: undefined };
       return { ok: false, failure: f, command: r.command };
+    },
+    async showExports() {
+      const r = await call('ShowExports', [], false);
+      if (r.exitCode !== 0) return fail(r);
+      const list = parseShowExports(r.stdout);
+      if (list) return { ok: true, value: list };
+      return { ok: false, failure: { message: `expected a ShowExports reply (a timestamp and an array of exports), got ${JSON.stringify(r.stdout.slice(0, 120))}`, unreachable: false }, command: r.command };
     },
   };
 }

@@ -80,7 +80,7 @@ export function createProvisioner(ctx: ProvisionerContext, tuning: ProvisionerTu
   const readTemplate = createTemplateReader();
   // a post-mount check waits (briefly) for the other mounts in flight, so one read verifies many
   const table = createMountTable(() => [...nodeDirs], tuning.readMountinfo, { busy: () => spawns.busy() > 0, ...mountLookup(tuning, log) });
-  const backend = createExportBackend(config, runner, exportsLog);
+  const backend = createExportBackend(config, runner, exportsLog, { nodeDirs: () => nodeDirs });
   const mounted = async (paths: string[]): Promise<Set<string>> => {
     for (const p of paths) {
       try {

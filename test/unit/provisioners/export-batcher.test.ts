@@ -296,4 +296,34 @@ describe('export batcher', () => {
     assert.equal(reloads.length, 0);
     await b.close();
   });
+
+  test('a backend that can reconcile: a full sync (start-up, forced, after a failure) reconciles instead of reloading; undefined from it falls back to the reload', async () => {
+    const file = path.join(tmp(), 'x.exports');
+    writeFileSync(file, renderKernelExports([entry(1), entry(2)], 'rw'));
+    const { backend, reloads } = fakeBackend(file);
+    const calls: Array<{ desired: string[]; live: string[]; gone: string[] }> = [];
+    let answer: 'ok' | 'none' | 'fail' = 'ok';
+    backend.reconcile = async (desired, live, gone) => {
+      calls.push({ desired: [...desired].map((e) => e.path).sort(), live: live.map((e) => e.path), gone: gone.map((e) => e.path) });
+      if (answer === 'none') return undefined;
+      return new Map(answer === 'fail' ? live.map((e) => [e.path, new Error('refused')]) : []);
+    };
+    const b = createExportBatcher({ backend, log: silentLogger(), dryRun: false });
+    // start-up: the restore's forced wants
+    await Promise.all([b.want(entry(1), { force: true }), b.want(entry(3), { force: true })]);
+    assert.equal(reloads.length, 0, 'no reload');
+    assert.deepEqual(calls, [{ desired: [entry(1).path, entry(2).path, entry(3).path], live: [entry(1).path, entry(3).path], gone: [] }]);
+    // a refusal is the entry's error, with no reload
+    answer = 'fail';
+    await assert.rejects(b.want(entry(4), { force: true }), /refused/);
+    assert.equal(reloads.length, 0);
+    // nobody answers: the reload does the job
+    answer = 'none';
+    await b.want(entry(5), { force: true });
+    assert.ok(calls.length >= 3, 'tried first');
+    assert.deepEqual(reloads.map((r) => r.verifyOnly), [false]);
+    assert.deepEqual(reloads[0]!.live, [entry(5).path]);
+    assert.ok(!calls.at(-1)!.desired.includes(entry(4).path), 'the refused entry left the set');
+    await b.close();
+  });
 });
