@@ -282,18 +282,21 @@ interface PendingCall {
   reject: (e: unknown) => void;
 }
 
-/** Addon calls in flight at once; the ops queued meanwhile go together in the next call. */
-const CALLS_IN_FLIGHT = 1;
-/** The addon's limit of ops per call. */
-const MAX_OPS_PER_CALL = 1024;
+/** Addon calls in flight at once (of libuv's 4 pool threads); the ops queued meanwhile go together in the next calls. */
+const CALLS_IN_FLIGHT = 2;
+/**
+ * Ops per coalesced call (the addon takes up to 1024): small enough that the first nodes of a
+ * large batch are done, and free their queue slots, while the rest are still being written.
+ */
+const MAX_OPS_PER_CALL = 256;
 const waiting: PendingCall[] = [];
 let callsInFlight = 0;
 
 /**
  * mod.apply(dir, ops) for one node, coalesced with the other nodes' runs for the same directory:
  * at most CALLS_IN_FLIGHT calls run at once, so in a storm the boot files of hundreds of nodes
- * take one pool thread (one directory: their creates and renames serialise in the kernel anyway)
- * and the mounts keep the others. Each node gets exactly the answer a call of its own would give:
+ * take at most two pool threads (one directory: their creates and renames serialise in the kernel
+ * anyway) and the mounts keep the others. Each node gets exactly the answer a call of its own would give:
  * the addon stops at the first op it cannot do (an error, or something else at the name), so the
  * nodes queued behind that op are sent again in the next call.
  */
