@@ -10,7 +10,7 @@
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, readlinkSync, renameSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
 import { lstat, readlink, unlink, open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { TEMP_TRIES, tempNameFor, writeFileAtomic, writeFileAtomicSync } from '../src/atomic-file.ts';
+import { TEMP_TRIES, tempBaseName, tempNameFor, writeFileAtomic, writeFileAtomicSync } from '../src/atomic-file.ts';
 import { ConflictError } from '../src/errors.ts';
 import { renderTemplate, TemplateError } from '../src/template.ts';
 import { readTemplateFile } from '../src/safe-open.ts';
@@ -263,8 +263,104 @@ function notOurs(it: BootFileItem): ConflictError {
 /** The addon's op for `it`; expectIno: the inode judged ours to replace (-1: none). */
 function nativeOp(it: BootFileItem, expectIno: number): NativeOp {
   const link = 'target' in it;
-  const temps = Array.from({ length: TEMP_TRIES }, () => path.basename(tempNameFor(it.path, link ? 'lnk' : 'tmp')));
-  return { name: path.basename(it.path), data: Buffer.from(link ? it.target : it.content), link, mode: 0o644, temps, expectIno };
+  const name = path.basename(it.path);
+  const ext = link ? 'lnk' : 'tmp';
+  const temps: string[] = [];
+  for (let t = 0; t < TEMP_TRIES; t++) temps.push(tempBaseName(name, ext));
+  return { name, data: Buffer.from(link ? it.target : it.content), link, mode: 0o644, temps, expectIno };
+}
+
+/** The addon's answer to one apply call. */
+type NativeAnswer = { dir?: NativeErrno; results: NativeResult[] };
+
+/** One node's run of ops waiting for an addon call (see callCoalesced). */
+interface PendingCall {
+  mod: BootFilesAddon;
+  dir: string;
+  ops: NativeOp[];
+  resolve: (a: NativeAnswer) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Addon calls in flight at once (of libuv's 4 pool threads); the ops queued meanwhile go together in the next calls. */
+const CALLS_IN_FLIGHT = 2;
+/**
+ * Ops per coalesced call (the addon takes up to 1024): small enough that the first nodes of a
+ * large batch are done, and free their queue slots, while the rest are still being written.
+ */
+const MAX_OPS_PER_CALL = 256;
+const waiting: PendingCall[] = [];
+let callsInFlight = 0;
+
+/**
+ * mod.apply(dir, ops) for one node, coalesced with the other nodes' runs for the same directory:
+ * at most CALLS_IN_FLIGHT calls run at once, so in a storm the boot files of hundreds of nodes
+ * take at most two pool threads (one directory: their creates and renames serialise in the kernel
+ * anyway) and the mounts keep the others. Each node gets exactly the answer a call of its own would give:
+ * the addon stops at the first op it cannot do (an error, or something else at the name), so the
+ * nodes queued behind that op are sent again in the next call.
+ */
+function callCoalesced(mod: BootFilesAddon, dir: string, ops: NativeOp[]): Promise<NativeAnswer> {
+  return new Promise((resolve, reject) => {
+    waiting.push({ mod, dir, ops, resolve, reject });
+    pumpCalls();
+  });
+}
+
+function pumpCalls(): void {
+  while (callsInFlight < CALLS_IN_FLIGHT && waiting.length > 0) {
+    const first = waiting[0]!;
+    const batch: PendingCall[] = [];
+    let count = 0;
+    for (let i = 0; i < waiting.length; ) {
+      const w = waiting[i]!;
+      if (w.mod === first.mod && w.dir === first.dir && (batch.length === 0 || count + w.ops.length <= MAX_OPS_PER_CALL)) {
+        batch.push(w);
+        count += w.ops.length;
+        waiting.splice(i, 1);
+      } else i++;
+    }
+    callsInFlight++;
+    runBatch(batch).finally(() => {
+      callsInFlight--;
+      pumpCalls();
+    });
+  }
+}
+
+async function runBatch(batch: PendingCall[]): Promise<void> {
+  const { mod, dir } = batch[0]!;
+  if (batch.length === 1) {
+    const w = batch[0]!;
+    await settle(w, () => mod.apply(dir, w.ops));
+    return;
+  }
+  let answer: NativeAnswer;
+  try {
+    answer = await mod.apply(dir, batch.flatMap((w) => w.ops));
+  } catch {
+    // a refused op (a TypeError) is its node's error alone: each node's run is sent on its own
+    for (const w of batch) await settle(w, () => mod.apply(dir, w.ops));
+    return;
+  }
+  const { results } = answer;
+  let off = 0;
+  const again: PendingCall[] = [];
+  for (const w of batch) {
+    if (answer.dir) w.resolve({ dir: answer.dir, results: [] });
+    else if (off < results.length) w.resolve({ results: results.slice(off, off + w.ops.length) });
+    else again.push(w); // behind the op the addon stopped at: not tried yet
+    off += w.ops.length;
+  }
+  waiting.unshift(...again);
+}
+
+async function settle(w: PendingCall, call: () => Promise<NativeAnswer>): Promise<void> {
+  try {
+    w.resolve(await call());
+  } catch (e) {
+    w.reject(e);
+  }
 }
 
 /** Is what the addon found (a link's target, a file's first bytes) pxebootd's to replace? */
@@ -281,7 +377,7 @@ async function applyNative(mod: BootFilesAddon, dir: string, items: readonly Boo
   const judged = new Map<number, number>();
   let rounds = 0;
   for (let i = 0; i < items.length; ) {
-    const r = await mod.apply(dir, items.slice(i).map((it, k) => nativeOp(it, judged.get(i + k) ?? -1)));
+    const r = await callCoalesced(mod, dir, items.slice(i).map((it, k) => nativeOp(it, judged.get(i + k) ?? -1)));
     if (r.dir) throw r.dir.code === 'ELOOP' || r.dir.code === 'ENOTDIR' ? await notADirectory(dir) : fsError(r.dir, dir);
     for (const x of r.results) {
       const it = items[i]!;

@@ -55,6 +55,15 @@ export function looksLikeOurName(base: string): boolean {
 
 /** The directories boot files live in (for orphan scans). */
 export function bootDirs(config: Pick<Config, 'tftp_root' | 'grub_dir' | 'ipxe_dir'>): Record<Loader, string> {
+  const key = JSON.stringify([config.tftp_root, config.grub_dir, config.ipxe_dir]);
+  if (lastDirs?.key !== key) lastDirs = { key, dirs: Object.freeze(makeBootDirs(config)) };
+  return lastDirs.dirs;
+}
+
+/** bootDirs' last answer (every node of a config asks with the same roots). */
+let lastDirs: { key: string; dirs: Readonly<Record<Loader, string>> } | undefined;
+
+function makeBootDirs(config: Pick<Config, 'tftp_root' | 'grub_dir' | 'ipxe_dir'>): Record<Loader, string> {
   return {
     pxelinux: safeJoin(config.tftp_root, 'pxelinux.cfg'),
     grub: config.grub_dir === '' || config.grub_dir === '.' ? path.resolve(config.tftp_root) : safeJoin(config.tftp_root, config.grub_dir),

@@ -2,7 +2,7 @@
 // rendered: the path under its node_dir with no separator characters, the client a single
 // dotted-quad IPv4 address (never a network, wildcard or hostname), the fsid in range.
 import path from 'node:path';
-import { isIPv4, isSafeNodeName, printable } from '../src/validate.ts';
+import { isIPv4, isNormalAbsolute, isSafeNodeName, printable } from '../src/validate.ts';
 
 /** What we export for one node; `path` is node_dir/<NODE>, the key of the exports set. */
 export interface ExportEntry {
@@ -19,13 +19,14 @@ const BAD_PATH = /[\s()#\\"'`,;*?[\]{}<>|&$=\x00-\x1f\x7f]/;
 
 /** Throws unless `p` is a clean absolute path (optionally directly below `under`). */
 export function checkExportPath(p: string, under?: string): void {
-  const shown = JSON.stringify(printable(p));
-  if (!path.isAbsolute(p)) throw new Error(`export path ${shown}: expected an absolute path`);
-  if (path.resolve(p) !== p || p.endsWith('/')) throw new Error(`export path ${shown}: expected a normalised path (no //, ., .. or trailing /)`);
+  // the quoted copy for the message is made only when there is an error to report
+  const shown = () => JSON.stringify(printable(p));
+  if (!path.isAbsolute(p)) throw new Error(`export path ${shown()}: expected an absolute path`);
+  if (!isNormalAbsolute(p)) throw new Error(`export path ${shown()}: expected a normalised path (no //, ., .. or trailing /)`);
   if (p.length > 1024) throw new Error(`export path ${printable(p, 60)}: longer than 1024 characters`);
-  if (BAD_PATH.test(p)) throw new Error(`export path ${shown}: holds whitespace, a control character or one of ( ) # \\ " ' \` , ; * ? [ ] { } < > | & $ =`);
-  if (under !== undefined && path.dirname(p) !== under) throw new Error(`export path ${shown}: expected a directory directly below ${under}`);
-  if (!isSafeNodeName(path.basename(p))) throw new Error(`export path ${shown}: the last component is not a node name`);
+  if (BAD_PATH.test(p)) throw new Error(`export path ${shown()}: holds whitespace, a control character or one of ( ) # \\ " ' \` , ; * ? [ ] { } < > | & $ =`);
+  if (under !== undefined && path.dirname(p) !== under) throw new Error(`export path ${shown()}: expected a directory directly below ${under}`);
+  if (!isSafeNodeName(p.slice(p.lastIndexOf('/') + 1))) throw new Error(`export path ${shown()}: the last component is not a node name`);
 }
 
 /** Throws unless `ip` is one dotted-quad IPv4 address: exports go to one client, never a range. */

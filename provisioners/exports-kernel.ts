@@ -10,6 +10,7 @@ export const KERNEL_HEADER =
 
 /** Export options from config: a plain comma list, never fsid (ours) nor anything that widens. */
 export function checkExportOptions(options: string): void {
+  if (options === lastGoodOptions) return; // checked already: every export line of a flush has the same options
   if (!/^[a-z0-9_]+(=[A-Za-z0-9_.:-]+)?(,[a-z0-9_]+(=[A-Za-z0-9_.:-]+)?)*$/.test(options)) {
     throw new Error(`exports.options ${JSON.stringify(printable(options))}: expected a comma-separated list like rw,no_root_squash,no_subtree_check,sync`);
   }
@@ -18,7 +19,10 @@ export function checkExportOptions(options: string): void {
     if (key === 'fsid') throw new Error('exports.options: fsid is assigned per node by pxebootd; remove it');
     if (key === 'subtree_check') throw new Error('exports.options: subtree_check breaks lookups on overlayfs (use no_subtree_check)');
   }
+  lastGoodOptions = options;
 }
+/** The options string checkExportOptions last passed. */
+let lastGoodOptions: string | undefined;
 
 /** `<path> <ip>(<options>,fsid=<N>)`; throws rather than emit anything unsafe. */
 export function buildExportLine(e: ExportEntry, options: string): string {

@@ -12,6 +12,7 @@ import { createLineChunkReader } from './line-chunks.ts';
 import type { MountLookup } from './mount-lookup.ts';
 import { scanMountinfo, type MountEntry } from './mountinfo.ts';
 import { MOUNT_CHECK_MAX_DELAY_MS } from '../src/timing.ts';
+import { isNormalAbsolute } from '../src/validate.ts';
 
 /** A coalescing view of the mount table, limited to the managed directories. */
 export interface MountTable {
@@ -68,7 +69,7 @@ export function createMountTable(under: () => readonly string[], read?: () => Pr
     const out = new Map<string, MountEntry>();
     try {
       for (const p of points) {
-        const mp = path.resolve(p);
+        const mp = isNormalAbsolute(p) ? p : path.resolve(p);
         const e = lookup(mp);
         lookups++;
         if (e) out.set(mp, e);

@@ -81,7 +81,10 @@ export function checkOverlayMount(entry: MountEntry | undefined, p: NodePaths, r
   ];
   const bad = want.filter(([k, v, alt]) => {
     const got = o.get(k);
-    return got === undefined || (path.resolve(got) !== v && path.resolve(got) !== alt);
+    if (got === undefined) return true;
+    if (got === v || got === alt) return false; // v and alt are normal paths: resolving got changes nothing
+    const resolved = path.resolve(got);
+    return resolved !== v && resolved !== alt;
   });
   if (bad.length) {
     const found = bad.map(([k]) => `${k}=${o.get(k) ?? '(none)'}`).join(',');

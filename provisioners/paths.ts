@@ -21,8 +21,21 @@ export interface NodePaths {
   nodeDir: string;
 }
 
+/** Directories checkManagedDir passed, by what they are and their path (a few configured roots). */
+const goodDirs = new Map<string, string>();
+
 /** Refuse a configured directory that is relative, unnormalised or holds a separator character. */
 export function checkManagedDir(what: string, p: string): string {
+  const key = `${what}\0${p}`;
+  const known = goodDirs.get(key);
+  if (known !== undefined) return known;
+  const norm = checkDir(what, p);
+  if (goodDirs.size >= 256) goodDirs.clear(); // a bound: configs name a handful of roots
+  goodDirs.set(key, norm);
+  return norm;
+}
+
+function checkDir(what: string, p: string): string {
   if (!path.isAbsolute(p)) throw new Error(`${what}: expected an absolute path, found ${JSON.stringify(printable(p))}`);
   const norm = path.resolve(p);
   if (norm === '/') throw new Error(`${what}: "/" cannot be a managed directory`);

@@ -14,8 +14,13 @@ let seq = randomBytes(4).readUInt32BE(0);
  * Its safety is the exclusive create (O_EXCL, or symlink(2)'s EEXIST), not its randomness.
  */
 export function tempNameFor(file: string, ext: 'tmp' | 'lnk'): string {
+  return path.join(path.dirname(file), tempBaseName(path.basename(file), ext));
+}
+
+/** tempNameFor's base name for a file named `name` (one path component): no path to split or join. */
+export function tempBaseName(name: string, ext: 'tmp' | 'lnk'): string {
   seq = (seq + 1) >>> 0;
-  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${seq.toString(16).padStart(8, '0')}.${ext}`);
+  return `.${name}.${process.pid}.${seq.toString(16).padStart(8, '0')}.${ext}`;
 }
 
 /** Temp names tried before an exclusive create's EEXIST is given up on (someone planted files at them). */

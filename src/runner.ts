@@ -146,8 +146,11 @@ export function createRunner(log: Logger, opts: { dryRun?: boolean } = {}): Runn
       return { command, stdout, stderr, exitCode, durationMs, skipped: false };
     },
     async call(tool, equivalent, fn, o = {}) {
-      const command = formatCommand(equivalent);
+      // the command line is built when something shows it (a log line, an error, a result's reader)
+      let line: string | undefined;
+      const cmd = () => (line ??= formatCommand(equivalent));
       if (dryRun && o.mutating) {
+        const command = cmd();
         log.info({ cmd: command, dryRun: true }, `would run: ${command}`);
         return { command, stdout: '', stderr: '', exitCode: 0, durationMs: 0, skipped: true };
       }
@@ -159,12 +162,22 @@ export function createRunner(log: Logger, opts: { dryRun?: boolean } = {}): Runn
       const durationMs = Math.round((performance.now() - t0) * 100) / 100;
       bump(tool, error !== undefined);
       if (error) {
+        const command = cmd();
         log.warn({ cmd: command, syscall: tool, durationMs, err: error.message }, `failed: ${command} (${error.message})`);
         if (!o.allowFailure) throw new RunError(command, undefined, error.message, error);
         return { command, stdout: '', stderr: error.message, exitCode: 1, durationMs, skipped: false };
       }
-      log.debug({ cmd: command, syscall: tool, durationMs }, `ran: ${command}`);
-      return { command, stdout: '', stderr: '', exitCode: 0, durationMs, skipped: false };
+      if (log.isLevelEnabled('debug')) log.debug({ cmd: cmd(), syscall: tool, durationMs }, `ran: ${cmd()}`);
+      return {
+        get command() {
+          return cmd();
+        },
+        stdout: '',
+        stderr: '',
+        exitCode: 0,
+        durationMs,
+        skipped: false,
+      };
     },
     spawn(argv) {
       if (argv.length === 0) throw new Error('runner: empty argv');

@@ -187,6 +187,11 @@ const NORMAL_ABSOLUTE = /^(?:\/[^/]+)+$/;
 const PLAIN_RELATIVE = /^[^/]+(?:\/[^/]+)*$/;
 const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$)/;
 
+/** Is `p` an absolute path that path.resolve returns as is, other than "/" (no empty, `.` or `..` segment, no trailing slash)? */
+export function isNormalAbsolute(p: string): boolean {
+  return NORMAL_ABSOLUTE.test(p) && !DOT_SEGMENT.test(p);
+}
+
 /**
  * Join `name` under `root`, refusing anything that would land outside it: absolute names,
  * `..` segments, NUL bytes, newlines. Every path built from client data goes through here.

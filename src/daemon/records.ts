@@ -9,6 +9,47 @@ export const SOURCES_MAX = 8;
 
 /** A stable fingerprint of everything in a resolved rule that changes what a node gets. */
 export function ruleKeyOf(rule: ResolvedRule): string {
+  // every node of a subnet gets an equal rule (a fresh object per match): the last key is kept per subnet
+  const last = lastKeys.get(rule.subnet);
+  if (last && last.cidr === rule.subnet.cidr && last.hostKey === hostKeyOf(rule) && sameRuleFields(last.rule, rule)) return last.key;
+  const key = computeRuleKey(rule);
+  // a copy: a rule changed in place later is compared field by field, never taken for the same
+  lastKeys.set(rule.subnet, { rule: { ...rule, vars: { ...rule.vars } }, key, cidr: rule.subnet.cidr, hostKey: hostKeyOf(rule) });
+  return key;
+}
+
+/** The last rule fingerprinted per subnet rule object (a copy), its key, and what the key took from its subnet and host. */
+const lastKeys = new WeakMap<object, { rule: ResolvedRule; key: string; cidr: string; hostKey: string | undefined }>();
+
+function hostKeyOf(rule: ResolvedRule): string | undefined {
+  return rule.host ? (rule.host.mac ?? rule.host.ip ?? rule.host.hostname) : undefined;
+}
+
+/** Do `a` and `b` have the same fields (all but `why`; vars entry by entry; subnet and host the same objects)? */
+function sameRuleFields(a: ResolvedRule, b: ResolvedRule): boolean {
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (const k of kb) {
+    if (k === 'why') continue;
+    const x = (a as unknown as Record<string, unknown>)[k];
+    const y = (b as unknown as Record<string, unknown>)[k];
+    if (k === 'vars') {
+      if (!sameVars(x as Record<string, unknown>, y as Record<string, unknown>)) return false;
+    } else if (x !== y || !Object.hasOwn(a, k)) return false;
+  }
+  return true;
+}
+
+function sameVars(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  if (a === b) return true;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (a[k] !== b[k] || !Object.hasOwn(b, k)) return false;
+  return true;
+}
+
+function computeRuleKey(rule: ResolvedRule): string {
   const { why: _why, subnet, host, vars, ...rest } = rule;
   // an image rule's root_dir is the node's version (changed at its boot, not by the rule)
   if (rest.image !== undefined) delete (rest as Partial<typeof rest>).root_dir;

@@ -33,6 +33,29 @@ describe('daemon records', () => {
     assert.notEqual(ruleKeyOf(r), ruleKeyOf({ ...r, pxe_template: '/t' }));
   });
 
+  test('rule key: rules of one subnet asked one after the other (the remembered key) still differ by every field, and a rule changed in place gets its new key', () => {
+    const subnet = { cidr: '10.0.0.0/24', pos: 'a:1:1' };
+    const host = { mac: '52:54:00:00:00:01', pos: 'h:1:1' };
+    const r: ResolvedRule = { subnet, why: ['x'], root_dir: '/r', node_dir: '/n', overlay_dir: '/o', node_name: 'ip-hex', overlay: 'persistent', on_release: 'keep', vars: { a: '1' } };
+    const fresh = (o: Partial<ResolvedRule>) => JSON.parse(JSON.stringify(ruleKeyOf({ ...r, subnet: { ...subnet }, ...o }))) as string;
+    const key = ruleKeyOf(r);
+    assert.equal(ruleKeyOf({ ...r, why: ['other'], vars: { a: '1' } }), key, 'an equal rule (a new object) has the same key');
+    const changes: Array<Partial<ResolvedRule>> = [{ node_dir: '/n2' }, { vars: { a: '2' } }, { vars: { a: '1', b: '1' } }, { vars: {} }, { overlay: 'ephemeral' as const }, { host }, { pxe_template: '/t' }];
+    for (const o of changes) {
+      assert.equal(ruleKeyOf({ ...r, ...o }), fresh(o), JSON.stringify(o));
+      assert.notEqual(ruleKeyOf({ ...r, ...o }), key, JSON.stringify(o));
+      assert.equal(ruleKeyOf(r), key, `back to the first rule after ${JSON.stringify(o)}`);
+    }
+    const same = { ...r, vars: { ...r.vars } };
+    assert.equal(ruleKeyOf(same), key);
+    same.root_dir = '/changed';
+    assert.equal(ruleKeyOf(same), fresh({ root_dir: '/changed' }), 'changed in place: a new key');
+    same.vars.a = '9';
+    assert.equal(ruleKeyOf(same), fresh({ root_dir: '/changed', vars: { a: '9' } }), 'vars changed in place: a new key');
+    subnet.cidr = '10.0.1.0/24';
+    assert.equal(ruleKeyOf(r), fresh({ subnet: { ...subnet } }), 'the subnet changed in place: a new key');
+  });
+
   test('needsProvision: new, moved, renamed host, changed rule, or unfinished without queued work', () => {
     const n: NodeRecord = { name: 'A', ip: '1.1.1.1', mac: '52:54:00:00:00:01', subnet: 's', state: 'ready', fsid: 1, lastSeen: 0, sources: [], ruleKey: 'k' };
     assert.equal(needsProvision(undefined, n, 'k', false), true);

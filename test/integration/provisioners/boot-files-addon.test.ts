@@ -186,6 +186,70 @@ for (const mode of ['addon', 'fallback'] as const) {
   });
 }
 
+describe('many nodes at once through the addon', () => {
+  /** The addon's thread-pool calls made while `fn` runs (async_hooks sees each as a "pxebootd:bootfiles" resource). */
+  async function countCalls<T>(fn: () => Promise<T>): Promise<{ value: T; calls: number }> {
+    const { createHook } = await import('node:async_hooks');
+    let calls = 0;
+    const hook = createHook({ init: (_id, type) => void (type === 'pxebootd:bootfiles' && calls++) }).enable();
+    try {
+      return { value: await fn(), calls };
+    } finally {
+      hook.disable();
+    }
+  }
+  const marked = (i: number) => MARKED.replace('0A630002', `0A63${i.toString(16).padStart(4, '0').toUpperCase()}`);
+  const items = (dir: string, i: number) => [
+    { path: path.join(dir, `01-52-54-00-01-${(i >> 8).toString(16).padStart(2, '0')}-${(i & 255).toString(16).padStart(2, '0')}`), content: marked(i) },
+    { path: path.join(dir, `0A63${i.toString(16).padStart(4, '0').toUpperCase()}`), target: `01-52-54-00-01-${(i >> 8).toString(16).padStart(2, '0')}-${(i & 255).toString(16).padStart(2, '0')}` },
+  ];
+
+  test('200 nodes at once share a few addon calls (not one each), and each node gets its own answer', async () => {
+    const was = useBootFilesAddon(true);
+    onCleanup('boot files: addon state', () => void useBootFilesAddon(was));
+    const dir = freshDir();
+    const fds = openFds();
+    const { value, calls } = await countCalls(() => Promise.all(Array.from({ length: 200 }, (_, i) => ensureBootFiles(items(dir, i)))));
+    assert.ok(calls <= 10, `expected the 200 nodes' runs (400 ops) in at most 10 calls, found ${calls}`);
+    assert.deepEqual(value, Array.from({ length: 200 }, () => [true, true]));
+    for (let i = 0; i < 200; i++) {
+      const [f, l] = items(dir, i);
+      assert.equal(readFileSync(f!.path, 'utf8'), marked(i));
+      assert.equal(readlinkSync(l!.path), (l as { target: string }).target);
+    }
+    assert.equal(readdirSync(dir).length, 400, 'no temp file left');
+    assert.equal(openFds(), fds, 'no descriptor left open');
+  });
+
+  test('a conflict, a file to judge and a refused name among many nodes: those nodes alone fail or are judged, every other node is written', async () => {
+    const was = useBootFilesAddon(true);
+    onCleanup('boot files: addon state', () => void useBootFilesAddon(was));
+    const dir = freshDir();
+    const all = Array.from({ length: 60 }, (_, i) => items(dir, i));
+    writeFileSync(all[10]![0]!.path, 'DEFAULT admin\n'); // foreign: a conflict, its link not made
+    writeFileSync(all[20]![0]!.path, marked(20).replace('DEFAULT', 'OLD')); // ours: judged, then replaced
+    mkdirSync(all[30]![1]!.path); // a directory at the link's name: a conflict after the file is written
+    const bad = [{ path: path.join(dir, '0A63FFFF'), target: 'a\0b' }]; // refused by the addon (a TypeError)
+    const runs = [...all.map((it) => ensureBootFiles(it).then((v) => ({ v }), (e: Error) => ({ e }))), ensureBootFiles(bad).then((v) => ({ v }), (e: Error) => ({ e }))];
+    const out = await Promise.all(runs);
+    for (let i = 0; i < 60; i++) {
+      const r = out[i]!;
+      if (i === 10 || i === 30) {
+        assert.ok('e' in r && r.e instanceof ConflictError, `node ${i}: expected a conflict, found ${JSON.stringify(r)}`);
+        continue;
+      }
+      assert.ok('v' in r, `node ${i}: ${'e' in r ? r.e.message : ''}`);
+      assert.deepEqual(r.v, [true, true], `node ${i}`);
+      assert.equal(readFileSync(all[i]![0]!.path, 'utf8'), marked(i));
+    }
+    assert.equal(readFileSync(all[10]![0]!.path, 'utf8'), 'DEFAULT admin\n');
+    assert.ok(!existsSync(all[10]![1]!.path), 'the conflicting node\'s link is not made');
+    assert.equal(readFileSync(all[30]![0]!.path, 'utf8'), marked(30));
+    assert.ok(lstatSync(all[30]![1]!.path).isDirectory());
+    assert.ok('e' in out[60]! && out[60].e instanceof TypeError, `the refused link fails its own call: ${JSON.stringify(out[60])}`);
+  });
+});
+
 describe('the addon itself', () => {
   interface Mod {
     apply(dir: string, ops: unknown[]): Promise<{ dir?: { code: string }; results: Array<{ state: number; code?: string; ino?: number; kind?: string; head?: Buffer }> }>;
