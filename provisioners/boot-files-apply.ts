@@ -352,6 +352,11 @@ async function runBatch(batch: PendingCall[]): Promise<void> {
     else again.push(w); // behind the op the addon stopped at: not tried yet
     off += w.ops.length;
   }
+  // an answer that settled nobody would come back the same for ever: each node's run on its own
+  if (again.length === batch.length) {
+    for (const w of batch) await settle(w, () => mod.apply(dir, w.ops));
+    return;
+  }
   waiting.unshift(...again);
 }
 
