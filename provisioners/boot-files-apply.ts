@@ -289,7 +289,7 @@ const CALLS_IN_FLIGHT = 2;
  * large batch are done, and free their queue slots, while the rest are still being written.
  */
 const MAX_OPS_PER_CALL = 256;
-const waiting: PendingCall[] = [];
+let waiting: PendingCall[] = [];
 let callsInFlight = 0;
 
 /**
@@ -311,20 +311,26 @@ function pumpCalls(): void {
   while (callsInFlight < CALLS_IN_FLIGHT && waiting.length > 0) {
     const first = waiting[0]!;
     const batch: PendingCall[] = [];
+    const rest: PendingCall[] = [];
     let count = 0;
-    for (let i = 0; i < waiting.length; ) {
-      const w = waiting[i]!;
+    // one pass, no splicing: a storm has thousands of nodes waiting
+    for (const w of waiting) {
       if (w.mod === first.mod && w.dir === first.dir && (batch.length === 0 || count + w.ops.length <= MAX_OPS_PER_CALL)) {
         batch.push(w);
         count += w.ops.length;
-        waiting.splice(i, 1);
-      } else i++;
+      } else rest.push(w);
     }
+    waiting = rest;
     callsInFlight++;
-    runBatch(batch).finally(() => {
-      callsInFlight--;
-      pumpCalls();
-    });
+    runBatch(batch)
+      // nothing in runBatch should throw; if it did, no node may wait for ever (settled ones ignore this)
+      .catch((e: unknown) => {
+        for (const w of batch) w.reject(e);
+      })
+      .finally(() => {
+        callsInFlight--;
+        pumpCalls();
+      });
   }
 }
 
@@ -357,7 +363,7 @@ async function runBatch(batch: PendingCall[]): Promise<void> {
     for (const w of batch) await settle(w, () => mod.apply(dir, w.ops));
     return;
   }
-  waiting.unshift(...again);
+  waiting = again.concat(waiting);
 }
 
 async function settle(w: PendingCall, call: () => Promise<NativeAnswer>): Promise<void> {

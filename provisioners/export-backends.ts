@@ -22,6 +22,7 @@ import { clientIsIp, createGaneshaDbus, type DbusFailure, type GaneshaDbus, type
 import { writeFileAtomic } from '../src/atomic-file.ts';
 import { createLineChunkReader } from './line-chunks.ts';
 import { readRegular } from '../src/safe-open.ts';
+import { nodeBelow } from './paths.ts';
 
 /** What the batcher needs from a backend. */
 export interface ExportBackend {
@@ -305,7 +306,8 @@ function ganeshaBackend(config: Config, runner: Runner, log: Logger, hooks: Back
     for (const e of desired) want.set(e.fsid, e);
     const ownPaths = new Set([...[...want.values()].map((e) => e.path), ...gone.map((e) => e.path)]);
     const dirs = new Set(hooks.nodeDirs?.() ?? []);
-    const ours = (p: string) => ownPaths.has(p) || dirs.has(path.dirname(p));
+    // <node_dir>/<NODE> only, as recovery judges it: an admin's own export elsewhere below a node_dir is not ours
+    const ours = (p: string) => ownPaths.has(p) || nodeBelow(p, dirs) !== undefined;
     const plan = planGaneshaSync(want, listed.value);
     const remove = new Map<number, string>();
     const add = [...plan.missing];

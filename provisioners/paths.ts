@@ -45,6 +45,12 @@ function checkDir(what: string, p: string): string {
   return norm;
 }
 
+/** The node an export path belongs to when it is <node_dir>/<NODE> for one of `nodeDirs`: the one test of "this export is pxebootd's" (recovery, the Ganesha sync). */
+export function nodeBelow(p: string, nodeDirs: ReadonlySet<string>): string | undefined {
+  const name = path.basename(p);
+  return nodeDirs.has(path.dirname(p)) && isSafeNodeName(name) ? name : undefined;
+}
+
 /** Refuse a node name that did not come from a validated IP or MAC. */
 export function checkNodeName(node: string): string {
   if (!isSafeNodeName(node)) throw new Error(`node name ${JSON.stringify(printable(node))} is not a hex IP or hyphenated MAC`);

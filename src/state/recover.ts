@@ -5,14 +5,12 @@
 // node_dir whose last component is a node name. The state files win over this source: a name or
 // fsid they already hold is never reassigned.
 import { READ_LIMITS, readRegularIfPresent } from '../safe-open.ts';
-import path from 'node:path';
 import type { Config } from '../types.ts';
-import { isSafeNodeName } from '../validate.ts';
 import type { StateData } from './codec.ts';
 import type { ExportEntry } from '../../provisioners/export-entry.ts';
 import { parseKernelExports, scanEtab, type EtabEntry } from '../../provisioners/exports-kernel.ts';
 import { GANESHA_MAX_ID, parseGaneshaExports } from '../../provisioners/exports-ganesha.ts';
-import { checkManagedDir } from '../../provisioners/paths.ts';
+import { checkManagedDir, nodeBelow } from '../../provisioners/paths.ts';
 
 /** name -> fsid as one source tells it. */
 export interface FsidSource {
@@ -51,12 +49,6 @@ export function recoverySources(config: Config): RecoverySources {
   return { backend: config.exports.backend, exportsFile: config.exports.file, etab: config.exports.etab, nodeDirs };
 }
 
-/** Is `p` node_dir/<NODE> for one of ours? Returns the node name. */
-function ourNode(p: string, nodeDirs: ReadonlySet<string>): string | undefined {
-  const name = path.basename(p);
-  return nodeDirs.has(path.dirname(p)) && isSafeNodeName(name) ? name : undefined;
-}
-
 /**
  * Collect (name, fsid) pairs into a source. A name with two fsids, or an fsid on two names, is
  * ambiguous: none of those is adopted (each node gets a new fsid), but all count for `high`.
@@ -93,7 +85,7 @@ function collect(from: string, pairs: Iterable<{ name: string; fsid: number }>, 
 export function fsidsFromExports(from: string, entries: readonly ExportEntry[], nodeDirs: ReadonlySet<string>, max = 0xffffffff): FsidSource {
   const pairs: Array<{ name: string; fsid: number }> = [];
   for (const e of entries) {
-    const name = ourNode(e.path, nodeDirs);
+    const name = nodeBelow(e.path, nodeDirs);
     if (name !== undefined) pairs.push({ name, fsid: e.fsid });
   }
   return collect(from, pairs, max);
@@ -109,7 +101,7 @@ export function etabFsid(options: string): number | undefined {
 export function fsidsFromEtab(from: string, entries: readonly EtabEntry[], nodeDirs: ReadonlySet<string>): FsidSource {
   const pairs: Array<{ name: string; fsid: number }> = [];
   for (const e of entries) {
-    const name = ourNode(e.path, nodeDirs);
+    const name = nodeBelow(e.path, nodeDirs);
     const fsid = etabFsid(e.options);
     if (name !== undefined && fsid !== undefined) pairs.push({ name, fsid });
   }

@@ -40,6 +40,7 @@ const c = makeNode(50); // 10.99.0.52
 const OTHER_IP = '10.99.0.53';
 const STALE_ID = 30001;
 const FOREIGN_ID = 30002;
+const FOREIGN_BELOW_ID = 30003;
 
 const MGR = ['--system', '--print-reply', '--dest=org.ganesha.nfsd', '/org/ganesha/nfsd/ExportMgr'];
 function display(id: number) {
@@ -110,6 +111,14 @@ before(async () => {
   mkdirSync(path.join(base, 'node', '0A63FFFF'));
   addExport(path.join(base, 'blocks'), '0A63FFFF', path.join(base, 'node', '0A63FFFF'), OTHER_IP, STALE_ID);
   addExport(path.join(base, 'blocks'), '0A63FFFE', path.join(base, 'admin', '0A63FFFE'), OTHER_IP, FOREIGN_ID);
+  // an admin's export below node_dir that is not <node_dir>/<NODE>: not ours either
+  mkdirSync(path.join(base, 'node', 'common'));
+  // (an admin writes such a block by hand: pxebootd's block builder refuses a path that is not a node)
+  const placeholder = path.join(base, 'node', '0A63FFFD');
+  const block = buildGaneshaBlock({ node: '0A63FFFD', path: placeholder, ip: OTHER_IP, fsid: FOREIGN_BELOW_ID, pseudo: '/nodes/0A63FFFD' });
+  const commonFile = path.join(base, 'blocks', 'common.conf');
+  writeFileSync(commonFile, block.replaceAll(placeholder, path.join(base, 'node', 'common')).replaceAll('/nodes/0A63FFFD', '/admin/common'));
+  sh('dbus-send', [...MGR, 'org.ganesha.nfsd.exportmgr.AddExport', `string:${commonFile}`, `string:EXPORT(Export_Id=${FOREIGN_BELOW_ID})`]);
   removeExport(c.fsid);
   removeExport(b.fsid);
   addExport(path.join(base, 'blocks'), b.name, path.join(base, 'node', b.name), OTHER_IP, b.fsid);
@@ -133,6 +142,7 @@ describe('pxebootd start-up against a running Ganesha on DBus', () => {
     assert.equal(sighups(), 0, 'no SIGHUP at start-up');
     assert.ok(!exported(STALE_ID), 'our stale export is removed');
     assert.match(display(FOREIGN_ID).stdout, new RegExp(`string "${base}/admin/0A63FFFE"`), 'an export that is not ours is left alone');
+    assert.match(display(FOREIGN_BELOW_ID).stdout, new RegExp(`string "${base}/node/common"`), 'an admin export below node_dir that is not a node is left alone');
     assert.match(display(c.fsid).stdout, new RegExp(`string "${base}/node/${c.name}"`), 'the missing export is added');
     const shownB = display(b.fsid).stdout;
     assert.match(shownB, /string "10\.99\.0\.51\/32"/, "b's export names b's IP");

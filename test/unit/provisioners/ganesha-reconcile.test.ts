@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { judgeShownExport, planGaneshaSync } from '../../../provisioners/export-backends.ts';
 import type { ExportEntry } from '../../../provisioners/export-entry.ts';
+import { nodeBelow } from '../../../provisioners/paths.ts';
 
 const e = (node: string, fsid: number, ip = '10.0.0.5'): ExportEntry => ({ node, path: `/srv/node/${node}`, ip, fsid, pseudo: `/nodes/${node}` });
 const byId = (...es: ExportEntry[]) => new Map(es.map((x) => [x.fsid, x]));
@@ -37,4 +38,15 @@ test('DisplayExport decides: the wanted path is the same export; our path is rem
   assert.equal(judgeShownExport(info(101, '/srv/node/OLD'), a, ours), 'remove', 'our stale export on the id a node wants now');
   assert.equal(judgeShownExport(info(7, '/export/admin'), undefined, ours), 'foreign');
   assert.equal(judgeShownExport(info(101, '/export/admin'), a, ours), 'foreign', 'never replaced, even on an id we want');
+});
+
+test('nodeBelow, the sync\'s test of "ours": <node_dir>/<NODE> only, not any path below a node_dir', () => {
+  const dirs = new Set(['/srv/node']);
+  assert.equal(nodeBelow('/srv/node/0A000005', dirs), '0A000005');
+  assert.equal(nodeBelow('/srv/node/01-52-54-00-12-34-56', dirs), '01-52-54-00-12-34-56', 'a MAC-named node');
+  assert.equal(nodeBelow('/srv/node/common', dirs), undefined, "an admin's directory: node names are hex (IP or MAC)");
+  assert.equal(nodeBelow('/srv/node/.snapshots', dirs), undefined, 'not a node name');
+  assert.equal(nodeBelow('/srv/node/a b', dirs), undefined);
+  assert.equal(nodeBelow('/srv/node/0A000005/sub', dirs), undefined, 'deeper is not a node');
+  assert.equal(nodeBelow('/srv/other/0A000005', dirs), undefined);
 });
