@@ -98,9 +98,10 @@ function bareSyscallMounts(lab: BenchLab, n: number, concurrency: number): Promi
 
 /**
  * The fuller floor: per node, the mkdirs, the mount(2) (through the addon, on the thread pool) and
- * the boot file and link written as temp + rename, `concurrency` nodes in flight; returns ms.
+ * the boot file and link written as temp + rename, `concurrency` nodes in flight; returns ms and
+ * this process's CPU time over the loop (all threads: the kernel's per-node work, beside the daemon's).
  */
-async function bareNodeLoop(lab: BenchLab, n: number, concurrency: number): Promise<number> {
+async function bareNodeLoop(lab: BenchLab, n: number, concurrency: number): Promise<{ ms: number; cpuMs: number }> {
   const sys = loadSysMount();
   if (!('mod' in sys)) throw new Error(sys.why);
   const boot = path.join(lab.tftpRoot, 'pxelinux.cfg');
@@ -110,6 +111,7 @@ async function bareNodeLoop(lab: BenchLab, n: number, concurrency: number): Prom
   const text = Buffer.from(readFileSync(lab.template, 'utf8'));
   let next = 0;
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (next < n) {
@@ -134,10 +136,11 @@ async function bareNodeLoop(lab: BenchLab, n: number, concurrency: number): Prom
     }),
   );
   const ms = performance.now() - t0;
+  const c = process.cpuUsage(c0);
   const mounted = mountsUnder(lab.nodeDir).length;
   if (mounted !== n) throw new Error(`bare node loop: expected ${n} mounts under ${lab.nodeDir}, found ${mounted}`);
   unmountAll(lab.nodeDir);
-  return ms;
+  return { ms, cpuMs: (c.user + c.system) / 1000 };
 }
 
 interface StormRun {
@@ -210,7 +213,7 @@ async function storm(tag: string, waves: number, log: (s: string) => void): Prom
 }
 
 export async function benchBootStorm(log: (s: string) => void): Promise<{ figures: Figure[]; raw: unknown }> {
-  const rounds: Array<{ bareSys: number; bareNode: number; bareSerial: number; bareConc: number; burst: StormRun; waves: StormRun }> = [];
+  const rounds: Array<{ bareSys: number; bareNode: number; bareNodeCpu: number; bareSerial: number; bareConc: number; burst: StormRun; waves: StormRun }> = [];
   if (process.env.BENCH_QUEUE_CONCURRENCY) log(`  daemon queue.concurrency = ${process.env.BENCH_QUEUE_CONCURRENCY}`);
   for (let r = 0; r < ROUNDS; r++) {
     log(` round ${r + 1} of ${ROUNDS}`);
@@ -218,8 +221,8 @@ export async function benchBootStorm(log: (s: string) => void): Promise<{ figure
     // some other process's private mount namespace still holds a copy of that overlay
     const bareSys = await bareSyscallMounts(makeLab('bare-sys'), N, CONCURRENCY);
     log(`  bare mount(2) loop, ${CONCURRENCY} in flight: ${bareSys.toFixed(0)} ms for ${N} mounts`);
-    const bareNode = await bareNodeLoop(makeLab('bare-node'), N, CONCURRENCY);
-    log(`  bare per-node loop (mkdirs, mount(2), boot file + link), ${CONCURRENCY} in flight: ${bareNode.toFixed(0)} ms for ${N} nodes`);
+    const { ms: bareNode, cpuMs: bareNodeCpu } = await bareNodeLoop(makeLab('bare-node'), N, CONCURRENCY);
+    log(`  bare per-node loop (mkdirs, mount(2), boot file + link), ${CONCURRENCY} in flight: ${bareNode.toFixed(0)} ms for ${N} nodes, CPU ${bareNodeCpu.toFixed(0)} ms`);
     // alternate which variant goes first, so neither always runs on a machine the other warmed
     const first = r % 2 === 0 ? 'burst' : 'waves';
     const burstFirst = first === 'burst' ? await storm('storm-burst', 1, log) : undefined;
@@ -232,7 +235,7 @@ export async function benchBootStorm(log: (s: string) => void): Promise<{ figure
     const burst = burstFirst ?? (await storm('storm-burst', 1, log));
     const target = 2 * bareSys + burst.exportfsMs;
     log(`  round ${r + 1}: burst ${burst.totalMs.toFixed(0)} ms vs target 2 x ${bareSys.toFixed(0)} + ${burst.exportfsMs.toFixed(0)} = ${target.toFixed(0)} ms (${burst.totalMs <= target ? 'met' : 'missed'}); bare per-node loop + exportfs ${(bareNode + burst.exportfsMs).toFixed(0)} ms`);
-    rounds.push({ bareSys, bareNode, bareSerial, bareConc, burst, waves: wavesRun! });
+    rounds.push({ bareSys, bareNode, bareNodeCpu, bareSerial, bareConc, burst, waves: wavesRun! });
   }
   if (ONLY_BURST) return { figures: [], raw: { rounds } };
 
@@ -271,6 +274,8 @@ export async function benchBootStorm(log: (s: string) => void): Promise<{ figure
       op: 'info',
       limit: 0,
     }),
+    figure({ bench: 'boot-storm', metric: 'burst: daemon CPU, all threads', unit: 'ms', value: med((x) => x.burst.cpuMs), spread: s(of((x) => x.burst.cpuMs)), baseline: { what: 'bare per-node loop CPU', value: med((x) => x.bareNodeCpu) }, op: 'info', limit: 0 }),
+    figure({ bench: 'boot-storm', metric: 'burst: daemon CPU, main thread', unit: 'ms', value: med((x) => x.burst.mainThreadMs), spread: s(of((x) => x.burst.mainThreadMs)), baseline: { what: 'bare per-node loop CPU', value: med((x) => x.bareNodeCpu) }, op: 'info', limit: 0 }),
     figure({ bench: 'boot-storm', metric: `burst vs ${best8.what}`, unit: 'x', value: median(rounds.map((x, i) => x.burst.totalMs / best8.xs[i]!)), spread: s(rounds.map((x, i) => x.burst.totalMs / best8.xs[i]!)), baseline: { what: 'ratio 1 = bare mount(8) loop', value: 1 }, op: 'info', limit: 0 }),
     figure({ bench: 'boot-storm', metric: `waves: ${N} clients in ${WAVES} rewrites 100 ms apart, all ready`, unit: 'ms', value: med((x) => x.waves.totalMs), spread: s(of((x) => x.waves.totalMs)), baseline: { what: best8.what, value: median(best8.xs) }, op: '<=', limit: 3000 }),
     figure({ bench: 'boot-storm', metric: 'waves: tail after the last rewrite', unit: 'ms', value: med((x) => x.waves.tailMs), spread: s(of((x) => x.waves.tailMs)), baseline: { what: 'bare mount(2) loop', value: floor }, op: 'info', limit: 0 }),

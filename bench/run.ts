@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { cleanupAll, requireRoot } from '../test/helpers/lab.ts';
 import { machineInfo, printTable, writeResults, type Figure } from './lib/report.ts';
 import { distIsFresh } from './lib/daemon.ts';
+import { freshLabFs, type LabFs } from './lib/lab-fs.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -41,10 +42,14 @@ async function main(): Promise<void> {
   const figures: Figure[] = [];
   const raw: Record<string, unknown> = {};
   const errors: Record<string, string> = {};
+  const labFs: Record<string, LabFs> = {};
   for (const name of names) {
     console.log(`== ${name}`);
     const t0 = performance.now();
     try {
+      // undone by cleanupAll below, so every benchmark starts on a filesystem no other one churned
+      labFs[name] = freshLabFs();
+      console.log(`  labs on ${labFs[name].kind === 'host' ? `$TMPDIR as it is (${labFs[name].dir})` : `a fresh journaled ext4 (${labFs[name].dir})`}`);
       const bench = await BENCHES[name]!();
       const r = await bench((s) => console.log(s));
       figures.push(...r.figures);
@@ -59,7 +64,7 @@ async function main(): Promise<void> {
   }
   console.log('');
   printTable(figures);
-  const file = writeResults(path.join(HERE, 'results'), figures, { cli: process.env.PXG_CLI, errors, raw });
+  const file = writeResults(path.join(HERE, 'results'), figures, { cli: process.env.PXG_CLI, errors, raw, labFs });
   console.log(`\nresults: ${path.relative(process.cwd(), file)}`);
   if (Object.keys(errors).length) {
     console.log(`benchmarks that could not run: ${Object.keys(errors).join(', ')}`);
