@@ -11,6 +11,9 @@ import { onCleanup, sh } from '../../test/helpers/lab.ts';
 
 /** Sparse image size: room for 10,000 nodes' directories and the benches' lease files. */
 const IMAGE_SIZE = '16G';
+/** $TMPDIR as the bench was started with: where the images go, and what each clean-up restores. */
+const OUTER_ENV = process.env.TMPDIR;
+const OUTER = tmpdir();
 
 /** What the labs of the next benchmark sit on, as recorded in the results. */
 export interface LabFs {
@@ -24,15 +27,15 @@ export interface LabFs {
  */
 export function freshLabFs(): LabFs {
   if (process.env.BENCH_FS === 'host') return { kind: 'host', dir: tmpdir() };
-  const outer = process.env.BENCH_OUTER_TMPDIR ?? (process.env.BENCH_OUTER_TMPDIR = tmpdir());
-  const base = mkdtempSync(path.join(outer, 'pxg-benchfs-'));
+  const base = mkdtempSync(path.join(OUTER, 'pxg-benchfs-'));
   const image = path.join(base, 'fs.img');
   const mnt = path.join(base, 'mnt');
   onCleanup(`bench fs ${base}`, () => {
     // lazily: a lab's overlay still being torn down must not keep the image (the loop device goes with the last user)
     sh('umount', ['-l', mnt], { allowFail: true });
     sh('rm', ['-rf', base], { allowFail: true });
-    process.env.TMPDIR = outer;
+    if (OUTER_ENV === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = OUTER_ENV;
   });
   sh('truncate', ['-s', IMAGE_SIZE, image]);
   sh('mkfs.ext4', ['-q', '-F', image]);
