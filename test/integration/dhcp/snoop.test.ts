@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { asNobody } from '../../helpers/as-nobody.ts';
 import { cleanupAll, makeNetnsPair, requireRoot, requireTool, sh, startDaemon, tempDir, waitFor, type Daemon, type NetnsPair } from '../../helpers/lab.ts';
 import { runUdhcpc, startDnsmasq } from '../../helpers/dnsmasq.ts';
 import type { ClientEvent } from '../../../src/types.ts';
@@ -25,9 +26,10 @@ interface Snoop {
   out(): string;
 }
 
-async function startSnoop(netns: string, dir: string, args: string[] = ['br0'], wrap: string[] = []): Promise<Snoop> {
+async function startSnoop(netns: string, dir: string, args: string[] = ['br0'], nobody = false): Promise<Snoop> {
   const logFile = path.join(dir, `snoop-${Math.random().toString(36).slice(2, 8)}.out`);
-  const daemon = startDaemon('snoop-child', [...wrap, process.execPath, CHILD, ...args], { netns, logFile });
+  const argv = [process.execPath, CHILD, ...args];
+  const daemon = startDaemon('snoop-child', nobody ? asNobody(argv) : argv, { netns, logFile });
   const out = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
   await waitFor('the snoop watcher to start', () => {
     if (out().includes('ERROR')) return true;
@@ -45,7 +47,7 @@ async function startSnoop(netns: string, dir: string, args: string[] = ['br0'], 
 /** The sender (snoop-sender.ts) in `netns`, optionally as nobody. */
 function send(netns: string, spec: object, nobody = false): string {
   const argv = [process.execPath, SENDER, JSON.stringify(spec)];
-  const full = ['ip', 'netns', 'exec', netns, ...(nobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : []), ...argv];
+  const full = ['ip', 'netns', 'exec', netns, ...(nobody ? asNobody(argv) : argv)];
   return execFileSync(full[0]!, full.slice(1), { encoding: 'utf8', timeout: 60_000 });
 }
 
@@ -160,7 +162,7 @@ describe('dhcp-snoop with real clients', () => {
     const lo = await startSnoop(pair.srv, dir, ['lo']);
     await lo.daemon.exited;
     assert.match(lo.out(), /ERROR .*"lo": it is a loopback interface/);
-    const nobody = await startSnoop(pair.srv, dir, ['br0'], ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']);
+    const nobody = await startSnoop(pair.srv, dir, ['br0'], true);
     await nobody.daemon.exited;
     assert.match(nobody.out(), /ERROR .*"br0": a packet socket needs CAP_NET_RAW/);
   });

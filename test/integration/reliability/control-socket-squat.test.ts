@@ -13,13 +13,13 @@ import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, readFileSync, 
 import path from 'node:path';
 import { cleanupAll, requireRoot, requireTool, startDaemon, tempDir, waitFor, type Daemon } from '../../helpers/lab.ts';
 import { CLI, cli, makeLab, type Lab } from '../cli/cli-lab.ts';
+import { asNobody } from '../../helpers/as-nobody.ts';
 
 after(cleanupAll);
 requireRoot();
 requireTool('setpriv');
 
 const NOBODY = 65534;
-const AS_NOBODY = ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'];
 
 /** A process of uid 65534 that listens on `sock`, answers every line with ok, and logs what it got. */
 function startSquatter(dir: string, sock: string): { d: Daemon; log: () => string } {
@@ -28,7 +28,7 @@ function startSquatter(dir: string, sock: string): { d: Daemon; log: () => strin
     net.createServer((c) => c.on('data', (b) => { process.stdout.write('GOT ' + JSON.stringify(String(b)) + '\\n'); c.write('{"ok":true,"pid":' + process.pid + '}\\n'); }))
       .listen(${JSON.stringify(sock)}, () => process.stdout.write('listening uid ' + process.getuid() + '\\n'));`;
   const logFile = path.join(dir, `squatter-${path.basename(sock)}.log`);
-  const d = startDaemon('squatter', [...AS_NOBODY, process.execPath, '-e', code], { logFile });
+  const d = startDaemon('squatter', asNobody([process.execPath, '-e', code]), { logFile });
   return { d, log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '') };
 }
 
@@ -110,15 +110,13 @@ describe('control socket: squatters and unprivileged clients', () => {
     const prov = await cli(['provision', '10.99.0.60', '--mac', '52:54:00:77:00:60', '-c', lab.config], { timeoutMs: 120_000 });
     assert.equal(prov.code, 0, prov.stderr + prov.stdout);
     chmodSync(lab.socket, 0o666); // an admin opened the socket for monitoring
-    const asNobody = (args: string[]) => cliAs(AS_NOBODY, args);
-
-    const del = await asNobody(['hook', 'del', '52:54:00:77:00:60', '10.99.0.60', '--socket', lab.socket]);
+    const del = await cliAsNobody(['hook', 'del', '52:54:00:77:00:60', '10.99.0.60', '--socket', lab.socket]);
     assert.equal(del.code, 0, 'hook never fails dnsmasq');
     assert.match(del.stderr, new RegExp(`daemon refused the event: hook: refused: the client runs as uid ${NOBODY} \\(pid \\d+\\); only root`));
-    const prov2 = await asNobody(['provision', '10.99.0.61', '-c', lab.config]);
+    const prov2 = await cliAsNobody(['provision', '10.99.0.61', '-c', lab.config]);
     assert.equal(prov2.code, 1, prov2.stdout);
     assert.match(prov2.stderr, /provision: refused: the client runs as uid 65534/);
-    const st = await asNobody(['status', '--json', '-c', lab.config]);
+    const st = await cliAsNobody(['status', '--json', '-c', lab.config]);
     assert.equal(st.code, 0, st.stderr);
     assert.match(st.stdout, /10\.99\.0\.60/, 'status stays readable to whoever can connect');
     assert.match(log(), /control socket: hook: refused: the client runs as uid 65534/);
@@ -138,11 +136,12 @@ describe('control socket: squatters and unprivileged clients', () => {
   });
 });
 
-/** Run the CLI through a privilege-dropping prefix. */
-async function cliAs(prefix: string[], args: string[]) {
+/** Run the CLI as uid 65534. */
+async function cliAsNobody(args: string[]) {
   const { execFile } = await import('node:child_process');
+  const argv = asNobody([process.execPath, CLI, ...args]);
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    execFile(prefix[0]!, [...prefix.slice(1), process.execPath, CLI, ...args], { timeout: 30_000, encoding: 'utf8' }, (err, stdout, stderr) => {
+    execFile(argv[0]!, argv.slice(1), { timeout: 30_000, encoding: 'utf8' }, (err, stdout, stderr) => {
       const code = err ? ((err as { code?: number }).code ?? null) : 0;
       resolve({ code: typeof code === 'number' ? code : null, stdout, stderr });
     });

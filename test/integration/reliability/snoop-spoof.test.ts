@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { asNobody } from '../../helpers/as-nobody.ts';
 import { cleanupAll, onCleanup, requireRoot, requireTool, sh, uniq, waitFor, type Daemon } from '../../helpers/lab.ts';
 import { makeLab, writeConfig, type BenchLab } from '../../../bench/lib/lab.ts';
 import { startPxebootd, statusJson } from '../../../bench/lib/daemon.ts';
@@ -58,7 +59,7 @@ interface Pkt {
 /** Run the sender; `as`: root inside `ns` (a host on the wire) or `nobody` on this host. */
 function send(spec: { to: string[]; fromPort?: number; packets?: Pkt[]; flood?: { n: number; macPrefix: string; ipPrefix: string } }, as: { ns: string } | 'nobody'): void {
   const argv = [process.execPath, SENDER, JSON.stringify(spec)];
-  const full = as === 'nobody' ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...argv] : ['ip', 'netns', 'exec', as.ns, ...argv];
+  const full = as === 'nobody' ? asNobody(argv) : ['ip', 'netns', 'exec', as.ns, ...argv];
   const out = execFileSync(full[0]!, full.slice(1), { encoding: 'utf8', timeout: 60_000 });
   assert.match(out, /^SENT \d+/m, `sender: ${out}`);
 }
