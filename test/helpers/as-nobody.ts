@@ -1,7 +1,9 @@
 // Running this checkout's code (a test script, the CLI, the node binary under .node/) as uid
 // 65534, the unprivileged local user of the attack tests. A checkout made by `mktemp -d` + `git
-// clone` sits in a 0700 directory that uid 65534 cannot pass, so its paths are then rewritten to
-// a read-only bind mount of the checkout at a directory every user can pass (undone at clean-up).
+// clone` is (or sits in) a 0700 directory that uid 65534 cannot pass, so its paths are then
+// rewritten to a read-only view of the checkout that every user can enter (undone at clean-up): an
+// overlay whose top layer is an empty 0755 directory, so the view's root has that mode and
+// everything below it is the checkout's own.
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { onCleanup, sh, tempDir } from './lab.ts';
@@ -22,18 +24,21 @@ function othersCanReach(dir: string): boolean {
 
 let view: string | undefined;
 
-/** Where uid 65534 finds the checkout: REPO itself, or a read-only bind mount of it made once per process. */
+/** Where uid 65534 finds the checkout: REPO itself, or the read-only view of it, made once per process. */
 function nobodysRepo(): string {
   if (view !== undefined) return view;
   if (othersCanReach(REPO)) return (view = REPO);
   const dir = tempDir('pxebootd-nobody-view-');
   chmodSync(dir, 0o755);
+  const top = path.join(dir, 'top');
   const mnt = path.join(dir, 'repo');
+  mkdirSync(top, { mode: 0o755 });
+  chmodSync(top, 0o755);
   mkdirSync(mnt);
-  sh('mount', ['--bind', REPO, mnt]);
+  // two lower layers and no upper: read-only; the root's mode is the top layer's
+  sh('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${top}:${REPO}`, mnt]);
   // registered after tempDir's, so it runs first: the view is gone before its directory is removed
   onCleanup(`nobody's view ${mnt}`, () => sh('umount', ['-l', mnt], { allowFail: true }));
-  sh('mount', ['-o', 'remount,bind,ro', mnt]);
   return (view = mnt);
 }
 
