@@ -92,11 +92,16 @@ function isFileEntry(e: TimelineEntry): boolean {
   return e.what.startsWith('tftp ') || e.what.startsWith('http ');
 }
 
+/** "<source type> seen", one string per source type (a fixed set), shared by every node's timeline. */
+const SEEN_TEXT = new Map<string, string>();
+
 /** How a seen event reads in the timeline. */
 export function describeSeen(e: ClientSeen): string {
   if (e.file !== undefined) return `${e.sourceType === 'http-log' ? 'http' : 'tftp'} ${e.file}`;
   if (e.sourceType === 'cli') return 'provision requested';
-  return `${e.sourceType} seen`;
+  let text = SEEN_TEXT.get(e.sourceType);
+  if (text === undefined) SEEN_TEXT.set(e.sourceType, (text = `${e.sourceType} seen`));
+  return text;
 }
 
 /** Remember a source, most recent last, bounded. */
