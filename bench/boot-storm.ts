@@ -242,6 +242,8 @@ export async function benchBootStorm(log: (s: string) => void): Promise<{ figure
   const of = (f: (x: (typeof rounds)[number]) => number) => rounds.map(f);
   const med = (f: (x: (typeof rounds)[number]) => number) => median(of(f));
   const targets = of((x) => 2 * x.bareSys + x.burst.exportfsMs);
+  /** per round: the bare per-node loop + exportfs time (the kernel's share of a burst, no daemon) */
+  const bareAll = of((x) => x.bareNode + x.burst.exportfsMs);
   const burstMet = rounds.filter((x, i) => x.burst.totalMs <= targets[i]!).length;
   const floor = med((x) => x.bareSys);
   // the mount(8) baseline is the faster loop: on 2 cores, 16 concurrent mount(8)s can be slower than serial
@@ -267,8 +269,8 @@ export async function benchBootStorm(log: (s: string) => void): Promise<{ figure
       bench: 'boot-storm',
       metric: `burst vs bare per-node loop (mkdirs, mount(2), boot file + link) + exportfs time`,
       unit: 'x',
-      value: median(of((x) => x.burst.totalMs / (x.bareNode + x.burst.exportfsMs))),
-      spread: s(of((x) => x.burst.totalMs / (x.bareNode + x.burst.exportfsMs))),
+      value: median(rounds.map((x, i) => x.burst.totalMs / bareAll[i]!)),
+      spread: s(rounds.map((x, i) => x.burst.totalMs / bareAll[i]!)),
       // the baseline is ratio 1 in the figure's own unit (x); the loop's time is named beside it
       baseline: { what: `ratio 1 = bare per-node loop, ${CONCURRENCY} in flight (median ${med((x) => x.bareNode).toFixed(0)} ms) + exportfs`, value: 1 },
       op: 'info',
@@ -279,12 +281,12 @@ export async function benchBootStorm(log: (s: string) => void): Promise<{ figure
       bench: 'boot-storm',
       metric: `bare per-node loop + exportfs time (no daemon), against the burst target`,
       unit: 'ms',
-      value: med((x) => x.bareNode + x.burst.exportfsMs),
-      spread: s(of((x) => x.bareNode + x.burst.exportfsMs)),
+      value: median(bareAll),
+      spread: s(bareAll),
       baseline: { what: '2 x bare mount(2) loop + exportfs time (the burst target)', value: median(targets) },
       op: 'info',
       limit: 0,
-      notes: `above its round's target in ${rounds.filter((x, i) => x.bareNode + x.burst.exportfsMs > targets[i]!).length} of ${rounds.length} rounds`,
+      notes: `above its round's target in ${bareAll.filter((b, i) => b > targets[i]!).length} of ${rounds.length} rounds`,
     }),
     figure({ bench: 'boot-storm', metric: 'burst: daemon CPU, all threads', unit: 'ms', value: med((x) => x.burst.cpuMs), spread: s(of((x) => x.burst.cpuMs)), baseline: { what: 'bare per-node loop CPU', value: med((x) => x.bareNodeCpu) }, op: 'info', limit: 0 }),
     figure({ bench: 'boot-storm', metric: 'burst: daemon CPU, main thread', unit: 'ms', value: med((x) => x.burst.mainThreadMs), spread: s(of((x) => x.burst.mainThreadMs)), baseline: { what: 'bare per-node loop CPU', value: med((x) => x.bareNodeCpu) }, op: 'info', limit: 0 }),
